@@ -1,0 +1,1 @@
+"""Plain-Python ML pipeline for SightSound Studio; never imports django."""

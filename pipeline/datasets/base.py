@@ -1,0 +1,403 @@
+"""Shared types and row-validation machinery for annotation formats.
+
+Annotation files from public datasets are messy; the web app must show a curator exactly which rows
+are wrong and why, while still importing the good ones. So parsing never stops at the first bad row:
+each row becomes either a `QuestionRecord` or a `RowError`. Only a file that cannot be read as a JSON
+list at all raises `AnnotationFileError`.
+
+No media is touched here: `resolve_media` only looks for files, the web app checks decodability.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+
+
+class AnnotationFileError(ValueError):
+    """The file as a whole is unusable (not UTF-8, not JSON, not a list): no row can be trusted."""
+
+
+class RowInvalid(Exception):
+    """Raised inside a format's row builder; carries the curator-facing reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    """One validated question, normalised across source formats.
+
+    Frozen and built from tuples so records can be hashed, compared and used as dict keys.
+    """
+
+    row: int
+    external_id: str
+    media_name: str
+    media_kind: str
+    text: str
+    choices: tuple[str, ...]
+    answer_index: int | None
+    answer_text: str
+    question_type: str = ""
+    question_relation: str = ""
+    category: str = ""
+    sub_category: str = ""
+    difficulty: str = ""
+    source_media_id: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def content(self) -> dict[str, Any]:
+        """Every field except `row`: the row's position is not part of what the question *is*."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "row":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "choices":
+                value = list(value)
+            elif f.name == "extra":
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    def content_hash(self) -> str:
+        """Stable fingerprint so a re-import can tell unchanged questions from edited ones."""
+        payload = json.dumps(self.content(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def extra_value(self, key: str, default: str = "") -> str:
+        """Look up one `extra` pair (they are stored as a tuple to keep the record hashable)."""
+        for k, v in self.extra:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one row was rejected; `row` is the 1-based position in the JSON list."""
+
+    row: int | None
+    external_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row is not None else "file"
+        if self.external_id is not None:
+            where += f" (id {self.external_id})"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ParseResult:
+    """Outcome of parsing one file.
+
+    `duplicates` counts identical repeats of an id (harmless, skipped); `skipped` counts rows the
+    source itself marks as withdrawn (MUSIC-AVQA `question_deleted`). `warnings` flags rows that were
+    accepted but deserve a curator's look (e.g. duplicated choice texts).
+    """
+
+    records: list[QuestionRecord]
+    errors: list[RowError]
+    duplicates: int = 0
+    skipped: int = 0
+    warnings: list[RowError] = field(default_factory=list)
+
+
+@runtime_checkable
+class AnnotationFormat(Protocol):
+    """What the web app needs from a dataset format."""
+
+    name: str
+    media_kind: str
+
+    def parse(self, data: bytes | str) -> ParseResult: ...
+
+    def media_candidates(self, record: QuestionRecord) -> list[str]: ...
+
+
+# --------------------------------------------------------------------------- file level
+
+
+def load_json_list(data: bytes | str) -> list[Any]:
+    """Decode a whole annotation file; anything but a JSON list is a file-level error."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise AnnotationFileError(
+                f"file is not UTF-8 text (byte {exc.start}: {exc.reason})"
+            ) from exc
+    else:
+        text = data.removeprefix("\ufeff")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationFileError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    if not isinstance(parsed, list):
+        raise AnnotationFileError(
+            f"expected a JSON list of questions at the top level, got {json_type(parsed)}"
+        )
+    return parsed
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def json_type(value: Any) -> str:
+    """Name a value by its JSON type, which is what an annotation author thinks in."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def check_keys(
+    obj: Mapping[str, Any], required: frozenset[str], allowed: frozenset[str]
+) -> None:
+    """Reject rows with missing or unexpected fields, naming all of them at once.
+
+    Takes precomputed sets so the common all-good row costs two set comparisons.
+    """
+    keys = obj.keys()
+    if required <= keys <= allowed:
+        return
+    problems = []
+    missing = sorted(required - keys)
+    if missing:
+        problems.append("missing required fields: " + ", ".join(missing))
+    unknown = sorted(k for k in obj if k not in allowed)
+    if unknown:
+        problems.append("unknown fields: " + ", ".join(unknown))
+    if problems:
+        raise RowInvalid("; ".join(problems))
+
+
+def get_int(obj: Mapping[str, Any], key: str) -> int:
+    """JSON integers only: `true` is not 1, and 1.0 is not an index."""
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RowInvalid(f"field '{key}' must be an integer, got {json_type(value)}")
+    return value
+
+
+def get_str(obj: Mapping[str, Any], key: str, *, non_empty: bool = False) -> str:
+    """A stripped string; surrounding whitespace in source files is noise, not content."""
+    value = obj[key]
+    if not isinstance(value, str):
+        raise RowInvalid(f"field '{key}' must be a string, got {json_type(value)}")
+    value = value.strip()
+    if non_empty and not value:
+        raise RowInvalid(f"field '{key}' is empty")
+    return value
+
+
+def get_choices(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """A list of non-empty strings, stripped (the count is the format's business)."""
+    value = obj[key]
+    if not isinstance(value, list):
+        raise RowInvalid(
+            f"field '{key}' must be a list of strings, got {json_type(value)}"
+        )
+    out = []
+    for i, choice in enumerate(value):
+        if not isinstance(choice, str):
+            raise RowInvalid(f"choice {i} must be a string, got {json_type(choice)}")
+        choice = choice.strip()
+        if not choice:
+            raise RowInvalid(f"choice {i} is empty")
+        out.append(choice)
+    return tuple(out)
+
+
+def check_answer_index(index: int, choices: tuple[str, ...]) -> None:
+    if not 0 <= index < len(choices):
+        raise RowInvalid(f"answer index {index} out of range 0..{len(choices) - 1}")
+
+
+def check_plain_name(name: str) -> str:
+    """A media name is joined onto the media dir, so it must not be able to point anywhere else."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
+        raise RowInvalid(f"media name must be a plain file name, got {name!r}")
+    return name
+
+
+def safe_relative_path(path: str) -> str | None:
+    """Return `path` as a clean relative POSIX path, or None if it could leave its base dir."""
+    if not path or "\\" in path or "\x00" in path:
+        return None
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts:
+        return None
+    parts = [p for p in pure.parts if p != "."]
+    if not parts or ":" in parts[0]:  # "C:" style drive prefixes
+        return None
+    return "/".join(parts)
+
+
+def duplicate_choice_warning(choices: tuple[str, ...]) -> str | None:
+    """Repeated choice texts make index-based grading ambiguous; worth flagging, not rejecting."""
+    seen: set[str] = set()
+    repeated = []
+    for c in choices:
+        if c in seen and c not in repeated:
+            repeated.append(c)
+        seen.add(c)
+    if not repeated:
+        return None
+    return "duplicate choice texts: " + ", ".join(repr(c) for c in repeated)
+
+
+def video_candidates(name: str) -> list[str]:
+    """Source datasets name clips without an extension; try the containers we can decode."""
+    candidates = []
+    if name.lower().endswith(VIDEO_EXTENSIONS):
+        candidates.append(name)
+    candidates.extend(name + ext for ext in VIDEO_EXTENSIONS)
+    return candidates
+
+
+# --------------------------------------------------------------------------- the row loop
+
+
+@dataclass
+class RowContext:
+    """Lets a row builder report a warning without failing the row.
+
+    One context is reused for every row of a parse (big files: fewer allocations).
+    """
+
+    row: int = 0
+    external_id: str | None = None
+    warnings: list[RowError] = field(default_factory=list)
+
+    def warn(self, reason: str) -> None:
+        self.warnings.append(RowError(self.row, self.external_id, reason))
+
+
+class RowFormat:
+    """Base for formats that are a JSON list of flat objects with one id field.
+
+    Subclasses implement `build`; this class owns the row loop, error capture and id de-duplication
+    so every format reports problems the same way.
+    """
+
+    name: ClassVar[str]
+    media_kind: ClassVar[str]
+    id_field: ClassVar[str]
+
+    def build(self, obj: dict[str, Any], ctx: RowContext) -> QuestionRecord | None:
+        """Turn one row into a record; return None to skip it silently; raise RowInvalid to reject."""
+        raise NotImplementedError
+
+    def media_candidates(self, record: QuestionRecord) -> list[str]:
+        raise NotImplementedError
+
+    def parse(self, data: bytes | str) -> ParseResult:
+        rows = load_json_list(data)
+        result = ParseResult(records=[], errors=[])
+        first_by_id: dict[str, QuestionRecord] = {}
+        ctx = RowContext()
+        for row_no, obj in enumerate(rows, start=1):
+            if not isinstance(obj, dict):
+                result.errors.append(
+                    RowError(row_no, None, f"expected an object, got {json_type(obj)}")
+                )
+                continue
+            external_id = self._external_id(obj)
+            ctx.row, ctx.external_id = row_no, external_id
+            ctx.warnings.clear()
+            try:
+                record = self.build(obj, ctx)
+            except RowInvalid as exc:
+                result.errors.append(RowError(row_no, external_id, exc.reason))
+                continue
+            if record is None:
+                result.skipped += 1
+                continue
+            first = first_by_id.get(record.external_id)
+            if first is not None:
+                # Compare lazily: building a hash for every row would double the cost of big files.
+                if dataclasses.replace(record, row=first.row) == first:
+                    result.duplicates += 1
+                else:
+                    result.errors.append(
+                        RowError(
+                            row_no,
+                            external_id,
+                            f"conflicts with row {first.row} (same id, different content)",
+                        )
+                    )
+                continue
+            first_by_id[record.external_id] = record
+            result.records.append(record)
+            result.warnings.extend(ctx.warnings)
+        logger.info(
+            "parsed %s annotations: %d records, %d errors, %d duplicates, %d skipped",
+            self.name,
+            len(result.records),
+            len(result.errors),
+            result.duplicates,
+            result.skipped,
+        )
+        return result
+
+    def _external_id(self, obj: Mapping[str, Any]) -> str | None:
+        """The id for error messages; only scalar ids are trusted enough to echo back."""
+        value = obj.get(self.id_field)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        return str(value)
+
+
+# --------------------------------------------------------------------------- media lookup
+
+
+def resolve_media(
+    fmt: AnnotationFormat, media_dir: Path, record: QuestionRecord
+) -> Path | None:
+    """First existing candidate file under `media_dir`, or None.
+
+    Candidates are re-checked here (not only at parse time) because records may come back from the
+    database; a name that could climb out of `media_dir` is never joined onto it. Symlinks inside
+    `media_dir` are followed on purpose: large datasets are commonly linked in, not copied.
+    """
+    for candidate in fmt.media_candidates(record):
+        clean = safe_relative_path(candidate)
+        if clean is None:
+            logger.warning(
+                "refusing unsafe media candidate %r for record %s",
+                candidate,
+                record.external_id,
+            )
+            continue
+        path = media_dir / clean
+        if path.is_file():
+            return path
+    return None

@@ -1,0 +1,100 @@
+"""torchvision-free Qwen2-VL / Qwen2.5-VL video preprocessing.
+
+transformers' Qwen2VLVideoProcessor needs torchvision, which does not import beside the CPU torch wheel
+(notes/stack.md §1).  This mirrors its `_preprocess` with numpy + PIL — smart_resize, bicubic resize,
+rescale/normalise with the OpenAI CLIP mean/std, temporal padding, patch flattening — so the CPU stack
+can feed frames to Qwen2.5-VL `generate`.  A torchvision-marked test pins it to the official processor.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+OPENAI_CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+OPENAI_CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+VIDEO_PAD = "<|video_pad|>"
+
+
+def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56,
+                 max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
+    """Copy of transformers' qwen2_vl smart_resize: sides divisible by factor, area within [min, max] pixels."""
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def preprocess_video(frames: np.ndarray, fps: float, *, patch: int = 14, merge: int = 2, temporal_patch: int = 2,
+                     min_pixels: int = 56 * 56, max_pixels: int = 112 * 112) -> dict[str, Any]:
+    """Turn (T, H, W, 3) uint8 frames into Qwen2.5-VL video inputs.
+
+    Returns pixel_values_videos (N, 3*temporal_patch*patch*patch) float32, video_grid_thw (1, 3),
+    second_per_grid_ts (1,) — what the model's forward takes — and n_tokens, the number of
+    `<|video_pad|>` placeholders the prompt must carry (one per merge×merge group of patches).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    t, h, w, _ = frames.shape
+    rh, rw = smart_resize(h, w, patch * merge, min_pixels, max_pixels)
+    if (rh, rw) != (h, w):
+        frames = np.stack([np.asarray(Image.fromarray(f).resize((rw, rh), Image.Resampling.BICUBIC)) for f in frames])
+    x = (frames.astype(np.float32) * np.float32(1 / 255) - OPENAI_CLIP_MEAN) / OPENAI_CLIP_STD
+    x = x.transpose(0, 3, 1, 2)  # T, C, H, W
+    if pad := -t % temporal_patch:  # the encoder consumes frames in pairs: repeat the last one
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+        t += pad
+    gt, gh, gw = t // temporal_patch, rh // patch, rw // patch
+    p = x.reshape(gt, temporal_patch, 3, gh // merge, merge, patch, gw // merge, merge, patch)
+    p = p.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8).reshape(gt * gh * gw, 3 * temporal_patch * patch * patch)
+    return {
+        "pixel_values_videos": torch.from_numpy(np.ascontiguousarray(p)),
+        "video_grid_thw": torch.tensor([[gt, gh, gw]]),
+        "second_per_grid_ts": torch.tensor([temporal_patch / fps], dtype=torch.float32),
+        "n_tokens": gt * gh * gw // merge**2,
+    }
+
+
+def expand_video_tokens(text: str, n_tokens: int, video_token: str = VIDEO_PAD) -> str:
+    """Replace the single video placeholder the chat template emits with n_tokens copies, as the processor would."""
+    if text.count(video_token) != 1:
+        raise ValueError(f"expected exactly one {video_token} in the prompt, found {text.count(video_token)}")
+    return text.replace(video_token, video_token * n_tokens)
+
+
+def video_prompt(tokenizer: Any, question: str, n_tokens: int, *, system: str | None = None) -> str:
+    """Render a one-turn Qwen2.5-VL chat (video, then question) with the placeholder already expanded."""
+    messages: list[dict[str, Any]] = []
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return expand_video_tokens(text, n_tokens)
+
+
+def video_inputs(tokenizer: Any, frames: np.ndarray, fps: float, question: str, **kwargs: Any) -> dict[str, Any]:
+    """Everything `Qwen2_5_VLForConditionalGeneration.generate` needs for one clip and one question."""
+    video = preprocess_video(frames, fps, **kwargs)
+    enc = tokenizer(video_prompt(tokenizer, question, video["n_tokens"]), return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "pixel_values_videos": video["pixel_values_videos"], "video_grid_thw": video["video_grid_thw"],
+            "second_per_grid_ts": video["second_per_grid_ts"]}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The first README command: set up, start the embedded services, import the demo, serve on 127.0.0.1:8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export DEBUG=${DEBUG:-1}
+export DJANGO_SETTINGS_MODULE=webapp.settings
+VAR=${SIGHTSOUND_VAR:-$PWD/var}
+mkdir -p "$VAR"
+if [ -z "${SECRET_KEY:-}" ]; then
+  [ -f "$VAR/secret_key" ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > "$VAR/secret_key"
+  export SECRET_KEY=$(cat "$VAR/secret_key")
+fi
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+if [ -z "${REDIS_URL:-}" ]; then
+  .venv/bin/python -m webapp.core.embedded_redis --port "${EMBEDDED_REDIS_PORT:-6390}" --dir "$VAR/redis" > "$VAR/redis.url" &
+  pids+=($!)
+  for _ in $(seq 50); do [ -s "$VAR/redis.url" ] && break; sleep 0.1; done
+  export REDIS_URL=$(head -1 "$VAR/redis.url")
+  echo "Embedded Redis on $REDIS_URL"
+fi
+.venv/bin/python manage.py migrate --noinput -v 0
+.venv/bin/python manage.py rqworker default gpu --with-scheduler > "$VAR/worker.log" 2>&1 &
+pids+=($!)
+echo "RQ worker for queues default, gpu (log: $VAR/worker.log)"
+.venv/bin/python manage.py bootstrap_demo
+echo
+echo "SightSound Studio: http://127.0.0.1:8000/  (users: admin, curator; password in $VAR/demo_password)"
+.venv/bin/python manage.py runserver 127.0.0.1:8000 --noreload

@@ -1,0 +1,25 @@
+"""Test settings: the real settings module with test-only defaults filled in.
+
+An embedded Redis is started here (before django_rq reads RQ_QUEUES) unless REDIS_URL names a server,
+so `pytest` alone works on a fresh checkout and RQ jobs always run against a real Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SIGHTSOUND_VAR", tempfile.mkdtemp(prefix="sightsound-tests-"))
+
+if not os.environ.get("REDIS_URL"):
+    from webapp.core.embedded_redis import free_port, start
+
+    os.environ["REDIS_URL"], _redis_proc = start(free_port(), Path(os.environ["SIGHTSOUND_VAR"]) / "redis")
+
+from webapp.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

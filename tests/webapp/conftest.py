@@ -1,0 +1,86 @@
+"""Personas, a private storage root per test, real fixture media, and a real RQ burst worker."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from rq import SimpleWorker
+
+from webapp.core.roles import ensure_groups
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
+REAL_CLIPS = SHARED / "avqa_vggsound" / "video"
+ANNOTATIONS = Path(__file__).resolve().parents[1] / "fixtures" / "annotations"
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path: Path) -> Path:
+    root = tmp_path / "storage"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.IMPORT_ROOTS = [tmp_path]
+    return root
+
+
+@pytest.fixture(autouse=True)
+def empty_queues() -> None:
+    for name in ("default", "gpu"):
+        queue = django_rq.get_queue(name)
+        queue.empty()
+
+
+@pytest.fixture
+def users(db) -> dict[str, User]:
+    curators, admins = ensure_groups()
+    alice = User.objects.create_user("alice", password="pw-alice")  # admin
+    alice.groups.add(admins)
+    bob = User.objects.create_user("bob", password="pw-bob")  # curator
+    bob.groups.add(curators)
+    eve = User.objects.create_user("eve", password="pw-eve")  # logged in, no role
+    return {"admin": alice, "curator": bob, "nobody": eve}
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(users) -> Client:  # noqa: F811 - overrides pytest-django's superuser fixture on purpose
+    return _client_for(users["admin"])
+
+
+@pytest.fixture
+def curator_client(users) -> Client:
+    return _client_for(users["curator"])
+
+
+@pytest.fixture
+def nobody_client(users) -> Client:
+    return _client_for(users["nobody"])
+
+
+@pytest.fixture
+def real_videos(tmp_path: Path) -> Path:
+    """A private copy of the real AVQA clips, so tests can add broken files beside them."""
+    target = tmp_path / "videos"
+    shutil.copytree(REAL_CLIPS, target)
+    return target
+
+
+@pytest.fixture
+def run_worker():
+    """Drain the queues with a real RQ worker on the real Redis (no fork: it shares the test database)."""
+
+    def _run(*queues: str) -> None:
+        names = queues or ("default",)
+        worker = django_rq.get_worker(*names, worker_class=SimpleWorker)
+        worker.work(burst=True)
+
+    return _run

@@ -1,0 +1,83 @@
+"""Every input is validated here, GET filters included: bad input is a 400 with a message, never a 500."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+
+from webapp.catalog.models import Clip, Dataset, Question
+
+MAX_ANNOTATION_BYTES = 200 * 1024 * 1024
+
+
+class QuestionFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    split = forms.ChoiceField(required=False, choices=[("", "any split"), *Question.SPLITS])
+    question_type = forms.CharField(required=False, max_length=64, label="Type")
+    question_relation = forms.CharField(required=False, max_length=64, label="Relation")
+    clip_status = forms.ChoiceField(required=False, choices=[("", "any media"), *Clip.Status.choices], label="Media")
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def filter(self, qs):  # QuerySet[Question] -> QuerySet[Question]
+        data = self.cleaned_data
+        if data["q"]:
+            qs = qs.filter(text__icontains=data["q"]) | qs.filter(external_id=data["q"])
+        if data["split"]:
+            qs = qs.filter(split=data["split"])
+        if data["question_type"]:
+            qs = qs.filter(question_type=data["question_type"])
+        if data["question_relation"]:
+            qs = qs.filter(question_relation=data["question_relation"])
+        if data["clip_status"]:
+            qs = qs.filter(clip__status=data["clip_status"])
+        return qs
+
+
+def _allowed_media_dir(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise forms.ValidationError("Give an absolute path on the server.")
+    resolved = path.resolve()
+    roots = [Path(r).resolve() for r in settings.IMPORT_ROOTS]
+    if not any(resolved == r or r in resolved.parents for r in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise forms.ValidationError(f"Media must be under an import root ({allowed}); set IMPORT_ROOTS to add one.")
+    if not resolved.is_dir():
+        raise forms.ValidationError(f"{resolved} is not a directory.")
+    return resolved
+
+
+class ImportForm(forms.Form):
+    source_format = forms.ChoiceField(choices=Dataset.Format.choices, label="Format")
+    dataset = forms.CharField(max_length=120, help_text="An existing dataset of this format, or a new name.")
+    split = forms.ChoiceField(choices=Question.SPLITS, initial="train")
+    annotations = forms.FileField(help_text="The annotation JSON file.")
+    media_dir = forms.CharField(
+        required=False, max_length=1000, label="Media directory on the server",
+        help_text="Absolute path under an import root; the worker reads the media from there.",
+    )
+    allow_missing_media = forms.BooleanField(
+        required=False, help_text="MMAU / MUSIC-AVQA: import rows without media, attach the media later."
+    )
+
+    def clean_annotations(self):  # -> UploadedFile
+        upload = self.cleaned_data["annotations"]
+        if upload.size > MAX_ANNOTATION_BYTES:
+            raise forms.ValidationError("Annotation files over 200 MB: use the import command instead.")
+        if not upload.name.lower().endswith(".json"):
+            raise forms.ValidationError("Expected a .json annotation file.")
+        return upload
+
+    def clean_media_dir(self) -> Path | None:
+        value = self.cleaned_data["media_dir"].strip()
+        return _allowed_media_dir(value) if value else None
+
+    def clean(self):  # -> dict
+        data = super().clean()
+        if data.get("source_format") == Dataset.Format.AVQA and data.get("allow_missing_media"):
+            self.add_error("allow_missing_media", "AVQA clips carry their media; missing media is an error.")
+        if not data.get("media_dir") and not data.get("allow_missing_media") and "media_dir" not in self.errors:
+            self.add_error("media_dir", "Give the media directory, or allow missing media.")
+        return data

@@ -1,0 +1,67 @@
+"""The three import commands differ only in format and defaults; this is the shared command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pipeline.datasets import AnnotationFileError
+from webapp.catalog.importing import DatasetFormatMismatch, get_or_create_dataset, new_import_run
+from webapp.catalog.ingest import format_error, run_import
+from webapp.catalog.jobs import enqueue_clip_processing, process_clip_job
+from webapp.catalog.models import Question
+
+
+class ImportCommand(BaseCommand):
+    source_format: str
+    media_option: str = "--media"
+    default_split: str = "train"
+    media_may_be_missing: bool = True
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("annotations", type=Path, help="Annotation JSON file.")
+        parser.add_argument(self.media_option, dest="media_dir", type=Path, help="Directory holding the media.")
+        parser.add_argument("--dataset", help="Dataset name (default: the annotation file's stem).")
+        parser.add_argument("--split", choices=[s for s, _ in Question.SPLITS], default=self.default_split)
+        if self.media_may_be_missing:
+            parser.add_argument("--allow-missing-media", action="store_true",
+                                help="Import rows whose media is absent, marked missing until a later import.")
+        parser.add_argument("--process-now", action="store_true",
+                            help="Process clips in this process instead of queueing them for the RQ worker.")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        path = Path(opts["annotations"])
+        if not path.is_file():
+            raise CommandError(f"annotation file not found: {path}")
+        media_dir = Path(opts["media_dir"]) if opts["media_dir"] else None
+        if media_dir is not None and not media_dir.is_dir():
+            raise CommandError(f"media directory not found: {media_dir}")
+        try:
+            dataset = get_or_create_dataset(opts["dataset"] or path.stem, self.source_format)
+        except DatasetFormatMismatch as exc:
+            raise CommandError(str(exc)) from exc
+        run = new_import_run(
+            dataset, source_name=path.name, split=opts["split"], media_dir=media_dir.resolve() if media_dir else None,
+            allow_missing_media=opts.get("allow_missing_media", False),
+        )
+        try:
+            report = run_import(run, path.read_bytes())
+        except AnnotationFileError as exc:
+            raise CommandError(f"{path}: {exc}") from exc
+        self.stdout.write(
+            f"{dataset.name}: {report.created} created, {report.unchanged} unchanged, {report.attached} attached, "
+            f"{report.duplicates} duplicate rows skipped, {report.skipped} deleted rows skipped, "
+            f"{len(report.errors)} errors"
+        )
+        for error in report.errors:
+            self.stderr.write(f"  {format_error(error)}")
+        if opts["process_now"]:
+            for n, clip_id in enumerate(report.clips_to_process, start=1):
+                outcome = process_clip_job(clip_id)
+                self.stdout.write(f"  processed clip {n}/{len(report.clips_to_process)}: {outcome}")
+        else:
+            enqueue_clip_processing(report.clips_to_process)
+            if report.clips_to_process:
+                self.stdout.write(f"  {len(report.clips_to_process)} clips queued for processing (RQ 'default')")

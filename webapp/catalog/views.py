@@ -1,0 +1,123 @@
+"""Catalog pages: datasets with ingest progress, the question list, a question with its clip, imports."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.catalog import services
+from webapp.catalog.forms import ImportForm, QuestionFilterForm
+from webapp.catalog.importing import DatasetFormatMismatch, get_or_create_dataset, new_import_run
+from webapp.catalog.jobs import enqueue_clip_processing, import_job
+from webapp.catalog.models import Clip, Dataset, ImportRun, Question
+from webapp.core import storage
+from webapp.core.decorators import admin_required, curator_required
+
+PAGE_SIZE = 50
+
+
+def _get_dataset_for_user(request: HttpRequest, slug: str) -> Dataset:
+    # Every curator sees every dataset today; this is the one place to narrow it (per-team datasets).
+    return get_object_or_404(Dataset, slug=slug)
+
+
+def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
+    return get_object_or_404(Question.objects.select_related("dataset", "clip"), pk=pk)
+
+
+@require_GET
+@curator_required
+def datasets(request: HttpRequest) -> HttpResponse:
+    rows = [(d, services.progress_of(d)) for d in services.datasets_with_counts()]
+    recent_imports = ImportRun.objects.select_related("dataset")[:10]
+    template = "catalog/datasets.html#dataset-table" if request.htmx else "catalog/datasets.html"
+    return render(request, template, {"rows": rows, "recent_imports": recent_imports,
+                                      "polling": any(p.active for _, p in rows)})
+
+
+@require_GET
+@curator_required
+def questions(request: HttpRequest, slug: str) -> HttpResponse:
+    dataset = _get_dataset_for_user(request, slug)
+    form = QuestionFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Invalid filter: {form.errors.as_text()}")
+    qs = form.filter(dataset.questions.select_related("clip")).order_by("id")
+    page = Paginator(qs, PAGE_SIZE).get_page(form.cleaned_data["page"] or 1)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "dataset": dataset, "form": form, "page": page, "query": query.urlencode(),
+        "types": dataset.questions.order_by().values_list("question_type", flat=True).distinct(),
+        "relations": dataset.questions.order_by().values_list("question_relation", flat=True).distinct(),
+    }
+    template = "catalog/questions.html#question-table" if request.htmx else "catalog/questions.html"
+    return render(request, template, context)
+
+
+@require_GET
+@curator_required
+def question(request: HttpRequest, pk: int) -> HttpResponse:
+    q = _get_question_for_user(request, pk)
+    siblings = q.dataset.questions.order_by("id")
+    context = {
+        "question": q, "clip": q.clip, "waveform": services.waveform_path(q.clip),
+        "previous": siblings.filter(id__lt=q.id).order_by("-id").first(),
+        "next": siblings.filter(id__gt=q.id).first(),
+    }
+    return render(request, "catalog/question.html", context)
+
+
+@require_POST
+@admin_required
+def reprocess_clip(request: HttpRequest, pk: int) -> HttpResponse:
+    clip = get_object_or_404(Clip, pk=pk)
+    if clip.status == Clip.Status.MISSING:
+        return HttpResponseBadRequest("This clip has no media yet; import it with its media first.")
+    with transaction.atomic():
+        Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.PENDING, error="")
+        enqueue_clip_processing([clip.pk])
+    first = clip.questions.order_by("id").first()
+    return redirect(first) if first else redirect("catalog:datasets")
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def import_new(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            dataset = get_or_create_dataset(data["dataset"], data["source_format"])
+        except DatasetFormatMismatch as exc:
+            form.add_error("dataset", str(exc))
+        else:
+            with transaction.atomic():
+                run = new_import_run(
+                    dataset, source_name=data["annotations"].name, split=data["split"], media_dir=data["media_dir"],
+                    allow_missing_media=data["allow_missing_media"], user=request.user,
+                )
+                relative = f"uploads/imports/{run.pk}.json"
+                target = storage.resolve(relative)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as fh:
+                    for chunk in data["annotations"].chunks():
+                        fh.write(chunk)
+                ImportRun.objects.filter(pk=run.pk).update(annotations_path=relative)
+                import django_rq
+
+                queue = django_rq.get_queue("default")
+                transaction.on_commit(lambda: queue.enqueue(import_job, run.pk, job_timeout=6 * 3600))
+            return redirect(run)
+    return render(request, "catalog/import_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_GET
+@curator_required
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(ImportRun.objects.select_related("dataset"), pk=pk)
+    template = "catalog/import_detail.html#import-status" if request.htmx else "catalog/import_detail.html"
+    return render(request, template, {"run": run})

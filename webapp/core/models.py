@@ -1,0 +1,87 @@
+"""The run life cycle shared by every background job (imports, generation, training, snapshots).
+
+Status changes go through these methods, which update with a `status__in` guard, so a cancel that
+races a worker's success can never be overwritten and a stale object never resurrects a finished run.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Run(models.Model):
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    rq_job_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.progress_total:
+            return 100 if self.status == RunStatus.SUCCEEDED else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
+        updated = type(self).objects.filter(pk=self.pk, status__in=allowed).update(**fields)
+        if updated:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    def mark_running(self, job_id: str = "") -> bool:
+        return self._transition(
+            (RunStatus.QUEUED, RunStatus.FAILED), status=RunStatus.RUNNING, started_at=timezone.now(),
+            finished_at=None, error="", rq_job_id=job_id or self.rq_job_id,
+        )
+
+    def mark_succeeded(self) -> bool:
+        return self._transition(
+            (RunStatus.RUNNING,), status=RunStatus.SUCCEEDED, finished_at=timezone.now()
+        )
+
+    def mark_failed(self, exc: BaseException | str) -> bool:
+        text = exc if isinstance(exc, str) else "".join(traceback.format_exception(exc))
+        return self._transition(ACTIVE_STATUSES, status=RunStatus.FAILED, finished_at=timezone.now(), error=text)
+
+    def mark_cancelled(self) -> bool:
+        return self._transition(ACTIVE_STATUSES, status=RunStatus.CANCELLED, finished_at=timezone.now())
+
+    def report_progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
+        """Store progress on the row: the UI reads the database only, never RQ."""
+        fields: dict[str, Any] = {"progress_done": done, "progress_total": total}
+        if metrics:
+            fields["progress_metrics"] = {**self.progress_metrics, **metrics}
+        type(self).objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)

@@ -1,0 +1,93 @@
+"""HTTP Range (RFC 9110 §14) for media: browsers need 206 responses to seek in <video> and <audio>."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import http_date
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK = 256 * 1024
+
+mimetypes.add_type("audio/wav", ".wav")
+mimetypes.add_type("audio/ogg", ".ogg")
+mimetypes.add_type("audio/flac", ".flac")
+
+
+class Unsatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """Return the inclusive (start, end) to serve, or None to serve the whole file.
+
+    Malformed or multi-range headers are ignored (a 200 is always a valid answer); a syntactically
+    valid range that lies past the end raises Unsatisfiable (416).
+    """
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":  # suffix range: the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            raise Unsatisfiable
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start > end:
+        return None
+    if start >= size:
+        raise Unsatisfiable
+    return start, min(end, size - 1)
+
+
+def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        remaining = length
+        while remaining > 0:
+            block = fh.read(min(CHUNK, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            yield block
+
+
+def ranged_file_response(request: HttpRequest, path: Path) -> HttpResponse:
+    stat = path.stat()
+    size = stat.st_size
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    etag = f'"{stat.st_mtime_ns:x}-{size:x}"'
+    header = request.headers.get("Range", "")
+    if_range = request.headers.get("If-Range")
+    byte_range: tuple[int, int] | None = None
+    if header and (if_range is None or if_range == etag):
+        try:
+            byte_range = parse_range(header, size)
+        except Unsatisfiable:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            response["Accept-Ranges"] = "bytes"
+            return response
+    if byte_range is None:
+        response: HttpResponse = FileResponse(path.open("rb"), content_type=content_type)
+        response["Content-Length"] = str(size)
+    else:
+        start, end = byte_range
+        response = StreamingHttpResponse(_read(path, start, end - start + 1), status=206, content_type=content_type)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(stat.st_mtime)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response

@@ -1,0 +1,28 @@
+"""Permission-checked media serving with Range support."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
+
+from webapp.core import storage
+from webapp.core.decorators import curator_required
+from webapp.core.ranges import ranged_file_response
+
+# Only these top-level folders of the storage root are served to curators; checkpoints, uploads and
+# exports are not media.
+SERVED_PREFIXES = ("media/", "derived/")
+
+
+@require_safe
+@curator_required
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    if not path.startswith(SERVED_PREFIXES):
+        raise Http404("not a media path")
+    try:
+        resolved = storage.resolve(path)
+    except storage.UnsafePath:
+        raise Http404("not a media path") from None
+    if not resolved.is_file():
+        raise Http404("no such media file")
+    return ranged_file_response(request, resolved)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from webapp.curation.models import Chain, GenerationRun, Review, Verdict
+
+
+@admin.register(GenerationRun)
+class GenerationRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "dataset", "model", "status", "created_at"]
+    list_filter = ["kind", "status"]
+
+
+@admin.register(Chain)
+class ChainAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "question", "sample_index", "parsed_answer", "is_correct", "decision"]
+    list_filter = ["decision", "is_correct", "kept"]
+    raw_id_fields = ["run", "question"]
+
+
+@admin.register(Verdict)
+class VerdictAdmin(admin.ModelAdmin):
+    list_display = ["chain", "validator", "validator_version", "label", "score"]
+    list_filter = ["validator", "label"]
+    raw_id_fields = ["chain"]
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    """Read-only: the history is append-only."""
+
+    list_display = ["chain", "curator", "action", "from_decision", "to_decision", "created_at"]
+    list_filter = ["action", "curator"]
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,125 @@
+"""Teacher chains, validator verdicts and the append-only review history.
+
+A chain is keyed by (generation run, question, sample index) so a retried generation job never
+duplicates. `Chain.decision` and `Chain.version` are a cache of the newest Review, written in the same
+transaction as it, so the review queue can filter and check stale writes with an index, not a scan.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from webapp.catalog.models import Dataset, Question
+from webapp.core.models import Run
+
+
+class GenerationRun(Run):
+    class Kind(models.TextChoices):
+        TEACHER = "teacher", "Teacher chains"
+        VALIDATION = "validation", "Validation"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="generation_runs")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TEACHER)
+    model = models.CharField(max_length=500, help_text="Local path or hub id.")
+    backend = models.CharField(max_length=32, default="transformers")
+    prompt_version = models.CharField(max_length=64, blank=True)
+    prompt_template = models.TextField(blank=True)
+    samples_per_question = models.PositiveSmallIntegerField(default=4, help_text="K, test-time scaling.")
+    sampling = models.JSONField(default=dict, blank=True, help_text="temperature, top_p, max_new_tokens, seed …")
+    config = models.JSONField(default=dict, blank=True, help_text="Full stage config as run.")
+    question_filter = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} on {self.dataset}"
+
+
+class Chain(models.Model):
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        FLAGGED = "flagged", "Flagged"
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="chains")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="chains")
+    sample_index = models.PositiveSmallIntegerField()
+    text = models.TextField(help_text="The teacher's original output; edits live in Review rows.")
+    parsed_answer = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_correct = models.BooleanField(null=True)
+    kept = models.BooleanField(default=True, help_text="Survived the teacher's selection policy.")
+    drop_reason = models.CharField(max_length=64, blank=True)
+    n_tokens = models.PositiveIntegerField(null=True, blank=True)
+    logprob = models.FloatField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.PENDING)
+    version = models.PositiveIntegerField(default=0, help_text="Bumped by every review; stale writes are refused.")
+
+    class Meta:
+        ordering = ["question", "run", "sample_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "question", "sample_index"], name="chain_unique_sample"),
+        ]
+        indexes = [
+            models.Index(fields=["question", "decision"], name="chain_question_decision"),
+            models.Index(fields=["decision", "is_correct"], name="chain_decision_correct"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chain {self.run_id}/{self.question_id}/{self.sample_index}"
+
+
+class Verdict(models.Model):
+    class Label(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        UNCERTAIN = "uncertain", "Uncertain"
+
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="verdicts")
+    validator = models.CharField(max_length=64)
+    validator_version = models.CharField(max_length=64)
+    label = models.CharField(max_length=12, choices=Label.choices, db_index=True)
+    score = models.FloatField(null=True, blank=True)
+    claims = models.JSONField(default=list, blank=True, help_text="Per claim: text, char span, verdict, time spans.")
+    rationale = models.TextField(blank=True)
+    raw_output = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "validator", "validator_version"], name="verdict_unique_validator"),
+        ]
+
+
+class Review(models.Model):
+    """Append-only: never updated or deleted; the chain's current state is the newest row."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", "Accept"
+        REJECT = "reject", "Reject"
+        EDIT = "edit", "Edit"
+        FLAG = "flag", "Flag"
+        UNDO = "undo", "Undo"
+
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="reviews")
+    curator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    from_decision = models.CharField(max_length=12, choices=Chain.Decision.choices)
+    to_decision = models.CharField(max_length=12, choices=Chain.Decision.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+    edited_text = models.TextField(blank=True)
+    chain_version = models.PositiveIntegerField(help_text="The version the curator saw.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["chain", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "chain_version"], name="review_one_write_per_version"),
+        ]
+        indexes = [models.Index(fields=["curator", "created_at"], name="review_curator_time")]

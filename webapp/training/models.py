@@ -1,0 +1,78 @@
+"""Frozen datasets and training runs with their metric time series."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from webapp.catalog.models import Dataset
+from webapp.core.models import Run
+from webapp.curation.models import Chain
+
+
+class DatasetSnapshot(Run):
+    """An immutable, versioned set of approved chains plus the provenance needed to reproduce it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="snapshots")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=120, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    provenance = models.JSONField(default=dict, blank=True)
+    chain_count = models.PositiveIntegerField(default=0)
+    export_dir = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
+
+    class Meta:
+        ordering = ["dataset", "-version"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="snapshot_unique_version")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.version}"
+
+
+class SnapshotItem(models.Model):
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="items")
+    chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(help_text="The chain text as frozen (the curator's edit where there is one).")
+    chain_version = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["snapshot", "chain"], name="snapshot_item_unique_chain")]
+
+
+class TrainingRun(Run):
+    class Stage(models.TextChoices):
+        SFT = "sft", "SFT"
+        GRPO = "grpo", "GRPO"
+        EVAL = "eval", "Evaluation"
+
+    stage = models.CharField(max_length=8, choices=Stage.choices, db_index=True)
+    name = models.CharField(max_length=120, blank=True)
+    base_model = models.CharField(max_length=500)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    recipe = models.CharField(max_length=120, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    environment = models.JSONField(default=dict, blank=True, help_text="Versions, git commit, hardware.")
+    checkpoint_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(stage="sft") | Q(snapshot__isnull=False), name="training_sft_needs_snapshot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} #{self.pk}"
+
+
+class MetricPoint(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    name = models.CharField(max_length=64)
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["run", "name", "step"]
+        constraints = [models.UniqueConstraint(fields=["run", "name", "step"], name="metric_unique_point")]

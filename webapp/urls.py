@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path, re_path
+
+from webapp.core import views as core_views
+
+urlpatterns = [
+    path("login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("rq/", include("django_rq.urls")),
+    re_path(r"^media/(?P<path>.+)$", core_views.media, name="media"),
+    path("", include("webapp.catalog.urls")),
+]
