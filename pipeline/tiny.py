@@ -60,7 +60,8 @@ IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS = 56 * 56, 224 * 224
 # ChatML; list content may carry text / image / video / audio parts, rendered the Qwen way.
 TEXT_CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for part in message['content'] %}"
@@ -189,13 +190,18 @@ def _save_qwen2(tok: PreTrainedTokenizerBase, out: Path) -> torch.nn.Module:
 
 
 def _save_qwen2_audio(tok: PreTrainedTokenizerBase, out: Path) -> torch.nn.Module:
-    from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
-                              WhisperFeatureExtractor)
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        WhisperFeatureExtractor,
+    )
 
     # Untied on purpose: Qwen2AudioForConditionalGeneration never ties lm_head to the embeddings (no
     # _tied_weights_keys), so saying "tied" would make vLLM (which honours the flag) drop lm_head and
     # compute different logits from transformers. Real Qwen2-Audio-7B is untied too.
-    config = Qwen2AudioConfig(audio_config=AUDIO_ENCODER, text_config=dict(model_type="qwen2", **_text_config(tok, tied=False)),
+    text = dict(model_type="qwen2", **_text_config(tok, tied=False))
+    config = Qwen2AudioConfig(audio_config=AUDIO_ENCODER, text_config=text,
                               audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"))
     model = _seeded(Qwen2AudioForConditionalGeneration, config)
     model.generation_config = _generation_config(tok)

@@ -1,9 +1,12 @@
 """torchvision-free Qwen2-VL / Qwen2.5-VL video preprocessing.
 
 transformers' Qwen2VLVideoProcessor needs torchvision, which does not import beside the CPU torch wheel
-(notes/stack.md §1).  This mirrors its `_preprocess` with numpy + PIL — smart_resize, bicubic resize,
+(notes/stack.md §1).  This mirrors its `_preprocess` with plain torch/numpy — smart_resize, bicubic resize,
 rescale/normalise with the OpenAI CLIP mean/std, temporal padding, patch flattening — so the CPU stack
-can feed frames to Qwen2.5-VL `generate`.  A torchvision-marked test pins it to the official processor.
+can feed frames to Qwen2.5-VL `generate`.  The resize is the op torchvision runs on uint8 frames (torch's
+native uint8 antialiased bicubic): PIL's bicubic is ±1 grey level off it, and torch's float bicubic
+(a different cubic coefficient) up to ±20.
+A torchvision-marked test pins the whole thing to the official processor.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 OPENAI_CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+RESCALE = 1 / 255
 VIDEO_PAD = "<|video_pad|>"
 
 
@@ -27,7 +31,8 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56
                  max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
     """Copy of transformers' qwen2_vl smart_resize: sides divisible by factor, area within [min, max] pixels."""
     if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+        ratio = max(height, width) / min(height, width)
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {ratio}")
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
@@ -56,10 +61,14 @@ def preprocess_video(frames: np.ndarray, fps: float, *, patch: int = 14, merge: 
         raise ValueError(f"fps must be positive, got {fps}")
     t, h, w, _ = frames.shape
     rh, rw = smart_resize(h, w, patch * merge, min_pixels, max_pixels)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()  # T, C, H, W uint8
     if (rh, rw) != (h, w):
-        frames = np.stack([np.asarray(Image.fromarray(f).resize((rw, rh), Image.Resampling.BICUBIC)) for f in frames])
-    x = (frames.astype(np.float32) * np.float32(1 / 255) - OPENAI_CLIP_MEAN) / OPENAI_CLIP_STD
-    x = x.transpose(0, 3, 1, 2)  # T, C, H, W
+        x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
+    x = x.float()
+    # fused rescale + normalise with transformers' exact float32 arithmetic: (x - mean/r) / (std/r), r = 1/255
+    mean = torch.tensor(OPENAI_CLIP_MEAN.tolist()) * (1.0 / RESCALE)
+    std = torch.tensor(OPENAI_CLIP_STD.tolist()) * (1.0 / RESCALE)
+    x = ((x - mean[:, None, None]) / std[:, None, None]).numpy()
     if pad := -t % temporal_patch:  # the encoder consumes frames in pairs: repeat the last one
         x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
         t += pad

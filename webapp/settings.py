@@ -63,6 +63,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "webapp.core.context.roles",
             ],
+            "builtins": ["template_partials.templatetags.partials"],
         },
     },
 ]
@@ -95,7 +96,9 @@ WHITENOISE_USE_FINDERS = True
 # One storage root for media, extracted audio, frames, exports and checkpoints; every worker must see it.
 # The database stores paths relative to it. Media is served only through the permission-checked view.
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
-MEDIA_URL = "/media/"
+# Nothing is served from MEDIA_URL: media goes through the permission-checked /files/ view. (Django's test
+# live server serves MEDIA_URL raw, so it must not overlap that view.)
+MEDIA_URL = "/unserved-media/"
 # Server-side folders an admin may import media from in the upload form (absolute, comma separated).
 IMPORT_ROOTS = [Path(p) for p in env_list("IMPORT_ROOTS", [str(MEDIA_ROOT / "incoming")])]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024 * 1024, minimum=1)

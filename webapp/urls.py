@@ -12,6 +12,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("rq/", include("django_rq.urls")),
-    re_path(r"^media/(?P<path>.+)$", core_views.media, name="media"),
+    re_path(r"^files/(?P<path>.+)$", core_views.media, name="media"),
     path("", include("webapp.catalog.urls")),
 ]

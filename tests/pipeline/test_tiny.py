@@ -87,7 +87,8 @@ def test_it_writes_safetensors_keys_in_the_hub_layout(tiny_root: Path, name: str
     with safe_open(tiny_root / name / "model.safetensors", "pt") as f:
         keys = list(f.keys())
     assert keys and all(k.startswith(HUB_PREFIXES[name]) for k in keys), keys
-    assert not any(k.startswith(("language_model.model.model.", "model.language_model.", "model.visual.")) for k in keys)
+    transformers_layout = ("language_model.model.model.", "model.language_model.", "model.visual.")
+    assert not any(k.startswith(transformers_layout) for k in keys)
     if name != "tiny-qwen2-audio":  # tied: lm_head comes from the embeddings
         assert "lm_head.weight" not in keys
 
@@ -217,3 +218,23 @@ def test_it_reports_every_path_from_the_cli(tiny_root: Path, caplog: pytest.LogC
     caplog.set_level("INFO", logger="pipeline.tiny")
     tiny.main(["--out", str(tiny_root)])  # already built: a fast no-op that still lists the paths
     assert all(f"{n}\t{tiny_root / n}" in caplog.text for n in tiny.TINY_MODELS)
+
+
+@pytest.mark.torchvision
+def test_it_loads_the_full_vl_processor_where_torchvision_exists(tiny_root: Path) -> None:
+    pytest.importorskip("torchvision")
+    from transformers import AutoProcessor, AutoTokenizer
+
+    path = tiny_root / "tiny-qwen2_5-vl"
+    proc = AutoProcessor.from_pretrained(path)
+    assert type(proc).__name__ == "Qwen2_5_VLProcessor"
+    assert type(proc.video_processor).__name__ == "Qwen2VLVideoProcessor"
+    frames = np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    question = "What is making the sound?"
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+    text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    ref = proc(text=[text], videos=[frames], return_tensors="pt", do_sample_frames=False)
+    ours = vision.video_inputs(AutoTokenizer.from_pretrained(path), frames, fps=2.0, question=question)
+    assert ours["input_ids"].tolist() == ref["input_ids"].tolist()
+    assert ours["video_grid_thw"].tolist() == ref["video_grid_thw"].tolist()
+    assert (ours["pixel_values_videos"] - ref["pixel_values_videos"]).abs().max() < 1e-5

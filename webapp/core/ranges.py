@@ -40,11 +40,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
             raise Unsatisfiable
         return max(0, size - length), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if start > end:
+    if last and int(last) < start:
         return None
     if start >= size:
         raise Unsatisfiable
+    end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
 

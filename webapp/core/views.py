@@ -17,12 +17,12 @@ SERVED_PREFIXES = ("media/", "derived/")
 @require_safe
 @curator_required
 def media(request: HttpRequest, path: str) -> HttpResponse:
-    if not path.startswith(SERVED_PREFIXES):
-        raise Http404("not a media path")
     try:
         resolved = storage.resolve(path)
     except storage.UnsafePath:
         raise Http404("not a media path") from None
+    if not storage.relative(resolved).startswith(SERVED_PREFIXES):  # checked after resolving `..`
+        raise Http404("not a media path")
     if not resolved.is_file():
         raise Http404("no such media file")
     return ranged_file_response(request, resolved)

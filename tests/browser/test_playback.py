@@ -1,0 +1,65 @@
+"""A curator logs in and the clip plays and seeks in a real browser (Range requests through our media view)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from webapp.catalog.models import Question
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _login(page, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+@pytest.fixture
+def question(tmp_path: Path, real_videos: Path, users) -> Question:  # type: ignore[no-untyped-def]
+    name = sorted(real_videos.glob("*.mp4"))[0].stem
+    rows = [{"id": 1, "video_name": name, "video_id": 1, "question_text": "What is making the sound?",
+             "multi_choice": ["a dog", "a car", "a bell", "rain"], "answer": 1,
+             "question_relation": "Both", "question_type": "Which"}]
+    (tmp_path / "one.json").write_text(json.dumps(rows))
+    call_command("import_avqa", str(tmp_path / "one.json"), videos=str(real_videos), dataset="browser",
+                 process_now=True, stdout=io.StringIO())
+    return Question.objects.select_related("clip").get()
+
+
+def test_it_plays_and_seeks_the_clip(page, question: Question) -> None:  # type: ignore[no-untyped-def]
+    ranges: list[str] = []
+    page.on("request", lambda r: ranges.append(r.headers.get("range", "")) if "/files/media/" in r.url else None)
+    _login(page, "bob", "pw-bob")
+    page.click("text=browser")
+    page.click(f"text={question.text}")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    duration = page.evaluate("document.getElementById('player').duration")
+    assert abs(duration - question.clip.duration) < 0.2
+
+    page.evaluate("""() => new Promise(done => { const v = document.getElementById('player');
+        v.addEventListener('seeked', done, {once: true}); v.currentTime = 6; })""")
+    assert abs(page.evaluate("document.getElementById('player').currentTime") - 6) < 0.5
+
+    page.evaluate("document.getElementById('player').muted = true")
+    page.keyboard.press("Space")  # our player shortcut
+    page.wait_for_function("document.getElementById('player').currentTime > 6.3")
+    page.keyboard.press("Space")
+    assert page.evaluate("document.getElementById('player').paused")
+
+    box = page.locator("#waveform").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {duration * 0.25}) < 0.5")
+    assert any(r.startswith("bytes=") for r in ranges), ranges
+
+
+def test_it_sends_an_anonymous_visitor_to_login(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/")
+    assert "/login/" in page.url

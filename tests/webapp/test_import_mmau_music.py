@@ -1,0 +1,79 @@
+"""MMAU and MUSIC-AVQA: media shipped apart from annotations; missing media imported, attached later."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from tests.webapp.conftest import SHARED
+from webapp.catalog.models import Clip, ImportRun, Question
+
+pytestmark = pytest.mark.django_db
+
+MMAU = SHARED / "mmau" / "mmau-test-mini.json"
+MUSIC_VAL = SHARED / "music_avqa" / "avqa-val.json"
+
+
+def test_it_imports_all_of_mmau_with_missing_media(tmp_path: Path) -> None:
+    out = io.StringIO()
+    call_command("import_mmau", str(MMAU), audio=str(tmp_path), allow_missing_media=True, stdout=out,
+                 stderr=io.StringIO())
+    assert "1000 created" in out.getvalue() and "0 errors" in out.getvalue()
+    assert Question.objects.count() == 1000
+    assert set(Clip.objects.values_list("status", flat=True)) == {"missing"}
+    assert set(Question.objects.values_list("question_type", flat=True)) == {"sound", "music", "speech"}
+    q = Question.objects.first()
+    assert q.choices[q.answer_index] == q.answer_text and q.split == "test"
+
+
+def test_it_refuses_missing_mmau_media_unless_allowed(tmp_path: Path) -> None:
+    rows = json.loads(MMAU.read_text())[:3]
+    (tmp_path / "three.json").write_text(json.dumps(rows))
+    err = io.StringIO()
+    call_command("import_mmau", str(tmp_path / "three.json"), audio=str(tmp_path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().count("media file not found") == 3
+    assert not Question.objects.exists()
+
+
+def test_it_attaches_media_that_arrives_later(tmp_path: Path, media_root: Path) -> None:
+    rows = json.loads(MMAU.read_text())[:2]
+    (tmp_path / "two.json").write_text(json.dumps(rows))
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    call_command("import_mmau", str(tmp_path / "two.json"), audio=str(audio), allow_missing_media=True,
+                 stdout=io.StringIO())
+    assert Clip.objects.filter(status="missing").count() == 2
+    # The MMAU audio arrives (a CC-licensed recording stands in for the hosted wav).
+    first = Path(rows[0]["audio_id"]).name
+    shutil.copy(SHARED / "librosa_data" / "sorohanro_-_solo-trumpet-06.ogg", audio / first)
+    call_command("import_mmau", str(tmp_path / "two.json"), audio=str(audio), allow_missing_media=True,
+                 stdout=io.StringIO())
+    run = ImportRun.objects.latest("created_at")
+    assert run.attached_count == 1 and run.unchanged_count == 1 and run.created_count == 0
+    attached = Clip.objects.get(status="pending")
+    assert attached.kind == "audio" and (media_root / attached.media_path).exists()
+
+
+def test_it_imports_music_avqa_open_questions(tmp_path: Path) -> None:
+    out = io.StringIO()
+    call_command("import_music_avqa", str(MUSIC_VAL), videos=str(tmp_path), allow_missing_media=True,
+                 stdout=out, stderr=io.StringIO())
+    assert "4568 created" in out.getvalue()
+    q = Question.objects.filter(text__contains="instrument").first()
+    assert q.choices == [] and q.answer_index is None and q.answer_text
+    assert "<" not in "".join(Question.objects.values_list("text", flat=True)[:500])
+    assert Question.objects.filter(split="val").count() == 4568
+
+
+def test_it_rejects_a_music_file_given_to_the_avqa_importer(tmp_path: Path) -> None:
+    rows = json.loads(MUSIC_VAL.read_text())[:2]
+    (tmp_path / "m.json").write_text(json.dumps(rows))
+    err = io.StringIO()
+    call_command("import_avqa", str(tmp_path / "m.json"), videos=str(tmp_path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().count("missing required fields") == 2 and "unknown fields" in err.getvalue()
+    assert not Question.objects.exists()
