@@ -187,7 +187,7 @@ def _item(i: int, sc: Scenario, name: str) -> dict:
 
 
 def build_demo(out_dir: Path, n: int = 8) -> Path:
-    """Write `n` clips to out_dir/videos and their questions to out_dir/demo_avqa.json; return the JSON path.
+    """Write `n` clips to out_dir/videos and their questions to out_dir/demo_avqa.json; return out_dir.
 
     Idempotent: files whose bytes would not change are left untouched (same mtime), so re-running is free
     for anything that watches them.
@@ -209,7 +209,7 @@ def build_demo(out_dir: Path, n: int = 8) -> Path:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     log.info("demo dataset: %d clips in %s", n, out_dir)
-    return path
+    return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,6 +153,14 @@ def _duration_of(container: av.container.InputContainer, streams: Sequence[Any])
     return best
 
 
+def _codec_name(stream: Any) -> str | None:
+    """The format's name ("mp3"), not the decoder's ("mp3float"): it is what curators and filters expect."""
+    if stream is None:
+        return None
+    codec = stream.codec_context.codec
+    return getattr(codec, "canonical_name", None) or codec.name
+
+
 def _read_info(container: av.container.InputContainer) -> MediaInfo:
     video, audio = _pick_streams(container)
     fps = None
@@ -166,8 +174,8 @@ def _read_info(container: av.container.InputContainer) -> MediaInfo:
         fps=fps,
         width=video.codec_context.width if video is not None else None,
         height=video.codec_context.height if video is not None else None,
-        video_codec=video.codec_context.name if video is not None else None,
-        audio_codec=audio.codec_context.name if audio is not None else None,
+        video_codec=_codec_name(video),
+        audio_codec=_codec_name(audio),
         sample_rate=audio.codec_context.sample_rate if audio is not None else None,
     )
 

@@ -16,12 +16,11 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file, save_file
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:  # heavy imports stay inside the builders: importing this module must stay cheap
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +130,7 @@ def build_tokenizer() -> PreTrainedTokenizerBase:
     Training through the same regex split that Qwen2Tokenizer applies keeps the merges consistent with how
     text is segmented at use time.
     """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
@@ -174,6 +174,8 @@ def _generation_config(tok: PreTrainedTokenizerBase) -> Any:
 
 
 def _seeded(cls: Any, config: Any) -> torch.nn.Module:
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         return cls(config).eval()
@@ -218,6 +220,8 @@ def _rewrite_audio_keys(path: Path) -> None:
 
     transformers reloads either spelling (its conversion mapping), vLLM only the hub one.
     """
+    from safetensors.torch import load_file, save_file
+
     bad, good = "language_model.model.model.", "language_model.model."
     state = load_file(path)
     if not any(k.startswith(bad) for k in state):

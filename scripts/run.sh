@@ -25,6 +25,7 @@ fi
 .venv/bin/python manage.py rqworker default gpu --with-scheduler > "$VAR/worker.log" 2>&1 &
 pids+=($!)
 echo "RQ worker for queues default, gpu (log: $VAR/worker.log)"
+.venv/bin/python manage.py recover_jobs   # the embedded Redis keeps nothing across restarts
 .venv/bin/python manage.py bootstrap_demo
 echo
 echo "SightSound Studio: http://127.0.0.1:8000/  (users: admin, curator; password in $VAR/demo_password)"

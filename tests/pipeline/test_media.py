@@ -46,7 +46,9 @@ def test_it_probes_a_real_avqa_clip(media_small_avqa_clip: Path) -> None:
     assert info.to_dict()["duration"] == info.duration
 
 
-def test_it_probes_every_real_avqa_clip_and_bigbuckbunny(media_avqa_clips: list[Path], media_bigbuckbunny: Path) -> None:
+def test_it_probes_every_real_avqa_clip_and_bigbuckbunny(
+    media_avqa_clips: list[Path], media_bigbuckbunny: Path
+) -> None:
     for clip in media_avqa_clips:
         info = probe(clip)
         assert 10.0 <= info.duration <= 15.0 and info.has_audio and info.has_video, clip.name

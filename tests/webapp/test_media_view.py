@@ -33,7 +33,8 @@ def test_it_serves_the_whole_file_and_advertises_ranges(curator_client: Client, 
 
 @pytest.mark.parametrize(
     ("header", "start", "end"),
-    [("bytes=0-99", 0, 99), ("bytes=100-", 100, 10239), ("bytes=-50", 10190, 10239), ("bytes=10000-99999", 10000, 10239)],
+    [("bytes=0-99", 0, 99), ("bytes=100-", 100, 10239), ("bytes=-50", 10190, 10239),
+     ("bytes=10000-99999", 10000, 10239)],
 )
 def test_it_answers_a_range_with_206(curator_client: Client, stored: str, header: str, start: int, end: int) -> None:
     r = curator_client.get(f"/files/{stored}", HTTP_RANGE=header)

@@ -51,13 +51,19 @@ def process_clip_job(clip_id: int) -> str:
     return "ready"
 
 
+def clip_job_id(clip_id: int) -> str:
+    """Deterministic, so recovery can ask Redis whether a clip's job still exists."""
+    return f"process-clip-{clip_id}"
+
+
 def enqueue_clip_processing(clip_ids: list[int]) -> None:
     """Queue processing when the surrounding transaction commits, so workers never see missing rows."""
     queue = django_rq.get_queue("default")
 
     def _enqueue() -> None:
         for clip_id in clip_ids:
-            queue.enqueue(process_clip_job, clip_id, job_timeout=1800, description=f"process clip {clip_id}")
+            queue.enqueue(process_clip_job, clip_id, job_id=clip_job_id(clip_id), job_timeout=1800,
+                          description=f"process clip {clip_id}")
 
     transaction.on_commit(_enqueue)
 

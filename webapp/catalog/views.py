@@ -110,7 +110,9 @@ def import_new(request: HttpRequest) -> HttpResponse:
                 import django_rq
 
                 queue = django_rq.get_queue("default")
-                transaction.on_commit(lambda: queue.enqueue(import_job, run.pk, job_timeout=6 * 3600))
+                job_id = f"import-{run.pk}"
+                ImportRun.objects.filter(pk=run.pk).update(rq_job_id=job_id)
+                transaction.on_commit(lambda: queue.enqueue(import_job, run.pk, job_id=job_id, job_timeout=6 * 3600))
             return redirect(run)
     return render(request, "catalog/import_new.html", {"form": form}, status=400 if form.errors else 200)
 

@@ -92,8 +92,13 @@ class Verdict(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["chain", "validator", "validator_version"], name="verdict_unique_validator"),
+            models.UniqueConstraint(
+                fields=["chain", "validator", "validator_version"], name="verdict_unique_validator"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.validator}@{self.validator_version}: {self.label}"
 
 
 class Review(models.Model):
@@ -123,3 +128,6 @@ class Review(models.Model):
             models.UniqueConstraint(fields=["chain", "chain_version"], name="review_one_write_per_version"),
         ]
         indexes = [models.Index(fields=["curator", "created_at"], name="review_curator_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} chain {self.chain_id} v{self.chain_version}"

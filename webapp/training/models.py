@@ -38,6 +38,9 @@ class SnapshotItem(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["snapshot", "chain"], name="snapshot_item_unique_chain")]
 
+    def __str__(self) -> str:
+        return f"{self.snapshot} / chain {self.chain_id}"
+
 
 class TrainingRun(Run):
     class Stage(models.TextChoices):
@@ -76,3 +79,6 @@ class MetricPoint(models.Model):
     class Meta:
         ordering = ["run", "name", "step"]
         constraints = [models.UniqueConstraint(fields=["run", "name", "step"], name="metric_unique_point")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.step}={self.value:g}"
