@@ -26,7 +26,8 @@ import av
 
 from pipeline.media import probe, process_clip
 
-DEFAULT_CLIPS = Path("/work/shared/fixtures/real/avqa_vggsound/video")
+# The real AVQA clips next to the checkout (../shared); pass --clips elsewhere.
+DEFAULT_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "avqa_vggsound" / "video"
 TARGET_RATIO = 1.5
 
 

@@ -9,9 +9,7 @@ import pytest
 
 from pipeline.media import ClipArtifacts, process_clip
 from pipeline.synth import write_av_clip
-
-REAL = Path("/work/shared/fixtures/real")
-AVQA_VIDEO_DIR = REAL / "avqa_vggsound" / "video"
+from tests.real_fixtures import AVQA_VIDEO_DIR, REAL
 
 
 @pytest.fixture(scope="session")

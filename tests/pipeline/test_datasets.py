@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -25,17 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ANNOTATIONS = ROOT / "tests" / "fixtures" / "annotations"
 
 
-def _real_fixtures() -> Path:
-    """Third-party data lives outside the repo; on the device machine it sits in ./shared."""
-    if env := os.environ.get("SIGHTSOUND_REAL_FIXTURES"):
-        return Path(env)
-    for candidate in (ROOT / "shared", Path("/work/shared")):
-        if (candidate / "fixtures" / "real").is_dir():
-            return candidate / "fixtures" / "real"
-    return Path("/work/shared/fixtures/real")
+from tests.real_fixtures import REAL  # noqa: E402
 
-
-REAL = _real_fixtures()
 AVQA_VIDEO_DIR = REAL / "avqa_vggsound" / "video"
 MMAU_FILE = REAL / "mmau" / "mmau-test-mini.json"
 MUSIC_VAL = REAL / "music_avqa" / "avqa-val.json"

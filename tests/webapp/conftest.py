@@ -11,10 +11,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rq import SimpleWorker
 
+from tests.real_fixtures import AVQA_VIDEO_DIR as REAL_CLIPS  # noqa: E402
 from webapp.core.roles import ensure_groups
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
-REAL_CLIPS = SHARED / "avqa_vggsound" / "video"
 ANNOTATIONS = Path(__file__).resolve().parents[1] / "fixtures" / "annotations"
 
 
