@@ -316,6 +316,16 @@ def _to_pil(frame: av.VideoFrame, width: int | None = None, height: int | None =
     return Image.fromarray(frame.to_ndarray(format="rgb24", width=width, height=height))
 
 
+def _fit(frame: av.VideoFrame, max_side: int | None) -> tuple[int | None, int | None]:
+    """Teacher frames are capped (default 640 px on the long side): full 720p JPEGs would cost ~70 GB over
+    AVQA's 57k clips, and VLM processors downscale far below that anyway."""
+    longest = max(frame.width, frame.height)
+    if not max_side or longest <= max_side:
+        return None, None
+    scale = max_side / longest
+    return max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
+
+
 def _frame_time(frame: av.VideoFrame, index: int, fps: float | None, start: float) -> float:
     if frame.time is not None:
         return float(frame.time) - start
@@ -368,6 +378,7 @@ def process_clip(
     n_frames: int = 8,
     peaks_per_second: int = 100,
     thumb_width: int = 320,
+    frame_max_side: int | None = 640,
     on_progress: ProgressFn | None = None,
 ) -> ClipArtifacts:
     """Decode `src` once and write audio.wav, peaks.json, thumb.jpg and frames/NNN.jpg into `out_dir`.
@@ -385,7 +396,7 @@ def process_clip(
             info = _read_info(container)
             _check_streams(info, require_audio=True)
             artifacts = _decode_into(container, info, staging, n_frames, peaks_per_second, thumb_width,
-                                     on_progress)
+                                     frame_max_side, on_progress)
         names = [AUDIO_NAME, PEAKS_NAME] + ([THUMB_NAME] if artifacts.thumbnail else [])
         _commit(staging, out_dir, names, has_frames=bool(artifacts.frames))
     finally:
@@ -403,6 +414,7 @@ def _decode_into(
     n_frames: int,
     peaks_per_second: int,
     thumb_width: int,
+    frame_max_side: int | None,
     on_progress: ProgressFn | None,
 ) -> ClipArtifacts:
     video, audio_stream = _pick_streams(container)
@@ -421,7 +433,7 @@ def _decode_into(
         def write_frame(i: int, frame: av.VideoFrame, t: float) -> None:
             # several targets can share a frame in very short clips: convert it once
             if last_written.get("frame") is not frame:
-                last_written.update(frame=frame, image=_to_pil(frame))
+                last_written.update(frame=frame, image=_to_pil(frame, *_fit(frame, frame_max_side)))
             last_written["image"].save(staging / FRAMES_DIR / f"{i:03d}.jpg", quality=JPEG_QUALITY)
             frame_times[i] = round(t, 4)
 

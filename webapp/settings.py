@@ -113,6 +113,7 @@ STUDENT_MODEL = env_str("STUDENT_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2-audi
 # Media pipeline knobs recorded with each clip.
 INGEST_FRAMES = env_int("INGEST_FRAMES", 8, minimum=1)
 INGEST_PEAKS_PER_SECOND = env_int("INGEST_PEAKS_PER_SECOND", 100, minimum=1)
+INGEST_FRAME_MAX_SIDE = env_int("INGEST_FRAME_MAX_SIDE", 640, minimum=16)
 
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6390/0")
 RQ_QUEUES = {

@@ -232,3 +232,11 @@ def test_it_ingests_a_file_copied_under_an_odd_name(media_real_ogg: Path, tmp_pa
     odd = tmp_path / "my clip (1).bin"
     shutil.copy(media_real_ogg, odd)
     assert probe(odd).audio_codec == "vorbis"
+
+
+def test_it_caps_teacher_frames_at_the_long_side_limit(tmp_path: Path, media_bigbuckbunny: Path) -> None:
+    art = process_clip(media_bigbuckbunny, tmp_path / "capped", n_frames=2, frame_max_side=320)
+    sizes = {Image.open(tmp_path / "capped" / f).size for f in art.frames}
+    assert sizes == {(320, 180)}
+    art = process_clip(media_bigbuckbunny, tmp_path / "full", n_frames=2, frame_max_side=None)
+    assert {Image.open(tmp_path / "full" / f).size for f in art.frames} == {(1280, 720)}

@@ -31,6 +31,7 @@ def process_clip_job(clip_id: int) -> str:
         art = process_clip(
             storage.resolve(clip.media_path), out_dir,
             n_frames=settings.INGEST_FRAMES, peaks_per_second=settings.INGEST_PEAKS_PER_SECOND,
+            frame_max_side=settings.INGEST_FRAME_MAX_SIDE,
         )
     except MediaError as exc:
         clip.mark_failed(exc.reason)
