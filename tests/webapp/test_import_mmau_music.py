@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.webapp.conftest import SHARED
+from tests.real_fixtures import REAL as SHARED
 from webapp.catalog.models import Clip, ImportRun, Question
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +29,8 @@ def test_it_imports_all_of_mmau_with_missing_media(tmp_path: Path) -> None:
     assert set(Question.objects.values_list("question_type", flat=True)) == {"sound", "music", "speech"}
     q = Question.objects.first()
     assert q.choices[q.answer_index] == q.answer_text and q.split == "test"
+    run = ImportRun.objects.get()
+    assert len(run.warnings) == 27 and all("choice" in w["reason"] for w in run.warnings)  # repeated choice texts
 
 
 def test_it_refuses_missing_mmau_media_unless_allowed(tmp_path: Path) -> None:

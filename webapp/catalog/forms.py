@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from webapp.catalog.models import Clip, Dataset, Question
 
@@ -20,10 +21,10 @@ class QuestionFilterForm(forms.Form):
     clip_status = forms.ChoiceField(required=False, choices=[("", "any media"), *Clip.Status.choices], label="Media")
     page = forms.IntegerField(required=False, min_value=1)
 
-    def filter(self, qs):  # QuerySet[Question] -> QuerySet[Question]
+    def filter(self, qs: QuerySet[Question]) -> QuerySet[Question]:
         data = self.cleaned_data
         if data["q"]:
-            qs = qs.filter(text__icontains=data["q"]) | qs.filter(external_id=data["q"])
+            qs = qs.filter(Q(text__icontains=data["q"]) | Q(external_id=data["q"]))
         if data["split"]:
             qs = qs.filter(split=data["split"])
         if data["question_type"]:

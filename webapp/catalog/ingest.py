@@ -35,6 +35,7 @@ class ImportReport:
     duplicates: int = 0
     skipped: int = 0
     errors: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[dict[str, object]] = field(default_factory=list)
     clips_to_process: list[int] = field(default_factory=list)
 
     def error(self, row: int | None, external_id: str | None, reason: str) -> None:
@@ -73,6 +74,7 @@ class Importer:
         report.duplicates, report.skipped = parsed.duplicates, getattr(parsed, "skipped", 0)
         for err in parsed.errors:
             report.error(err.row, err.external_id, err.reason)
+        report.warnings = [{"row": w.row, "id": w.external_id, "reason": w.reason} for w in parsed.warnings]
         existing = {
             q.external_id: q for q in Question.objects.filter(dataset=self.dataset).select_related("clip")
         }
@@ -207,7 +209,7 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
     fields = dict(
         created_count=report.created, unchanged_count=report.unchanged, attached_count=report.attached,
         duplicate_count=report.duplicates, skipped_count=report.skipped, error_count=len(report.errors),
-        errors=report.errors,
+        errors=report.errors, warnings=report.warnings,
     )
     ImportRun.objects.filter(pk=import_run.pk).update(**fields)
     for name, value in fields.items():

@@ -176,6 +176,7 @@ class ImportRun(Run):
     skipped_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True, help_text="Imported rows that deserve a look.")
 
     class Meta:
         ordering = ["-created_at"]

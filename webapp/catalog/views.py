@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django_rq
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -107,8 +108,6 @@ def import_new(request: HttpRequest) -> HttpResponse:
                     for chunk in data["annotations"].chunks():
                         fh.write(chunk)
                 ImportRun.objects.filter(pk=run.pk).update(annotations_path=relative)
-                import django_rq
-
                 queue = django_rq.get_queue("default")
                 job_id = f"import-{run.pk}"
                 ImportRun.objects.filter(pk=run.pk).update(rq_job_id=job_id)

@@ -57,6 +57,10 @@ class ImportCommand(BaseCommand):
         )
         for error in report.errors:
             self.stderr.write(f"  {format_error(error)}")
+        if report.warnings:
+            self.stdout.write(f"  {len(report.warnings)} imported rows to look at (see the import page), e.g.")
+            for warning in report.warnings[:5]:
+                self.stdout.write(f"    {format_error(warning)}")
         if opts["process_now"]:
             for n, clip_id in enumerate(report.clips_to_process, start=1):
                 outcome = process_clip_job(clip_id)
