@@ -26,6 +26,7 @@ fi
 pids+=($!)
 echo "RQ worker for queues default, gpu (log: $VAR/worker.log)"
 .venv/bin/python manage.py recover_jobs   # the embedded Redis keeps nothing across restarts
+.venv/bin/python manage.py build_tiny_models   # the default teacher/validator/student until real models are set
 .venv/bin/python manage.py bootstrap_demo
 echo
 echo "SightSound Studio: http://127.0.0.1:8000/  (users: admin, curator; password in $VAR/demo_password)"

@@ -1,0 +1,42 @@
+"""The commands behind the README's run command: tiny models and the demo bootstrap."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from webapp.catalog.models import Clip, Question
+from webapp.core.roles import is_admin, is_curator
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_builds_the_tiny_models_once(tmp_path: Path) -> None:
+    out = io.StringIO()
+    call_command("build_tiny_models", out=str(tmp_path), stdout=out)
+    lines = out.getvalue().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["tiny-qwen2", "tiny-qwen2-audio", "tiny-qwen2_5-vl"]
+    assert all((tmp_path / name / "config.json").exists() for name in ("tiny-qwen2", "tiny-qwen2-audio"))
+    before = (tmp_path / "tiny-qwen2" / "model.safetensors").stat().st_mtime_ns
+    call_command("build_tiny_models", out=str(tmp_path), stdout=io.StringIO())
+    assert (tmp_path / "tiny-qwen2" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_it_bootstraps_the_demo_with_users_and_playable_clips(settings, tmp_path: Path) -> None:
+    settings.VAR_DIR = tmp_path
+    out = io.StringIO()
+    call_command("bootstrap_demo", process_now=True, stdout=out, stderr=io.StringIO())
+    password = (tmp_path / "demo_password").read_text().strip()
+    assert f"password: {password}" in out.getvalue()
+    admin, curator = authenticate(username="admin", password=password), authenticate(username="curator",
+                                                                                      password=password)
+    assert is_admin(admin) and is_curator(curator) and not is_admin(curator)
+    assert Question.objects.count() == 8
+    assert set(Clip.objects.values_list("status", flat=True)) == {"ready"}
+    call_command("bootstrap_demo", stdout=io.StringIO(), stderr=io.StringIO())  # a second start changes nothing
+    assert Question.objects.count() == 8
+    assert authenticate(username="admin", password=password) is not None
