@@ -7,6 +7,7 @@ at shared services and storage.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from webapp.env import env_bool, env_database, env_int, env_list, env_path, env_redis_url, env_str
@@ -103,6 +104,9 @@ MEDIA_URL = "/unserved-media/"
 IMPORT_ROOTS = [Path(p) for p in env_list("IMPORT_ROOTS", [str(MEDIA_ROOT / "incoming")])]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Extracted tagger model and label embeddings (pipeline.sound_events / claims) are cached here.
+os.environ.setdefault("SIGHTSOUND_CACHE", str(VAR_DIR / "cache"))
 
 # Models are a local path or a hub id; the defaults are tiny random checkpoints built locally.
 TINY_MODELS_ROOT = env_path("TINY_MODELS_ROOT", VAR_DIR / "models")

@@ -13,5 +13,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("rq/", include("django_rq.urls")),
     re_path(r"^files/(?P<path>.+)$", core_views.media, name="media"),
+    path("runs/", include("webapp.curation.urls")),
     path("", include("webapp.catalog.urls")),
 ]

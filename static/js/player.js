@@ -23,7 +23,25 @@
       document.querySelectorAll(".speed button").forEach(function (b) { b.classList.toggle("on", b === btn); });
     });
   });
+  // A highlighted claim plays the time span of its evidence, then pauses.
+  let stopAt = null;
+  function playClaim(mark) {
+    const spans = JSON.parse(mark.dataset.spans || "[]");
+    if (!spans.length) return;
+    player.currentTime = spans[0][0];
+    stopAt = spans[0][1];
+    player.play();
+  }
+  player.addEventListener("timeupdate", function () {
+    if (stopAt !== null && player.currentTime >= stopAt) { player.pause(); stopAt = null; }
+  });
+  document.addEventListener("click", function (ev) {
+    const mark = ev.target.closest("mark.claim");
+    if (mark) playClaim(mark);
+  });
   document.addEventListener("keydown", function (ev) {
+    const mark = ev.target.closest && ev.target.closest("mark.claim");
+    if (mark && ev.key === "Enter") { playClaim(mark); return; }
     if (ev.target.closest("input, textarea, select")) return;
     if (ev.key === " ") { ev.preventDefault(); if (player.paused) { player.play(); } else { player.pause(); } }
     else if (ev.key === "ArrowLeft") { player.currentTime = Math.max(0, player.currentTime - 2); }

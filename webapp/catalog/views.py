@@ -16,6 +16,7 @@ from webapp.catalog.jobs import enqueue_clip_processing, import_job
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
+from webapp.curation.presenters import chains_for_question
 
 PAGE_SIZE = 50
 
@@ -66,6 +67,7 @@ def question(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = q.dataset.questions.order_by("id")
     context = {
         "question": q, "clip": q.clip, "waveform": services.waveform_path(q.clip),
+        "chains": chains_for_question(q),
         "previous": siblings.filter(id__lt=q.id).order_by("-id").first(),
         "next": siblings.filter(id__gt=q.id).first(),
     }

@@ -52,6 +52,10 @@ class Run(models.Model):
             return 100 if self.status == RunStatus.SUCCEEDED else 0
         return min(100, round(100 * self.progress_done / self.progress_total))
 
+    @property
+    def progress_label(self) -> str:
+        return f"{self.progress_done} / {self.progress_total}" if self.progress_total else self.get_status_display()
+
     def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
         updated = type(self).objects.filter(pk=self.pk, status__in=allowed).update(**fields)
         if updated:

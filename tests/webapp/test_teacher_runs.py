@@ -1,0 +1,139 @@
+"""Teacher generation and validation runs from the web app, on the tiny models and a real RQ worker."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from pipeline.tiny import build_all
+from tests.webapp.conftest import ANNOTATIONS
+from webapp.catalog.models import Dataset
+from webapp.curation.models import Chain, GenerationRun, Verdict
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_all(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture
+def avqa(real_videos: Path) -> Dataset:
+    call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(real_videos), dataset="AVQA sample",
+                 process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
+    return Dataset.objects.get()
+
+
+def _launch(client: Client, dataset: Dataset, model: Path, **extra: object) -> GenerationRun:
+    data = {"dataset": dataset.pk, "model": str(model), "backend": "transformers", "prompt_version": "teacher-v1",
+            "k": 3, "temperature": 1.0, "top_p": 0.95, "max_new_tokens": 24, "seed": 0, **extra}
+    r = client.post("/runs/new/", data)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    return GenerationRun.objects.latest("pk")
+
+
+def _no_duplicates(run: GenerationRun) -> None:
+    keys = list(Chain.objects.filter(run=run).values_list("question_id", "sample_index"))
+    assert len(keys) == len(set(keys))
+
+
+def test_it_runs_teacher_generation_then_validation_from_the_ui(admin_client: Client, avqa: Dataset,
+                                                                tiny_models: dict[str, Path], run_worker) -> None:
+    run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], limit=4, validate_after="sound-events")
+    assert run.status == "queued" and run.prompt_template and run.config["k"] == 3
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert Chain.objects.filter(run=run).count() == 4 * 3
+    _no_duplicates(run)
+    assert run.progress_done == run.progress_total == 4 and "chains_per_s" in run.progress_metrics
+    validation = GenerationRun.objects.get(source_run=run)
+    assert validation.queue_name == "default"
+    run_worker("default")
+    validation.refresh_from_db()
+    assert validation.status == "succeeded", validation.error
+    kept = Chain.objects.filter(run=run, kept=True).count()
+    assert Verdict.objects.filter(run=validation).values("chain").distinct().count() == kept
+    page = admin_client.get(f"/runs/{validation.pk}/").content.decode()
+    assert "Succeeded" in page
+    question = Chain.objects.filter(run=run).first().question
+    html = admin_client.get(f"/questions/{question.pk}/").content.decode()
+    assert html.count('<article class="chain') == 3
+
+
+def test_it_validates_form_input(admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path]) -> None:
+    r = admin_client.post("/runs/new/", {"dataset": avqa.pk, "model": "x", "backend": "nope", "k": 0})
+    assert r.status_code == 400 and GenerationRun.objects.count() == 0
+
+
+def test_it_keeps_curators_out_of_launching(curator_client: Client) -> None:
+    assert curator_client.get("/runs/new/").status_code == 403
+    assert curator_client.get("/runs/").status_code == 200
+
+
+def test_it_cancels_a_queued_run_so_it_never_starts(admin_client: Client, avqa: Dataset,
+                                                   tiny_models: dict[str, Path], run_worker) -> None:
+    run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], limit=2)
+    assert admin_client.post(f"/runs/{run.pk}/cancel/").status_code == 302
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "cancelled" and not Chain.objects.filter(run=run).exists()
+    assert admin_client.post(f"/runs/{run.pk}/cancel/").status_code == 400
+
+
+def _worker_env() -> dict[str, str]:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "DATABASE_URL": url,
+            "REDIS_URL": settings.RQ_QUEUES["gpu"]["URL"], "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "SECRET_KEY": "test", "DEBUG": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def test_it_resumes_without_duplicates_after_the_work_horse_is_killed(
+    admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path], run_worker
+) -> None:
+    run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], max_new_tokens=48)
+    worker = subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT,
+                              env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not Chain.objects.filter(run=run).exists():
+            assert time.monotonic() < deadline and worker.poll() is None, "worker never produced a chain"
+            time.sleep(0.05)
+        horses = psutil.Process(worker.pid).children()
+        assert horses, "no work-horse to kill"
+        for horse in horses:
+            os.kill(horse.pid, signal.SIGKILL)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    partial = Chain.objects.filter(run=run).count()
+    total_questions = avqa.questions.count()
+    assert 0 < partial < total_questions * 3, partial
+    admin_client.get(f"/runs/{run.pk}/")  # the next look notices the dead job
+    run.refresh_from_db()
+    assert run.status == "failed" and "worker" in run.error
+    assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert Chain.objects.filter(run=run).count() == total_questions * 3
+    _no_duplicates(run)

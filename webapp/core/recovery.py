@@ -1,0 +1,77 @@
+"""Find work that a dead worker or a restarted Redis left behind, and put it right.
+
+The embedded Redis keeps nothing on disk, and a work-horse killed with SIGKILL leaves its job failed
+in RQ without running any of our code. The database is the source of truth: a clip still pending or
+processing whose job is gone (or failed) is queued again; any run (import, generation, training …)
+whose job is gone is marked failed, so the UI says so and the run can be resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import django_rq
+from django.apps import apps
+from django.db import transaction
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+
+from webapp.core.models import ACTIVE_STATUSES, Run
+
+logger = logging.getLogger(__name__)
+
+_DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+DEAD_WORKER_MESSAGE = (
+    "the worker running this stopped (killed, or Redis restarted); resume it — work already stored is kept"
+)
+
+
+@dataclass
+class RecoveryReport:
+    clips_requeued: int = 0
+    runs_failed: int = 0
+
+
+def job_is_alive(job_id: str) -> bool:
+    connection = django_rq.get_connection("default")
+    try:
+        status = Job.fetch(job_id, connection=connection).get_status()
+    except NoSuchJobError:
+        return False
+    return status not in _DEAD
+
+
+def fail_if_orphaned(run: Run) -> bool:
+    """Mark an active run failed when its RQ job no longer exists or has died; cheap enough for a page view."""
+    if run.status not in ACTIVE_STATUSES or not run.rq_job_id or job_is_alive(run.rq_job_id):
+        return False
+    return run.mark_failed(DEAD_WORKER_MESSAGE)
+
+
+def _run_models() -> list[type[Run]]:
+    return [m for m in apps.get_models() if issubclass(m, Run)]
+
+
+def recover() -> RecoveryReport:
+    from webapp.catalog.jobs import clip_job_id, enqueue_clip_processing
+    from webapp.catalog.models import Clip
+
+    report = RecoveryReport()
+    for name in ("default", "gpu"):
+        StartedJobRegistry(queue=django_rq.get_queue(name)).cleanup()  # expired heartbeats → failed registry
+    stuck = [
+        pk for pk in Clip.objects.filter(status__in=[Clip.Status.PENDING, Clip.Status.PROCESSING])
+        .values_list("pk", flat=True) if not job_is_alive(clip_job_id(pk))
+    ]
+    if stuck:
+        with transaction.atomic():
+            Clip.objects.filter(pk__in=stuck).update(status=Clip.Status.PENDING, error="")
+            enqueue_clip_processing(stuck)
+        report.clips_requeued = len(stuck)
+    for model in _run_models():
+        for run in model.objects.filter(status__in=ACTIVE_STATUSES).exclude(rq_job_id=""):
+            report.runs_failed += fail_if_orphaned(run)
+    logger.info("recovery: %s clips requeued, %s runs marked failed", report.clips_requeued, report.runs_failed)
+    return report

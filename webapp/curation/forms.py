@@ -1,0 +1,62 @@
+"""Launch forms for teacher generation and validation runs; every field bounded and validated."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from webapp.catalog.models import Dataset, Question
+from webapp.curation.models import GenerationRun
+
+BACKENDS = [("transformers", "transformers generate")]
+VALIDATORS = [("sound-events", "Sound-event grounding (YAMNet, CPU)"), ("lalm", "LALM judge (audio model)"),
+              ("both", "Both, combined by policy")]
+
+
+def _prompt_choices() -> list[tuple[str, str]]:
+    from pipeline.prompts import PROMPTS
+
+    return [(v, v) for v in PROMPTS]
+
+
+class GenerationRunForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
+    question_type = forms.CharField(required=False, max_length=64, help_text="Only this question type (optional).")
+    limit = forms.IntegerField(required=False, min_value=1, max_value=1_000_000,
+                               help_text="At most this many questions.")
+    model = forms.CharField(max_length=500, help_text="Teacher LVLM: local path or hub id.")
+    backend = forms.ChoiceField(choices=BACKENDS)
+    prompt_version = forms.ChoiceField(choices=())
+    k = forms.IntegerField(min_value=1, max_value=64, initial=4, label="K (samples per question)")
+    temperature = forms.FloatField(min_value=0.0, max_value=2.0, initial=1.0)
+    top_p = forms.FloatField(min_value=0.01, max_value=1.0, initial=0.95)
+    max_new_tokens = forms.IntegerField(min_value=8, max_value=8192, initial=256)
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    majority_only = forms.BooleanField(required=False, help_text="Keep only chains that agree with the majority.")
+    validate_after = forms.ChoiceField(required=False, choices=[("", "no"), *VALIDATORS],
+                                       help_text="Chain a validation run when generation finishes.")
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["prompt_version"].choices = _prompt_choices()
+        self.fields["model"].initial = settings.TEACHER_MODEL
+
+
+class ValidationRunForm(forms.Form):
+    source_run = forms.ModelChoiceField(
+        queryset=GenerationRun.objects.filter(kind=GenerationRun.Kind.TEACHER), label="Teacher run"
+    )
+    validators = forms.ChoiceField(choices=VALIDATORS, initial="sound-events")
+    judge_model = forms.CharField(max_length=500, required=False, help_text="Audio model for the LALM judge.")
+    include_dropped = forms.BooleanField(required=False, help_text="Also judge chains the teacher policy dropped.")
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["judge_model"].initial = settings.VALIDATOR_MODEL
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        if data.get("validators") in {"lalm", "both"} and not data.get("judge_model"):
+            self.add_error("judge_model", "The LALM judge needs an audio model.")
+        return data

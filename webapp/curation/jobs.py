@@ -1,0 +1,161 @@
+"""RQ jobs for teacher generation and validation: ids in, rows out, written in batches.
+
+Both jobs are resumable by construction: they skip the questions (or chains) whose results are already
+stored, and writes use the unique keys (run, question, sample index) / (chain, validator, version) with
+ignore_conflicts, so a retried or resumed job never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from functools import partial
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from pipeline.media import load_frames, read_audio
+from webapp.catalog.models import Clip, Question
+from webapp.core import storage
+from webapp.curation.models import Chain, GenerationRun, Verdict
+from webapp.curation.services import is_cancelled, launch_validation
+
+logger = logging.getLogger(__name__)
+
+
+def _questions(run: GenerationRun) -> QuerySet[Question]:
+    qs = run.dataset.questions.filter(clip__status=Clip.Status.READY).select_related("clip").order_by("id")
+    if run.split:
+        qs = qs.filter(split=run.split)
+    if qtype := run.question_filter.get("question_type"):
+        qs = qs.filter(question_type=qtype)
+    if limit := run.question_filter.get("limit"):
+        qs = qs.filter(pk__in=list(qs.values_list("pk", flat=True)[:limit]))
+    return qs
+
+
+def _teacher_items(questions: QuerySet[Question], skip: set[int]) -> Iterator[object]:
+    """Frames are loaded lazily, one question at a time, so memory stays flat in the number of questions."""
+    from pipeline.teacher import TeacherItem
+
+    for q in questions.iterator(chunk_size=200):
+        if q.pk in skip:
+            continue
+        paths = list(q.clip.frame_paths)
+        fps = len(paths) / q.clip.duration if q.clip.duration else 1.0
+        yield TeacherItem(id=str(q.pk), question=q.text, choices=tuple(q.choices), answer_index=q.answer_index,
+                          answer_text=q.answer_text, frames=partial(load_frames, storage.root(), paths), fps=fps)
+
+
+def teacher_job(run_id: int) -> str:
+    from pipeline.teacher import TeacherConfig, build_backend, generate_chains
+
+    run = GenerationRun.objects.select_related("dataset").get(pk=run_id)
+    if not run.mark_running():
+        return f"not started: run is {run.status}"
+    try:
+        questions = _questions(run)
+        total = questions.count()
+        done_ids = set(run.chains.values_list("question_id", flat=True).distinct())
+        cfg = TeacherConfig.from_dict(run.config)
+        backend = build_backend(cfg)
+        done, started, n_chains, n_kept = len(done_ids), time.monotonic(), 0, 0
+        agreement: list[float] = []
+        for result in generate_chains(cfg, _teacher_items(questions, done_ids), backend):
+            rows = [
+                Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=c.text,
+                      parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
+                      is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
+                      finish_reason=c.finish_reason, logprob=c.logprob)
+                for c in result.chains
+            ]
+            with transaction.atomic():
+                Chain.objects.bulk_create(rows, ignore_conflicts=True)
+            done += 1
+            n_chains += len(rows)
+            n_kept += sum(r.kept for r in rows)
+            agreement.append(result.agreement)
+            elapsed = max(time.monotonic() - started, 1e-6)
+            run.report_progress(done, total, {
+                "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
+                "agreement_mean": round(sum(agreement) / len(agreement), 3),
+            })
+            if is_cancelled(run):
+                logger.info("teacher run %s cancelled after %s questions", run.pk, done)
+                return "cancelled"
+        backend.close()
+    except Exception as exc:
+        run.mark_failed(exc)
+        raise
+    run.report_progress(total, total)
+    run.mark_succeeded()
+    if validators := run.question_filter.get("validate_after"):
+        from django.conf import settings
+
+        launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
+    return "succeeded"
+
+
+def _validation_chains(run: GenerationRun) -> QuerySet[Chain]:
+    chains = Chain.objects.filter(run=run.source_run).select_related("question", "question__clip")
+    if not run.config.get("include_dropped"):
+        chains = chains.filter(kept=True)
+    return chains.exclude(verdicts__run=run).order_by("question__clip_id", "question_id", "sample_index")
+
+
+def _validation_items(chains: QuerySet[Chain]) -> Iterator[object]:
+    """Chains come ordered by clip, and each clip's audio is read once for all its chains."""
+    from pipeline.validate import ValidationItem
+
+    current: tuple[int | None, object] = (None, None)
+    for chain in chains.iterator(chunk_size=500):
+        clip = chain.question.clip
+        if current[0] != clip.pk:
+            current = (clip.pk, read_audio(storage.resolve(clip.audio_path)))
+        audio, sr = current[1]  # type: ignore[misc]
+        yield ValidationItem(id=str(chain.pk), audio=audio, sr=sr, chain_text=chain.text,
+                             question=chain.question.text, choices=tuple(chain.question.choices),
+                             clip_id=str(clip.pk))
+
+
+def validation_job(run_id: int) -> str:
+    from pipeline.validate import ValidationConfig, validate_chains
+
+    run = GenerationRun.objects.select_related("source_run").get(pk=run_id)
+    if not run.mark_running():
+        return f"not started: run is {run.status}"
+    try:
+        chains = _validation_chains(run)
+        total = Chain.objects.filter(run=run.source_run).count() if run.config.get("include_dropped") else \
+            Chain.objects.filter(run=run.source_run, kept=True).count()
+        done = total - chains.count()
+        cfg = ValidationConfig(validators=run.config["validators"], judge_model=run.config.get("judge_model") or None)
+        counts: dict[str, int] = {}
+        batch: list[Verdict] = []
+        for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):
+            for v in verdicts:
+                batch.append(Verdict(
+                    chain_id=int(chain_id), run=run, validator=v.validator, validator_version=v.validator_version,
+                    label=v.label, score=v.score, rationale=v.rationale, raw_output=v.raw_output,
+                    claims=[c.to_json() for c in v.claims],
+                ))
+            counts[verdicts[0].label] = counts.get(verdicts[0].label, 0) + 1  # the first one decides
+            done += 1
+            if len(batch) >= 50:
+                _flush(batch, run, done, total, counts)
+                if is_cancelled(run):
+                    return "cancelled"
+        _flush(batch, run, done, total, counts)
+    except Exception as exc:
+        run.mark_failed(exc)
+        raise
+    run.mark_succeeded()
+    return "succeeded"
+
+
+def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int]) -> None:
+    with transaction.atomic():
+        Verdict.objects.bulk_create(batch, ignore_conflicts=True)
+    batch.clear()
+    run.report_progress(done, total, {"verdicts": dict(counts)})

@@ -1,0 +1,77 @@
+"""What the question page shows of a question's chains: verdicts, and claim highlights as text segments.
+
+Highlighting is done here, not in the template: the chain text is cut at the claims' character offsets
+into plain segments, and the template escapes each one, so model output can never inject markup.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from webapp.catalog.models import Question
+from webapp.curation.models import Chain, Verdict
+
+# A combined verdict is the one to show first; then the LALM judge; then the sound-event grounding.
+_PREFERENCE = ("policy", "combined", "lalm", "sound-events")
+
+
+@dataclass
+class Segment:
+    text: str
+    claim: dict[str, Any] | None = None
+
+    @property
+    def spans_json(self) -> str:
+        return json.dumps((self.claim or {}).get("spans") or [])
+
+
+@dataclass
+class ChainView:
+    chain: Chain
+    verdicts: list[Verdict] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def answer_letter(self) -> str:
+        index = self.chain.parsed_answer
+        return string.ascii_uppercase[index] if index is not None and index < 26 else ""
+
+    @property
+    def primary(self) -> Verdict | None:
+        return self.verdicts[0] if self.verdicts else None
+
+
+def _rank(verdict: Verdict) -> int:
+    name = verdict.validator.lower()
+    return next((i for i, p in enumerate(_PREFERENCE) if p in name), len(_PREFERENCE))
+
+
+def highlight(text: str, claims: list[dict[str, Any]]) -> list[Segment]:
+    """Cut `text` at valid, non-overlapping claim offsets; invalid offsets are ignored, never trusted."""
+    segments: list[Segment] = []
+    pos = 0
+    valid = [c for c in claims if isinstance(c.get("char_start"), int) and isinstance(c.get("char_end"), int)]
+    for claim in sorted(valid, key=lambda c: (c["char_start"], c["char_end"])):
+        start, end = claim["char_start"], claim["char_end"]
+        if start < pos or end <= start or end > len(text):
+            continue
+        if start > pos:
+            segments.append(Segment(text[pos:start]))
+        segments.append(Segment(text[start:end], claim))
+        pos = end
+    if pos < len(text):
+        segments.append(Segment(text[pos:]))
+    return segments
+
+
+def chains_for_question(question: Question) -> list[ChainView]:
+    views = []
+    chains = question.chains.select_related("run").prefetch_related("verdicts").order_by("run_id", "sample_index")
+    for chain in chains:
+        verdicts = sorted(chain.verdicts.all(), key=lambda v: (_rank(v), -v.pk))
+        claims = verdicts[0].claims if verdicts else []
+        views.append(ChainView(chain=chain, verdicts=verdicts, segments=highlight(chain.text, claims)))
+    return views

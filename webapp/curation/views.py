@@ -1,0 +1,76 @@
+"""Generation and validation runs: launch (admins), watch progress, cancel, resume."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.core.decorators import admin_required, curator_required
+from webapp.core.recovery import fail_if_orphaned
+from webapp.curation import services
+from webapp.curation.forms import GenerationRunForm, ValidationRunForm
+from webapp.curation.models import GenerationRun
+
+
+def _get_run_for_user(request: HttpRequest, pk: int) -> GenerationRun:
+    return get_object_or_404(GenerationRun.objects.select_related("dataset", "source_run"), pk=pk)
+
+
+@require_GET
+@curator_required
+def runs(request: HttpRequest) -> HttpResponse:
+    rows = GenerationRun.objects.select_related("dataset", "source_run")[:200]
+    polling = any(r.is_active for r in rows)
+    template = "curation/runs.html#run-table" if request.htmx else "curation/runs.html"
+    return render(request, template, {"runs": rows, "polling": polling})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def run_new(request: HttpRequest) -> HttpResponse:
+    form = GenerationRunForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
+    if request.method == "POST" and form.is_valid():
+        return redirect(services.launch_generation(form.cleaned_data, request.user))
+    return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation"},
+                  status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def validation_new(request: HttpRequest) -> HttpResponse:
+    form = ValidationRunForm(request.POST or None, initial={"source_run": request.GET.get("source")})
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        run = services.launch_validation(d["source_run"], d["validators"], d["judge_model"],
+                                         include_dropped=d["include_dropped"], user=request.user)
+        return redirect(run)
+    return render(request, "curation/run_new.html", {"form": form, "title": "Validation"},
+                  status=400 if form.errors else 200)
+
+
+@require_GET
+@curator_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    fail_if_orphaned(run)  # a killed worker shows up as failed (and resumable) on the next look
+    template = "curation/run_detail.html#run-status" if request.htmx else "curation/run_detail.html"
+    return render(request, template, {"run": run})
+
+
+@require_POST
+@admin_required
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    if not services.cancel(run):
+        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only queued or running runs can be cancelled.")
+    return redirect(run)
+
+
+@require_POST
+@admin_required
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    if not services.resume(run):
+        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only failed or cancelled runs can resume.")
+    return redirect(run)
