@@ -96,3 +96,14 @@ def test_it_refuses_two_reviews_written_against_the_same_chain_version(dataset: 
     with pytest.raises(IntegrityError), transaction.atomic():
         Review.objects.create(chain=chain, curator=user, action="reject", from_decision="pending",
                               to_decision="rejected", chain_version=0)
+
+
+def test_it_stores_model_output_with_nul_bytes_on_every_backend(dataset: Dataset, clip: Clip) -> None:
+    from webapp.core.text import db_safe, db_safe_json
+
+    q = _question(dataset, clip)
+    run = GenerationRun.objects.create(dataset=dataset, model="tiny")
+    chain = Chain.objects.create(run=run, question=q, sample_index=0, text=db_safe("<think>a\x00b</think>"))
+    chain.refresh_from_db()
+    assert chain.text == "<think>a\ufffdb</think>"
+    assert db_safe_json({"claims": [{"text": "x\x00"}], "n": 1}) == {"claims": [{"text": "x\ufffd"}], "n": 1}

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from pipeline.media import load_frames, read_audio
 from webapp.catalog.models import Clip, Question
 from webapp.core import storage
+from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, Verdict
 from webapp.curation.services import is_cancelled, launch_validation
 
@@ -64,7 +65,7 @@ def teacher_job(run_id: int) -> str:
         agreement: list[float] = []
         for result in generate_chains(cfg, _teacher_items(questions, done_ids), backend):
             rows = [
-                Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=c.text,
+                Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
                       parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
                       is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
                       finish_reason=c.finish_reason, logprob=c.logprob)
@@ -137,8 +138,8 @@ def validation_job(run_id: int) -> str:
             for v in verdicts:
                 batch.append(Verdict(
                     chain_id=int(chain_id), run=run, validator=v.validator, validator_version=v.validator_version,
-                    label=v.label, score=v.score, rationale=v.rationale, raw_output=v.raw_output,
-                    claims=[c.to_json() for c in v.claims],
+                    label=v.label, score=v.score, rationale=db_safe(v.rationale), raw_output=db_safe(v.raw_output),
+                    claims=db_safe_json([c.to_json() for c in v.claims]),
                 ))
             counts[verdicts[0].label] = counts.get(verdicts[0].label, 0) + 1  # the first one decides
             done += 1
