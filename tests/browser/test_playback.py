@@ -63,3 +63,25 @@ def test_it_plays_and_seeks_the_clip(page, question: Question) -> None:  # type:
 def test_it_sends_an_anonymous_visitor_to_login(page) -> None:  # type: ignore[no-untyped-def]
     page.goto("/")
     assert "/login/" in page.url
+
+
+def test_it_plays_a_claims_evidence_span_when_clicked(page, question: Question) -> None:  # type: ignore[no-untyped-def]
+    from webapp.curation.models import Chain, GenerationRun, Verdict
+
+    text = "<think>A steady hum is heard from start to end.</think><answer>B</answer>"
+    start = text.index("A steady hum")
+    run = GenerationRun.objects.create(dataset=question.dataset, model="tiny")
+    chain = Chain.objects.create(run=run, question=question, sample_index=0, text=text, parsed_answer=1,
+                                 is_correct=True)
+    Verdict.objects.create(chain=chain, validator="sound-events", validator_version="v1", label="pass", score=1.0,
+                           claims=[{"text": "A steady hum", "verdict": "supported", "char_start": start,
+                                    "char_end": start + 12, "spans": [[3.0, 4.0]]}])
+    _login(page, "bob", "pw-bob")
+    page.goto(f"/questions/{question.pk}/")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    page.evaluate("document.getElementById('player').muted = true")
+    page.click("mark.claim.supported")
+    page.wait_for_function("!document.getElementById('player').paused")
+    page.wait_for_function("document.getElementById('player').paused", timeout=10000)  # stops at the span's end
+    t = page.evaluate("document.getElementById('player').currentTime")
+    assert 3.9 <= t <= 4.6, t
