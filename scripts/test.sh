@@ -15,7 +15,12 @@ for tier in "${tiers[@]}"; do
   case "$tier" in
     lint) .venv/bin/ruff check . ;;
     fast) "${PYTEST[@]}" tests/pipeline -m "not gpu and not torchvision" ;;
-    database) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision" ;;
+    database)
+      # Tests marked `postgres` race several processes on one database: selected only when it is PostgreSQL.
+      case "${DATABASE_URL:-}" in
+        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision" ;;
+        *) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not postgres" ;;
+      esac ;;
     browser)
       scripts/ensure_chromium.sh
       "${PYTEST[@]}" tests/browser ;;

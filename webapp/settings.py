@@ -119,6 +119,9 @@ INGEST_FRAMES = env_int("INGEST_FRAMES", 8, minimum=1)
 INGEST_PEAKS_PER_SECOND = env_int("INGEST_PEAKS_PER_SECOND", 100, minimum=1)
 INGEST_FRAME_MAX_SIDE = env_int("INGEST_FRAME_MAX_SIDE", 640, minimum=16)
 
+# How long opening a question reserves it for one curator; abandoned leases return to the queue after this.
+REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600, minimum=10)
+
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6390/0")
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},

@@ -14,5 +14,6 @@ urlpatterns = [
     path("rq/", include("django_rq.urls")),
     re_path(r"^files/(?P<path>.+)$", core_views.media, name="media"),
     path("runs/", include("webapp.curation.urls")),
+    path("review/", include("webapp.curation.review_urls")),
     path("", include("webapp.catalog.urls")),
 ]

@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.browser.helpers import login as _login  # noqa: E402
 from webapp.catalog.models import Question
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _login(page, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
 
 
 @pytest.fixture

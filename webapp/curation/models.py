@@ -155,3 +155,73 @@ class Review(models.Model):
     def __str__(self) -> str:
         return f"{self.action} chain {self.chain_id} v{self.chain_version}"
 
+
+class Lease(models.Model):
+    """Who is reviewing a question now: one row per question, handed over by conditional writes.
+
+    Claiming is an INSERT (the unique question makes a concurrent second one fail) or an UPDATE guarded by
+    "expired or mine" (re-checked by the database under concurrency), so two curators can never both hold it;
+    an abandoned lease simply expires and the question returns to the queue.
+    """
+
+    question = models.OneToOneField(Question, on_delete=models.CASCADE, related_name="lease")
+    curator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_leases")
+    acquired_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["curator", "expires_at"], name="lease_curator_expiry"),
+            models.Index(fields=["expires_at"], name="lease_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease q{self.question_id} → {self.curator_id} until {self.expires_at:%H:%M:%S}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at > timezone.now()
+
+
+class ChainRevision(models.Model):
+    """An edited text stored beside the teacher's original, re-parsed when written; append-only.
+
+    Which text is current is derived from the review history (an undone edit is no longer current).
+    """
+
+    review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="revision")
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="revisions")
+    text = models.TextField()
+    parsed_answer = models.PositiveSmallIntegerField(null=True, blank=True)
+    open_answer = models.TextField(blank=True, help_text="The parsed free-text answer of an open question.")
+    is_correct = models.BooleanField(null=True)
+    format_ok = models.BooleanField(default=False, help_text="Exactly <think>…</think><answer>…</answer>.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["chain", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"revision of chain {self.chain_id} by review {self.review_id}"
+
+
+class BulkAction(Run):
+    """Accept or reject every chain of a filtered query; each chain still gets its own Review row."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", "Accept"
+        REJECT = "reject", "Reject"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+    filters = models.JSONField(default=dict, blank=True, help_text="The validated filter the chains matched.")
+    expected_count = models.PositiveIntegerField(help_text="The count the curator confirmed.")
+    applied_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0, help_text="Leased by someone else or changed meanwhile.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} #{self.pk} ({self.expected_count} chains)"

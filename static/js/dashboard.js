@@ -1,0 +1,29 @@
+// Review dashboard charts (Chart.js, vendored): progress per dataset and curator, decisions per day.
+(function () {
+  "use strict";
+  const node = document.getElementById("dashboard-data");
+  if (!node || !window.Chart) return;
+  const data = JSON.parse(node.textContent);
+  const colors = { accepted: "#3a8f4c", rejected: "#c0392b", flagged: "#d39e00", pending: "#9aa5b1", edit: "#2f5d9b", undo: "#777" };
+  function stacked(id, labels, series) {
+    const el = document.getElementById(id);
+    if (!el) return;
+    new Chart(el, {
+      type: "bar",
+      data: { labels: labels, datasets: series.map(function (s) { return { label: s[0], data: s[1], backgroundColor: colors[s[0]] || s[2] }; }) },
+      options: { animation: false, responsive: true, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
+    });
+  }
+  const ds = data.datasets;
+  stacked("chart-datasets", ds.map(function (r) { return r.dataset; }),
+    ["accepted", "rejected", "flagged", "pending"].map(function (k) { return [k, ds.map(function (r) { return r[k]; })]; }));
+  const cs = data.curators;
+  stacked("chart-curators", cs.map(function (r) { return r.curator; }),
+    [["accepted", cs.map(function (r) { return r.accept; })], ["rejected", cs.map(function (r) { return r.reject; })],
+     ["edit", cs.map(function (r) { return r.edit; })], ["flagged", cs.map(function (r) { return r.flag; })],
+     ["undo", cs.map(function (r) { return r.undo; })]]);
+  const days = data.days;
+  stacked("chart-days", days.map(function (r) { return r.day; }),
+    [["accepted", days.map(function (r) { return r.accepted; })], ["rejected", days.map(function (r) { return r.rejected; })]]);
+  document.body.dataset.chartsReady = "1";
+})();

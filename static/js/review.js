@@ -1,0 +1,167 @@
+// The review item page: one <video> drives wavesurfer (server peaks, no decoding), claims play their spans,
+// and the keyboard flow (a/x/e/f/u, digits, space, j/k, s, ?). Decisions are plain forms; htmx swaps #review-panel.
+(function () {
+  "use strict";
+  const root = document.getElementById("review-root");
+  if (!root) return;
+  const player = document.getElementById("player");
+  // A refused write (409 stale / 400 invalid) still carries the panel with its message: swap it in.
+  if (window.htmx) {
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "40[09]", swap: true, error: false },
+      { code: "[45]..", swap: false, error: true },
+    ];
+  }
+
+  // --- waveform --------------------------------------------------------------------------------------------
+  let wave = null, regions = null;
+  const waveBox = document.getElementById("wave");
+  function setupWave() {
+    if (!player || !waveBox || !window.WaveSurfer || !waveBox.dataset.peaksUrl) return;
+    fetch(waveBox.dataset.peaksUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      .then(function (peaks) {
+        regions = WaveSurfer.Regions.create();
+        wave = WaveSurfer.create({
+          container: waveBox, media: player, peaks: [peaks.data], duration: peaks.duration || parseFloat(waveBox.dataset.duration),
+          height: 72, waveColor: "#8aa4c8", progressColor: "#2f5d9b", cursorColor: "#d33", normalize: true,
+          plugins: [regions, WaveSurfer.Timeline.create({ container: "#wave-timeline" })],
+        });
+        root.dataset.waveReady = "1";
+      }).catch(function (err) { console.warn("waveform unavailable", err); });
+  }
+  setupWave();
+
+  let spectro = null;
+  function toggleSpectrogram() {
+    const btn = document.getElementById("spectrogram-toggle");
+    const box = document.getElementById("spectrogram");
+    if (!btn || !box || !window.WaveSurfer) return;
+    const show = box.hidden;
+    box.hidden = !show;
+    btn.setAttribute("aria-pressed", show ? "true" : "false");
+    if (show && !spectro) {  // the extracted 16 kHz wav, only when asked for (short clips: a few hundred kB)
+      spectro = WaveSurfer.create({
+        container: box, url: btn.dataset.audioUrl, height: 0, interact: false, cursorWidth: 0,
+        plugins: [WaveSurfer.Spectrogram.create({ labels: true, height: 128, frequencyMax: 8000 })],
+      });
+    }
+  }
+  const specBtn = document.getElementById("spectrogram-toggle");
+  if (specBtn) specBtn.addEventListener("click", toggleSpectrogram);
+
+  document.querySelectorAll(".speed button").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      if (!player) return;
+      player.playbackRate = parseFloat(btn.dataset.rate);
+      document.querySelectorAll(".speed button").forEach(function (b) { b.classList.toggle("on", b === btn); });
+    });
+  });
+
+  // --- claims: play the evidence span, shown as a region -------------------------------------------------
+  let stopAt = null;
+  function playClaim(mark) {
+    const spans = JSON.parse(mark.dataset.spans || "[]");
+    if (!spans.length || !player) return;
+    if (regions) {
+      regions.clearRegions();
+      spans.forEach(function (s) { regions.addRegion({ start: s[0], end: s[1], color: "rgba(255, 200, 0, 0.3)", drag: false, resize: false }); });
+    }
+    player.currentTime = spans[0][0];
+    stopAt = spans[0][1];
+    player.play();
+  }
+  if (player) {
+    player.addEventListener("timeupdate", function () {
+      if (stopAt !== null && player.currentTime >= stopAt) { player.pause(); stopAt = null; }
+    });
+  }
+  document.addEventListener("click", function (ev) {
+    const mark = ev.target.closest("mark.claim");
+    if (mark) playClaim(mark);
+  });
+
+  // --- chain selection ------------------------------------------------------------------------------------
+  let selected = null;
+  function chains() { return Array.from(document.querySelectorAll("#review-panel .review-chain")); }
+  function select(article) {
+    chains().forEach(function (c) { c.classList.toggle("selected", c === article); });
+    selected = article ? article.dataset.index : null;
+    if (article) article.scrollIntoView({ block: "nearest" });
+  }
+  function current() { return chains().find(function (c) { return c.dataset.index === selected; }) || null; }
+  function selectFirstPending() {  // auto-advance inside a question: the next chain still pending
+    const all = chains();
+    const after = all.filter(function (c) { return !selected || parseInt(c.dataset.index, 10) > parseInt(selected, 10); });
+    const pending = after.concat(all).find(function (c) { return c.dataset.decision === "pending"; });
+    select(pending || all[0] || null);
+  }
+  selectFirstPending();
+  document.body.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail.target && ev.detail.target.id === "review-panel") {
+      const stillThere = current();
+      if (stillThere && stillThere.dataset.decision === "pending" && document.getElementById("review-error")) select(stillThere);
+      else selectFirstPending();
+    }
+  });
+  document.addEventListener("click", function (ev) {
+    const article = ev.target.closest(".review-chain");
+    if (article && !ev.target.closest("form, details, mark")) select(article);
+  });
+
+  function submit(form) { if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); } }
+  function openDetails(cls, focusSelector) {
+    const article = current();
+    if (!article) return;
+    const details = article.querySelector(cls);
+    details.open = true;
+    const field = details.querySelector(focusSelector);
+    if (field) { field.focus(); if (field.tagName === "TEXTAREA") field.setSelectionRange(field.value.length, field.value.length); }
+  }
+  function toggleHelp(force) {
+    const help = document.getElementById("review-help");
+    help.hidden = force === undefined ? !help.hidden : !force;
+  }
+  const helpBtn = document.getElementById("help-button");
+  if (helpBtn) helpBtn.addEventListener("click", function () { toggleHelp(); });
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) {
+      if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter" && ev.target.tagName === "TEXTAREA") {
+        ev.preventDefault(); submit(ev.target.form);
+      }
+      return;
+    }
+    const inField = ev.target.closest && ev.target.closest("input, textarea, select");
+    if (ev.key === "Escape") {
+      toggleHelp(false);
+      document.querySelectorAll("#review-panel details[open]").forEach(function (d) { d.open = false; });
+      if (inField) ev.target.blur();
+      return;
+    }
+    if (inField) return;
+    const mark = ev.target.closest && ev.target.closest("mark.claim");
+    if (mark && ev.key === "Enter") { playClaim(mark); return; }
+    const article = current();
+    switch (ev.key) {
+      case " ": ev.preventDefault(); if (player) { if (player.paused) player.play(); else player.pause(); } break;
+      case "ArrowLeft": if (player) player.currentTime = Math.max(0, player.currentTime - 2); break;
+      case "ArrowRight": if (player) player.currentTime = player.currentTime + 2; break;
+      case "a": if (article) submit(article.querySelector(".act-accept form, form.act-accept")); break;
+      case "f": if (article) submit(article.querySelector("form.act-flag")); break;
+      case "x": ev.preventDefault(); openDetails(".act-reject", "select"); break;
+      case "e": ev.preventDefault(); openDetails(".act-edit", "textarea"); break;
+      case "u": submit(document.getElementById("undo-form")); break;
+      case "s": toggleSpectrogram(); break;
+      case "j": { const l = document.getElementById("next-link"); if (l) window.location = l.href; break; }
+      case "k": { const l = document.getElementById("prev-link"); if (l) window.location = l.href; break; }
+      case "?": toggleHelp(); break;
+      default:
+        if (/^[1-9]$/.test(ev.key)) {
+          const pick = chains().find(function (c) { return c.dataset.index === ev.key; });
+          if (pick) select(pick);
+        }
+    }
+  });
+})();

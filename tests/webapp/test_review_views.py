@@ -1,0 +1,155 @@
+"""Review pages over HTTP: queue, next item, decisions with and without htmx, stale writes, filters, bulk."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.curation.models import BulkAction, Chain, Review
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def questions(users):  # type: ignore[no-untyped-def]
+    ds = make_dataset()
+    return [make_question(ds, 1), make_question(ds, 2, split="val", question_type="Come From")]
+
+
+def test_it_requires_the_curator_role(nobody_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/review/", "/review/next/", f"/review/q/{questions[0].pk}/", "/review/dashboard/"):
+        assert nobody_client.get(url).status_code == 403
+    assert Client().get("/review/").status_code == 302  # anonymous: to the login page
+
+
+def test_it_serves_the_next_item_with_its_chains_escaped(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    evil = "<script>alert(1)</script><answer>B</answer>"
+    Chain.objects.filter(question=questions[0], sample_index=0).update(text=evil)
+    response = curator_client.get("/review/next/")
+    assert response.status_code == 302 and response["Location"] == f"/review/q/{questions[0].pk}/"
+    page = curator_client.get(response["Location"]).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert 'id="player"' in page and 'data-spans="[[1.5, 3.0]]"' in page and "Accept (a)" in page
+
+
+def test_it_decides_without_javascript_and_auto_advances(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    first, second = questions[0].chains.order_by("sample_index")
+    response = curator_client.post(f"/review/chains/{first.pk}/decide/", {"action": "accept", "version": 0})
+    assert response.status_code == 302 and response["Location"] == f"/review/q/{questions[0].pk}/"
+    response = curator_client.post(f"/review/chains/{second.pk}/decide/",
+                                   {"action": "reject", "version": 0, "reason": "hallucinated-sound"})
+    assert response["Location"] == f"/review/next/?after={questions[0].pk}"
+    assert curator_client.get(response["Location"])["Location"] == f"/review/q/{questions[1].pk}/"
+
+
+def test_it_swaps_the_panel_with_htmx_and_redirects_when_done(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    first, second = questions[0].chains.order_by("sample_index")
+    response = curator_client.post(f"/review/chains/{first.pk}/decide/", {"action": "flag", "version": 0}, **HX)
+    body = response.content.decode()
+    assert response.status_code == 200 and 'id="review-panel"' in body
+    assert "<html" not in body and "Flag" in body
+    response = curator_client.post(f"/review/chains/{second.pk}/decide/", {"action": "accept", "version": 0}, **HX)
+    assert response.status_code == 204 and response["HX-Redirect"] == f"/review/next/?after={questions[0].pk}"
+
+
+def test_it_refuses_a_stale_write_over_http(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    chain = questions[0].chains.first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    response = curator_client.post(f"/review/chains/{chain.pk}/decide/",
+                                   {"action": "reject", "version": 0, "reason": "other", "note": "x"}, **HX)
+    assert response.status_code == 409
+    assert "changed by bob" in response.content.decode() and "your decision was not saved" in response.content.decode()
+    assert Review.objects.filter(chain=chain).count() == 1
+
+
+def test_it_keeps_a_refused_edit_open_with_its_text(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    chain = questions[0].chains.first()
+    response = curator_client.post(f"/review/chains/{chain.pk}/decide/",
+                                   {"action": "edit", "version": 0, "text": "my <b>draft</b> without answer"}, **HX)
+    body = response.content.decode()
+    assert response.status_code == 400 and "must end in &lt;answer&gt;" in body
+    assert "my &lt;b&gt;draft&lt;/b&gt; without answer</textarea>" in body
+
+
+def test_it_undoes_the_previous_item_after_auto_advance(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    first, second = questions[0].chains.order_by("sample_index")
+    curator_client.post(f"/review/chains/{first.pk}/decide/", {"action": "accept", "version": 0})
+    curator_client.post(f"/review/chains/{second.pk}/decide/", {"action": "accept", "version": 0})
+    page = curator_client.get(f"/review/q/{questions[1].pk}/").content.decode()
+    assert f'action="/review/chains/{second.pk}/undo/"' in page and "on the previous question" in page
+    response = curator_client.post(f"/review/chains/{second.pk}/undo/", {"version": 1}, **HX,
+                                   HTTP_HX_CURRENT_URL=f"http://testserver/review/q/{questions[1].pk}/")
+    assert response.status_code == 204 and response["HX-Redirect"] == f"/review/q/{questions[0].pk}/"
+    second.refresh_from_db()
+    assert second.decision == "pending"
+
+
+def test_it_shows_history_on_the_item_page(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    chain = questions[0].chains.first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/",
+                        {"action": "edit", "version": 0, "text": "<think>bell</think><answer>C</answer>"})
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    history = page[page.index('id="review-history"'):]
+    assert "pending → accepted" in history and "&lt;answer&gt;C&lt;/answer&gt;" in history and "bob" in history
+
+
+@pytest.mark.parametrize("query", ["decision=nope", "split=moon", "dataset=missing", "correct=maybe",
+                                   "curator=ghost", "page=0", "after=abc"])
+def test_it_answers_bad_filters_with_400(curator_client: Client, questions, query: str) -> None:  # type: ignore[no-untyped-def]
+    url = "/review/next/" if query.startswith("after") else "/review/"
+    assert curator_client.get(f"{url}?{query}").status_code == 400
+
+
+def test_it_filters_the_queue(curator_client: Client, questions, users) -> None:  # type: ignore[no-untyped-def]
+    def count(query: str) -> int:
+        return curator_client.get(f"/review/?{query}").context["page"].paginator.count
+
+    assert count("") == 4
+    assert count("split=val") == 2 and count("question_type=Come+From") == 2
+    assert count("verdict=fail") == 2 and count("verdict=none") == 0 and count("q=chain+1") == 2
+    chain = questions[0].chains.first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    assert count("decision=accepted") == 1 and count("curator=bob&decision=any") == 1
+    assert count("disagree=on") == 0 and count("decision=any&correct=yes") == 4
+
+
+def test_it_confirms_the_count_then_applies_bulk_to_the_whole_query(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    confirm = curator_client.get("/review/bulk/", {"action": "accept", "queue": "verdict=pass"})
+    assert confirm.status_code == 200 and confirm.context["count"] == 2
+    stale = curator_client.post("/review/bulk/", {"action": "accept", "queue": "verdict=pass", "confirm": 5})
+    assert stale.status_code == 409 and "changed" in stale.content.decode()
+    done = curator_client.post("/review/bulk/", {"action": "accept", "queue": "verdict=pass", "confirm": 2})
+    run = BulkAction.objects.get()
+    assert done["Location"] == f"/review/bulk/{run.pk}/"
+    assert (run.status, run.applied_count) == ("succeeded", 2)
+    assert Review.objects.filter(action="accept").count() == 2
+
+
+def test_it_runs_a_large_bulk_action_as_a_job(curator_client: Client, users, run_worker, monkeypatch,  # type: ignore[no-untyped-def]
+                                              django_capture_on_commit_callbacks) -> None:
+    from webapp.curation import review_views
+
+    monkeypatch.setattr(review_views, "BULK_INLINE_MAX", 3)
+    ds = make_dataset()
+    for n in range(3):
+        make_question(ds, n, chains=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        curator_client.post("/review/bulk/", {"action": "reject", "reason": "other", "note": "bulk",
+                                              "queue": "dataset=rev", "confirm": 6})
+    run = BulkAction.objects.get()
+    assert run.status == "queued" and run.rq_job_id == f"bulk-{run.pk}"
+    run_worker("default")
+    run.refresh_from_db()
+    assert (run.status, run.applied_count) == ("succeeded", 6)
+    assert set(Chain.objects.values_list("decision", flat=True)) == {"rejected"}
+
+
+def test_it_draws_the_dashboard(curator_client: Client, questions, users: dict[str, User]) -> None:  # type: ignore[no-untyped-def]
+    chain = questions[0].chains.order_by("sample_index").last()  # validator said fail
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    page = curator_client.get("/review/dashboard/").content.decode()
+    assert 'id="chart-datasets"' in page and "chart.umd.min.js" in page and 'id="dashboard-data"' in page
+    assert "?disagree=on&amp;validator_version=v1" in page and "1 disagreement" in page

@@ -1,0 +1,23 @@
+"""The review dashboard: progress and agreement, as charts (Chart.js) with the numbers beside them."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from webapp.core.decorators import curator_required
+from webapp.curation import dashboards
+
+
+@require_GET
+@curator_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    by_dataset, by_curator = dashboards.progress_by_dataset(), dashboards.progress_by_curator()
+    by_day = dashboards.progress_by_day()
+    context = {
+        "by_dataset": by_dataset, "by_curator": by_curator, "by_day": by_day,
+        "agreement": dashboards.validator_agreement(), "curator_labels": dashboards.CURATOR_LABELS,
+        "chart_data": {"datasets": by_dataset, "curators": by_curator, "days": by_day},
+    }
+    return render(request, "curation/review_dashboard.html", context)

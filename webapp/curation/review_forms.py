@@ -1,0 +1,127 @@
+"""Every review input is validated here, GET filters included: bad input is a 400 with a message, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import QueryDict
+
+from webapp.catalog.models import Dataset, Question
+from webapp.curation.models import BulkAction, Chain, Review, Verdict
+from webapp.curation.review import REJECT_REASONS, pending_chains
+
+FILTER_FIELDS = ("dataset", "split", "question_type", "question_relation", "verdict", "validator_version",
+                 "decision", "correct", "curator", "q", "disagree")
+
+
+class ReviewFilterForm(forms.Form):
+    dataset = forms.ModelChoiceField(Dataset.objects.all(), required=False, to_field_name="slug",
+                                     empty_label="any dataset")
+    split = forms.ChoiceField(required=False, choices=[("", "any split"), *Question.SPLITS])
+    question_type = forms.CharField(required=False, max_length=64, label="Type")
+    question_relation = forms.CharField(required=False, max_length=64, label="Relation")
+    verdict = forms.ChoiceField(required=False, choices=[("", "any verdict"), *Verdict.Label.choices,
+                                                         ("none", "no verdict")])
+    validator_version = forms.CharField(required=False, max_length=64, label="Validator version")
+    decision = forms.ChoiceField(required=False, choices=[("", "pending (queue)"), *Chain.Decision.choices,
+                                                          ("any", "any decision")])
+    correct = forms.ChoiceField(required=False, choices=[("", "any answer"), ("yes", "correct"),
+                                                         ("no", "wrong"), ("none", "no answer")])
+    curator = forms.ModelChoiceField(get_user_model().objects.all(), required=False, to_field_name="username",
+                                     empty_label="any curator")
+    q = forms.CharField(required=False, max_length=200, label="Text search")
+    disagree = forms.BooleanField(required=False, label="Validator and curator disagree")
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def chains(self) -> QuerySet[Chain]:
+        """The chains the filter selects; with no decision given, the review queue (pending, kept)."""
+        data = self.cleaned_data
+        decided_view = data["decision"] or data["disagree"]  # disagreement needs a decision to disagree with
+        qs = Chain.objects.filter(kept=True) if decided_view else pending_chains()
+        if data["decision"] and data["decision"] != "any":
+            qs = qs.filter(decision=data["decision"])
+        if data["dataset"]:
+            qs = qs.filter(question__dataset=data["dataset"])
+        for name in ("split", "question_type", "question_relation"):
+            if data[name]:
+                qs = qs.filter(**{f"question__{name}": data[name]})
+        verdicts = Verdict.objects.filter(chain=OuterRef("pk"))
+        if data["validator_version"]:
+            verdicts = verdicts.filter(validator_version=data["validator_version"])
+        if data["verdict"] == "none":
+            qs = qs.exclude(Exists(verdicts))
+        elif data["verdict"]:
+            qs = qs.filter(Exists(verdicts.filter(label=data["verdict"])))
+        if data["correct"]:
+            qs = qs.filter(is_correct={"yes": True, "no": False, "none": None}[data["correct"]])
+        if data["curator"]:
+            qs = qs.filter(Exists(Review.objects.filter(chain=OuterRef("pk"), curator=data["curator"])))
+        if data["q"]:
+            qs = qs.filter(text__icontains=data["q"])
+        if data["disagree"]:
+            qs = qs.filter(
+                Q(Q(decision=Chain.Decision.ACCEPTED) & Exists(verdicts.filter(label=Verdict.Label.FAIL)))
+                | Q(Q(decision=Chain.Decision.REJECTED) & Exists(verdicts.filter(label=Verdict.Label.PASS)))
+            )
+        return qs
+
+    def query(self) -> str:
+        """The filter as a query string (page dropped), carried from page to page and through every POST."""
+        data = QueryDict(mutable=True)
+        for name in FILTER_FIELDS:
+            value = self.data.get(name)
+            if value not in (None, ""):
+                data[name] = value
+        return data.urlencode()
+
+    def stored(self) -> dict[str, Any]:
+        return {name: self.data.get(name) for name in FILTER_FIELDS if self.data.get(name) not in (None, "")}
+
+
+def filter_form_from_query(query: str) -> ReviewFilterForm:
+    return ReviewFilterForm(QueryDict(query))
+
+
+class DecisionForm(forms.Form):
+    action = forms.ChoiceField(choices=[(a, a) for a in ("accept", "reject", "edit", "flag")])
+    version = forms.IntegerField(min_value=0)
+    reason = forms.ChoiceField(required=False, choices=[("", "—"), *REJECT_REASONS])
+    note = forms.CharField(required=False, max_length=2000)
+    text = forms.CharField(required=False, max_length=50_000, strip=False)
+    queue = forms.CharField(required=False, max_length=2000)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "reject" and not data.get("reason"):
+            self.add_error("reason", "Choose a reason to reject.")
+        if data.get("action") == "reject" and data.get("reason") == "other" and not data.get("note", "").strip():
+            self.add_error("note", "Say why in the note when the reason is 'other'.")
+        if data.get("action") == "edit" and not data.get("text", "").strip():
+            self.add_error("text", "The edited text is empty.")
+        return data
+
+
+class UndoForm(forms.Form):
+    version = forms.IntegerField(min_value=0)
+    queue = forms.CharField(required=False, max_length=2000)
+
+
+class NextForm(forms.Form):
+    after = forms.IntegerField(required=False, min_value=1)
+
+
+class BulkForm(forms.Form):
+    action = forms.ChoiceField(choices=BulkAction.Action.choices)
+    reason = forms.ChoiceField(required=False, choices=[("", "—"), *REJECT_REASONS])
+    note = forms.CharField(required=False, max_length=2000)
+    queue = forms.CharField(required=False, max_length=2000)
+    confirm = forms.IntegerField(required=False, min_value=0, help_text="The count the curator was shown.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "reject" and not data.get("reason"):
+            self.add_error("reason", "Choose a reason to reject.")
+        return data

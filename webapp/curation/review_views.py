@@ -1,0 +1,275 @@
+"""Review pages: the queue with filters and bulk actions, the next item, the item page, decisions and undo.
+
+Every page works without JavaScript (forms post and redirect); with htmx, decisions swap #review-panel only, so
+the playing <video> is never reloaded, and finishing a question redirects to the next one (auto-advance).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import django_rq
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.catalog.models import Question
+from webapp.core.decorators import curator_required
+from webapp.curation import review
+from webapp.curation.models import BulkAction, Chain, Review, Verdict
+from webapp.curation.presenters import Segment, highlight
+from webapp.curation.review_forms import (
+    BulkForm,
+    DecisionForm,
+    NextForm,
+    ReviewFilterForm,
+    UndoForm,
+    filter_form_from_query,
+)
+from webapp.curation.review_jobs import bulk_job
+
+PAGE_SIZE = 50
+BULK_INLINE_MAX = 200
+
+
+def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
+    # Every curator sees every dataset today; this is the one place to narrow it (per-team datasets).
+    return get_object_or_404(Question.objects.select_related("dataset", "clip"), pk=pk)
+
+
+def _get_chain_for_user(request: HttpRequest, pk: int) -> Chain:
+    return get_object_or_404(Chain.objects.select_related("question"), pk=pk)
+
+
+def _bad_filter(form: ReviewFilterForm) -> HttpResponse:
+    return HttpResponseBadRequest(f"Invalid filter: {form.errors.as_text()}")
+
+
+def _item_url(question_id: int, query: str) -> str:
+    url = reverse("review:item", args=[question_id])
+    return f"{url}?{query}" if query else url
+
+
+def _next_url(query: str, after: int | None = None) -> str:
+    params = query + (("&" if query else "") + urlencode({"after": after}) if after else "")
+    return reverse("review:next") + (f"?{params}" if params else "")
+
+
+# --- presentation -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemChain:
+    index: int
+    chain: Chain
+    state: review.ChainState
+    verdicts: list[Verdict]
+    segments: list[Segment] = field(default_factory=list)
+    draft: str | None = None  # a refused edit, shown again in its open editor
+
+    @property
+    def answer_index(self) -> int | None:
+        revision = self.state.revision
+        return revision.parsed_answer if revision is not None else self.chain.parsed_answer
+
+    @property
+    def answer_letter(self) -> str:
+        index = self.answer_index
+        return string.ascii_uppercase[index] if index is not None and index < 26 else ""
+
+    @property
+    def is_correct(self) -> bool | None:
+        revision = self.state.revision
+        return revision.is_correct if revision is not None else self.chain.is_correct
+
+
+def _item_chains(question: Question) -> list[ItemChain]:
+    chains = list(question.chains.filter(kept=True).prefetch_related("verdicts").order_by("run_id", "sample_index"))
+    reviews: dict[int, list[Review]] = {c.pk: [] for c in chains}
+    for r in Review.objects.filter(chain__in=chains).select_related("revision").order_by("chain_version"):
+        reviews[r.chain_id].append(r)
+    items = []
+    for i, chain in enumerate(chains, start=1):
+        verdicts = sorted(chain.verdicts.all(), key=lambda v: -v.pk)
+        state = review.ChainState(chain=chain, stack=review.effective_stack(reviews[chain.pk]))
+        claims = verdicts[0].claims if verdicts and state.revision is None else []
+        items.append(ItemChain(i, chain, state, verdicts, highlight(state.text, claims)))
+    return items
+
+
+def _panel_context(request: HttpRequest, question: Question, query: str, edit_draft: dict[int, str] | None = None,
+                   **extra: object) -> dict[str, object]:
+    lease = review.lease_holder(question.pk)
+    chains = _item_chains(question)
+    for ic in chains:
+        ic.draft = (edit_draft or {}).get(ic.chain.pk)
+    history = (Review.objects.filter(chain__question=question).select_related("curator", "chain")
+               .order_by("-created_at", "-id")[:50])
+    return {
+        "question": question, "clip": question.clip, "chains": chains, "queue": query,
+        "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
+        "history": history, "undo_chain": review.last_undoable(request.user, question),
+        "reasons": review.REJECT_REASONS, "next_url": _next_url(query, after=question.pk),
+        "prev_id": review.previous_question_id(request.user, question), **extra,
+    }
+
+
+def _render_item(request: HttpRequest, question: Question, query: str, status: int = 200,
+                 **extra: object) -> HttpResponse:
+    template = "curation/review_item.html#review-panel" if request.htmx else "curation/review_item.html"
+    return render(request, template, _panel_context(request, question, query, **extra), status=status)
+
+
+# --- queue, next item, item page ----------------------------------------------------------------------------
+
+
+@require_GET
+@curator_required
+def queue(request: HttpRequest) -> HttpResponse:
+    form = ReviewFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_filter(form)
+    chains = form.chains().select_related("question", "question__dataset").order_by("question_id", "id")
+    page = Paginator(chains, PAGE_SIZE).get_page(form.cleaned_data["page"] or 1)
+    context = {"form": form, "page": page, "query": form.query(), "reasons": review.REJECT_REASONS,
+               "bulk_runs": BulkAction.objects.filter(created_by=request.user)[:5]}
+    template = "curation/review_queue.html#queue-table" if request.htmx else "curation/review_queue.html"
+    return render(request, template, context)
+
+
+@require_GET
+@curator_required
+def next_item(request: HttpRequest) -> HttpResponse:
+    form, step = ReviewFilterForm(request.GET), NextForm(request.GET)
+    if not form.is_valid():
+        return _bad_filter(form)
+    if not step.is_valid():
+        return HttpResponseBadRequest(f"Invalid request: {step.errors.as_text()}")
+    question = review.claim_next(request.user, form.chains(), after=step.cleaned_data["after"])
+    if question is None:
+        return render(request, "curation/review_empty.html", {"query": form.query()})
+    return redirect(_item_url(question.pk, form.query()))
+
+
+@require_GET
+@curator_required
+def item(request: HttpRequest, pk: int) -> HttpResponse:
+    question = _get_question_for_user(request, pk)
+    form = ReviewFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_filter(form)
+    if review.try_claim(request.user, question.pk):  # opening a free question takes it; a held one is read-only
+        review.release_others(request.user, keep_question_id=question.pk)
+    return _render_item(request, question, form.query())
+
+
+# --- decisions ----------------------------------------------------------------------------------------------
+
+
+def _after_write(request: HttpRequest, question: Question, query: str, message: str) -> HttpResponse:
+    """Auto-advance once no chain of the question is pending; otherwise show the question again."""
+    done = review.question_done(question.pk)
+    target = _next_url(query, after=question.pk) if done else _item_url(question.pk, query)
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect(target)
+    if done:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return _render_item(request, question, query, notice=message)
+
+
+def _refused(request: HttpRequest, question: Question, query: str, exc: review.ReviewError,
+             **extra: object) -> HttpResponse:
+    return _render_item(request, question, query, status=exc.status, error=exc.message, **extra)
+
+
+@require_POST
+@curator_required
+def decide(request: HttpRequest, pk: int) -> HttpResponse:
+    chain = _get_chain_for_user(request, pk)
+    form = DecisionForm(request.POST)
+    query = request.POST.get("queue", "")
+    if not form.is_valid():
+        return _refused(request, chain.question, query, review.ReviewError(form.errors.as_text()),
+                        edit_draft={chain.pk: request.POST.get("text", "")})
+    data = form.cleaned_data
+    query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
+    try:
+        written = review.decide(request.user, chain.pk, data["version"], data["action"], reason=data["reason"],
+                                note=data["note"], edited_text=data["text"])
+    except review.ReviewError as exc:
+        return _refused(request, chain.question, query, exc, edit_draft={chain.pk: data["text"]})
+    verb = written.get_action_display().lower()
+    return _after_write(request, chain.question, query, f"Chain #{chain.sample_index}: {verb} → {written.to_decision}.")
+
+
+@require_POST
+@curator_required
+def undo(request: HttpRequest, pk: int) -> HttpResponse:
+    chain = _get_chain_for_user(request, pk)
+    form = UndoForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Invalid undo: {form.errors.as_text()}")
+    query = filter_form_from_query(form.cleaned_data["queue"]).query()
+    try:
+        written = review.undo(request.user, chain.pk, form.cleaned_data["version"])
+    except review.ReviewError as exc:
+        return _refused(request, chain.question, query, exc)
+    message = f"Undone: chain #{chain.sample_index} is {written.to_decision} again."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect(_item_url(chain.question_id, query))
+    response = _render_item(request, chain.question, query, notice=message)
+    if reverse("review:item", args=[chain.question_id]) not in request.headers.get("HX-Current-URL", ""):
+        response = HttpResponse(status=204)  # undoing the item just left: go back to it
+        response["HX-Redirect"] = _item_url(chain.question_id, query)
+    return response
+
+
+# --- bulk ---------------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@curator_required
+def bulk(request: HttpRequest) -> HttpResponse:
+    form = BulkForm(request.POST or request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Invalid bulk action: {form.errors.as_text()}")
+    filters = filter_form_from_query(form.cleaned_data["queue"])
+    if not filters.is_valid():
+        return _bad_filter(filters)
+    data, chains = form.cleaned_data, filters.chains()
+    count = chains.count()
+    if request.method == "GET" or data["confirm"] != count:  # show the count first; a changed count asks again
+        changed = request.method == "POST" and data["confirm"] is not None
+        return render(request, "curation/review_bulk_confirm.html",
+                      {"form": form, "count": count, "query": filters.query(), "changed": changed,
+                       "data": data}, status=409 if changed else 200)
+    with transaction.atomic():
+        run = BulkAction.objects.create(action=data["action"], reason=data["reason"], note=data["note"],
+                                        filters=filters.stored(), expected_count=count, created_by=request.user)
+        if count > BULK_INLINE_MAX:
+            run.rq_job_id = f"bulk-{run.pk}"
+            run.save(update_fields=["rq_job_id"])
+            queue = django_rq.get_queue("default")
+            transaction.on_commit(lambda: queue.enqueue(bulk_job, run.pk, job_id=run.rq_job_id, job_timeout=3600))
+    if count <= BULK_INLINE_MAX:
+        bulk_job(run.pk)
+    return redirect("review:bulk_detail", pk=run.pk)
+
+
+@require_GET
+@curator_required
+def bulk_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(BulkAction, pk=pk)
+    template = "curation/review_bulk.html#bulk-status" if request.htmx else "curation/review_bulk.html"
+    return render(request, template, {"run": run, "filters_json": json.dumps(run.filters)})
