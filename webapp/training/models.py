@@ -19,7 +19,9 @@ class DatasetSnapshot(Run):
     filters = models.JSONField(default=dict, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
     chain_count = models.PositiveIntegerField(default=0)
+    max_chains_per_question = models.PositiveSmallIntegerField(null=True, blank=True)
     export_dir = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
+    export_files = models.JSONField(default=list, blank=True, help_text="[{name, bytes, rows}] of the export.")
 
     class Meta:
         ordering = ["dataset", "-version"]
@@ -57,6 +59,7 @@ class TrainingRun(Run):
     config = models.JSONField(default=dict, blank=True)
     environment = models.JSONField(default=dict, blank=True, help_text="Versions, git commit, hardware.")
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
+    results = models.JSONField(default=dict, blank=True, help_text="Evaluation results: overall and per slice.")
 
     class Meta:
         ordering = ["-created_at"]
