@@ -1,0 +1,193 @@
+"""SFT stage: LoRA fine-tuning of the audio student on accepted chains, with an audio-aware collator.
+
+TRL 1.16's collators only know images, so `AudioSFTCollator` builds the batches itself: the prompt (with the
+audio expanded to its `<|AUDIO|>` tokens by the processor) is masked out of the labels, and only the assistant's
+`<think>…</think><answer>…</answer><|im_end|>` is learned.
+
+Train file: the SFT JSONL export, one row per chain::
+
+    {"id": "...", "messages": [
+        {"role": "user", "content": [{"type": "audio", "path": "clips/x.wav"}, {"type": "text", "text": "..."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "<think>…</think><answer>B</answer>"}]}]}
+
+Run it::
+
+    python -m pipeline.sft --config recipes/sft_tiny.yaml [--set max_steps=3 ...]
+    accelerate launch -m pipeline.sft --config recipes/sft_qwen2_audio_7b.yaml
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.callbacks import OnProgress, ProgressCallback
+from pipeline.training import (
+    SAMPLE_RATE,
+    StageConfig,
+    audio_parts,
+    last_checkpoint,
+    load_model_and_processor,
+    load_waveform,
+    lora_config,
+    read_jsonl,
+    remove_printer,
+    resolve_media,
+    stage_cli,
+    strip_none,
+    trainer_precision,
+)
+
+__all__ = ["AudioSFTCollator", "SFTResult", "SFTStageConfig", "run"]
+
+log = logging.getLogger(__name__)
+IGNORE_INDEX = -100
+
+
+@dataclass(kw_only=True)
+class SFTStageConfig(StageConfig):
+    """LoRA SFT on chains; shared fields (model, data, LoRA, optimisation, checkpoints) come from StageConfig."""
+
+    max_length: int | None = field(
+        default=None, metadata={"help": "Truncate prompt+target to this many tokens (None: never truncate)."})
+
+
+@dataclass
+class SFTResult:
+    adapter_dir: str
+    steps: int
+    final_loss: float | None
+    metrics: dict[str, float]
+    stopped_early: bool = False
+    resumed_from: str | None = None
+
+
+class AudioSFTCollator:
+    """Turn SFT rows into `input_ids`, `attention_mask`, `labels`, `input_features`, `feature_attention_mask`.
+
+    The prompt goes through the processor (which expands each audio to the right number of `<|AUDIO|>` tokens)
+    and the target through the tokenizer alone; labels are -100 over the prompt, the audio tokens and padding.
+    Tokenising the two halves separately is also how the model sees them at generation time (prompt ids, then
+    sampled ids), so training and decoding agree on the boundary.
+    """
+
+    def __init__(self, processor: Any, media_root: str | None = None, max_length: int | None = None) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.media_root = media_root
+        self.max_length = max_length
+        self.pad_id = self.tokenizer.pad_token_id
+        self.end = "<|im_end|>\n"  # what the chat template writes after an assistant turn
+
+    def split(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        """(prompt messages, target text) of one row; the target is the final assistant turn."""
+        messages = strip_none(row["messages"])
+        if not messages or messages[-1].get("role") != "assistant":
+            raise ValueError(f"row {row.get('id')!r}: the last message must be the assistant target")
+        content = messages[-1]["content"]
+        target = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+        return messages[:-1], target + self.end
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        prompts, targets, audios = [], [], []
+        for row in rows:
+            prompt, target = self.split(row)
+            prompts.append(self.processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False))
+            targets.append(target)
+            for part in audio_parts(prompt):
+                src = part.get("path") or part.get("audio_url") or part.get("audio")
+                if isinstance(src, str):
+                    audios.append(load_waveform(resolve_media(src, self.media_root)))
+                else:
+                    raise ValueError(f"row {row.get('id')!r}: audio part without a path: {part}")
+        kwargs: dict[str, Any] = {"audio": audios, "sampling_rate": SAMPLE_RATE} if audios else {}
+        enc = self.processor(text=prompts, padding=False, **kwargs)
+        sequences, labels = [], []
+        for prompt_ids, target in zip(enc["input_ids"], targets, strict=True):
+            target_ids = self.tokenizer(target, add_special_tokens=False)["input_ids"]
+            ids = list(prompt_ids) + list(target_ids)
+            lab = [IGNORE_INDEX] * len(prompt_ids) + list(target_ids)
+            if self.max_length is not None:
+                ids, lab = ids[: self.max_length], lab[: self.max_length]
+            sequences.append(ids)
+            labels.append(lab)
+        width = max(len(s) for s in sequences)
+        batch = {
+            "input_ids": torch.tensor([s + [self.pad_id] * (width - len(s)) for s in sequences]),
+            "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences]),
+            "labels": torch.tensor([lab + [IGNORE_INDEX] * (width - len(lab)) for lab in labels]),
+        }
+        if audios:
+            batch["input_features"] = torch.as_tensor(enc["input_features"])
+            batch["feature_attention_mask"] = torch.as_tensor(enc["feature_attention_mask"])
+        return batch
+
+
+def run(cfg: SFTStageConfig, on_progress: OnProgress | None = None) -> SFTResult:
+    """Train a LoRA adapter on cfg.train_file and save it (with the processor) to `<output_dir>/adapter`."""
+    from datasets import Dataset
+    from peft import get_peft_model
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    t0 = time.perf_counter()
+    set_seed(cfg.seed)
+    ################
+    # Model
+    ################
+    model, processor = load_model_and_processor(cfg.model_name_or_path, bf16=cfg.bf16)
+    model = get_peft_model(model, lora_config(cfg))
+    trainable, total = model.get_nb_trainable_parameters()
+    log.info("LoRA: %d trainable of %d parameters", trainable, total)
+    ################
+    # Dataset
+    ################
+    rows = read_jsonl(cfg.train_file)
+    dataset = Dataset.from_list(rows)
+    ################
+    # Training
+    ################
+    args = SFTConfig(
+        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
+        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
+        remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
+        include_num_input_tokens_seen="non_padding", disable_tqdm=True, dataloader_num_workers=0,
+        **trainer_precision(cfg.bf16),
+    )
+    progress = ProgressCallback(on_progress)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                         data_collator=AudioSFTCollator(processor, cfg.media_root, cfg.max_length),
+                         callbacks=[progress])
+    remove_printer(trainer)
+    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if cfg.resume and resume_from is None:
+        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    adapter_dir = Path(cfg.output_dir) / "adapter"
+    trainer.save_model(str(adapter_dir))
+    processor.save_pretrained(str(adapter_dir))
+    losses = [m["loss"] for _, m in progress.history if "loss" in m]
+    metrics = {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
+    log.info("SFT done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
+             adapter_dir)
+    return SFTResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
+                     final_loss=losses[-1] if losses else None, metrics=metrics,
+                     stopped_early=progress.stopped_by_callback, resumed_from=resume_from)
+
+
+def main(argv: list[str] | None = None) -> SFTResult:
+    return run(stage_cli(SFTStageConfig, __doc__, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""What the SFT and GRPO stages share: the common config fields, audio/chat helpers, model loading, LoRA, recipes.
+
+Kept in one place so the two stages cannot drift apart on the things that must agree between them: how an
+audio path in an export is resolved, how chat content is cleaned before templating, which modules get LoRA
+(never the audio encoder), and how precision and devices are chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "SAMPLE_RATE",
+    "StageConfig",
+    "audio_parts",
+    "last_checkpoint",
+    "load_config",
+    "load_model_and_processor",
+    "load_waveform",
+    "lora_config",
+    "parse_overrides",
+    "read_jsonl",
+    "remove_printer",
+    "resolve_media",
+    "stage_cli",
+    "strip_none",
+    "trainer_precision",
+]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000  # Whisper-style feature extractors (Qwen2-Audio) expect 16 kHz mono
+# LoRA on the language model's attention and MLP only: the Whisper-style audio encoder also has q/k/v_proj and
+# fc1/fc2, and adapting it on a few thousand chains would erode what it learned from millions of hours of audio.
+DEFAULT_LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+C = TypeVar("C", bound="StageConfig")
+
+
+@dataclass(kw_only=True)
+class StageConfig:
+    """Fields every training stage has; `SFTStageConfig` and `GRPOStageConfig` add their own."""
+
+    model_name_or_path: str = field(metadata={"help": "Base student checkpoint: a local folder or a hub id."})
+    train_file: str = field(metadata={"help": "JSONL export of a dataset snapshot (see the stage's docstring)."})
+    output_dir: str = field(metadata={"help": "Checkpoints (checkpoint-N/) and the final adapter (adapter/) go here."})
+    media_root: str | None = field(
+        default=None, metadata={"help": "Folder that relative audio paths in train_file are resolved against."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: str = field(
+        default=DEFAULT_LORA_TARGET,
+        metadata={"help": "Regex over module names that get LoRA; the default keeps LoRA off the audio encoder."})
+    modules_to_save: list[str] | None = field(
+        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. the projector)."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
+    warmup_steps: float = field(
+        default=0.03, metadata={"help": "Warmup: an int is a number of steps, a float in [0, 1) a fraction of them."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs, used when max_steps is -1."})
+    per_device_train_batch_size: int = field(default=1, metadata={"help": "Rows per device per micro-batch."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for activation memory."})
+    seed: int = field(default=42, metadata={"help": "Seed for data order, LoRA init and sampling."})
+    save_steps: int = field(default=100, metadata={"help": "Write checkpoint-N/ every this many steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    logging_steps: int = field(default=10, metadata={"help": "Report metrics every this many steps."})
+    resume: bool = field(
+        default=False, metadata={"help": "Resume from the last checkpoint-N/ in output_dir (fresh start if none)."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None = on when CUDA is present."})
+
+    def __post_init__(self) -> None:
+        for name in ("model_name_or_path", "train_file", "output_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"{type(self).__name__}.{name} is required, e.g. {name}: path/to/thing")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be -1 (use num_train_epochs) or a positive int, got {self.max_steps}")
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps",
+                     "lora_r"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        try:
+            re.compile(self.lora_target_modules)
+        except re.error as exc:
+            raise ValueError(f"lora_target_modules is not a valid regex: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict, what a run records as its config."""
+        return dataclasses.asdict(self)
+
+
+def load_config(cls: type[C], path: str | os.PathLike[str] | None = None, **overrides: Any) -> C:
+    """Build a stage config from a YAML recipe plus keyword overrides; unknown keys fail with the valid ones."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a recipe must be a YAML mapping of {cls.__name__} fields")
+        values.update(loaded)
+    values.update(overrides)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields: {sorted(known)}")
+    return cls(**values)
+
+
+# ------------------------------------------------------------------------------------------------ data helpers
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Rows of a JSONL export; blank lines are skipped, a broken line fails with its number."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from exc
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def strip_none(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copy of chat messages with None-valued keys dropped from content parts.
+
+    Arrow (datasets) merges the keys of all content parts, so a text part comes back with `audio_url: None`;
+    Qwen2-Audio's chat template tests `'audio_url' in content` and would render it as a second audio.
+
+    >>> strip_none([{"role": "user", "content": [{"type": "text", "text": "hi", "audio_url": None}]}])
+    [{'role': 'user', 'content': [{'type': 'text', 'text': 'hi'}]}]
+    """
+    out = []
+    for message in messages:
+        message = {k: v for k, v in message.items() if v is not None}
+        content = message.get("content")
+        if isinstance(content, list):
+            message["content"] = [{k: v for k, v in part.items() if v is not None} for part in content]
+        out.append(message)
+    return out
+
+
+def audio_parts(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The audio content parts of a conversation, in order (the order the processor pairs them with audios)."""
+    return [part for m in messages if isinstance(m.get("content"), list) for part in m["content"]
+            if isinstance(part, Mapping) and part.get("type") == "audio"]
+
+
+def resolve_media(path: str | os.PathLike[str], media_root: str | os.PathLike[str] | None) -> Path:
+    """An export's audio path made absolute: relative paths are under media_root (the storage root)."""
+    p = Path(path)
+    if not p.is_absolute():
+        if media_root is None:
+            raise ValueError(f"relative audio path {str(path)!r} needs media_root")
+        p = Path(media_root) / p
+    return p
+
+
+def load_waveform(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 samples at `sample_rate` (resampled with a polyphase filter when the file differs)."""
+    from pipeline.media import read_audio
+
+    samples, sr = read_audio(path)
+    if sr != sample_rate:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(sr, sample_rate)
+        samples = resample_poly(samples, sample_rate // g, sr // g).astype(np.float32)
+    return samples
+
+
+# ------------------------------------------------------------------------------------------------ models
+def trainer_precision(bf16: bool | None) -> dict[str, Any]:
+    """TrainingArguments precision/device kwargs: bf16 on CUDA unless told otherwise, CPU when there is no GPU."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    use_bf16 = cuda if bf16 is None else bool(bf16)
+    if use_bf16 and not cuda:
+        raise ValueError("bf16=True needs a CUDA device; leave bf16 unset (auto) on CPU")
+    return {"bf16": use_bf16, "use_cpu": not cuda}
+
+
+def load_model_and_processor(path: str, *, bf16: bool | None = None) -> tuple[Any, Any]:
+    """The student and its processor, with the model class read from the checkpoint's own config.
+
+    Reading `architectures` keeps "other students by config" working (Qwen2-Audio today, any transformers audio
+    LM tomorrow) without an Auto class that may not map audio-text models.
+    """
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoProcessor
+
+    config = AutoConfig.from_pretrained(path)
+    arch = (config.architectures or ["Qwen2AudioForConditionalGeneration"])[0]
+    cls = getattr(transformers, arch, None)
+    if cls is None:
+        raise ValueError(f"{path}: architecture {arch!r} is not in transformers {transformers.__version__}")
+    use_bf16 = trainer_precision(bf16)["bf16"]
+    model = cls.from_pretrained(path, dtype=torch.bfloat16 if use_bf16 else torch.float32)
+    processor = AutoProcessor.from_pretrained(path)
+    tok = processor.tokenizer
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model, processor
+
+
+def lora_config(cfg: StageConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.lora_target_modules, modules_to_save=copy.copy(cfg.modules_to_save),
+                      task_type="CAUSAL_LM")
+
+
+def last_checkpoint(output_dir: str | os.PathLike[str]) -> str | None:
+    """The newest complete checkpoint-N/ in output_dir, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not Path(output_dir).is_dir():
+        return None
+    return get_last_checkpoint(str(output_dir))
+
+
+def remove_printer(trainer: Any) -> None:
+    """Drop the Trainer's stdout printer (on when tqdm is off): metrics go to on_progress and logging instead."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`["max_steps=3", "resume=true"]` -> `{"max_steps": 3, "resume": True}` (values parsed as YAML).
+
+    >>> parse_overrides(["max_steps=3", "resume=true", "reward_funcs=[accuracy, format]"])
+    {'max_steps': 3, 'resume': True, 'reward_funcs': ['accuracy', 'format']}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def stage_cli(cls: type[C], doc: str | None, argv: list[str] | None = None) -> C:
+    """The shared `__main__` of a stage: `--config recipe.yaml [--set field=value ...]` -> config object."""
+    parser = argparse.ArgumentParser(description=(doc or "").strip().split("\n")[0])
+    parser.add_argument("--config", required=True, help=f"YAML recipe of {cls.__name__} fields")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override recipe fields (YAML)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return load_config(cls, args.config, **parse_overrides(args.set))

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from pipeline import grpo
+from pipeline.grpo import AudioGRPOTrainer, GRPOStageConfig, run
+from pipeline.sft import SFTStageConfig
+from pipeline.sft import run as sft_run
+from pipeline.training import load_config
+from tests.pipeline.training_data import sft_row, tiny_student, tone_items, write_jsonl
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.fixture(scope="module")
+def grpo_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, str]:
+    """Tiny student, 8 tone questions, and a 2-step SFT adapter to start from (so a "ref" adapter exists)."""
+    root = tmp_path_factory.mktemp("grpo")
+    model = tiny_student(root / "models")
+    media = root / "media"
+    items = tone_items(media)
+    sft = sft_run(SFTStageConfig(model_name_or_path=str(model), media_root=str(media), output_dir=str(root / "sft"),
+                                 train_file=str(write_jsonl(root / "sft.jsonl", [sft_row(i) for i in items])),
+                                 max_steps=2, per_device_train_batch_size=4, save_steps=100))
+    return model, media, write_jsonl(root / "grpo.jsonl", items), sft.adapter_dir
+
+
+def _cfg(data: tuple, out: Path, **kw: Any) -> GRPOStageConfig:
+    model, media, train_file, adapter = data
+    base = dict(model_name_or_path=str(model), adapter=adapter, train_file=str(train_file), media_root=str(media),
+                output_dir=str(out), max_steps=2, per_device_train_batch_size=8, num_generations=8, beta=0.04,
+                max_completion_length=12, logging_steps=1, save_steps=100, seed=5)
+    return GRPOStageConfig(**(base | kw))
+
+
+class AudioSpy:
+    """Counts audio-tower forwards, split by the log-prob pass that caused them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.passes: list[dict[str, Any]] = []
+        self.tower_calls = 0
+        self.feature_std: list[float] = []
+        self.rollout_tower_calls: list[int] = []
+        spy = self
+        logps = AudioGRPOTrainer._get_per_token_logps_and_entropies
+        rollouts = AudioGRPOTrainer._generate_rollouts
+        init = AudioGRPOTrainer.__init__
+
+        def counted_init(trainer: AudioGRPOTrainer, *a: Any, **kw: Any) -> None:
+            init(trainer, *a, **kw)
+            towers = [m for m in trainer.model.modules() if type(m).__name__ == "Qwen2AudioEncoder"]
+            assert len(towers) == 1
+            towers[0].register_forward_hook(spy._hook)
+
+        def counted_logps(trainer: AudioGRPOTrainer, model: Any, *a: Any, **kw: Any) -> Any:
+            before = spy.tower_calls
+            out = logps(trainer, model, *a, **kw)
+            spy.passes.append({"grad": torch.is_grad_enabled(), "tower_calls": spy.tower_calls - before,
+                               "adapter": trainer.accelerator.unwrap_model(trainer.model).active_adapter})
+            return out
+
+        def counted_rollouts(trainer: AudioGRPOTrainer, batch: Any) -> Any:
+            before = spy.tower_calls
+            out = rollouts(trainer, batch)
+            spy.rollout_tower_calls.append(spy.tower_calls - before)
+            return out
+
+        monkeypatch.setattr(AudioGRPOTrainer, "__init__", counted_init)
+        monkeypatch.setattr(AudioGRPOTrainer, "_get_per_token_logps_and_entropies", counted_logps)
+        monkeypatch.setattr(AudioGRPOTrainer, "_generate_rollouts", counted_rollouts)
+
+    def _hook(self, module: Any, args: tuple, output: Any) -> None:
+        self.tower_calls += 1
+        self.feature_std.append(float(args[0].float().std()))
+
+
+def test_it_feeds_the_audio_to_generation_and_every_logprob_forward(
+    grpo_data: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = AudioSpy(monkeypatch)
+    result = run(_cfg(grpo_data, tmp_path, beta=0.04))
+    assert result.steps == 2
+    assert spy.rollout_tower_calls and all(n >= 1 for n in spy.rollout_tower_calls)
+    ref = [p for p in spy.passes if not p["grad"]]
+    policy = [p for p in spy.passes if p["grad"]]
+    assert len(ref) == 2 and len(policy) == 2  # beta > 0: one reference pass and one policy pass per step
+    assert all(p["tower_calls"] >= 1 for p in spy.passes), spy.passes
+    assert all(p["adapter"] == "ref" for p in ref)  # continuing an adapter: the frozen copy is the reference
+    assert min(spy.feature_std) > 0.01  # real log-mel features (silence would give a constant, std 0)
+    assert (Path(result.adapter_dir) / "adapter_config.json").is_file()
+    assert not (Path(result.adapter_dir) / "ref").exists()
+
+
+def test_it_skips_the_reference_pass_without_kl(grpo_data: tuple, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = AudioSpy(monkeypatch)
+    run(_cfg(grpo_data, tmp_path, beta=0.0, adapter=None, max_steps=1))  # fresh LoRA on the base model
+    assert [p["grad"] for p in spy.passes] == [True] and spy.passes[0]["tower_calls"] >= 1
+
+
+def test_it_has_a_loss_gradient_with_respect_to_the_input_features(
+    grpo_data: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grads: list[float] = []
+    compute = AudioGRPOTrainer._compute_loss
+
+    def with_feature_grad(trainer: AudioGRPOTrainer, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        feats = inputs["input_features"].detach().clone().requires_grad_(True)
+        generator = torch.Generator().manual_seed(0)  # a non-degenerate advantage, whatever the rewards were
+        advantages = torch.randn(inputs["advantages"].shape, generator=generator).to(inputs["advantages"])
+        loss = compute(trainer, model, {**inputs, "input_features": feats, "advantages": advantages})
+        (grad,) = torch.autograd.grad(loss, feats, retain_graph=True)
+        grads.append(float(grad.abs().sum()))
+        return loss
+
+    monkeypatch.setattr(AudioGRPOTrainer, "_compute_loss", with_feature_grad)
+    run(_cfg(grpo_data, tmp_path, max_steps=1))
+    assert grads and all(g > 0 for g in grads), grads
+
+
+def test_it_resumes_from_its_checkpoint_and_reports_rewards(grpo_data: tuple, tmp_path: Path) -> None:
+    seen: list[tuple[int, dict]] = []
+    first = run(_cfg(grpo_data, tmp_path, save_steps=1, max_steps=1), on_progress=lambda s, t, m: seen.append((s, m)))
+    assert first.steps == 1 and (tmp_path / "checkpoint-1").is_dir()
+    metrics = seen[0][1]
+    assert {"reward", "rewards/accuracy_reward/mean", "rewards/format_reward/mean", "kl",
+            "completions/mean_length"} <= set(metrics)
+    second = run(_cfg(grpo_data, tmp_path, save_steps=1, max_steps=2, resume=True))
+    assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-1") and second.steps == 2
+
+
+def test_it_validates_its_config_and_reads_the_recipes() -> None:
+    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml"):
+        cfg = load_config(GRPOStageConfig, RECIPES / name)
+        assert cfg.reward_funcs and cfg.num_generations >= 2
+    with pytest.raises(ValueError, match="unknown reward function"):
+        GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", reward_funcs=["accurate"])
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", per_device_train_batch_size=6)
+    with pytest.raises(ValueError, match="one weight per reward"):
+        GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", per_device_train_batch_size=8,
+                        reward_weights=[1.0])
+    assert grpo.AUDIO_KEYS == ("input_features", "feature_attention_mask")
