@@ -25,5 +25,15 @@
   const days = data.days;
   stacked("chart-days", days.map(function (r) { return r.day; }),
     [["accepted", days.map(function (r) { return r.accepted; })], ["rejected", days.map(function (r) { return r.rejected; })]]);
+  const pairs = data.pairs || [];
+  const pairsEl = document.getElementById("chart-pairs");
+  if (pairsEl && pairs.length) {  // Cohen's kappa per pair of curators, on its own -1..1 scale
+    new Chart(pairsEl, {
+      type: "bar",
+      data: { labels: pairs.map(function (r) { return r.pair + " (" + r.n + ")"; }),
+              datasets: [{ label: "Cohen's κ", data: pairs.map(function (r) { return r.kappa; }), backgroundColor: "#2f5d9b" }] },
+      options: { animation: false, responsive: true, scales: { y: { min: -1, max: 1 } } },
+    });
+  }
   document.body.dataset.chartsReady = "1";
 })();

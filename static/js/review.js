@@ -41,10 +41,13 @@
     const show = box.hidden;
     box.hidden = !show;
     btn.setAttribute("aria-pressed", show ? "true" : "false");
-    if (show && !spectro) {  // the extracted 16 kHz wav, only when asked for (short clips: a few hundred kB)
+    if (show && !spectro) {  // frames computed by the server (0-8 kHz), only when asked for: nothing decoded here
+      const duration = (wave && wave.getDuration()) || parseFloat(waveBox.dataset.duration) || 1;
       spectro = WaveSurfer.create({
-        container: box, url: btn.dataset.audioUrl, height: 0, interact: false, cursorWidth: 0,
-        plugins: [WaveSurfer.Spectrogram.create({ labels: true, height: 128, frequencyMax: 8000 })],
+        container: box, peaks: [[0, 0]], duration: duration, height: 0, interact: false, cursorWidth: 0,
+        plugins: [WaveSurfer.Spectrogram.create({
+          labels: true, height: 128, frequencyMax: 8000, sampleRate: 16000, frequenciesDataUrl: btn.dataset.frequenciesUrl,
+        })],
       });
     }
   }

@@ -63,6 +63,17 @@ def test_it_reviews_a_queue_from_the_keyboard(page, two_questions: list[Question
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
     page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {duration * 0.5}) < 0.6")
 
+    # The spectrogram ("s") draws frames the server computed: the wav itself is never fetched and decoded here.
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url))
+    with page.expect_response(f"**/review/q/{first.pk}/spectrogram.json") as spectrogram:
+        page.keyboard.press("s")
+    assert spectrogram.value.status == 200 and len(spectrogram.value.json()) > 10
+    page.locator("#spectrogram canvas").first.wait_for(state="attached")
+    assert page.get_attribute("#spectrogram-toggle", "aria-pressed") == "true"
+    assert not [u for u in fetched if u.endswith(".wav")], fetched
+    page.keyboard.press("s")
+
     # Help overlay, then accept both chains with "a": the second accept auto-advances to the next question.
     page.keyboard.press("?")
     assert page.is_visible("#review-help")

@@ -135,3 +135,29 @@ def test_it_computes_cohens_kappa_per_validator_version(two_curators) -> None:  
     assert (agreement.validator, agreement.version, agreement.n, agreement.disagreements) == ("lalm", "v1", 4, 1)
     assert agreement.kappa == 0.5
     assert dashboards.cohen_kappa([[20, 5], [10, 15]]) == 0.4
+
+
+def test_it_measures_agreement_between_curators_where_they_overlap(two_curators) -> None:  # type: ignore[no-untyped-def]
+    bob, carol = two_curators
+    ds = make_dataset()
+    # Four chains decided by both (agree, agree, disagree, agree), one by bob only (not an overlap).
+    plan = [("accept", "accept"), ("reject", "reject"), ("accept", "reject"), ("accept", "accept")]
+    chains = [c for n in (1, 2) for c in make_question(ds, n).chains.order_by("sample_index")]
+    for chain, (first, second) in zip(chains, plan, strict=True):
+        for user, action in ((bob, first), (carol, second)):
+            chain.refresh_from_db()
+            Lease.objects.all().delete()
+            review.decide(user, chain.pk, chain.version, action, reason="other", note="n")
+    solo = make_question(ds, 3).chains.first()
+    review.decide(bob, solo.pk, 0, "accept")
+    chain = chains[3]  # carol takes hers back: bob's accept still stands, carol has no label there any more
+    chain.refresh_from_db()
+    review.undo(carol, chain.pk, chain.version)
+    labels = dashboards.curator_labels_per_chain()
+    assert set(labels) == {c.pk for c in chains[:3]}
+    assert labels[chains[2].pk] == {"bob": "accepted", "carol": "rejected"}
+    between = dashboards.curator_agreement()
+    assert between.items == 3 and [(p.a, p.b, p.n) for p in between.pairs] == [("bob", "carol", 3)]
+    assert between.pairs[0].kappa == dashboards.cohen_kappa([[1, 1], [0, 1]]) == 0.4
+    assert between.fleiss == dashboards.fleiss_kappa([[2, 0], [0, 2], [1, 1]]) == 0.3333
+    assert dashboards.fleiss_kappa([[2, 0], [0, 2], [2, 0], [1, 1]]) == 0.4667

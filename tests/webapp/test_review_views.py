@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.webapp.review_factories import make_dataset, make_question
-from webapp.curation.models import BulkAction, Chain, Review
+from webapp.curation.models import BulkAction, Chain, Lease, Review
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -153,3 +153,68 @@ def test_it_draws_the_dashboard(curator_client: Client, questions, users: dict[s
     page = curator_client.get("/review/dashboard/").content.decode()
     assert 'id="chart-datasets"' in page and "chart.umd.min.js" in page and 'id="dashboard-data"' in page
     assert "?disagree=on&amp;validator_version=v1" in page and "1 disagreement" in page
+    assert "No chain has been decided by two curators yet." in page
+
+
+def test_it_charts_agreement_between_curators_on_the_dashboard(curator_client: Client, questions,
+                                                              users: dict[str, User]) -> None:  # type: ignore[no-untyped-def]
+    carol = User.objects.create_user("carol", password="pw-carol")
+    carol.groups.add(users["curator"].groups.first())
+    chain = questions[0].chains.order_by("sample_index").first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    Lease.objects.all().delete()
+    other = Client()
+    other.force_login(carol)
+    other.post(f"/review/chains/{chain.pk}/decide/", {"action": "reject", "version": 1, "reason": "other",
+                                                      "note": "<b>no</b>"})
+    page = curator_client.get("/review/dashboard/").content.decode()
+    assert 'id="chart-pairs"' in page and "<td>bob · carol</td><td>1</td><td>0.000</td>" in page
+    assert 'id="fleiss-kappa">-1.000</b>' in page and "over 1 chain decided by two or more curators" in page
+
+
+def test_it_numbers_chains_in_notices_and_history_as_on_their_cards(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    first, second = questions[0].chains.order_by("sample_index")  # sample_index 0 and 1: cards 1 and 2
+    response = curator_client.post(f"/review/chains/{first.pk}/decide/", {"action": "flag", "version": 0}, **HX)
+    body = response.content.decode()
+    assert "Chain #1: flag → flagged." in body and "Chain #0" not in body
+    assert f'id="chain-{first.pk}" data-index="1"' in body and "<td>#1</td>" in body
+    curator_client.post(f"/review/chains/{second.pk}/decide/", {"action": "accept", "version": 0}, **HX)
+    response = curator_client.post(f"/review/chains/{second.pk}/decide/", {"action": "flag", "version": 0}, **HX)
+    assert response.status_code == 409 and "Chain #2 changed by bob" in response.content.decode()
+
+
+def test_it_goes_back_to_the_previously_reviewed_question(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    first = questions[0].chains.order_by("sample_index").first()
+    response = curator_client.get(f"/review/q/{questions[1].pk}/previous/?split=val")
+    assert response.status_code == 302 and response["Location"] == f"/review/q/{questions[1].pk}/?split=val"
+    curator_client.post(f"/review/chains/{first.pk}/decide/", {"action": "accept", "version": 0})
+    page = curator_client.get(f"/review/q/{questions[1].pk}/").content.decode()
+    assert f'id="prev-link" href="/review/q/{questions[1].pk}/previous/"' in page
+    response = curator_client.get(f"/review/q/{questions[1].pk}/previous/")
+    assert response["Location"] == f"/review/q/{questions[0].pk}/"
+    assert curator_client.get(f"/review/q/{questions[1].pk}/previous/?split=nope").status_code == 400
+
+
+def test_it_serves_the_spectrogram_computed_on_the_server(curator_client: Client, questions, media_root) -> None:  # type: ignore[no-untyped-def]
+    import wave
+
+    import numpy as np
+
+    rate = 16000
+    t = np.arange(rate) / rate  # one second of a 1 kHz tone
+    (media_root / "derived").mkdir(exist_ok=True)
+    with wave.open(str(media_root / "derived" / "tone.wav"), "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(rate)
+        out.writeframes((np.sin(2 * np.pi * 1000 * t) * 20000).astype("<i2").tobytes())
+    clip = questions[0].clip
+    clip.audio_path = "derived/tone.wav"
+    clip.save(update_fields=["audio_path"])
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    assert f'data-frequencies-url="/review/q/{questions[0].pk}/spectrogram.json"' in page
+    response = curator_client.get(f"/review/q/{questions[0].pk}/spectrogram.json")
+    rows = response.json()
+    assert response.status_code == 200 and 50 <= len(rows) <= 600 and {len(r) for r in rows} == {128}
+    assert all(0 <= v <= 255 for r in rows for v in r)
+    loudest = max(range(128), key=lambda b: rows[len(rows) // 2][b])
+    assert loudest == 16  # 1 kHz of 0-8 kHz on 128 bins
+    assert curator_client.get(f"/review/q/{questions[1].pk}/spectrogram.json").status_code == 404  # no audio

@@ -14,10 +14,12 @@ from webapp.curation import dashboards
 @curator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     by_dataset, by_curator = dashboards.progress_by_dataset(), dashboards.progress_by_curator()
-    by_day = dashboards.progress_by_day()
+    by_day, between = dashboards.progress_by_day(), dashboards.curator_agreement()
+    pairs = [{"pair": f"{p.a} · {p.b}", "kappa": p.kappa, "n": p.n} for p in between.pairs]
     context = {
         "by_dataset": by_dataset, "by_curator": by_curator, "by_day": by_day,
         "agreement": dashboards.validator_agreement(), "curator_labels": dashboards.CURATOR_LABELS,
-        "chart_data": {"datasets": by_dataset, "curators": by_curator, "days": by_day},
+        "between": between,
+        "chart_data": {"datasets": by_dataset, "curators": by_curator, "days": by_day, "pairs": pairs},
     }
     return render(request, "curation/review_dashboard.html", context)

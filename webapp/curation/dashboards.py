@@ -1,4 +1,5 @@
-"""Numbers for the review dashboards: progress per dataset / curator / day, and validator-vs-curator agreement.
+"""Numbers for the review dashboards: progress per dataset / curator / day, validator-vs-curator agreement, and
+agreement between curators where two or more decided the same chain.
 
 Everything is one GROUP BY per figure, so the page costs the same few queries at 5k or 500k chains.
 """
@@ -14,6 +15,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from webapp.curation.models import Chain, Review, Verdict
+from webapp.curation.review import effective_stack
 
 DECISIONS = [d for d, _ in Chain.Decision.choices]
 VERDICT_LABELS = [label for label, _ in Verdict.Label.choices]
@@ -99,3 +101,85 @@ def validator_agreement() -> list[Agreement]:
         agreement = found.setdefault(key, Agreement(*key))
         agreement.matrix.setdefault(r["label"], defaultdict(int))[r["chain__decision"]] += r["n"]
     return list(found.values())
+
+
+# --- inter-curator agreement --------------------------------------------------------------------------------
+
+
+@dataclass
+class PairAgreement:
+    a: str
+    b: str
+    n: int
+    kappa: float | None
+
+
+@dataclass
+class CuratorAgreement:
+    """Agreement between curators on the chains two or more of them decided (accepted / rejected)."""
+
+    items: int = 0
+    pairs: list[PairAgreement] = field(default_factory=list)
+    fleiss: float | None = None
+
+
+def fleiss_kappa(counts: list[list[int]]) -> float | None:
+    """Fleiss' kappa of per-item category counts (rows: items, columns: categories); None when undefined.
+
+    Items may have different numbers of raters (at least 2): P_i = (Σ n_ij² − n_i) / (n_i (n_i − 1)), P̄ their
+    mean, P_e = Σ p_j² with p_j the share of all ratings in category j. With equal raters this is Fleiss (1971).
+
+    >>> fleiss_kappa([[2, 0], [0, 2], [2, 0], [1, 1]])
+    0.4667
+    >>> fleiss_kappa([[2, 0], [2, 0]]) is None
+    True
+    """
+    rows = [row for row in counts if sum(row) >= 2]
+    if not rows:
+        return None
+    p_items = [(sum(c * c for c in row) - sum(row)) / (sum(row) * (sum(row) - 1)) for row in rows]
+    total = sum(sum(row) for row in rows)
+    p_e = sum((sum(row[j] for row in rows) / total) ** 2 for j in range(len(rows[0])))
+    if p_e >= 1:
+        return None
+    return round((sum(p_items) / len(p_items) - p_e) / (1 - p_e), 4)
+
+
+def curator_labels_per_chain() -> dict[int, dict[str, str]]:
+    """chain → curator → that curator's decision still in force on it, for chains two or more curators decided.
+
+    The history is replayed as review.effective_stack does (an undo takes back the newest review in force); each
+    curator's label is their newest review left standing, if it accepts or rejects. Only chains with reviews by
+    two or more curators are read, so the cost follows the overlap, not the whole history.
+    """
+    overlapped = (Review.objects.values("chain_id").annotate(raters=Count("curator", distinct=True))
+                  .filter(raters__gte=2).values("chain_id"))
+    history: dict[int, list[Review]] = defaultdict(list)
+    for r in (Review.objects.filter(chain_id__in=overlapped, chain__kept=True).select_related("curator")
+              .only("chain_id", "action", "to_decision", "curator__username").order_by("chain_id", "chain_version")):
+        history[r.chain_id].append(r)
+    labels: dict[int, dict[str, str]] = {}
+    for chain_id, reviews in history.items():
+        mine: dict[str, str] = {}
+        for r in effective_stack(reviews):
+            mine[r.curator.username] = r.to_decision
+        decided = {who: d for who, d in mine.items() if d in CURATOR_LABELS}
+        if len(decided) >= 2:
+            labels[chain_id] = decided
+    return labels
+
+
+def curator_agreement() -> CuratorAgreement:
+    """Pairwise Cohen's kappa for every two curators with chains in common, and Fleiss' kappa over all raters."""
+    labels = curator_labels_per_chain()
+    tables: dict[tuple[str, str], list[list[int]]] = {}
+    counts = []
+    for decided in labels.values():
+        counts.append([sum(1 for d in decided.values() if d == label) for label in CURATOR_LABELS])
+        names = sorted(decided)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                table = tables.setdefault((a, b), [[0, 0], [0, 0]])
+                table[CURATOR_LABELS.index(decided[a])][CURATOR_LABELS.index(decided[b])] += 1
+    pairs = [PairAgreement(a, b, sum(map(sum, t)), cohen_kappa(t)) for (a, b), t in sorted(tables.items())]
+    return CuratorAgreement(items=len(labels), pairs=pairs, fleiss=fleiss_kappa(counts))

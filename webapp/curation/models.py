@@ -89,6 +89,10 @@ class Chain(models.Model):
         indexes = [
             models.Index(fields=["question", "decision"], name="chain_question_decision"),
             models.Index(fields=["decision", "is_correct"], name="chain_decision_correct"),
+            # The review queue reads pending chains in question order: this index holds only those, so finding
+            # the next question costs the same at 0 % or 90 % reviewed (claim_next in review.py).
+            models.Index(fields=["question"], condition=models.Q(decision="pending", kept=True),
+                         name="chain_pending_question"),
         ]
 
     def __str__(self) -> str:
@@ -159,8 +163,8 @@ class Review(models.Model):
 class Lease(models.Model):
     """Who is reviewing a question now: one row per question, handed over by conditional writes.
 
-    Claiming is an INSERT (the unique question makes a concurrent second one fail) or an UPDATE guarded by
-    "expired or mine" (re-checked by the database under concurrency), so two curators can never both hold it;
+    Claiming is one INSERT … ON CONFLICT (question) DO UPDATE guarded by "expired or mine" (the database locks the
+    row and re-checks the guard under concurrency; review.claim), so two curators can never both hold it;
     an abandoned lease simply expires and the question returns to the queue.
     """
 

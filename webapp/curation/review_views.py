@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import string
+import wave
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -15,15 +16,19 @@ import django_rq
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.catalog.models import Question
+from webapp.core import storage
 from webapp.core.decorators import curator_required
-from webapp.curation import review
-from webapp.curation.models import BulkAction, Chain, Review, Verdict
+from webapp.curation import review, review_spectrogram
+from webapp.curation.models import BulkAction, Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment, highlight
 from webapp.curation.review_forms import (
     BulkForm,
@@ -36,6 +41,8 @@ from webapp.curation.review_forms import (
 from webapp.curation.review_jobs import bulk_job
 
 PAGE_SIZE = 50
+# The reject reasons as <option>s, escaped once here instead of once per chain card on every item page.
+REASON_OPTIONS = format_html_join("", '<option value="{}">{}</option>', review.REJECT_REASONS)
 BULK_INLINE_MAX = 200
 
 
@@ -90,34 +97,65 @@ class ItemChain:
         return revision.is_correct if revision is not None else self.chain.is_correct
 
 
-def _item_chains(question: Question) -> list[ItemChain]:
-    chains = list(question.chains.filter(kept=True).prefetch_related("verdicts").order_by("run_id", "sample_index"))
+def _item_chains(question: Question) -> tuple[list[ItemChain], list[Review]]:
+    """The question's kept chains with their state, and its whole history (oldest first): three queries.
+
+    One history query serves both the per-chain state (replayed in version order) and the history table.
+    """
+    verdicts = Prefetch("verdicts", Verdict.objects.defer("raw_output"))
+    chains = list(question.chains.filter(kept=True).prefetch_related(verdicts).order_by("run_id", "sample_index"))
+    by_id = {c.pk: c for c in chains}
+    history = list(Review.objects.filter(chain__question=question).select_related("revision", "curator")
+                   .order_by("created_at", "id"))
     reviews: dict[int, list[Review]] = {c.pk: [] for c in chains}
-    for r in Review.objects.filter(chain__in=chains).select_related("revision").order_by("chain_version"):
-        reviews[r.chain_id].append(r)
+    cards = {c.pk: i for i, c in enumerate(chains, start=1)}
+    for r in history:
+        r.card = cards.get(r.chain_id)  # the chain's card number, as the notices say it
+        if r.chain_id in by_id:
+            r.chain = by_id[r.chain_id]
+            reviews[r.chain_id].append(r)
     items = []
     for i, chain in enumerate(chains, start=1):
-        verdicts = sorted(chain.verdicts.all(), key=lambda v: -v.pk)
-        state = review.ChainState(chain=chain, stack=review.effective_stack(reviews[chain.pk]))
-        claims = verdicts[0].claims if verdicts and state.revision is None else []
-        items.append(ItemChain(i, chain, state, verdicts, highlight(state.text, claims)))
-    return items
+        verdicts_ = sorted(chain.verdicts.all(), key=lambda v: -v.pk)
+        stack = review.effective_stack(sorted(reviews[chain.pk], key=lambda r: r.chain_version))
+        state = review.ChainState(chain=chain, stack=stack)
+        claims = verdicts_[0].claims if verdicts_ and state.revision is None else []
+        items.append(ItemChain(i, chain, state, verdicts_, highlight(state.text, claims)))
+    return items, history
+
+
+def _undo_target(request: HttpRequest, chains: list[ItemChain], history: list[Review]) -> Chain | None:
+    """What `u` takes back, as review.last_undoable says, answered from the history already loaded when it can:
+    my newest decision on this question if still in force, else my newest one anywhere (the item just left)."""
+    mine = [r for r in history if r.curator_id == request.user.pk and r.action != Review.Action.UNDO]
+    states = {ic.chain.pk: ic.state for ic in chains}
+    if mine and mine[-1].chain_id in states and states[mine[-1].chain_id].stack:
+        return mine[-1].chain
+    latest = (Review.objects.filter(curator=request.user).exclude(action=Review.Action.UNDO)
+              .select_related("chain").order_by("-created_at", "-id").first())
+    if latest is None or (mine and latest.pk == mine[-1].pk):
+        return None
+    return latest.chain if review.chain_state(latest.chain).stack else None
+
+
+def _csrf_input(request: HttpRequest) -> str:
+    """The CSRF hidden input, masked once: {% csrf_token %} masks the token afresh at each of the 33 forms on an
+    item page (the csrf context processor is lazy, not cached), a third of the panel's render time."""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
 
 
 def _panel_context(request: HttpRequest, question: Question, query: str, edit_draft: dict[int, str] | None = None,
-                   **extra: object) -> dict[str, object]:
-    lease = review.lease_holder(question.pk)
-    chains = _item_chains(question)
+                   lease: Lease | None = None, **extra: object) -> dict[str, object]:
+    lease = lease or review.lease_holder(question.pk)
+    chains, history = _item_chains(question)
     for ic in chains:
         ic.draft = (edit_draft or {}).get(ic.chain.pk)
-    history = (Review.objects.filter(chain__question=question).select_related("curator", "chain")
-               .order_by("-created_at", "-id")[:50])
     return {
         "question": question, "clip": question.clip, "chains": chains, "queue": query,
         "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
-        "history": history, "undo_chain": review.last_undoable(request.user, question),
-        "reasons": review.REJECT_REASONS, "next_url": _next_url(query, after=question.pk),
-        "prev_id": review.previous_question_id(request.user, question), **extra,
+        "history": history[::-1][:50], "undo_chain": _undo_target(request, chains, history),
+        "reason_options": REASON_OPTIONS, "csrf_input": _csrf_input(request),
+        "next_url": _next_url(query, after=question.pk), **extra,
     }
 
 
@@ -165,17 +203,48 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReviewFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
-    if review.try_claim(request.user, question.pk):  # opening a free question takes it; a held one is read-only
+    claimed = review.claim(request.user, question.pk)  # opening a free question takes it; a held one is read-only
+    if claimed is not None and claimed[1]:  # newly taken (not a renewal): hand back the one held before
         review.release_others(request.user, keep_question_id=question.pk)
-    return _render_item(request, question, form.query())
+    return _render_item(request, question, form.query(), lease=claimed[0] if claimed else None)
+
+
+@require_GET
+@curator_required
+def previous(request: HttpRequest, pk: int) -> HttpResponse:
+    """`k`: the question this curator reviewed last before this one, looked up when asked for (not on every page)."""
+    question = _get_question_for_user(request, pk)
+    form = ReviewFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_filter(form)
+    previous_id = review.previous_question_id(request.user, question)
+    if previous_id is None:
+        messages.info(request, "You have not reviewed another question before this one.")
+    return redirect(_item_url(previous_id or question.pk, form.query()))
+
+
+@require_GET
+@curator_required
+def spectrogram(request: HttpRequest, pk: int) -> HttpResponse:
+    """The question's clip as spectrogram frames for wavesurfer's `frequenciesDataUrl` (no decoding in the browser)."""
+    question = _get_question_for_user(request, pk)
+    if not question.clip.audio_path:
+        raise Http404("this clip has no extracted audio")
+    try:
+        path = storage.resolve(question.clip.audio_path)
+        rows = review_spectrogram.spectrogram_rows(path)
+    except (storage.UnsafePath, OSError, ValueError, EOFError, wave.Error) as exc:
+        raise Http404(f"no spectrogram for this clip: {exc}") from None
+    response = JsonResponse(rows, safe=False)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 # --- decisions ----------------------------------------------------------------------------------------------
 
 
-def _after_write(request: HttpRequest, question: Question, query: str, message: str) -> HttpResponse:
+def _after_write(request: HttpRequest, question: Question, query: str, message: str, done: bool) -> HttpResponse:
     """Auto-advance once no chain of the question is pending; otherwise show the question again."""
-    done = review.question_done(question.pk)
     target = _next_url(query, after=question.pk) if done else _item_url(question.pk, query)
     if not request.htmx:
         messages.success(request, message)
@@ -205,11 +274,12 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
     try:
         written = review.decide(request.user, chain.pk, data["version"], data["action"], reason=data["reason"],
-                                note=data["note"], edited_text=data["text"])
+                                note=data["note"], edited_text=data["text"], question_id=chain.question_id)
     except review.ReviewError as exc:
         return _refused(request, chain.question, query, exc, edit_draft={chain.pk: data["text"]})
     verb = written.get_action_display().lower()
-    return _after_write(request, chain.question, query, f"Chain #{chain.sample_index}: {verb} → {written.to_decision}.")
+    card, done = review.card_number_and_done(chain)
+    return _after_write(request, chain.question, query, f"Chain #{card}: {verb} → {written.to_decision}.", done)
 
 
 @require_POST
@@ -221,10 +291,10 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest(f"Invalid undo: {form.errors.as_text()}")
     query = filter_form_from_query(form.cleaned_data["queue"]).query()
     try:
-        written = review.undo(request.user, chain.pk, form.cleaned_data["version"])
+        written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id)
     except review.ReviewError as exc:
         return _refused(request, chain.question, query, exc)
-    message = f"Undone: chain #{chain.sample_index} is {written.to_decision} again."
+    message = f"Undone: chain #{review.card_number(chain)} is {written.to_decision} again."
     if not request.htmx:
         messages.success(request, message)
         return redirect(_item_url(chain.question_id, query))
