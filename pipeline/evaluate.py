@@ -30,7 +30,7 @@ from pipeline.training import (
     strip_none,
 )
 
-__all__ = ["EvalResult", "evaluate_accuracy", "load_student"]
+__all__ = ["EvalConfig", "EvalResult", "EvalStageResult", "evaluate_accuracy", "load_student", "run", "slice_accuracy"]
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +109,91 @@ def evaluate_accuracy(
                         predictions=predictions)
     log.info("accuracy %.3f on %d items%s", result.accuracy, result.n, " (audio zeroed)" if zero_audio else "")
     return result
+
+
+# ------------------------------------------------------------------------------------------------ eval stage
+@dataclass(kw_only=True)
+class EvalConfig:
+    """An evaluation run: a student (base or base + adapter) greedy-decoded over an items JSONL."""
+
+    model_name_or_path: str = field(metadata={"help": "Base student checkpoint: a local folder or a hub id."})
+    items_file: str = field(metadata={"help": "JSONL in the GRPO export format, plus category/question_type."})
+    output_dir: str = field(metadata={"help": "predictions.jsonl is written here."})
+    adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder (None: the base model)."})
+    media_root: str | None = field(default=None, metadata={"help": "Resolves relative audio paths."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Token budget of one greedy completion."})
+    batch_size: int = field(default=8, metadata={"help": "Items per generate call."})
+    slice_keys: list[str] = field(default_factory=lambda: ["category", "question_type"],
+                                  metadata={"help": "Item columns that accuracy is also reported per value of."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N items."})
+
+    def __post_init__(self) -> None:
+        for name in ("model_name_or_path", "items_file", "output_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"EvalConfig.{name} is required, e.g. {name}: path/to/thing")
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ValueError("batch_size and max_new_tokens must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EvalStageResult:
+    accuracy: float
+    n: int
+    per_slice: dict[str, dict[str, float | int]]  # "question_type=Which" -> {accuracy, n}
+    predictions_path: str
+    stopped_early: bool = False
+
+
+def slice_accuracy(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    """Accuracy per value of each slice key; items with an empty value are left out of that key's slices.
+
+    >>> slice_accuracy([{"t": "a", "correct": True}, {"t": "a", "correct": False}, {"t": "", "correct": True}], ["t"])
+    {'t=a': {'accuracy': 0.5, 'n': 2}}
+    """
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        for key in keys:
+            if value := row.get(key):
+                out.setdefault(f"{key}={value}", [0, 0])
+                out[f"{key}={value}"][0] += int(bool(row["correct"]))
+                out[f"{key}={value}"][1] += 1
+    return {k: {"accuracy": c / n, "n": n} for k, (c, n) in sorted(out.items())}
+
+
+def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
+    """Evaluate batch by batch, reporting `on_progress(done, total, {"accuracy": ...})`; False from it stops early.
+
+    Predictions (id, answer, completion, correct and the slice columns) are written as they come, so a stopped or
+    crashed evaluation still leaves what it judged.
+    """
+    from pipeline.training import read_jsonl
+
+    items = read_jsonl(cfg.items_file)[: cfg.limit] if cfg.limit else read_jsonl(cfg.items_file)
+    model, processor = load_student(cfg.adapter or cfg.model_name_or_path)
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "predictions.jsonl"
+    rows: list[dict[str, Any]] = []
+    stopped = False
+    with path.open("w", encoding="utf-8") as fh:
+        for start in range(0, len(items), cfg.batch_size):
+            chunk = items[start:start + cfg.batch_size]
+            res = evaluate_accuracy((model, processor), chunk, media_root=cfg.media_root,
+                                    batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
+            for item, pred in zip(chunk, res.predictions, strict=True):
+                row = {**pred, **{k: item.get(k, "") for k in cfg.slice_keys}}
+                rows.append(row)
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
+            accuracy = sum(r["correct"] for r in rows) / len(rows)
+            if on_progress is not None and on_progress(len(rows), len(items), {"accuracy": accuracy}) is False:
+                stopped = True
+                break
+    accuracy = sum(r["correct"] for r in rows) / max(1, len(rows))
+    return EvalStageResult(accuracy=accuracy, n=len(rows), per_slice=slice_accuracy(rows, cfg.slice_keys),
+                           predictions_path=str(path), stopped_early=stopped)

@@ -15,5 +15,6 @@ urlpatterns = [
     re_path(r"^files/(?P<path>.+)$", core_views.media, name="media"),
     path("runs/", include("webapp.curation.urls")),
     path("review/", include("webapp.curation.review_urls")),
+    path("", include("webapp.training.urls")),
     path("", include("webapp.catalog.urls")),
 ]

@@ -81,6 +81,11 @@ class Run(models.Model):
     def mark_cancelled(self) -> bool:
         return self._transition(ACTIVE_STATUSES, status=RunStatus.CANCELLED, finished_at=timezone.now())
 
+    def requeue(self) -> bool:
+        """A failed or cancelled run goes back to the queue; its job skips (or resumes from) the work stored."""
+        return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
+                                finished_at=None, error="")
+
     def report_progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
         """Store progress on the row: the UI reads the database only, never RQ."""
         fields: dict[str, Any] = {"progress_done": done, "progress_total": total}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from webapp.catalog.models import Dataset
 from webapp.core.models import Run
@@ -29,6 +30,13 @@ class DatasetSnapshot(Run):
 
     def __str__(self) -> str:
         return f"{self.dataset} v{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("training:snapshot", args=[self.pk])
+
+    def export_file(self, name: str) -> dict | None:
+        """The export entry called `name` (a plain file, not the hf/ folder), or None."""
+        return next((f for f in self.export_files if f.get("name") == name and "." in name), None)
 
 
 class SnapshotItem(models.Model):
@@ -70,7 +78,15 @@ class TrainingRun(Run):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_stage_display()} #{self.pk}"
+        return f"{self.get_stage_display()} #{self.pk}{f' {self.name}' if self.name else ''}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("training:run", args=[self.pk])
+
+    @property
+    def output_dir(self) -> str:
+        """Checkpoints, the adapter and predictions, relative to the storage root every worker sees."""
+        return f"runs/training/{self.pk}"
 
 
 class MetricPoint(models.Model):

@@ -1,0 +1,96 @@
+"""Snapshot exports: every format is written in one pass and loads back with the standard tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.export import ExportOptions, iter_jsonl, write_card, write_export
+from pipeline.synth import render_tones, write_wav
+
+
+def _records(media: Path | None = None, n_questions: int = 5, chains: int = 2) -> list[dict]:
+    recs = []
+    for q in range(n_questions):
+        rel = f"clips/{q}.wav"
+        if media is not None:
+            write_wav(media / rel, render_tones([(0.1, 0.5, 440 + 100 * q)], duration=0.6), 16000)
+        open_q = q == n_questions - 1
+        for k in range(chains):
+            recs.append({
+                "chain_id": q * 10 + k, "question_id": q, "text": f"<think>tone {q}/{k}</think><answer>B</answer>",
+                "question": f"Which sound {q}?", "choices": [] if open_q else ["low", "high"],
+                "answer_index": None if open_q else 1, "answer_text": "two" if open_q else "high",
+                "split": "test" if q == 0 else "train", "question_type": "Open" if open_q else "Which",
+                "question_relation": "", "category": "music", "audio_path": rel,
+            })
+    return recs
+
+
+def test_it_writes_sft_grpo_and_label_only_jsonl(tmp_path: Path) -> None:
+    result = write_export(iter(_records()), tmp_path / "v1")
+    sft = list(iter_jsonl(tmp_path / "v1" / "sft.jsonl"))
+    grpo = list(iter_jsonl(tmp_path / "v1" / "grpo.jsonl"))
+    label = list(iter_jsonl(tmp_path / "v1" / "sft_label_only.jsonl"))
+    assert (len(sft), len(grpo), len(label)) == (10, 5, 5)
+    user, assistant = sft[0]["messages"]
+    assert user["content"][0] == {"type": "audio", "path": "clips/0.wav"}
+    assert "A. low" in user["content"][1]["text"] and assistant["content"][0]["text"].startswith("<think>")
+    assert label[0]["messages"][1]["content"][0]["text"] == "<answer>B</answer>"
+    assert grpo[0]["answer"] == "B" and grpo[0]["prompt"] == [user] and grpo[0]["audio_path"] == "clips/0.wav"
+    assert grpo[-1]["answer"] == "two" and grpo[-1]["choices"] == []
+    assert result.counts == {"split": {"test": 1, "train": 4}, "question_type": {"Open": 1, "Which": 4}}
+    assert not (tmp_path / "v1.partial").exists()
+
+
+def test_it_writes_exactly_the_rows_sft_row_builds(tmp_path: Path) -> None:
+    from pipeline.export import sft_row
+
+    recs = _records()
+    recs[0]["text"] = 'quote " and unicode é \u2028 and newline\n'
+    write_export(iter(recs), tmp_path / "v1")
+    assert list(iter_jsonl(tmp_path / "v1" / "sft.jsonl")) == [json.loads(json.dumps(sft_row(r))) for r in recs]
+
+
+def test_it_loads_back_with_load_from_disk_and_load_dataset_parquet(tmp_path: Path) -> None:
+    from datasets import load_dataset, load_from_disk
+
+    write_export(iter(_records()), tmp_path / "v1", ExportOptions(row_group_size=3))
+    ds = load_from_disk(str(tmp_path / "v1" / "hf"))
+    assert len(ds) == 10 and ds[0]["messages"][0]["content"][0]["path"] == "clips/0.wav"
+    pq = load_dataset("parquet", data_files=str(tmp_path / "v1" / "sft.parquet"), cache_dir=str(tmp_path / "c"))
+    assert pq["train"].num_rows == 10 and pq["train"][3]["chain_id"] == 11
+    import pyarrow.parquet as papq
+
+    assert papq.ParquetFile(tmp_path / "v1" / "sft.parquet").num_row_groups == 4
+
+
+def test_it_embeds_audio_bytes_on_request(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    media = tmp_path / "media"
+    write_export(iter(_records(media)), tmp_path / "v1", ExportOptions(embed_audio=True, media_root=str(media)))
+    row = load_from_disk(str(tmp_path / "v1" / "hf"))[0]
+    assert row["audio_bytes"] == (media / "clips/0.wav").read_bytes()
+
+
+def test_it_writes_a_dataset_card_with_provenance(tmp_path: Path) -> None:
+    result = write_export(iter(_records()), tmp_path / "v1")
+    prov = {"teacher_runs": [{"model": "teacher-x", "prompt_version": "teacher-v1", "k": 4,
+                              "sampling": {"temperature": 1.0}}],
+            "validators": [{"validator": "lalm", "labels": {"pass": 3}}], "curation": {"curators": 2}}
+    card = write_card(tmp_path / "v1" / "README.md", title="avqa v1", provenance=prov, result=result,
+                      filters={"split": "train"}).read_text()
+    for needle in ("teacher-x", "teacher-v1", '"k": 4', "lalm", '"curators": 2', "| Which | 4 |", "| test | 1 |",
+                   "load_from_disk"):
+        assert needle in card, needle
+    assert json.loads(json.dumps(result.files))
+
+
+def test_it_rejects_bad_options() -> None:
+    with pytest.raises(ValueError, match="formats"):
+        ExportOptions(formats=("csv",))
+    with pytest.raises(ValueError, match="media_root"):
+        ExportOptions(embed_audio=True)

@@ -1,0 +1,162 @@
+"""Dataset snapshots: freeze accepted chains (edits included) into immutable versions, export, download."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.curation.models import Chain
+from webapp.curation.review import claim, decide
+from webapp.training.models import DatasetSnapshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EDITED = "<think>A car engine revs, then fades.</think><answer>B</answer>"
+
+
+def _curate(users, n_questions: int = 3, chains: int = 3) -> list[Chain]:
+    """Accept chains 0 and 1 of every question, edit chain 0 of the first, reject the rest."""
+    dataset = make_dataset("snap")
+    curator = users["curator"]
+    accepted = []
+    for n in range(n_questions):
+        q = make_question(dataset, n, chains=chains, split="train" if n else "test",
+                          question_type="Which" if n < 2 else "Come From")
+        claim(curator, q.pk)
+        for chain in q.chains.order_by("sample_index"):
+            if chain.sample_index == 0 and n == 0:
+                decide(curator, chain.pk, chain.version, "edit", edited_text=EDITED, question_id=q.pk)
+            elif chain.sample_index < 2:
+                decide(curator, chain.pk, chain.version, "accept", question_id=q.pk)
+            else:
+                decide(curator, chain.pk, chain.version, "reject", question_id=q.pk)
+            if chain.sample_index < 2:
+                accepted.append(chain)
+    return accepted
+
+
+def _freeze(client: Client, run_worker, **data: object) -> DatasetSnapshot:
+    from webapp.catalog.models import Dataset
+
+    r = client.post("/snapshots/new/", {"dataset": Dataset.objects.get(slug="snap").pk, **data})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    run_worker("default")
+    snapshot = DatasetSnapshot.objects.latest("pk")
+    assert snapshot.status == "succeeded", snapshot.error
+    return snapshot
+
+
+def test_it_freezes_only_accepted_chains_with_the_edited_text(users, admin_client: Client, run_worker) -> None:
+    accepted = _curate(users)
+    snapshot = _freeze(admin_client, run_worker)
+    items = {i.chain_id: i for i in snapshot.items.all()}
+    assert set(items) == {c.pk for c in accepted} and snapshot.chain_count == 6
+    first = min(accepted, key=lambda c: (c.question_id, c.sample_index))
+    assert items[first.pk].text == EDITED and items[first.pk].chain_version == 1
+    assert snapshot.progress_done == snapshot.progress_total == 6
+    curation = snapshot.provenance["curation"]
+    assert curation["chains_edited"] == 1 and curation["curators"] == 1 and curation["reviews"] == 6
+    assert snapshot.provenance["validators"]["verdicts"]
+
+
+def test_it_applies_filters_and_the_per_question_cap(users, admin_client: Client, run_worker) -> None:
+    _curate(users)
+    snapshot = _freeze(admin_client, run_worker, split="train", question_type="Which", verdict_label="pass",
+                       max_chains_per_question=1)
+    # question 1 only (train + Which); of its accepted chains 0 (pass) and 1 (fail), only chain 0 passes
+    assert snapshot.chain_count == 1
+    assert snapshot.filters["split"] == "train" and snapshot.max_chains_per_question == 1
+
+
+def test_it_is_immutable_and_versions_increment(users, admin_client: Client, run_worker) -> None:
+    accepted = _curate(users)
+    v1 = _freeze(admin_client, run_worker)
+    chain = Chain.objects.get(pk=accepted[1].pk)
+    claim(users["curator"], chain.question_id)
+    decide(users["curator"], chain.pk, chain.version, "reject", question_id=chain.question_id)
+    v2 = _freeze(admin_client, run_worker)
+    assert (v1.version, v2.version) == (1, 2)
+    assert v1.items.filter(chain_id=chain.pk).exists() and not v2.items.filter(chain_id=chain.pk).exists()
+    assert v1.items.count() == 6 and v2.items.count() == 5
+    assert (Path(v1.export_dir) != Path(v2.export_dir)) and v2.export_dir.endswith("/v2")
+
+
+def test_it_exports_files_that_load_back(users, admin_client: Client, run_worker, media_root: Path) -> None:
+    from datasets import load_dataset, load_from_disk
+
+    _curate(users)
+    snapshot = _freeze(admin_client, run_worker)
+    root = media_root / snapshot.export_dir
+    names = {f["name"] for f in snapshot.export_files}
+    assert {"sft.jsonl", "sft_label_only.jsonl", "grpo.jsonl", "sft.parquet", "hf", "README.md"} <= names
+    assert len(load_from_disk(str(root / "hf"))) == 6
+    ds = load_dataset("parquet", data_files=str(root / "sft.parquet"), cache_dir=str(media_root / "hf-cache"))
+    assert ds["train"].num_rows == 6
+    card = (root / "README.md").read_text()
+    assert "teacher_runs" not in card and "| Which | 2 |" in card and "chains_edited" in card
+    assert EDITED in (root / "sft.jsonl").read_text()
+
+
+def test_it_serves_downloads_to_curators_with_range(users, admin_client: Client, curator_client: Client,
+                                                    nobody_client: Client, run_worker) -> None:
+    _curate(users)
+    snapshot = _freeze(admin_client, run_worker)
+    url = f"/snapshots/{snapshot.pk}/files/grpo.jsonl"
+    full = curator_client.get(url)
+    assert full.status_code == 200 and b'"answer": "B"' in b"".join(full.streaming_content)
+    part = curator_client.get(url, HTTP_RANGE="bytes=0-9")
+    assert part.status_code == 206 and len(b"".join(part.streaming_content)) == 10
+    assert nobody_client.get(url).status_code == 403
+    assert curator_client.get(f"/snapshots/{snapshot.pk}/files/..%2Fsecret").status_code == 404
+    assert curator_client.get(f"/snapshots/{snapshot.pk}/files/hf").status_code == 404
+
+
+def test_it_lets_only_admins_freeze_and_rejects_bad_input(users, curator_client: Client,
+                                                          admin_client: Client) -> None:
+    _curate(users)
+    from webapp.catalog.models import Dataset
+
+    pk = Dataset.objects.get(slug="snap").pk
+    assert curator_client.post("/snapshots/new/", {"dataset": pk}).status_code == 403
+    assert admin_client.post("/snapshots/new/", {"dataset": pk, "max_chains_per_question": 0}).status_code == 400
+    assert admin_client.post("/snapshots/new/", {"dataset": 999}).status_code == 400
+    assert admin_client.post("/snapshots/new/", {"dataset": pk, "split": "nope"}).status_code == 400
+    assert not DatasetSnapshot.objects.exists()
+    assert curator_client.get("/snapshots/").status_code == 200
+
+
+def test_it_exports_from_the_command(users, admin_client: Client, run_worker, tmp_path: Path) -> None:
+    _curate(users)
+    snapshot = _freeze(admin_client, run_worker)
+    out = io.StringIO()
+    call_command("export_snapshot", str(snapshot.pk), out=str(tmp_path / "elsewhere"), stdout=out)
+    assert "sft.jsonl\t6 rows" in out.getvalue()
+    assert len((tmp_path / "elsewhere" / "sft_label_only.jsonl").read_text().splitlines()) == 3
+
+
+def test_it_resumes_a_snapshot_whose_worker_died(users, admin_client: Client, run_worker) -> None:
+    import django_rq
+
+    from webapp.catalog.models import Dataset
+    from webapp.training import snapshots
+
+    _curate(users)
+    r = admin_client.post("/snapshots/new/", {"dataset": Dataset.objects.get(slug="snap").pk})
+    assert r.status_code == 302
+    snapshot = DatasetSnapshot.objects.get()
+    snapshot.mark_running(snapshot.rq_job_id)
+    snapshots._write_batch(snapshot, list(snapshots.candidate_chains(snapshot)[:4]))  # died after 4 chains
+    django_rq.get_queue("default").connection.delete(f"rq:job:{snapshot.rq_job_id}")
+    django_rq.get_queue("default").empty()
+    admin_client.get(f"/snapshots/{snapshot.pk}/")
+    snapshot.refresh_from_db()
+    assert snapshot.status == "failed"
+    assert admin_client.post(f"/snapshots/{snapshot.pk}/resume/").status_code == 302
+    run_worker("default")
+    snapshot.refresh_from_db()
+    assert snapshot.status == "succeeded" and snapshot.items.count() == 6 == snapshot.chain_count

@@ -1,0 +1,258 @@
+"""Training and evaluation runs from the web app: launch, metrics back, cancel, resume after a killed worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from pipeline import tiny
+from pipeline.synth import render_tones, write_wav
+from webapp.catalog.models import Clip, Dataset, Question
+from webapp.curation.models import Chain, GenerationRun
+from webapp.training import services
+from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny.build_model("tiny-qwen2-audio", tmp_path_factory.mktemp("tiny") / "tiny-qwen2-audio")
+
+
+def _tone_dataset(media_root: Path, n: int, slug: str = "tones") -> Dataset:
+    """n questions over one-second tones (low/high), wavs under the storage root, one accepted chain each."""
+    dataset = Dataset.objects.create(name=slug, slug=slug, source_format="avqa")
+    run = GenerationRun.objects.create(dataset=dataset, model="teacher-x", prompt_version="teacher-v1")
+    for i in range(n):
+        high = i % 2
+        rel = f"clips/{slug}/{i}.wav"
+        write_wav(media_root / rel, render_tones([(0.1, 0.9, 1500 + 50 * i if high else 300 + 20 * i)],
+                                                 duration=1.0), 16000)
+        clip = Clip.objects.create(dataset=dataset, name=f"t{i}", kind="audio", media_path=rel, audio_path=rel,
+                                   status="ready", duration=1.0)
+        q = Question.objects.create(dataset=dataset, clip=clip, external_id=str(i), text="Is the tone high or low?",
+                                    choices=["low", "high"], answer_index=high, answer_text=["low", "high"][high],
+                                    split="test" if i % 4 == 3 else "train",
+                                    question_type="Pitch" if i % 3 else "Other", content_hash=str(i))
+        Chain.objects.create(run=run, question=q, sample_index=0, decision="accepted", is_correct=True,
+                             text=f"<think>The tone is {['low', 'high'][high]}.</think><answer>{'AB'[high]}</answer>")
+    return dataset
+
+
+def _launch(client: Client, **data: object) -> TrainingRun:
+    data = {k: json.dumps(v) if k == "overrides" else v for k, v in data.items()}
+    r = client.post("/training/new/", data)
+    assert r.status_code == 302, r.content.decode()[:3000]
+    return TrainingRun.objects.latest("pk")
+
+
+def _snapshot(client: Client, dataset: Dataset, run_worker) -> DatasetSnapshot:
+    assert client.post("/snapshots/new/", {"dataset": dataset.pk}).status_code == 302
+    run_worker("default")
+    snapshot = DatasetSnapshot.objects.latest("pk")
+    assert snapshot.status == "succeeded", snapshot.error
+    return snapshot
+
+
+def _worker_env() -> dict[str, str]:
+    db = connection.settings_dict
+    url = f"sqlite:///{db['NAME']}" if db["ENGINE"].endswith("sqlite3") else \
+        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "DATABASE_URL": url,
+            "REDIS_URL": settings.RQ_QUEUES["gpu"]["URL"], "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "SECRET_KEY": "test", "DEBUG": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _start_worker() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT,
+                            env=_worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_for(condition, worker: subprocess.Popen, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline and worker.poll() is None, f"worker never {what}"
+        time.sleep(0.05)
+
+
+def test_it_runs_an_evaluation_end_to_end_through_the_worker(admin_client: Client, media_root: Path,
+                                                             student: Path, run_worker) -> None:
+    dataset = _tone_dataset(media_root, 6)
+    run = _launch(admin_client, stage="eval", name="pretrained student", base_model=str(student),
+                  eval_dataset=dataset.pk, overrides={"batch_size": 2, "max_new_tokens": 8})
+    assert run.status == "queued" and run.config["batch_size"] == 2
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.results["n"] == 6 and 0.0 <= run.results["accuracy"] <= 1.0
+    assert run.results["per_slice"]["question_type=Pitch"]["n"] == 4
+    steps = list(MetricPoint.objects.filter(run=run, name="accuracy").values_list("step", flat=True))
+    assert steps == [2, 4, 6] and MetricPoint.objects.filter(run=run, name="eval/accuracy").count() == 1
+    env = run.environment
+    assert env["packages"]["torch"] and env["cpu_count"] and "git_commit" in env and "cuda_devices" in env
+    assert env["stage_config"]["model_name_or_path"] == str(student)
+    metrics = admin_client.get(f"/training/{run.pk}/metrics.json").json()
+    assert [p[0] for p in metrics["series"]["accuracy"]] == [2, 4, 6] and metrics["active"] is False
+    assert admin_client.get(f"/training/{run.pk}/metrics.json?after=4").json()["series"]["accuracy"][0][0] == 6
+    page = admin_client.get(f"/training/{run.pk}/predictions/?show=all").content.decode()
+    assert page.count("<tr>") == 7
+    compare = admin_client.get(f"/training/compare/?runs={run.pk}").content.decode()
+    assert "pretrained student" in compare and "question_type=Pitch" in compare
+
+
+def test_it_cancels_a_queued_run_before_it_starts(admin_client: Client, media_root: Path, student: Path,
+                                                  run_worker) -> None:
+    dataset = _tone_dataset(media_root, 2)
+    run = _launch(admin_client, stage="eval", base_model=str(student), eval_dataset=dataset.pk)
+    assert admin_client.post(f"/training/{run.pk}/cancel/").status_code == 302
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "cancelled" and not run.metrics.exists()
+    assert admin_client.post(f"/training/{run.pk}/cancel/").status_code == 400
+
+
+def test_it_stops_a_running_evaluation_when_cancelled(admin_client: Client, media_root: Path,
+                                                      student: Path) -> None:
+    dataset = _tone_dataset(media_root, 60)
+    run = _launch(admin_client, stage="eval", base_model=str(student), eval_dataset=dataset.pk,
+                  overrides={"batch_size": 1, "max_new_tokens": 32})
+    worker = _start_worker()
+    try:
+        _wait_for(lambda: run.metrics.exists(), worker, "reported a metric")
+        assert admin_client.post(f"/training/{run.pk}/cancel/").status_code == 302
+        worker.wait(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    assert run.results["stopped_early"] is True and run.results["n"] < 60
+
+
+def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
+    admin_client: Client, media_root: Path, student: Path, run_worker
+) -> None:
+    dataset = _tone_dataset(media_root, 8)
+    snapshot = _snapshot(admin_client, dataset, run_worker)
+    run = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  overrides={"max_steps": 12, "save_steps": 2, "logging_steps": 1, "save_total_limit": 1})
+    out = media_root / run.output_dir
+    worker = _start_worker()
+    try:
+        _wait_for(lambda: any(out.glob("checkpoint-*/trainer_state.json")), worker, "saved a checkpoint")
+        for horse in psutil.Process(worker.pid).children():
+            os.kill(horse.pid, signal.SIGKILL)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    admin_client.get(f"/training/{run.pk}/")  # the next look notices the dead job
+    run.refresh_from_db()
+    assert run.status == "failed" and "worker" in run.error
+    killed_at = max(MetricPoint.objects.filter(run=run).values_list("step", flat=True))
+    assert killed_at < 12
+    assert admin_client.post(f"/training/{run.pk}/resume/").status_code == 302
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.results["resumed_from"].startswith(f"{run.output_dir}/checkpoint-")
+    assert run.results["steps"] == 12 and run.environment["resumed"] is True
+    assert (media_root / run.checkpoint_path / "adapter_config.json").is_file()
+    assert MetricPoint.objects.filter(run=run, name="loss").count() == 12
+
+
+def test_it_points_each_stage_at_the_right_files(admin_client: Client, media_root: Path, student: Path,
+                                                 run_worker) -> None:
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 2), run_worker)
+    sft = TrainingRun.objects.create(stage="sft", base_model=str(student), snapshot=snapshot, status="succeeded",
+                                     config={"_targets": "label_only"}, checkpoint_path="runs/training/1/adapter")
+    assert services.stage_config(sft).train_file.endswith(f"{snapshot.export_dir}/sft_label_only.jsonl")
+    grpo = TrainingRun.objects.create(stage="grpo", base_model=str(student), snapshot=snapshot, parent=sft,
+                                      config={"per_device_train_batch_size": 8})
+    cfg = services.stage_config(grpo, resume=True)
+    assert cfg.adapter == str(media_root / "runs/training/1/adapter") and cfg.resume is True
+    assert cfg.train_file.endswith("grpo.jsonl") and cfg.output_dir == str(media_root / f"runs/training/{grpo.pk}")
+
+
+def test_it_lets_only_admins_launch_and_rejects_bad_input(admin_client: Client, curator_client: Client,
+                                                          media_root: Path, student: Path, run_worker) -> None:
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 2), run_worker)
+    base = {"stage": "sft", "base_model": str(student), "snapshot": snapshot.pk, "recipe": "sft_tiny"}
+    assert curator_client.post("/training/new/", base).status_code == 403
+    assert curator_client.get("/training/new/").status_code == 403
+    bad = [
+        {"overrides": "{not json"}, {"overrides": "[1, 2]"}, {"overrides": '{"no_such_field": 1}'},
+        {"overrides": '{"max_steps": -5}'}, {"overrides": '{"train_file": "/etc/passwd"}'},
+        {"snapshot": ""}, {"recipe": "grpo_tiny"}, {"recipe": "nope"}, {"stage": "rl"},
+        {"stage": "eval", "snapshot": ""},
+    ]
+    for change in bad:
+        r = admin_client.post("/training/new/", {**base, **change})
+        assert r.status_code == 400, change
+    assert not TrainingRun.objects.exists()
+    assert admin_client.get("/training/1/metrics.json?after=x").status_code in {400, 404}
+    assert curator_client.get("/training/compare/?runs=abc").status_code == 400
+    assert curator_client.get("/training/").status_code == 200
+
+
+def test_it_trains_sft_then_grpo_then_evaluates_the_chain(admin_client: Client, media_root: Path, student: Path,
+                                                          run_worker) -> None:
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+    sft = _launch(admin_client, stage="sft", name="SightSound SFT", base_model=str(student), snapshot=snapshot.pk,
+                  recipe="sft_tiny", overrides={"max_steps": 2, "save_steps": 2})
+    run_worker("gpu")
+    sft.refresh_from_db()
+    assert sft.status == "succeeded", sft.error
+    grpo = _launch(admin_client, stage="grpo", name="SightSound GRPO", base_model="ignored", parent=sft.pk,
+                   snapshot=snapshot.pk, recipe="grpo_tiny",
+                   overrides={"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
+                              "max_completion_length": 8})
+    assert grpo.base_model == str(student)
+    run_worker("gpu")
+    grpo.refresh_from_db()
+    assert grpo.status == "succeeded", grpo.error
+    assert grpo.environment["stage_config"]["adapter"] == str(media_root / sft.checkpoint_path)
+    names = set(MetricPoint.objects.filter(run=grpo).values_list("name", flat=True))
+    assert "reward" in names and any(n.startswith("rewards/") for n in names), names
+    ev = _launch(admin_client, stage="eval", name="SightSound", base_model="ignored", parent=grpo.pk,
+                 snapshot=snapshot.pk, overrides={"max_new_tokens": 8})
+    run_worker("gpu")
+    ev.refresh_from_db()
+    assert ev.status == "succeeded", ev.error and ev.results["n"] == 4
+    page = admin_client.get(f"/training/{ev.pk}/").content.decode()
+    assert "SightSound GRPO" in page and "SightSound SFT" in page and "Accuracy" in page
+    fragment = admin_client.get(f"/training/{grpo.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<section id="run-status"') and "every 2s" not in fragment
+    compare = admin_client.get(f"/training/compare/?runs={ev.pk}").content.decode()
+    assert "SightSound (chain SFT → GRPO)" in compare
+    for url in ("/training/", "/snapshots/", f"/snapshots/{snapshot.pk}/", "/training/new/?stage=grpo",
+                "/training/compare/", "/snapshots/new/"):
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_it_names_the_four_baselines_from_the_lineage(users) -> None:
+    def run(stage: str, parent: TrainingRun | None = None, targets: str = "chains") -> TrainingRun:
+        return TrainingRun(stage=stage, base_model="m", parent=parent, config={"_targets": targets})
+
+    label_sft, chain_sft = run("sft", targets="label_only"), run("sft")
+    cases = {
+        "pretrained student": run("eval"),
+        "label-only SFT": run("eval", label_sft),
+        "label-only GRPO": run("eval", run("grpo")),
+        "SightSound (chain SFT → GRPO)": run("eval", run("grpo", chain_sft)),
+        "label-only SFT → GRPO": run("eval", run("grpo", label_sft)),
+    }
+    assert {services.baseline_label(r): name for name, r in cases.items()} == {n: n for n in cases}

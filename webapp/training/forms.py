@@ -1,0 +1,89 @@
+"""Forms for snapshots, training launches and the comparison page; every input bounded and validated."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from webapp.catalog.models import Dataset, Question
+from webapp.core.models import RunStatus
+from webapp.curation.models import Verdict
+from webapp.training import services
+from webapp.training.models import DatasetSnapshot, TrainingRun
+
+
+class SnapshotForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    name = forms.CharField(required=False, max_length=120)
+    split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
+    question_type = forms.CharField(required=False, max_length=64, help_text="Only this question type (optional).")
+    verdict_label = forms.ChoiceField(required=False, choices=[("", "any verdict"), *Verdict.Label.choices],
+                                      help_text="Only chains with a verdict of this label.")
+    max_chains_per_question = forms.IntegerField(required=False, min_value=1, max_value=64,
+                                                 help_text="Keep at most this many chains per question.")
+    embed_audio = forms.BooleanField(required=False, help_text="Embed wav bytes in parquet/hf (else file paths).")
+
+
+class TrainingRunForm(forms.Form):
+    stage = forms.ChoiceField(choices=TrainingRun.Stage.choices)
+    name = forms.CharField(required=False, max_length=120, help_text="e.g. label-only SFT, SightSound SFT→GRPO.")
+    base_model = forms.CharField(max_length=500, help_text="Student checkpoint (ignored when a parent is chosen).")
+    parent = forms.ModelChoiceField(
+        required=False, queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED).exclude(stage="eval"),
+        help_text="Continue from this run's adapter (GRPO, evaluation).")
+    snapshot = forms.ModelChoiceField(required=False, queryset=DatasetSnapshot.objects.filter(
+        status=RunStatus.SUCCEEDED).select_related("dataset"))
+    targets = forms.ChoiceField(required=False, choices=[("chains", "chains (<think>…</think><answer>…</answer>)"),
+                                         ("label_only", "label only (<answer>…</answer>)")], initial="chains",
+                                help_text="SFT targets.")
+    recipe = forms.ChoiceField(required=False, choices=())
+    overrides = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=20_000,
+                                help_text='JSON object of config fields, e.g. {"max_steps": 50}.')
+    eval_dataset = forms.ModelChoiceField(required=False, queryset=Dataset.objects.all(),
+                                          help_text="Evaluation: the imported dataset to score.")
+    eval_split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
+    eval_limit = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["recipe"].choices = [("", "none (defaults)"), *((n, n) for n in services.recipe_names())]
+        self.fields["base_model"].initial = settings.STUDENT_MODEL
+
+    def clean_overrides(self) -> dict[str, Any]:
+        raw = (self.cleaned_data.get("overrides") or "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Overrides must be a JSON object of config fields.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        stage = data.get("stage")
+        if stage in {"sft", "grpo"} and not data.get("snapshot"):
+            self.add_error("snapshot", "SFT and GRPO train on an exported snapshot.")
+        if stage == "sft" and data.get("parent"):
+            self.add_error("parent", "SFT starts from the base model; choose a parent for GRPO or evaluation.")
+        if stage == "eval" and not (data.get("eval_dataset") or data.get("snapshot")):
+            self.add_error("eval_dataset", "Choose a dataset to evaluate on (or a snapshot).")
+        recipe = data.get("recipe")
+        if recipe and stage and not recipe.startswith(f"{stage}_"):
+            self.add_error("recipe", f"Recipe {recipe} is not a {stage} recipe.")
+        if not self.errors:
+            try:
+                self.run = services.launch_check(data)
+            except services.LaunchError as exc:
+                self.add_error("overrides", str(exc))
+        return data
+
+
+class CompareForm(forms.Form):
+    runs = forms.ModelMultipleChoiceField(
+        required=False, queryset=TrainingRun.objects.filter(stage="eval", status=RunStatus.SUCCEEDED))

@@ -1,0 +1,161 @@
+"""RQ jobs: build a snapshot (default queue) and run a training or evaluation stage (gpu queue).
+
+Ids in, rows out. The training job runs the pipeline stage in this process (one GPU); metrics arrive through
+`on_progress(step, total, metrics)` and are stored as MetricPoints in bulk, and its return value is how cancel
+reaches the trainer: False once the run is cancelled, so the trainer saves a checkpoint and stops. A killed
+work-horse leaves the run active with a dead job, which `fail_if_orphaned` turns into a failed, resumable run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from webapp.catalog.models import Clip, Question
+from webapp.core import storage
+from webapp.training import services, snapshots
+from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+
+def snapshot_job(snapshot_id: int) -> str:
+    snapshot = DatasetSnapshot.objects.select_related("dataset").get(pk=snapshot_id)
+    if not snapshot.mark_running():
+        return f"not started: snapshot is {snapshot.status}"
+    try:
+        total = snapshots.candidate_chains(snapshot).count()
+
+        def _progress(done: int) -> bool:
+            snapshot.report_progress(min(done, total), total, {"phase": "freezing", "chains": done})
+            return not snapshots.is_cancelled(snapshot)
+
+        done = snapshots.freeze(snapshot, on_batch=_progress)
+        if snapshots.is_cancelled(snapshot):
+            return "cancelled"
+        prov = snapshots.provenance(snapshot)
+        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(chain_count=done, provenance=prov)
+        snapshot.chain_count, snapshot.provenance = done, prov
+        snapshot.report_progress(done, done, {"phase": "exporting", "chains": done})
+        files = snapshots.export(snapshot, on_progress=lambda n: snapshot.report_progress(
+            n, done, {"phase": "exporting", "chains": done}))
+        snapshot.report_progress(done, done, {"phase": "done", "chains": done, "files": len(files)})
+    except Exception as exc:
+        snapshot.mark_failed(exc)
+        raise
+    snapshot.mark_succeeded()
+    return "succeeded"
+
+
+class MetricSink:
+    """`on_progress` for a stage: metrics → MetricPoint rows (bulk), progress on the run, False once cancelled."""
+
+    def __init__(self, run: TrainingRun, flush_every: int = 1) -> None:
+        self.run, self.flush_every = run, flush_every
+        self.pending: list[MetricPoint] = []
+        self.calls = 0
+
+    def __call__(self, step: int, total: int, metrics: dict[str, float]) -> bool:
+        self.calls += 1
+        for name, value in metrics.items():
+            self.pending.append(MetricPoint(run=self.run, step=max(0, int(step)), name=name[:64], value=float(value)))
+        if self.calls % self.flush_every == 0:
+            self.flush()
+        self.run.report_progress(max(0, int(step)), max(0, int(total)), {k: round(v, 6) for k, v in metrics.items()})
+        return not services.is_cancelled(self.run)
+
+    def flush(self) -> None:
+        if self.pending:
+            with transaction.atomic():
+                MetricPoint.objects.bulk_create(self.pending, ignore_conflicts=True)
+            self.pending.clear()
+
+
+def _eval_items(run: TrainingRun, path: Path) -> int:
+    """The items JSONL of an eval run: an imported split's questions, else the snapshot's GRPO rows."""
+    from pipeline.export import grpo_row
+
+    spec = run.config.get("_eval") or {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.get("dataset"):
+        import json
+
+        qs = Question.objects.filter(dataset_id=spec["dataset"], clip__status=Clip.Status.READY).exclude(
+            clip__audio_path="").select_related("clip").order_by("id")
+        if spec.get("split"):
+            qs = qs.filter(split=spec["split"])
+        if spec.get("limit"):
+            qs = qs[: spec["limit"]]
+        n = 0
+        with path.open("w", encoding="utf-8") as fh:
+            for q in qs.iterator(chunk_size=1000):
+                rec = {"question_id": q.pk, "question": q.text, "choices": q.choices, "answer_index": q.answer_index,
+                       "answer_text": q.answer_text, "split": q.split, "question_type": q.question_type,
+                       "question_relation": q.question_relation, "category": q.category,
+                       "audio_path": q.clip.audio_path}
+                fh.write(json.dumps(grpo_row(rec), ensure_ascii=False) + "\n")
+                n += 1
+        return n
+    if run.snapshot and run.snapshot.export_dir:
+        shutil.copyfile(storage.resolve(f"{run.snapshot.export_dir}/grpo.jsonl"), path)
+        return sum(1 for _ in path.open())
+    raise ValueError("an evaluation run needs an evaluation dataset or an exported snapshot")
+
+
+def _stage_runner(stage: str) -> Callable[..., Any]:
+    if stage == TrainingRun.Stage.SFT:
+        from pipeline.sft import run
+    elif stage == TrainingRun.Stage.GRPO:
+        from pipeline.grpo import run
+    else:
+        from pipeline.evaluate import run
+    return run
+
+
+def training_job(run_id: int) -> str:
+    from rq import get_current_job
+
+    run = TrainingRun.objects.select_related("parent", "snapshot").get(pk=run_id)
+    job = get_current_job()
+    if not run.mark_running(job.id if job else ""):
+        return f"not started: run is {run.status}"
+    sink = MetricSink(run)
+    try:
+        resume = bool(run.config.get("_resume"))
+        cfg = services.stage_config(run, resume=resume)
+        env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume}
+        TrainingRun.objects.filter(pk=run.pk).update(environment=env)
+        if run.stage == TrainingRun.Stage.EVAL:
+            n = _eval_items(run, Path(cfg.items_file))
+            run.report_progress(0, n)
+        result = _stage_runner(run.stage)(cfg, on_progress=sink)
+        sink.flush()
+        results = _results(run, result)
+        TrainingRun.objects.filter(pk=run.pk).update(**results)
+    except Exception as exc:
+        sink.flush()
+        run.mark_failed(exc)
+        raise
+    if services.is_cancelled(run):
+        return "cancelled"
+    run.mark_succeeded()
+    return "succeeded"
+
+
+def _results(run: TrainingRun, result: Any) -> dict[str, Any]:
+    if run.stage == TrainingRun.Stage.EVAL:
+        MetricPoint.objects.bulk_create([MetricPoint(run=run, step=result.n, name="eval/accuracy",
+                                                     value=result.accuracy)], ignore_conflicts=True)
+        return {"results": {"accuracy": result.accuracy, "n": result.n, "per_slice": result.per_slice,
+                            "predictions": storage.relative(Path(result.predictions_path)),
+                            "stopped_early": result.stopped_early}}
+    return {"checkpoint_path": storage.relative(Path(result.adapter_dir)),
+            "results": {"steps": result.steps, "metrics": result.metrics, "stopped_early": result.stopped_early,
+                        "resumed_from": storage.relative(Path(result.resumed_from)) if result.resumed_from else None,
+                        "final_loss": getattr(result, "final_loss", None),
+                        "final_reward": getattr(result, "final_reward", None)}}

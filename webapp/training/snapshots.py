@@ -1,0 +1,213 @@
+"""Dataset snapshots: freeze the accepted chains (streaming, resumable), gather provenance, export the files.
+
+A snapshot is immutable once built: its items hold the chain text as it was (the curator's edit where there is one),
+so a later review never changes what a training run read. Versions count up per dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django_rq
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+
+from webapp.catalog.models import Dataset
+from webapp.core import storage
+from webapp.core.models import RunStatus
+from webapp.curation.models import Chain, GenerationRun, Review, Verdict
+from webapp.curation.review import chain_state
+from webapp.training.models import DatasetSnapshot, SnapshotItem
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+FILTER_KEYS = ("split", "question_type", "verdict_label")
+
+
+# --- launching ----------------------------------------------------------------------------------------------
+def create_snapshot(data: dict[str, Any], user: AbstractBaseUser | None) -> DatasetSnapshot:
+    """A new version for the dataset, queued for building; concurrent creates retry on the unique version."""
+    dataset: Dataset = data["dataset"]
+    filters = {k: data[k] for k in FILTER_KEYS if data.get(k)}
+    filters["embed_audio"] = bool(data.get("embed_audio"))
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                version = (dataset.snapshots.aggregate(v=Max("version"))["v"] or 0) + 1
+                snapshot = DatasetSnapshot.objects.create(
+                    dataset=dataset, version=version, name=data.get("name") or "", filters=filters,
+                    max_chains_per_question=data.get("max_chains_per_question"), created_by=user,
+                )
+                enqueue(snapshot)
+            return snapshot
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not allocate a snapshot version for {dataset}")
+
+
+def enqueue(snapshot: DatasetSnapshot) -> None:
+    from webapp.training.jobs import snapshot_job
+
+    job_id = f"snapshot-{snapshot.pk}-{uuid.uuid4().hex[:8]}"
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(rq_job_id=job_id)
+    snapshot.rq_job_id = job_id
+    queue = django_rq.get_queue("default")
+    transaction.on_commit(lambda: queue.enqueue(snapshot_job, snapshot.pk, job_id=job_id, job_timeout=24 * 3600,
+                                                description=f"snapshot {snapshot}"))
+
+
+def resume(snapshot: DatasetSnapshot) -> bool:
+    with transaction.atomic():
+        if not snapshot.requeue():
+            return False
+        enqueue(snapshot)
+    return True
+
+
+def is_cancelled(snapshot: DatasetSnapshot) -> bool:
+    return DatasetSnapshot.objects.filter(pk=snapshot.pk, status=RunStatus.CANCELLED).exists()
+
+
+# --- freezing -----------------------------------------------------------------------------------------------
+def candidate_chains(snapshot: DatasetSnapshot) -> QuerySet[Chain]:
+    """The accepted chains the filters select, ordered by question so the per-question cap can stream."""
+    chains = Chain.objects.filter(question__dataset_id=snapshot.dataset_id, decision=Chain.Decision.ACCEPTED)
+    f = snapshot.filters
+    if f.get("split"):
+        chains = chains.filter(question__split=f["split"])
+    if f.get("question_type"):
+        chains = chains.filter(question__question_type=f["question_type"])
+    if f.get("verdict_label"):
+        chains = chains.filter(Exists(Verdict.objects.filter(chain=OuterRef("pk"), label=f["verdict_label"])))
+    return chains.order_by("question_id", "sample_index", "id")
+
+
+def freeze(snapshot: DatasetSnapshot, on_batch: Any = None) -> int:
+    """Write the SnapshotItems in batches; resumable: the last question frozen is redone, earlier ones kept.
+
+    Memory holds one batch of chains (and their reviews) at a time, whatever the number of chains.
+    """
+    items = SnapshotItem.objects.filter(snapshot=snapshot)
+    last_q = items.aggregate(q=Max("chain__question_id"))["q"]
+    chains = candidate_chains(snapshot)
+    if last_q is not None:
+        items.filter(chain__question_id=last_q).delete()
+        chains = chains.filter(question_id__gte=last_q)
+    cap = snapshot.max_chains_per_question
+    done = items.count()
+    per_question = (None, 0)
+    batch: list[Chain] = []
+    for chain in chains.only("id", "question_id", "text", "version").iterator(chunk_size=2000):
+        per_question = (chain.question_id, per_question[1] + 1 if per_question[0] == chain.question_id else 1)
+        if cap and per_question[1] > cap:
+            continue
+        batch.append(chain)
+        if len(batch) >= BATCH:
+            done += _write_batch(snapshot, batch)
+            if on_batch is not None and on_batch(done) is False:
+                return done
+    done += _write_batch(snapshot, batch)
+    return done
+
+
+def _write_batch(snapshot: DatasetSnapshot, chains: list[Chain]) -> int:
+    """Current text of each chain (its newest edit still in force), from one query for the batch's reviews."""
+    if not chains:
+        return 0
+    reviews: dict[int, list[Review]] = {}
+    for review in (Review.objects.filter(chain_id__in=[c.pk for c in chains]).select_related("revision")
+                   .order_by("chain_id", "chain_version")):
+        reviews.setdefault(review.chain_id, []).append(review)
+    rows = [SnapshotItem(snapshot=snapshot, chain=c, text=chain_state(c, reviews.get(c.pk, [])).text,
+                         chain_version=c.version) for c in chains]
+    with transaction.atomic():
+        SnapshotItem.objects.bulk_create(rows, ignore_conflicts=True)
+    chains.clear()
+    return len(rows)
+
+
+# --- provenance and export ----------------------------------------------------------------------------------
+def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
+    """Teacher runs (model, prompt version, K, sampling), validators (versions, labels, thresholds), curation."""
+    items = SnapshotItem.objects.filter(snapshot=snapshot)
+    chain_ids = items.values("chain_id")
+    teacher_runs = [
+        {"run": r.pk, "model": r.model, "backend": r.backend, "prompt_version": r.prompt_version,
+         "k": r.samples_per_question, "sampling": r.sampling, "majority_only": r.config.get("majority_only"),
+         "chains": n}
+        for r, n in _runs_with_counts(items.values("chain__run_id").annotate(n=Count("id")), "chain__run_id")
+    ]
+    verdicts = (Verdict.objects.filter(chain_id__in=chain_ids)
+                .values("validator", "validator_version", "label").annotate(n=Count("id"))
+                .order_by("validator", "validator_version", "label"))
+    validator_runs = GenerationRun.objects.filter(
+        pk__in=Verdict.objects.filter(chain_id__in=chain_ids).values("run_id"))
+    reviews = Review.objects.filter(chain_id__in=chain_ids)
+    edited = sum(1 for text, original in items.values_list("text", "chain__text").iterator(chunk_size=2000)
+                 if text != original)
+    return {
+        "teacher_runs": teacher_runs,
+        "validators": {
+            "verdicts": list(verdicts),
+            "runs": [{"run": r.pk, "model": r.model, "config": r.config} for r in validator_runs],
+        },
+        "curation": {
+            "chains_frozen": items.count(), "chains_edited": edited, "reviews": reviews.count(),
+            "curators": reviews.values("curator").distinct().count(),
+            "decisions_per_curator": {row["curator__username"]: row["n"] for row in
+                                      reviews.values("curator__username").annotate(n=Count("id"))
+                                      .order_by("curator__username")},
+            "accepted_in_dataset": Chain.objects.filter(question__dataset_id=snapshot.dataset_id,
+                                                        decision=Chain.Decision.ACCEPTED).count(),
+        },
+    }
+
+
+def _runs_with_counts(rows: QuerySet, key: str) -> list[tuple[GenerationRun, int]]:
+    counts = {row[key]: row["n"] for row in rows}
+    return [(r, counts[r.pk]) for r in GenerationRun.objects.filter(pk__in=counts).order_by("pk")]
+
+
+def records(snapshot: DatasetSnapshot) -> Iterator[dict[str, Any]]:
+    """The frozen items as export records, streamed in question order (the order the exporter groups by)."""
+    fields = ("chain_id", "text", "chain__question_id", "chain__question__text", "chain__question__choices",
+              "chain__question__answer_index", "chain__question__answer_text", "chain__question__split",
+              "chain__question__question_type", "chain__question__question_relation", "chain__question__category",
+              "chain__question__clip__audio_path")
+    rows = (SnapshotItem.objects.filter(snapshot=snapshot)
+            .order_by("chain__question_id", "chain__sample_index", "chain_id").values_list(*fields))
+    for (chain_id, text, qid, question, choices, answer_index, answer_text, split, qtype, relation, category,
+         audio) in rows.iterator(chunk_size=2000):
+        yield {"chain_id": chain_id, "question_id": qid, "text": text, "question": question, "choices": choices,
+               "answer_index": answer_index, "answer_text": answer_text, "split": split, "question_type": qtype,
+               "question_relation": relation, "category": category, "audio_path": audio}
+
+
+def default_export_dir(snapshot: DatasetSnapshot) -> str:
+    return f"exports/{snapshot.dataset.slug}/v{snapshot.version}"
+
+
+def export(snapshot: DatasetSnapshot, out_dir: Path | None = None, on_progress: Any = None) -> list[dict[str, Any]]:
+    """Write every export file and the card; into the snapshot's own folder unless `out_dir` is given."""
+    from pipeline.export import ExportOptions, write_card, write_export
+
+    target = out_dir or storage.resolve(default_export_dir(snapshot))
+    embed = bool(snapshot.filters.get("embed_audio"))
+    opts = ExportOptions(embed_audio=embed, media_root=str(storage.root()) if embed else None)
+    result = write_export(records(snapshot), target, opts, on_progress=on_progress)
+    title = f"{snapshot.dataset.name} v{snapshot.version}{f' ({snapshot.name})' if snapshot.name else ''}"
+    card = write_card(target / "README.md", title=title, provenance=snapshot.provenance, result=result,
+                      filters={**snapshot.filters, "max_chains_per_question": snapshot.max_chains_per_question},
+                      embed_audio=embed)
+    files = [*result.files, {"name": "README.md", "rows": 0, "bytes": card.stat().st_size}]
+    if out_dir is None:
+        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(export_dir=default_export_dir(snapshot),
+                                                              export_files=files)
+        snapshot.export_dir, snapshot.export_files = default_export_dir(snapshot), files
+    return files

@@ -1,0 +1,179 @@
+"""Snapshots (freeze, watch, download) and training runs (launch, watch curves, cancel, resume, compare)."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.core import storage
+from webapp.core.decorators import admin_required, curator_required
+from webapp.core.ranges import ranged_file_response
+from webapp.core.recovery import fail_if_orphaned
+from webapp.training import services, snapshots
+from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
+from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
+
+
+def _get_snapshot_for_user(request: HttpRequest, pk: int) -> DatasetSnapshot:
+    return get_object_or_404(DatasetSnapshot.objects.select_related("dataset", "created_by"), pk=pk)
+
+
+def _get_run_for_user(request: HttpRequest, pk: int) -> TrainingRun:
+    return get_object_or_404(TrainingRun.objects.select_related("parent", "snapshot__dataset", "created_by"), pk=pk)
+
+
+# --- snapshots ----------------------------------------------------------------------------------------------
+@require_GET
+@curator_required
+def snapshot_list(request: HttpRequest) -> HttpResponse:
+    rows = DatasetSnapshot.objects.select_related("dataset")[:200]
+    template = "training/snapshots.html#snapshot-table" if request.htmx else "training/snapshots.html"
+    return render(request, template, {"snapshots": rows, "polling": any(s.is_active for s in rows)})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def snapshot_new(request: HttpRequest) -> HttpResponse:
+    form = SnapshotForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
+    if request.method == "POST" and form.is_valid():
+        return redirect(snapshots.create_snapshot(form.cleaned_data, request.user))
+    return render(request, "training/snapshot_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_GET
+@curator_required
+def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, pk)
+    fail_if_orphaned(snapshot)
+    template = "training/snapshot_detail.html#snapshot-status" if request.htmx else "training/snapshot_detail.html"
+    return render(request, template, {"snapshot": snapshot, "runs": snapshot.runs.all()[:50]})
+
+
+@require_GET
+@curator_required
+def snapshot_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, pk)
+    if not snapshot.export_dir or snapshot.export_file(name) is None:
+        raise Http404("No such export file.")
+    path = storage.resolve(f"{snapshot.export_dir}/{name}")
+    if not path.is_file():
+        raise Http404("The export file is missing from storage.")
+    response = ranged_file_response(request, path)
+    response["Content-Disposition"] = f'attachment; filename="{snapshot.dataset.slug}-v{snapshot.version}-{name}"'
+    return response
+
+
+@require_POST
+@admin_required
+def snapshot_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, pk)
+    if not snapshots.resume(snapshot):
+        return HttpResponseBadRequest(f"Snapshot {snapshot} is {snapshot.status}; only failed ones can resume.")
+    return redirect(snapshot)
+
+
+# --- training runs ------------------------------------------------------------------------------------------
+@require_GET
+@curator_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    rows = TrainingRun.objects.select_related("parent", "snapshot__dataset")[:200]
+    template = "training/runs.html#run-table" if request.htmx else "training/runs.html"
+    return render(request, template, {"runs": rows, "polling": any(r.is_active for r in rows)})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def run_new(request: HttpRequest) -> HttpResponse:
+    initial = {k: request.GET.get(k) for k in ("stage", "parent", "snapshot") if request.GET.get(k)}
+    form = TrainingRunForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        return redirect(services.launch(form.cleaned_data, request.user))
+    return render(request, "training/run_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_GET
+@curator_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    fail_if_orphaned(run)  # a killed work-horse shows up as failed (and resumable) on the next look
+    template = "training/run_detail.html#run-status" if request.htmx else "training/run_detail.html"
+    return render(request, template, {"run": run, "lineage": services.lineage(run)[1:],
+                                      "names": MetricPoint.objects.filter(run=run).values_list("name", flat=True)
+                                      .distinct().order_by("name")})
+
+
+@require_GET
+@curator_required
+def run_metrics(request: HttpRequest, pk: int) -> JsonResponse:
+    """Every series of the run as {name: [[step, value], ...]}; `?after=STEP` returns only newer points."""
+    run = _get_run_for_user(request, pk)
+    try:
+        after = int(request.GET.get("after", -1))
+    except ValueError:
+        return JsonResponse({"error": "after must be an integer step"}, status=400)
+    series: dict[str, list[list[float]]] = {}
+    for name, step, value in MetricPoint.objects.filter(run=run, step__gt=after).order_by("name", "step") \
+            .values_list("name", "step", "value").iterator(chunk_size=5000):
+        series.setdefault(name, []).append([step, value])
+    return JsonResponse({"status": run.status, "active": run.is_active, "series": series})
+
+
+@require_GET
+@curator_required
+def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    rel = run.results.get("predictions")
+    if run.stage != TrainingRun.Stage.EVAL or not rel:
+        raise Http404("This run has no predictions.")
+    from pipeline.export import iter_jsonl
+
+    show = request.GET.get("show", "all")
+    if show not in {"all", "wrong", "right"}:
+        return HttpResponseBadRequest("show must be all, wrong or right")
+    rows = [r for r in iter_jsonl(storage.resolve(rel))
+            if show == "all" or r.get("correct") == (show == "right")]
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "training/predictions.html", {"run": run, "page": page, "show": show})
+
+
+@require_POST
+@admin_required
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    if not services.cancel(run):
+        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only queued or running runs can be cancelled.")
+    return redirect(run)
+
+
+@require_POST
+@admin_required
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    if not services.resume(run):
+        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only failed or cancelled runs can resume.")
+    return redirect(run)
+
+
+@require_GET
+@curator_required
+def compare(request: HttpRequest) -> HttpResponse:
+    form = CompareForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return HttpResponseBadRequest("Choose evaluation runs that succeeded.")
+    chosen = list(form.cleaned_data["runs"]) if request.GET else []
+    runs = sorted(chosen, key=lambda r: r.pk) or list(
+        TrainingRun.objects.filter(stage="eval", status="succeeded").select_related("parent__parent")
+        .order_by("-pk")[:8])[::-1]
+    return render(request, "training/compare.html", {"form": form, **services.comparison(runs)})
+
+
+@require_GET
+@curator_required
+def predictions_file(request: HttpRequest, pk: int) -> FileResponse | HttpResponse:
+    run = _get_run_for_user(request, pk)
+    rel = run.results.get("predictions")
+    if not rel:
+        raise Http404("This run has no predictions.")
+    return ranged_file_response(request, storage.resolve(rel))
