@@ -113,7 +113,18 @@
     if (article && !ev.target.closest("form, details, mark")) select(article);
   });
 
-  function submit(form) { if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); } }
+  // A decision key pressed while the previous one is in flight is dropped (it would hit a stale version), and a form
+  // swapped in a moment ago is handed to htmx first: otherwise a fast key press submits it natively (full reload).
+  let inFlight = false;
+  document.body.addEventListener("htmx:beforeRequest", function () { inFlight = true; });
+  ["htmx:afterSwap", "htmx:afterRequest", "htmx:responseError", "htmx:sendError"].forEach(function (name) {
+    document.body.addEventListener(name, function () { inFlight = false; });
+  });
+  function submit(form) {
+    if (!form || inFlight) return;
+    if (window.htmx) window.htmx.process(form);
+    form.requestSubmit ? form.requestSubmit() : form.submit();
+  }
   function openDetails(cls, focusSelector) {
     const article = current();
     if (!article) return;
