@@ -73,6 +73,12 @@ class GRPOStageConfig(StageConfig):
         metadata={"help": f"Names from pipeline.rewards.REWARD_FUNCS: {sorted(REWARD_FUNCS)}."})
     reward_weights: list[float] | None = field(
         default=None, metadata={"help": "One weight per reward function (None: all 1.0)."})
+    rollout_backend: str = field(
+        default="generate", metadata={"help": "generate (transformers, in the trainer) | vllm (colocated engine, "
+                                              "audio as multimodal data, weights synced every step)."})
+    vllm_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Colocated engine settings (pipeline.vllm_rollouts."
+                                                "RolloutEngineOptions): dtype, gpu_memory_utilization, ..."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -80,6 +86,8 @@ class GRPOStageConfig(StageConfig):
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
             raise ValueError(f"reward_weights needs one weight per reward function: {len(self.reward_funcs)} "
                              f"functions {self.reward_funcs}, got {len(self.reward_weights)} weights")
+        if self.rollout_backend not in ("generate", "vllm"):
+            raise ValueError(f"rollout_backend must be 'generate' or 'vllm', got {self.rollout_backend!r}")
         if self.num_generations < 2:
             raise ValueError("num_generations must be >= 2: GRPO's advantage is relative to the group")
         generation_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
@@ -119,7 +127,8 @@ class AudioGRPOTrainer(GRPOTrainer):
     without touching how features reach the loss.
     """
 
-    def __init__(self, *args: Any, media_root: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, media_root: str | None = None, rollout_engine: Any = None,
+                 **kwargs: Any) -> None:
         model = kwargs.get("model", args[0] if args else None)
         config = getattr(model, "config", None)
         # TRL suppresses `config.image_token_id` during sampling and crashes when it is missing; pointing it at the
@@ -134,6 +143,15 @@ class AudioGRPOTrainer(GRPOTrainer):
         self._rollout_batch: AudioRolloutBatch | None = None
         self._waveform_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         super().__init__(*args, **kwargs)
+        # A colocated vLLM engine (pipeline.vllm_rollouts.ColocatedVLLM) replaces `generate` for rollouts. Marking
+        # the trainer as vLLM-backed turns on TRL's importance-sampling correction and its
+        # sampling/sampling_logp_difference metrics, which fed by our log-probs show any trainer/engine mismatch.
+        self.rollout_engine = rollout_engine
+        self._synced_step: int | None = None
+        self.rollout_seconds: list[float] = []
+        if rollout_engine is not None:
+            self.use_vllm = True
+            self.vllm_mode = "colocate"
 
     # ------------------------------------------------------------------------------------------ audio in
     def _row_audio_path(self, row: dict[str, Any]) -> Path:
@@ -188,10 +206,23 @@ class AudioGRPOTrainer(GRPOTrainer):
     def _generate_rollouts(self, batch: AudioRolloutBatch) -> tuple[list[list[int]], list[list[float]] | None]:
         """Sample one completion per row: (completion token ids up to and including EOS, sampling logprobs or None).
 
-        The one replaceable rollout step. This version is TRL's `model.generate` path with the audio features
-        passed along; a vLLM backend overrides it and uses `batch.prompt_texts` + `batch.waveforms`.
+        The one replaceable rollout step: TRL's `model.generate` path with the audio features passed along, or
+        the colocated vLLM engine given `batch.prompt_texts` + `batch.waveforms` after a weight sync.
         """
-        return super()._generate_single_turn(batch.prompt_ids, None, dict(batch.features), self.num_generations)
+        t0 = time.perf_counter()
+        if self.rollout_engine is None:
+            out = super()._generate_single_turn(batch.prompt_ids, None, dict(batch.features), self.num_generations)
+        else:
+            if self._synced_step != self.state.global_step:
+                self.rollout_engine.sync(self.accelerator.unwrap_model(self.model))
+                self._synced_step = self.state.global_step
+            out = self.rollout_engine.rollouts(
+                batch.prompt_texts, batch.waveforms, temperature=self.temperature, top_p=self.top_p,
+                top_k=self.top_k or 0, max_tokens=self.max_completion_length,
+                suppress=_suppressed_tokens(self.processing_class),
+                seed=self.args.seed * 1_000_003 + self.state.global_step * 10_007)
+        self.rollout_seconds.append(time.perf_counter() - t0)
+        return out
 
     # ------------------------------------------------------------------------------------------ log-probs
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
@@ -277,14 +308,24 @@ def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResu
         **trainer_precision(cfg.bf16),
     )
     progress = ProgressCallback(on_progress)
+    engine = None
+    if cfg.rollout_backend == "vllm":
+        from pipeline.vllm_rollouts import ColocatedVLLM
+
+        engine = ColocatedVLLM(cfg.model_name_or_path, **{"dtype": "bfloat16" if cfg.bf16 else "float32",
+                                                           **cfg.vllm_options})
     trainer = AudioGRPOTrainer(model=model, reward_funcs=get_reward_funcs(cfg.reward_funcs), args=args,
                                train_dataset=dataset, processing_class=processor, peft_config=peft_config,
-                               callbacks=[progress], media_root=cfg.media_root)
+                               callbacks=[progress], media_root=cfg.media_root, rollout_engine=engine)
     remove_printer(trainer)
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if cfg.resume and resume_from is None:
         log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        output = trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        if engine is not None:
+            engine.close()
     adapter_dir = Path(cfg.output_dir) / "adapter"
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
     if trainer.accelerator.is_main_process:
@@ -292,6 +333,8 @@ def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResu
         processor.save_pretrained(str(adapter_dir))
     rewards = [m["reward"] for _, m in progress.history if "reward" in m]
     metrics = {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
+    if trainer.rollout_seconds:
+        metrics["rollout_seconds_total"] = float(sum(trainer.rollout_seconds))
     log.info("GRPO done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
              adapter_dir)
     return GRPOResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,

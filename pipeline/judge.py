@@ -80,6 +80,22 @@ def build_messages(prompt: str) -> list[dict[str, Any]]:
     ]
 
 
+def judgement_schema(n_claims: int) -> dict[str, Any]:
+    """The JSON schema of the reply the prompt asks for; backends with structured output enforce it.
+
+    >>> judgement_schema(2)["properties"]["claims"]["minItems"]
+    2
+    """
+    verdict = {"type": "string", "enum": list(VERDICTS)}
+    claim = {"type": "object", "additionalProperties": False, "required": ["id", "text", "verdict"],
+             "properties": {"id": {"type": "integer", "minimum": 1, "maximum": max(n_claims, 1)},
+                            "text": {"type": "string", "maxLength": 200}, "verdict": verdict}}
+    n = max(n_claims, 1)
+    return {"type": "object", "additionalProperties": False, "required": ["claims", "overall"],
+            "properties": {"claims": {"type": "array", "items": claim, "minItems": n, "maxItems": n},
+                           "overall": verdict}}
+
+
 # ------------------------------------------------------------------------------------------- parser
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
@@ -114,7 +130,7 @@ def _complete_objects(text: str) -> list[dict[str, Any]]:
         elif ch == "}" and stack:
             start = stack.pop()
             try:
-                obj = json.loads(text[start : i + 1])
+                obj = json.loads(text[start : i + 1], strict=False)
             except json.JSONDecodeError:
                 continue
             if isinstance(obj, dict):
@@ -147,7 +163,7 @@ def parse_judgement(raw: str, n_claims: int) -> ParsedJudgement:
     candidates += [("fenced", m.group(1).strip()) for m in _FENCE.finditer(text) if "```" in text]
     for how, body in candidates:
         try:
-            obj = json.loads(body)
+            obj = json.loads(body, strict=False)  # control characters inside strings: grammars allow them
         except json.JSONDecodeError:
             continue
         if isinstance(obj, dict) and (got := _from_objects([obj], n_claims)):
@@ -192,7 +208,8 @@ class Judge:
         audio = resample_to_16k(np.asarray(item.audio, dtype=np.float32), item.sr)
         prompt = build_prompt(item.question, item.choices, item.chain_text, claims)
         return GenerationRequest(request_id=str(item.id), messages=build_messages(prompt),
-                                 media=Media(audio=audio, sample_rate=SAMPLE_RATE), n=1, sampling=self.sampling())
+                                 media=Media(audio=audio, sample_rate=SAMPLE_RATE), n=1, sampling=self.sampling(),
+                                 json_schema=judgement_schema(len(claims)))
 
     def verdict(self, raw: str, claims: Sequence[Claim]) -> ChainVerdict:
         from pipeline.validate import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, chain_label

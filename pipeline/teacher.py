@@ -234,7 +234,8 @@ def _batches(items: Iterable[TeacherItem], size: int, skip_ids: frozenset[str] |
 
 def build_backend(cfg: TeacherConfig) -> Backend:
     options = dict(cfg.backend_options)
-    options.setdefault("batch_size", cfg.batch_size)
+    if cfg.backend == "transformers":  # vLLM and servers batch continuously: they take whole batches as they come
+        options.setdefault("batch_size", cfg.batch_size)
     return load_backend(cfg.backend, cfg.model, **options)
 
 

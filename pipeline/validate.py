@@ -44,6 +44,7 @@ class ValidationConfig:
     validators: Literal["sound-events", "lalm", "both"] = "sound-events"
     judge_model: str | None = None  # local path or hub id of the audio LM judge (lalm / both)
     judge_backend: str = "transformers"  # name for pipeline.backends.load_backend
+    judge_backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. base_url of an OpenAI-compatible judge
     judge_max_new_tokens: int = 384
     judge_batch_size: int = 4
     # sound-event evidence: a label is heard in a frame when its score >= present_threshold; a claim is
@@ -246,7 +247,7 @@ def _load_judge(cfg: ValidationConfig, backend: Any | None) -> Any:
         raise ValueError(f"validators={cfg.validators!r} needs judge_model (a local path or hub id)")
     from pipeline.backends import load_backend
 
-    return load_backend(cfg.judge_backend, cfg.judge_model)
+    return load_backend(cfg.judge_backend, cfg.judge_model, **cfg.judge_backend_options)
 
 
 def validate_chains(

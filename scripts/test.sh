@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The second README command: set up and run the whole suite, tier by tier.
-#   scripts/test.sh            all tiers that run on this machine (lint, fast, database, browser)
+#   scripts/test.sh            all tiers that run on this machine (lint, fast, database, browser, vllm)
 #   scripts/test.sh database   one tier; DATABASE_URL=postgres://... runs the database tier on PostgreSQL
 # A tier that collects no test, or skips one, fails.
 set -euo pipefail
@@ -9,7 +9,7 @@ scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SIGHTSOUND_FAIL_ON_SKIP=1 TOKENIZERS_PARALLELISM=false
 PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider)
 tiers=("$@")
-[ ${#tiers[@]} -gt 0 ] || tiers=(lint fast database browser)
+[ ${#tiers[@]} -gt 0 ] || tiers=(lint fast database browser vllm)
 for tier in "${tiers[@]}"; do
   echo "=== tier: $tier (${DATABASE_URL:-sqlite}) ==="
   case "$tier" in
@@ -24,6 +24,17 @@ for tier in "${tiers[@]}"; do
     browser)
       scripts/ensure_chromium.sh
       "${PYTEST[@]}" tests/browser ;;
+    vllm)
+      # Its own environment (scripts/setup_vllm.sh says why); each file in its own process, because in-process
+      # vLLM engines share global state: a file shares its engines, and closing one must not break another's.
+      scripts/setup_vllm.sh
+      export VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 VLLM_NO_USAGE_STATS=1 \
+             VLLM_LOGGING_LEVEL=WARNING OMP_NUM_THREADS=2
+      export VLLM_CACHE_ROOT=$PWD/var/vllm-cache VLLM_RPC_BASE_PATH=$PWD/var/vllm-rpc
+      mkdir -p "$VLLM_RPC_BASE_PATH"
+      for f in tests/vllm/test_*.py; do
+        .venv-vllm/bin/python -m pytest -q -p no:cacheprovider "$f"
+      done ;;
     gpu) scripts/gpu_checks.sh ;;  # on a GPU machine: the image python, not .venv
     *) echo "unknown tier: $tier" >&2; exit 2 ;;
   esac

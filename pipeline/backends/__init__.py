@@ -20,8 +20,10 @@ from pipeline.backends.base import (
 __all__ = ["BACKENDS", "Backend", "Completion", "GenerationRequest", "GenerationResult", "Media", "SamplingParams",
            "load_backend"]
 
-# kind -> "module:Class"; vLLM and the OpenAI-compatible client join here (a later issue).
-BACKENDS: dict[str, str] = {"transformers": "pipeline.backends.hf:TransformersBackend"}
+# kind -> "module:Class". "openai" is a client of any OpenAI-compatible server (`vllm serve`, a hosted API).
+BACKENDS: dict[str, str] = {"transformers": "pipeline.backends.hf:TransformersBackend",
+                            "vllm": "pipeline.backends.vllm:VLLMBackend",
+                            "openai": "pipeline.backends.openai_compat:OpenAIBackend"}
 
 
 def load_backend(kind: str, model: str, **options: Any) -> Backend:

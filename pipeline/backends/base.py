@@ -10,8 +10,8 @@ silently change them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class GenerationRequest:
     media: Media = field(default_factory=Media)
     n: int = 1
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    # A JSON schema the completion must follow (structured output: vLLM and OpenAI-compatible servers enforce it;
+    # the transformers backend cannot, and its callers keep a lenient parser for that case).
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,15 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+def options_from_kwargs(cls: type[T], options: dict[str, Any], what: str) -> T:
+    """Build an options dataclass, naming unknown keys: a typo in a run's config must fail, not be ignored."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {unknown}; known: {sorted(known)}")
+    return cls(**options)

@@ -23,14 +23,14 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline.backends.base import Completion, GenerationRequest, GenerationResult, SamplingParams
+from pipeline.backends.base import Completion, GenerationRequest, GenerationResult, SamplingParams, options_from_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,7 @@ class TransformersOptions:
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> TransformersOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown transformers backend option(s) {unknown}; known: {sorted(known)}")
-        opts = cls(**options)
+        opts = options_from_kwargs(cls, options, "transformers backend")
         if opts.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {opts.batch_size}")
         return opts

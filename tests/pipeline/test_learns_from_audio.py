@@ -85,8 +85,11 @@ def sft_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [sft_row(it, THINK) for it in items]
 
 
-def train(root: Path, name: str, model: Path, media: Path, items: list[dict[str, Any]]) -> str:
-    """SFT then GRPO through the real stage entry points; returns the final adapter folder."""
+def train(root: Path, name: str, model: Path, media: Path, items: list[dict[str, Any]], **grpo_extra: Any) -> str:
+    """SFT then GRPO through the real stage entry points; returns the final adapter folder.
+
+    `grpo_extra` overrides GRPO settings (the vLLM tier reruns this test with `rollout_backend="vllm"`).
+    """
     sft = sft_run(SFTStageConfig(
         model_name_or_path=str(model), train_file=str(write_jsonl(root / f"{name}_sft.jsonl", sft_rows(items))),
         media_root=str(media), output_dir=str(root / f"{name}_sft"), lora_r=16, lora_alpha=32, lora_dropout=0.0,
@@ -97,7 +100,7 @@ def train(root: Path, name: str, model: Path, media: Path, items: list[dict[str,
         train_file=str(write_jsonl(root / f"{name}_grpo.jsonl", items)), media_root=str(media),
         output_dir=str(root / f"{name}_grpo"), learning_rate=5e-4, warmup_steps=0, max_steps=12,
         per_device_train_batch_size=32, num_generations=8, beta=0.0, temperature=1.0, max_completion_length=24,
-        seed=7, save_steps=1000, logging_steps=4))
+        seed=7, save_steps=1000, logging_steps=4, **grpo_extra))
     log.info("%s: SFT loss %.3f, GRPO reward %s", name, sft.final_loss or float("nan"), grpo.final_reward)
     return grpo.adapter_dir
 
@@ -107,6 +110,11 @@ def fingerprint(path: Path) -> str:
 
 
 def test_it_learns_the_pitch_from_the_audio_alone(tmp_path: Path) -> None:
+    check_learns_from_audio(tmp_path)
+
+
+def check_learns_from_audio(tmp_path: Path, **grpo_extra: Any) -> str:
+    """The whole check; returns its one-line summary."""
     t0 = time.perf_counter()
     model = build_student(tmp_path / "student")
     media = tmp_path / "media"
@@ -118,7 +126,7 @@ def test_it_learns_the_pitch_from_the_audio_alone(tmp_path: Path) -> None:
     assert {json.dumps(it["prompt"][0]["content"][1]) for it in train_items + held_out} == {
         json.dumps({"type": "text", "text": PROMPT})}
 
-    adapter = train(tmp_path, "real", model, media, train_items)
+    adapter = train(tmp_path, "real", model, media, train_items, **grpo_extra)
     acc = evaluate_accuracy(adapter, held_out, media_root=str(media), batch_size=50, max_new_tokens=24)
     zeroed = evaluate_accuracy(adapter, held_out, media_root=str(media), batch_size=50, max_new_tokens=24,
                                zero_audio=True)
@@ -126,7 +134,7 @@ def test_it_learns_the_pitch_from_the_audio_alone(tmp_path: Path) -> None:
     shuffled_labels = [it["answer"] for it in train_items]
     random.Random(3).shuffle(shuffled_labels)
     shuffled = [dict(it, answer=lab) for it, lab in zip(train_items, shuffled_labels, strict=True)]
-    control_adapter = train(tmp_path, "shuffled", model, media, shuffled)
+    control_adapter = train(tmp_path, "shuffled", model, media, shuffled, **grpo_extra)
     control = evaluate_accuracy(control_adapter, held_out, media_root=str(media), batch_size=50, max_new_tokens=24)
 
     elapsed = time.perf_counter() - t0
@@ -139,3 +147,4 @@ def test_it_learns_the_pitch_from_the_audio_alone(tmp_path: Path) -> None:
     assert abs(zeroed.accuracy - 0.5) <= 0.1, summary
     assert abs(control.accuracy - 0.5) <= 0.1, summary
     assert elapsed <= 300, summary
+    return summary

@@ -8,7 +8,34 @@ from django.conf import settings
 from webapp.catalog.models import Dataset, Question
 from webapp.curation.models import GenerationRun
 
-BACKENDS = [("transformers", "transformers generate")]
+BACKENDS = [("transformers", "transformers generate (in the worker)"), ("vllm", "vLLM (in the worker)"),
+            ("openai", "OpenAI-compatible server (vllm serve, hosted API)")]
+SERVER_KINDS = [("vllm", "vLLM server (top_k, repetition penalty)"), ("openai", "strict OpenAI API")]
+
+
+class EndpointFields(forms.Form):
+    """Where an `openai` backend sends requests; the API key itself stays in the worker's environment."""
+
+    endpoint = forms.URLField(required=False, max_length=500, assume_scheme="http",
+                              help_text="OpenAI-compatible base URL ending in /v1 (openai backend only).")
+    server_kind = forms.ChoiceField(required=False, choices=SERVER_KINDS, initial="vllm")
+    api_key_env = forms.RegexField(required=False, regex=r"^[A-Z_][A-Z0-9_]{0,63}$", max_length=64,
+                                   initial="OPENAI_API_KEY",
+                                   help_text="Environment variable on the worker that holds the API key.")
+    backend_field = "backend"
+
+    def backend_options(self) -> dict[str, str]:
+        data = self.cleaned_data
+        if data.get(self.backend_field) != "openai":
+            return {}
+        return {"base_url": data["endpoint"], "server": data.get("server_kind") or "vllm",
+                "api_key_env": data.get("api_key_env") or "OPENAI_API_KEY"}
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        if data.get(self.backend_field) == "openai" and not data.get("endpoint"):
+            self.add_error("endpoint", "The OpenAI-compatible backend needs the server's base URL.")
+        return data
 VALIDATORS = [("sound-events", "Sound-event grounding (YAMNet, CPU)"), ("lalm", "LALM judge (audio model)"),
               ("both", "Both, combined by policy")]
 
@@ -19,7 +46,7 @@ def _prompt_choices() -> list[tuple[str, str]]:
     return [(v, v) for v in PROMPTS]
 
 
-class GenerationRunForm(forms.Form):
+class GenerationRunForm(EndpointFields):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
     split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
     question_type = forms.CharField(required=False, max_length=64, help_text="Only this question type (optional).")
@@ -43,13 +70,17 @@ class GenerationRunForm(forms.Form):
         self.fields["model"].initial = settings.TEACHER_MODEL
 
 
-class ValidationRunForm(forms.Form):
+class ValidationRunForm(EndpointFields):
     source_run = forms.ModelChoiceField(
         queryset=GenerationRun.objects.filter(kind=GenerationRun.Kind.TEACHER), label="Teacher run"
     )
     validators = forms.ChoiceField(choices=VALIDATORS, initial="sound-events")
-    judge_model = forms.CharField(max_length=500, required=False, help_text="Audio model for the LALM judge.")
+    judge_model = forms.CharField(max_length=500, required=False,
+                                  help_text="Audio model for the LALM judge (the served model name for openai).")
+    judge_backend = forms.ChoiceField(choices=BACKENDS, initial="transformers")
     include_dropped = forms.BooleanField(required=False, help_text="Also judge chains the teacher policy dropped.")
+
+    backend_field = "judge_backend"
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -131,7 +131,9 @@ def validation_job(run_id: int) -> str:
         total = Chain.objects.filter(run=run.source_run).count() if run.config.get("include_dropped") else \
             Chain.objects.filter(run=run.source_run, kept=True).count()
         done = total - chains.count()
-        cfg = ValidationConfig(validators=run.config["validators"], judge_model=run.config.get("judge_model") or None)
+        cfg = ValidationConfig(validators=run.config["validators"], judge_model=run.config.get("judge_model") or None,
+                               judge_backend=run.config.get("judge_backend") or "transformers",
+                               judge_backend_options=run.config.get("judge_backend_options") or {})
         counts: dict[str, int] = {}
         batch: list[Verdict] = []
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):

@@ -48,8 +48,11 @@ class GenerationRun(Run):
 
     @property
     def queue_name(self) -> str:
-        """Teacher and LALM work needs a GPU; the sound-event validator is cheap CPU work."""
+        """Teacher and LALM work needs a GPU; the sound-event validator is cheap CPU work, and a run whose model
+        sits behind an OpenAI-compatible server only sends HTTP requests (its tagger, if any, is CPU work too)."""
         if self.kind == self.Kind.VALIDATION and self.config.get("validators") == "sound-events":
+            return "default"
+        if self.backend == "openai":
             return "default"
         return "gpu"
 

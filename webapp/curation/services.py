@@ -28,13 +28,15 @@ def enqueue(run: GenerationRun) -> None:
     )
 
 
-def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None) -> GenerationRun:
+def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None,
+                      backend_options: dict[str, Any] | None = None) -> GenerationRun:
     from pipeline.prompts import get_prompt
 
     prompt = get_prompt(data["prompt_version"])
     sampling = {k: data[k] for k in ("temperature", "top_p", "max_new_tokens", "seed")}
     config = {
-        "model": data["model"], "backend": data["backend"], "prompt_version": prompt.version, "k": data["k"],
+        "model": data["model"], "backend": data["backend"], "backend_options": dict(backend_options or {}),
+        "prompt_version": prompt.version, "k": data["k"],
         **sampling, "majority_only": data["majority_only"],
     }
     with transaction.atomic():
@@ -49,12 +51,15 @@ def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None) -> Ge
 
 
 def launch_validation(source: GenerationRun, validators: str, judge_model: str, *, include_dropped: bool,
-                      user: AbstractBaseUser | None) -> GenerationRun:
+                      user: AbstractBaseUser | None, judge_backend: str = "transformers",
+                      backend_options: dict[str, Any] | None = None) -> GenerationRun:
     with transaction.atomic():
         run = GenerationRun.objects.create(
             dataset=source.dataset, kind=GenerationRun.Kind.VALIDATION, source_run=source, split=source.split,
-            model=judge_model if validators != "sound-events" else "", backend="transformers",
-            config={"validators": validators, "judge_model": judge_model, "include_dropped": include_dropped},
+            model=judge_model if validators != "sound-events" else "",
+            backend=judge_backend if validators != "sound-events" else "",
+            config={"validators": validators, "judge_model": judge_model, "include_dropped": include_dropped,
+                    "judge_backend": judge_backend, "judge_backend_options": dict(backend_options or {})},
             created_by=user,
         )
         enqueue(run)

@@ -31,7 +31,8 @@ def runs(request: HttpRequest) -> HttpResponse:
 def run_new(request: HttpRequest) -> HttpResponse:
     form = GenerationRunForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
     if request.method == "POST" and form.is_valid():
-        return redirect(services.launch_generation(form.cleaned_data, request.user))
+        return redirect(services.launch_generation(form.cleaned_data, request.user,
+                                                   backend_options=form.backend_options()))
     return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation"},
                   status=400 if form.errors else 200)
 
@@ -43,7 +44,8 @@ def validation_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         run = services.launch_validation(d["source_run"], d["validators"], d["judge_model"],
-                                         include_dropped=d["include_dropped"], user=request.user)
+                                         include_dropped=d["include_dropped"], user=request.user,
+                                         judge_backend=d["judge_backend"], backend_options=form.backend_options())
         return redirect(run)
     return render(request, "curation/run_new.html", {"form": form, "title": "Validation"},
                   status=400 if form.errors else 200)
