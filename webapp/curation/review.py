@@ -196,15 +196,23 @@ def pending_chains() -> QuerySet[Chain]:
 
 
 def _open_to(user: AbstractBaseUser, chains: QuerySet[Chain], now: datetime) -> QuerySet[Chain]:
-    """The chains whose question still has a slot for this curator: fewer than its overlap are held (unexpired)
-    or completed by others, and the curator has not completed it already. One correlated count and one EXISTS
-    per candidate, both on lease indexes; with overlap 1 this is "no one else holds it"."""
+    """The chains whose question still has a slot for this curator: no one else holds an unexpired lease on it,
+    or fewer than its overlap are held or completed by others; and the curator has not completed it already.
+
+    The first test is the cheap one, and enough for single review (overlap 1). The slot count, a correlated
+    lookup, runs only for questions someone else holds: a question with a pending chain can't be full of
+    completed slots alone, as each completed curator decided that chain and it would not be pending with N of
+    them. The question's overlap is looked up by primary key, never joined: joining question and dataset let
+    PostgreSQL merge-join along the question primary key from id 1, growing with the questions already done.
+    """
+    held_by_others = Lease.objects.filter(question=OuterRef("question"), expires_at__gt=now).exclude(curator=user)
     taken = (Lease.objects.filter(question=OuterRef("question")).exclude(curator=user)
              .filter(Q(expires_at__gt=now) | Q(completed_at__isnull=False))
              .order_by().values("question").annotate(n=Count("id")).values("n"))
+    overlap = Question.objects.filter(pk=OuterRef("question")).values("dataset__review_overlap")
     done_by_me = Lease.objects.filter(question=OuterRef("question"), curator=user, completed_at__isnull=False)
-    return (chains.alias(taken=Coalesce(Subquery(taken), 0))
-            .filter(taken__lt=F("question__dataset__review_overlap")).exclude(Exists(done_by_me)))
+    return (chains.alias(taken=Coalesce(Subquery(taken), 0), overlap=Subquery(overlap))
+            .filter(~Exists(held_by_others) | Q(taken__lt=F("overlap"))).exclude(Exists(done_by_me)))
 
 
 def claim_next(
