@@ -1,4 +1,5 @@
-"""One curator in its own process, for the lease race test: claim, decide every chain, repeat until empty.
+"""One curator in its own process, for the lease race tests: claim, decide every chain, repeat until empty
+(under review overlap: every chain of the question not yet in this curator's own stream).
 
 Run as `python -m tests.webapp.review_race_worker USERNAME START_AT OUT_JSON` with DATABASE_URL naming the test
 database; it starts working at the wall-clock time START_AT so all processes race for the same first question.
@@ -20,6 +21,7 @@ def main(username: str, start_at: float, out: str) -> None:
     from django.contrib.auth.models import User
 
     from webapp.curation import review
+    from webapp.curation.models import Review
 
     user = User.objects.get(username=username)
     claimed: list[int] = []
@@ -30,8 +32,12 @@ def main(username: str, start_at: float, out: str) -> None:
         if question is None:
             break
         claimed.append(question.pk)
+        overlap = question.dataset.review_overlap
         for chain in review.pending_chains().filter(question=question):
-            review.decide(user, chain.pk, chain.version, "accept")
+            if overlap == 1:
+                review.decide(user, chain.pk, chain.version, "accept")
+            elif not Review.objects.filter(chain=chain, curator=user).exists():  # my own stream: version 0
+                review.decide(user, chain.pk, 0, "accept")
         after = question.pk
     with open(out, "w") as fh:
         json.dump(claimed, fh)

@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from webapp.catalog.models import Clip, Dataset, Question
+from webapp.catalog.models import MAX_REVIEW_OVERLAP, Clip, Dataset, Question
 
 MAX_ANNOTATION_BYTES = 200 * 1024 * 1024
 
@@ -82,3 +82,13 @@ class ImportForm(forms.Form):
         if not data.get("media_dir") and not data.get("allow_missing_media") and "media_dir" not in self.errors:
             self.add_error("media_dir", "Give the media directory, or allow missing media.")
         return data
+
+
+class ReviewOverlapForm(forms.ModelForm):
+    """How many curators review each question of a dataset (admins; 2+ makes it a blind agreement study)."""
+
+    review_overlap = forms.IntegerField(min_value=1, max_value=MAX_REVIEW_OVERLAP, label="Curators per question")
+
+    class Meta:
+        model = Dataset
+        fields = ["review_overlap"]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import string
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from webapp.core.models import Run
+
+MAX_REVIEW_OVERLAP = 5
 
 
 class Dataset(models.Model):
@@ -27,6 +30,10 @@ class Dataset(models.Model):
     source_format = models.CharField(max_length=16, choices=Format.choices)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    review_overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_REVIEW_OVERLAP)],
+        help_text="How many different curators review each question (2+ for an agreement study; blind until done).",
+    )
 
     class Meta:
         ordering = ["name"]

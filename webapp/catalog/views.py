@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_rq
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -10,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.catalog import services
-from webapp.catalog.forms import ImportForm, QuestionFilterForm
+from webapp.catalog.forms import ImportForm, QuestionFilterForm, ReviewOverlapForm
 from webapp.catalog.importing import DatasetFormatMismatch, get_or_create_dataset, new_import_run
 from webapp.catalog.jobs import enqueue_clip_processing, import_job
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
@@ -53,11 +54,26 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
     query.pop("page", None)
     context = {
         "dataset": dataset, "form": form, "page": page, "query": query.urlencode(),
+        "overlap_form": ReviewOverlapForm(instance=dataset),
         "types": dataset.questions.order_by().values_list("question_type", flat=True).distinct(),
         "relations": dataset.questions.order_by().values_list("question_relation", flat=True).distinct(),
     }
     template = "catalog/questions.html#question-table" if request.htmx else "catalog/questions.html"
     return render(request, template, context)
+
+
+@require_POST
+@admin_required
+def review_overlap(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set how many curators review each question. It applies to the chains still pending: decided ones stay."""
+    dataset = _get_dataset_for_user(request, slug)
+    form = ReviewOverlapForm(request.POST, instance=dataset)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Invalid review overlap: {form.errors.as_text()}")
+    form.save()
+    messages.success(request, f"{dataset.name}: each question is now reviewed by {dataset.review_overlap} "
+                              f"curator{'s' if dataset.review_overlap > 1 else ''}.")
+    return redirect(dataset.get_absolute_url())
 
 
 @require_GET

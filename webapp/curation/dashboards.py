@@ -148,15 +148,18 @@ def fleiss_kappa(counts: list[list[int]]) -> float | None:
 def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     """chain → curator → that curator's decision still in force on it, for chains two or more curators decided.
 
-    The history is replayed as review.effective_stack does (an undo takes back the newest review in force); each
-    curator's label is their newest review left standing, if it accepts or rejects. Only chains with reviews by
-    two or more curators are read, so the cost follows the overlap, not the whole history.
+    The history is replayed as review.effective_stack does (an undo takes back the newest review in force; under
+    review overlap, the newest of the same curator's); each curator's label is their newest review left standing,
+    if it accepts or rejects. The blind streams of datasets with review overlap are what feed this; chains that
+    two curators happened to decide one after the other count too. Only chains with reviews by two or more
+    curators are read, so the cost follows the overlap, not the whole history.
     """
     overlapped = (Review.objects.values("chain_id").annotate(raters=Count("curator", distinct=True))
                   .filter(raters__gte=2).values("chain_id"))
     history: dict[int, list[Review]] = defaultdict(list)
+    fields = ("chain_id", "action", "to_decision", "curator_version", "curator__username")
     for r in (Review.objects.filter(chain_id__in=overlapped, chain__kept=True).select_related("curator")
-              .only("chain_id", "action", "to_decision", "curator__username").order_by("chain_id", "chain_version")):
+              .only(*fields).order_by("chain_id", "chain_version")):
         history[r.chain_id].append(r)
     labels: dict[int, dict[str, str]] = {}
     for chain_id, reviews in history.items():

@@ -1,8 +1,9 @@
 """Teacher chains, validator verdicts and the append-only review history.
 
 A chain is keyed by (generation run, question, sample index) so a retried generation job never
-duplicates. `Chain.decision` and `Chain.version` are a cache of the newest Review, written in the same
-transaction as it, so the review queue can filter and check stale writes with an index, not a scan.
+duplicates. `Chain.decision` and `Chain.version` are a cache of the state the Reviews derive (with review
+overlap, the curators' consensus), written in the same transaction as each Review, so the review queue can
+filter and check stale writes with an index, not a scan.
 """
 
 from __future__ import annotations
@@ -132,7 +133,12 @@ class Verdict(models.Model):
 
 
 class Review(models.Model):
-    """Append-only: never updated or deleted; the chain's current state is the newest row."""
+    """Append-only: never updated or deleted; the chain's current state is derived from the rows (review.py).
+
+    Single review: one stream per chain, `from/to_decision` are the chain's. With review overlap each curator has
+    their own blind stream on the chain: `from/to_decision` are that curator's, `curator_version` orders it, an
+    undo takes back only that curator's newest review, and `Chain.decision` is the consensus (review.consensus).
+    """
 
     class Action(models.TextChoices):
         ACCEPT = "accept", "Accept"
@@ -149,13 +155,20 @@ class Review(models.Model):
     reason = models.CharField(max_length=64, blank=True)
     note = models.TextField(blank=True)
     edited_text = models.TextField(blank=True)
-    chain_version = models.PositiveIntegerField(help_text="The version the curator saw.")
+    chain_version = models.PositiveIntegerField(help_text="The chain's version this review was written over.")
+    curator_version = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Overlap only: the version of this curator's own stream of decisions on the chain that they saw "
+                  "(their reviews before this one); blank for single review.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["chain", "created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["chain", "chain_version"], name="review_one_write_per_version"),
+            models.UniqueConstraint(fields=["chain", "curator", "curator_version"],
+                                    name="review_one_write_per_curator_version"),
         ]
         indexes = [models.Index(fields=["curator", "created_at"], name="review_curator_time")]
 
@@ -164,26 +177,37 @@ class Review(models.Model):
 
 
 class Lease(models.Model):
-    """Who is reviewing a question now: one row per question, handed over by conditional writes.
+    """Who is reviewing a question now: one row per review slot of a question, handed over by conditional writes.
 
-    Claiming is one INSERT … ON CONFLICT (question) DO UPDATE guarded by "expired or mine" (the database locks the
-    row and re-checks the guard under concurrency; review.claim), so two curators can never both hold it;
-    an abandoned lease simply expires and the question returns to the queue.
+    A dataset's `review_overlap` N gives each question N slots (0 … N-1); a curator holds at most one of them.
+    Claiming a slot is one INSERT … ON CONFLICT (question, slot) DO UPDATE guarded by "mine, or expired and not
+    completed" (the database locks the row and re-checks the guard under concurrency; review.claim), so two
+    curators can never both hold a slot; an abandoned lease simply expires and the slot returns to the queue.
+    With overlap (N > 1) a slot whose curator decided every kept chain is marked completed and is never handed
+    to anyone else, so a question is reviewed by N different curators, never the same one twice.
     """
 
-    question = models.OneToOneField(Question, on_delete=models.CASCADE, related_name="lease")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="leases")
+    slot = models.PositiveSmallIntegerField(default=0)
     curator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_leases")
     acquired_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Overlap only: when this curator had decided every kept chain."
+    )
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "slot"], name="lease_unique_slot"),
+            models.UniqueConstraint(fields=["question", "curator"], name="lease_one_slot_per_curator"),
+        ]
         indexes = [
             models.Index(fields=["curator", "expires_at"], name="lease_curator_expiry"),
             models.Index(fields=["expires_at"], name="lease_expiry"),
         ]
 
     def __str__(self) -> str:
-        return f"lease q{self.question_id} → {self.curator_id} until {self.expires_at:%H:%M:%S}"
+        return f"lease q{self.question_id}/{self.slot} → {self.curator_id} until {self.expires_at:%H:%M:%S}"
 
     @property
     def is_active(self) -> bool:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import django_rq
 from django.contrib import messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Prefetch
@@ -52,7 +53,7 @@ def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
 
 
 def _get_chain_for_user(request: HttpRequest, pk: int) -> Chain:
-    return get_object_or_404(Chain.objects.select_related("question"), pk=pk)
+    return get_object_or_404(Chain.objects.select_related("question__dataset"), pk=pk)
 
 
 def _bad_filter(form: ReviewFilterForm) -> HttpResponse:
@@ -74,12 +75,21 @@ def _next_url(query: str, after: int | None = None) -> str:
 
 @dataclass
 class ItemChain:
+    """A chain card as this curator sees it: with review overlap, `decision` and `version` are the curator's own
+    stream's (and while the study is blind, so are `state` and the text); otherwise the chain's."""
+
     index: int
     chain: Chain
     state: review.ChainState
     verdicts: list[Verdict]
     segments: list[Segment] = field(default_factory=list)
     draft: str | None = None  # a refused edit, shown again in its open editor
+    decision: str = Chain.Decision.PENDING
+    version: int = 0
+
+    @property
+    def decision_display(self) -> str:
+        return Chain.Decision(self.decision).label
 
     @property
     def answer_index(self) -> int | None:
@@ -97,16 +107,23 @@ class ItemChain:
         return revision.is_correct if revision is not None else self.chain.is_correct
 
 
-def _item_chains(question: Question) -> tuple[list[ItemChain], list[Review]]:
-    """The question's kept chains with their state, and its whole history (oldest first): three queries.
+def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemChain], list[Review], bool]:
+    """The question's kept chains with their state, its history (oldest first), and whether the page is blind:
+    three queries.
 
-    One history query serves both the per-chain state (replayed in version order) and the history table.
+    One history query serves both the per-chain state (replayed in version order) and the history table. Under
+    review overlap, while any chain still waits for its curators, the page is blind: each curator sees only
+    their own decisions, edits and history, so no one is swayed by another's call.
     """
     verdicts = Prefetch("verdicts", Verdict.objects.defer("raw_output"))
     chains = list(question.chains.filter(kept=True).prefetch_related(verdicts).order_by("run_id", "sample_index"))
+    overlap = question.dataset.review_overlap
+    blind = overlap > 1 and any(c.decision == Chain.Decision.PENDING for c in chains)
     by_id = {c.pk: c for c in chains}
-    history = list(Review.objects.filter(chain__question=question).select_related("revision", "curator")
-                   .order_by("created_at", "id"))
+    history_qs = Review.objects.filter(chain__question=question)
+    if blind:
+        history_qs = history_qs.filter(curator=user)
+    history = list(history_qs.select_related("revision", "curator").order_by("created_at", "id"))
     reviews: dict[int, list[Review]] = {c.pk: [] for c in chains}
     cards = {c.pk: i for i, c in enumerate(chains, start=1)}
     for r in history:
@@ -117,25 +134,42 @@ def _item_chains(question: Question) -> tuple[list[ItemChain], list[Review]]:
     items = []
     for i, chain in enumerate(chains, start=1):
         verdicts_ = sorted(chain.verdicts.all(), key=lambda v: -v.pk)
-        stack = review.effective_stack(sorted(reviews[chain.pk], key=lambda r: r.chain_version))
-        state = review.ChainState(chain=chain, stack=stack)
+        ordered = sorted(reviews[chain.pk], key=lambda r: r.chain_version)
+        state = review.ChainState(chain=chain, stack=review.effective_stack(ordered))
+        decision, version = chain.decision, chain.version
+        if overlap > 1:
+            mine = review.own_stack(user.pk, state.stack)
+            version = review.stream_version(user.pk, ordered)
+            if blind:
+                state = review.ChainState(chain=chain, stack=mine)
+                decision = mine[-1].to_decision if mine else Chain.Decision.PENDING
         claims = verdicts_[0].claims if verdicts_ and state.revision is None else []
-        items.append(ItemChain(i, chain, state, verdicts_, highlight(state.text, claims)))
-    return items, history
+        items.append(ItemChain(i, chain, state, verdicts_, highlight(state.text, claims), decision=decision,
+                               version=version))
+    return items, history, blind
 
 
-def _undo_target(request: HttpRequest, chains: list[ItemChain], history: list[Review]) -> Chain | None:
-    """What `u` takes back, as review.last_undoable says, answered from the history already loaded when it can:
-    my newest decision on this question if still in force, else my newest one anywhere (the item just left)."""
+def _undo_target(request: HttpRequest, question: Question, chains: list[ItemChain],
+                 history: list[Review]) -> tuple[Chain | None, int]:
+    """What `u` takes back, as review.last_undoable says, and the version to send with it; answered from the
+    history already loaded when it can: my newest decision on this question if still in force, else my newest
+    one anywhere (the item just left)."""
     mine = [r for r in history if r.curator_id == request.user.pk and r.action != Review.Action.UNDO]
-    states = {ic.chain.pk: ic.state for ic in chains}
-    if mine and mine[-1].chain_id in states and states[mine[-1].chain_id].stack:
-        return mine[-1].chain
+    cards = {ic.chain.pk: ic for ic in chains}
+    overlap = question.dataset.review_overlap
+    if mine and mine[-1].chain_id in cards:
+        card = cards[mine[-1].chain_id]
+        if review.own_stack(request.user.pk, card.state.stack) if overlap > 1 else card.state.stack:
+            return mine[-1].chain, card.version
     latest = (Review.objects.filter(curator=request.user).exclude(action=Review.Action.UNDO)
-              .select_related("chain").order_by("-created_at", "-id").first())
+              .select_related("chain__question__dataset").order_by("-created_at", "-id").first())
     if latest is None or (mine and latest.pk == mine[-1].pk):
-        return None
-    return latest.chain if review.chain_state(latest.chain).stack else None
+        return None, 0
+    chain, overlap = latest.chain, latest.chain.question.dataset.review_overlap
+    reviews = list(chain.reviews.select_related("revision", "curator").order_by("chain_version"))
+    if not review.undoable(request.user, chain, overlap, reviews):
+        return None, 0
+    return chain, review.stream_version(request.user.pk, reviews) if overlap > 1 else chain.version
 
 
 def _csrf_input(request: HttpRequest) -> str:
@@ -146,14 +180,15 @@ def _csrf_input(request: HttpRequest) -> str:
 
 def _panel_context(request: HttpRequest, question: Question, query: str, edit_draft: dict[int, str] | None = None,
                    lease: Lease | None = None, **extra: object) -> dict[str, object]:
-    lease = lease or review.lease_holder(question.pk)
-    chains, history = _item_chains(question)
+    lease = lease or review.lease_holder(question.pk, request.user)
+    chains, history, blind = _item_chains(question, request.user)
     for ic in chains:
         ic.draft = (edit_draft or {}).get(ic.chain.pk)
+    undo_chain, undo_version = _undo_target(request, question, chains, history)
     return {
-        "question": question, "clip": question.clip, "chains": chains, "queue": query,
+        "question": question, "clip": question.clip, "chains": chains, "queue": query, "blind": blind,
         "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
-        "history": history[::-1][:50], "undo_chain": _undo_target(request, chains, history),
+        "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,
         "reason_options": REASON_OPTIONS, "csrf_input": _csrf_input(request),
         "next_url": _next_url(query, after=question.pk), **extra,
     }
@@ -203,7 +238,8 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReviewFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
-    claimed = review.claim(request.user, question.pk)  # opening a free question takes it; a held one is read-only
+    # Opening a free question (or a free overlap slot of it) takes it; a held one is read-only.
+    claimed = review.claim(request.user, question.pk, question.dataset.review_overlap)
     if claimed is not None and claimed[1]:  # newly taken (not a renewal): hand back the one held before
         review.release_others(request.user, keep_question_id=question.pk)
     return _render_item(request, question, form.query(), lease=claimed[0] if claimed else None)
@@ -270,15 +306,16 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, chain.question, query, review.ReviewError(form.errors.as_text()),
                         edit_draft={chain.pk: request.POST.get("text", "")})
-    data = form.cleaned_data
+    data, overlap = form.cleaned_data, chain.question.dataset.review_overlap
     query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
     try:
         written = review.decide(request.user, chain.pk, data["version"], data["action"], reason=data["reason"],
-                                note=data["note"], edited_text=data["text"], question_id=chain.question_id)
+                                note=data["note"], edited_text=data["text"], question_id=chain.question_id,
+                                overlap=overlap)
     except review.ReviewError as exc:
         return _refused(request, chain.question, query, exc, edit_draft={chain.pk: data["text"]})
     verb = written.get_action_display().lower()
-    card, done = review.card_number_and_done(chain)
+    card, done = review.card_number_and_done(chain, request.user, overlap)
     return _after_write(request, chain.question, query, f"Chain #{card}: {verb} → {written.to_decision}.", done)
 
 
@@ -291,7 +328,8 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest(f"Invalid undo: {form.errors.as_text()}")
     query = filter_form_from_query(form.cleaned_data["queue"]).query()
     try:
-        written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id)
+        written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id,
+                              overlap=chain.question.dataset.review_overlap)
     except review.ReviewError as exc:
         return _refused(request, chain.question, query, exc)
     message = f"Undone: chain #{review.card_number(chain)} is {written.to_decision} again."
