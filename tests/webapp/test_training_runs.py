@@ -208,36 +208,65 @@ def test_it_lets_only_admins_launch_and_rejects_bad_input(admin_client: Client, 
     assert curator_client.get("/training/").status_code == 200
 
 
-def test_it_trains_sft_then_grpo_then_evaluates_the_chain(admin_client: Client, media_root: Path, student: Path,
-                                                          run_worker) -> None:
-    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+def test_it_takes_a_snapshot_through_training_to_the_four_baselines_side_by_side(
+    admin_client: Client, media_root: Path, student: Path, run_worker
+) -> None:
+    """The issue's "Done when": freeze, export, SFT then GRPO, curves, evaluation, four baselines compared."""
+    dataset = _tone_dataset(media_root, 4)
+    snapshot = _snapshot(admin_client, dataset, run_worker)
+    page = admin_client.get(f"/snapshots/{snapshot.pk}/").content.decode()
+    assert f"/snapshots/{snapshot.pk}/files/sft.jsonl" in page
+    download = admin_client.get(f"/snapshots/{snapshot.pk}/files/sft.jsonl")
+    assert download.status_code == 200 and len(b"".join(download.streaming_content).splitlines()) == 4
+
+    sft_steps = {"max_steps": 2, "save_steps": 2, "logging_steps": 1}
+    grpo_steps = {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
+                  "max_completion_length": 8, "logging_steps": 1}
     sft = _launch(admin_client, stage="sft", name="SightSound SFT", base_model=str(student), snapshot=snapshot.pk,
-                  recipe="sft_tiny", overrides={"max_steps": 2, "save_steps": 2})
+                  recipe="sft_tiny", overrides=sft_steps)
+    label_sft = _launch(admin_client, stage="sft", name="label SFT", base_model=str(student),
+                        snapshot=snapshot.pk, recipe="sft_tiny", targets="label_only", overrides=sft_steps)
+    label_grpo = _launch(admin_client, stage="grpo", name="label GRPO", base_model=str(student),
+                         snapshot=snapshot.pk, recipe="grpo_tiny", overrides=grpo_steps)
     run_worker("gpu")
-    sft.refresh_from_db()
-    assert sft.status == "succeeded", sft.error
+    for run in (sft, label_sft, label_grpo):
+        run.refresh_from_db()
+        assert run.status == "succeeded", run.error
+    assert label_sft.environment["stage_config"]["train_file"].endswith("sft_label_only.jsonl")
+    assert label_grpo.environment["stage_config"]["adapter"] is None
+    curve = admin_client.get(f"/training/{sft.pk}/metrics.json").json()
+    assert [p[0] for p in curve["series"]["loss"]] == [1, 2] and curve["active"] is False
+
     grpo = _launch(admin_client, stage="grpo", name="SightSound GRPO", base_model="ignored", parent=sft.pk,
-                   snapshot=snapshot.pk, recipe="grpo_tiny",
-                   overrides={"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
-                              "max_completion_length": 8})
+                   snapshot=snapshot.pk, recipe="grpo_tiny", overrides=grpo_steps)
     assert grpo.base_model == str(student)
     run_worker("gpu")
     grpo.refresh_from_db()
     assert grpo.status == "succeeded", grpo.error
     assert grpo.environment["stage_config"]["adapter"] == str(media_root / sft.checkpoint_path)
-    names = set(MetricPoint.objects.filter(run=grpo).values_list("name", flat=True))
-    assert "reward" in names and any(n.startswith("rewards/") for n in names), names
-    ev = _launch(admin_client, stage="eval", name="SightSound", base_model="ignored", parent=grpo.pk,
-                 snapshot=snapshot.pk, overrides={"max_new_tokens": 8})
+    series = admin_client.get(f"/training/{grpo.pk}/metrics.json").json()["series"]
+    assert "reward" in series and any(n.startswith("rewards/") for n in series), sorted(series)
+
+    evals = [_launch(admin_client, stage="eval", name="pretrained", base_model=str(student),
+                     eval_dataset=dataset.pk, overrides={"max_new_tokens": 8})]
+    for model in (label_sft, label_grpo, grpo):
+        evals.append(_launch(admin_client, stage="eval", name=f"eval {model.name}", base_model="ignored",
+                             parent=model.pk, eval_dataset=dataset.pk, overrides={"max_new_tokens": 8}))
     run_worker("gpu")
-    ev.refresh_from_db()
-    assert ev.status == "succeeded", ev.error and ev.results["n"] == 4
-    page = admin_client.get(f"/training/{ev.pk}/").content.decode()
+    for ev in evals:
+        ev.refresh_from_db()
+        assert ev.status == "succeeded" and ev.results["n"] == 4, ev.error
+    page = admin_client.get(f"/training/{evals[-1].pk}/").content.decode()
     assert "SightSound GRPO" in page and "SightSound SFT" in page and "Accuracy" in page
     fragment = admin_client.get(f"/training/{grpo.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<section id="run-status"') and "every 2s" not in fragment
-    compare = admin_client.get(f"/training/compare/?runs={ev.pk}").content.decode()
-    assert "SightSound (chain SFT → GRPO)" in compare
+
+    compare = admin_client.get("/training/compare/?" + "&".join(f"runs={e.pk}" for e in evals)).content.decode()
+    table = compare[compare.index('id="comparison"'):]
+    baselines = ["pretrained student", "label-only SFT", "label-only GRPO", "SightSound (chain SFT → GRPO)"]
+    positions = [table.index(f'<strong class="baseline">{b}</strong>') for b in baselines]
+    assert positions == sorted(positions), "the four baselines are columns in launch order"
+    assert table.count("question_type=Pitch") == 1 and table.count("n=4") == 4
     for url in ("/training/", "/snapshots/", f"/snapshots/{snapshot.pk}/", "/training/new/?stage=grpo",
                 "/training/compare/", "/snapshots/new/"):
         assert admin_client.get(url).status_code == 200, url
