@@ -142,17 +142,26 @@ def test_it_stops_a_running_evaluation_when_cancelled(admin_client: Client, medi
     assert run.results["stopped_early"] is True and run.results["n"] < 60
 
 
+def _checkpoint_steps(out: Path) -> list[int]:
+    return sorted(int(p.parent.name.split("-")[1]) for p in out.glob("checkpoint-*/trainer_state.json"))
+
+
 def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
     admin_client: Client, media_root: Path, student: Path, run_worker
 ) -> None:
     dataset = _tone_dataset(media_root, 8)
     snapshot = _snapshot(admin_client, dataset, run_worker)
     run = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
-                  overrides={"max_steps": 12, "save_steps": 2, "logging_steps": 1, "save_total_limit": 1})
+                  overrides={"max_steps": 12, "save_steps": 4, "logging_steps": 1, "save_total_limit": 1})
     out = media_root / run.output_dir
+
+    def logged_past_a_checkpoint() -> bool:
+        saved = _checkpoint_steps(out)
+        return bool(saved) and run.metrics.filter(name="loss", step__gt=saved[-1]).exists()
+
     worker = _start_worker()
     try:
-        _wait_for(lambda: any(out.glob("checkpoint-*/trainer_state.json")), worker, "saved a checkpoint")
+        _wait_for(logged_past_a_checkpoint, worker, "logged a step past a checkpoint")
         for horse in psutil.Process(worker.pid).children():
             os.kill(horse.pid, signal.SIGKILL)
         worker.wait(timeout=60)
@@ -162,16 +171,33 @@ def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
     admin_client.get(f"/training/{run.pk}/")  # the next look notices the dead job
     run.refresh_from_db()
     assert run.status == "failed" and "worker" in run.error
-    killed_at = max(MetricPoint.objects.filter(run=run).values_list("step", flat=True))
-    assert killed_at < 12
+    resume_at = _checkpoint_steps(out)[-1]
+    kept = dict(run.metrics.filter(step__lte=resume_at).values_list("pk", "value"))
+    stale = set(run.metrics.filter(step__gt=resume_at).values_list("pk", flat=True))
+    assert kept and stale and max(run.metrics.values_list("step", flat=True)) < 12
+
     assert admin_client.post(f"/training/{run.pk}/resume/").status_code == 302
     run_worker("gpu")
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    assert run.results["resumed_from"].startswith(f"{run.output_dir}/checkpoint-")
+    assert run.results["resumed_from"] == f"{run.output_dir}/checkpoint-{resume_at}"
     assert run.results["steps"] == 12 and run.environment["resumed"] is True
     assert (media_root / run.checkpoint_path / "adapter_config.json").is_file()
-    assert MetricPoint.objects.filter(run=run, name="loss").count() == 12
+    # The killed attempt's points past the checkpoint were replaced by the resumed attempt's; earlier ones kept.
+    assert list(run.metrics.filter(name="loss").values_list("step", flat=True)) == list(range(1, 13))
+    assert dict(run.metrics.filter(pk__in=kept).values_list("pk", "value")) == kept
+    assert not run.metrics.filter(pk__in=stale).exists()
+    assert run.metrics.filter(step__gt=resume_at, name="loss").count() == 12 - resume_at
+
+
+def test_it_replaces_a_logged_step_instead_of_keeping_the_stale_value(admin_client: Client, student: Path) -> None:
+    from webapp.training.jobs import MetricSink
+
+    run = TrainingRun.objects.create(stage="eval", base_model=str(student), status="running")
+    sink = MetricSink(run)
+    sink(5, 10, {"loss": 2.0})
+    sink(5, 10, {"loss": 1.5, "reward": 0.25})
+    assert dict(run.metrics.values_list("name", "value")) == {"loss": 1.5, "reward": 0.25}
 
 
 def test_it_points_each_stage_at_the_right_files(admin_client: Client, media_root: Path, student: Path,

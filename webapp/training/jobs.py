@@ -71,8 +71,9 @@ class MetricSink:
 
     def flush(self) -> None:
         if self.pending:
-            with transaction.atomic():
-                MetricPoint.objects.bulk_create(self.pending, ignore_conflicts=True)
+            with transaction.atomic():  # a step logged again (a resumed attempt) replaces the earlier value
+                MetricPoint.objects.bulk_create(self.pending, update_conflicts=True,
+                                                unique_fields=["run", "name", "step"], update_fields=["value"])
             self.pending.clear()
 
 
@@ -107,6 +108,24 @@ def _eval_items(run: TrainingRun, path: Path) -> int:
     raise ValueError("an evaluation run needs an evaluation dataset or an exported snapshot")
 
 
+def _drop_points_past_start(run: TrainingRun, cfg: Any) -> None:
+    """Forget the points of a killed or cancelled attempt that this attempt will log again.
+
+    A training stage restarts at its last checkpoint-S/ (when resuming) and redoes every step after S, so the
+    points the earlier attempt logged past S are stale: they go, and the series the UI plots is one attempt's.
+    A fresh start (or an evaluation, which always starts over) drops every point.
+    """
+    from pipeline.training import checkpoint_step, last_checkpoint
+
+    checkpoint = last_checkpoint(cfg.output_dir) if getattr(cfg, "resume", False) else None
+    points = MetricPoint.objects.filter(run=run)
+    if checkpoint is not None:
+        points = points.filter(step__gt=checkpoint_step(checkpoint))
+    dropped, _ = points.delete()
+    if dropped:
+        logger.info("run %s: dropped %d metric points past %s", run.pk, dropped, checkpoint or "the start")
+
+
 def _stage_runner(stage: str) -> Callable[..., Any]:
     if stage == TrainingRun.Stage.SFT:
         from pipeline.sft import run
@@ -130,6 +149,7 @@ def training_job(run_id: int) -> str:
         cfg = services.stage_config(run, resume=resume)
         env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume}
         TrainingRun.objects.filter(pk=run.pk).update(environment=env)
+        _drop_points_past_start(run, cfg)
         if run.stage == TrainingRun.Stage.EVAL:
             n = _eval_items(run, Path(cfg.items_file))
             run.report_progress(0, n)
