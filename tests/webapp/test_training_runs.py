@@ -76,9 +76,9 @@ def _worker_env() -> dict[str, str]:
             "SECRET_KEY": "test", "DEBUG": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def _start_worker() -> subprocess.Popen:
+def _start_worker(**env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT,
-                            env=_worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**_worker_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _wait_for(condition, worker: subprocess.Popen, what: str, timeout: float = 180) -> None:
@@ -86,6 +86,20 @@ def _wait_for(condition, worker: subprocess.Popen, what: str, timeout: float = 1
     while not condition():
         assert time.monotonic() < deadline and worker.poll() is None, f"worker never {what}"
         time.sleep(0.05)
+
+
+def _cancel_in_flight(client: Client, run: TrainingRun, started, **env: str) -> dict[psutil.Process, str]:
+    """Cancel from the UI once `started()`, with a real worker process; its descendants then, with command lines."""
+    worker = _start_worker(**env)
+    try:
+        _wait_for(started, worker, "started")
+        busy = {p: " ".join(p.cmdline()) for p in psutil.Process(worker.pid).children(recursive=True)}
+        assert client.post(f"/training/{run.pk}/cancel/").status_code == 302
+        worker.wait(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    return busy
 
 
 def test_it_runs_an_evaluation_end_to_end_through_the_worker(admin_client: Client, media_root: Path,
@@ -129,14 +143,7 @@ def test_it_stops_a_running_evaluation_when_cancelled(admin_client: Client, medi
     dataset = _tone_dataset(media_root, 60)
     run = _launch(admin_client, stage="eval", base_model=str(student), eval_dataset=dataset.pk,
                   overrides={"batch_size": 1, "max_new_tokens": 32})
-    worker = _start_worker()
-    try:
-        _wait_for(lambda: run.metrics.exists(), worker, "reported a metric")
-        assert admin_client.post(f"/training/{run.pk}/cancel/").status_code == 302
-        worker.wait(timeout=120)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    _cancel_in_flight(admin_client, run, lambda: run.metrics.exists())
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert run.results["stopped_early"] is True and run.results["n"] < 60
@@ -296,6 +303,50 @@ def test_it_takes_a_snapshot_through_training_to_the_four_baselines_side_by_side
     for url in ("/training/", "/snapshots/", f"/snapshots/{snapshot.pk}/", "/training/new/?stage=grpo",
                 "/training/compare/", "/snapshots/new/"):
         assert admin_client.get(url).status_code == 200, url
+
+
+def test_it_runs_sft_and_grpo_under_accelerate_launch_with_metrics_and_exit_status(
+    admin_client: Client, media_root: Path, student: Path, run_worker, settings
+) -> None:
+    """The multi-GPU path, forced onto the CPU (`accelerate launch --cpu --num_processes 1`)."""
+    settings.TRAINING_LAUNCHER = "accelerate"
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+    sft = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  overrides={"max_steps": 3, "save_steps": 3, "logging_steps": 1})
+    broken = _launch(admin_client, stage="sft", base_model=str(media_root / "no-such-model"), snapshot=snapshot.pk,
+                     recipe="sft_tiny", overrides={"max_steps": 3})
+    run_worker("gpu")
+    sft.refresh_from_db()
+    assert sft.status == "succeeded", sft.error
+    assert sft.environment["launcher"] == {"kind": "accelerate", "num_processes": 1, "cpu": True}
+    assert sft.results["launch_command"][-4:-1] == ["-m", "pipeline.sft", "--config"]
+    assert list(sft.metrics.filter(name="loss").values_list("step", flat=True)) == [1, 2, 3]
+    assert sft.results["steps"] == 3 and (media_root / sft.checkpoint_path / "adapter_config.json").is_file()
+    broken.refresh_from_db()
+    assert broken.status == "failed" and "exited with status" in broken.error and "no-such-model" in broken.error
+
+    grpo = _launch(admin_client, stage="grpo", base_model="ignored", parent=sft.pk, snapshot=snapshot.pk,
+                   recipe="grpo_tiny", overrides={"max_steps": 1, "num_generations": 2,
+                                                  "per_device_train_batch_size": 2, "max_completion_length": 8})
+    run_worker("gpu")
+    grpo.refresh_from_db()
+    assert grpo.status == "succeeded", grpo.error
+    names = set(grpo.metrics.values_list("name", flat=True))
+    assert "reward" in names and any(n.startswith("rewards/") for n in names), names
+
+
+def test_it_cancels_a_launched_stage_which_stops_with_a_checkpoint(admin_client: Client, media_root: Path,
+                                                                  student: Path, run_worker) -> None:
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+    run = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  overrides={"max_steps": 500, "save_steps": 400, "logging_steps": 1})
+    busy = _cancel_in_flight(admin_client, run, lambda: run.metrics.filter(name="loss").exists(),
+                             TRAINING_LAUNCHER="accelerate")
+    stage = [p for p, cmdline in busy.items() if "pipeline.sft" in cmdline]
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.results["stopped_early"] is True and run.results["steps"] < 500
+    assert (media_root / run.output_dir / f"checkpoint-{run.results['steps']}" / "trainer_state.json").is_file()
+    assert stage and not [p for p in stage if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_it_names_the_four_baselines_from_the_lineage(users) -> None:

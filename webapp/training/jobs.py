@@ -1,9 +1,11 @@
 """RQ jobs: build a snapshot (default queue) and run a training or evaluation stage (gpu queue).
 
-Ids in, rows out. The training job runs the pipeline stage in this process (one GPU); metrics arrive through
-`on_progress(step, total, metrics)` and are stored as MetricPoints in bulk, and its return value is how cancel
-reaches the trainer: False once the run is cancelled, so the trainer saves a checkpoint and stops. A killed
-work-horse leaves the run active with a dead job, which `fail_if_orphaned` turns into a failed, resumable run.
+Ids in, rows out. The training job runs the pipeline stage in this process (one GPU), or, on a worker that sees
+several GPUs, under `accelerate launch` as a subprocess group (`pipeline.launch`, see settings.TRAINING_LAUNCHER).
+Either way metrics arrive through `on_progress(step, total, metrics)` and are stored as MetricPoints in bulk, and
+its return value is how cancel reaches the trainer: False once the run is cancelled, so the trainer saves a
+checkpoint and stops. A killed work-horse leaves the run active with a dead job, which `fail_if_orphaned` turns
+into a failed, resumable run (a launched stage notices its worker is gone and stops with a checkpoint).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from webapp.catalog.models import Clip, Question
@@ -136,6 +139,19 @@ def _stage_runner(stage: str) -> Callable[..., Any]:
     return run
 
 
+def _launcher(stage: str) -> dict[str, Any] | None:
+    """How this worker runs a training stage: None in this process, else the `accelerate launch` settings."""
+    if stage not in {TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO} or settings.TRAINING_LAUNCHER == "inprocess":
+        return None
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if settings.TRAINING_LAUNCHER == "auto" and gpus < 2:
+        return None
+    return {"kind": "accelerate", "num_processes": settings.TRAINING_NUM_PROCESSES or max(gpus, 1),
+            "cpu": gpus == 0}
+
+
 def training_job(run_id: int) -> str:
     from rq import get_current_job
 
@@ -147,13 +163,27 @@ def training_job(run_id: int) -> str:
     try:
         resume = bool(run.config.get("_resume"))
         cfg = services.stage_config(run, resume=resume)
-        env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume}
+        launcher = _launcher(run.stage)
+        env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume,
+               "launcher": launcher or {"kind": "inprocess"}}
         TrainingRun.objects.filter(pk=run.pk).update(environment=env)
         _drop_points_past_start(run, cfg)
         if run.stage == TrainingRun.Stage.EVAL:
             n = _eval_items(run, Path(cfg.items_file))
             run.report_progress(0, n)
-        result = _stage_runner(run.stage)(cfg, on_progress=sink)
+        if launcher is None:
+            result = _stage_runner(run.stage)(cfg, on_progress=sink)
+        else:
+            from pipeline.launch import StageStopped, run_stage
+
+            try:
+                result = run_stage(run.stage, cfg, on_progress=sink, num_processes=launcher["num_processes"],
+                                   cpu=launcher["cpu"], stop_grace=settings.TRAINING_STOP_GRACE_SECONDS)
+            except StageStopped:
+                sink.flush()
+                if services.is_cancelled(run):
+                    return "cancelled"
+                raise
         sink.flush()
         results = _results(run, result)
         TrainingRun.objects.filter(pk=run.pk).update(**results)
@@ -178,4 +208,5 @@ def _results(run: TrainingRun, result: Any) -> dict[str, Any]:
             "results": {"steps": result.steps, "metrics": result.metrics, "stopped_early": result.stopped_early,
                         "resumed_from": storage.relative(Path(result.resumed_from)) if result.resumed_from else None,
                         "final_loss": getattr(result, "final_loss", None),
-                        "final_reward": getattr(result, "final_reward", None)}}
+                        "final_reward": getattr(result, "final_reward", None),
+                        **({"launch_command": result.command} if getattr(result, "command", None) else {})}}
