@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from webapp.catalog.models import Clip, Question
 from webapp.core import storage
 from webapp.training import services, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -28,25 +27,30 @@ logger = logging.getLogger(__name__)
 
 
 def snapshot_job(snapshot_id: int) -> str:
+    from pipeline.export import ExportStopped
+
     snapshot = DatasetSnapshot.objects.select_related("dataset").get(pk=snapshot_id)
     if not snapshot.mark_running():
         return f"not started: snapshot is {snapshot.status}"
     try:
         total = snapshots.candidate_chains(snapshot).count()
 
-        def _progress(done: int) -> bool:
-            snapshot.report_progress(min(done, total), total, {"phase": "freezing", "chains": done})
+        def _progress(n: int, of: int, phase: str) -> bool:
+            """Progress on the row; False (stop after this batch) once an admin cancelled the build."""
+            snapshot.report_progress(min(n, of), of, {"phase": phase, "chains": n if phase == "freezing" else of})
             return not snapshots.is_cancelled(snapshot)
 
-        done = snapshots.freeze(snapshot, on_batch=_progress)
+        done = snapshots.freeze(snapshot, on_batch=lambda n: _progress(n, total, "freezing"))
         if snapshots.is_cancelled(snapshot):
             return "cancelled"
         prov = snapshots.provenance(snapshot)
         DatasetSnapshot.objects.filter(pk=snapshot.pk).update(chain_count=done, provenance=prov)
         snapshot.chain_count, snapshot.provenance = done, prov
-        snapshot.report_progress(done, done, {"phase": "exporting", "chains": done})
-        files = snapshots.export(snapshot, on_progress=lambda n: snapshot.report_progress(
-            n, done, {"phase": "exporting", "chains": done}))
+        _progress(0, done, "exporting")
+        try:
+            files = snapshots.export(snapshot, on_progress=lambda n: _progress(n, done, "exporting"))
+        except ExportStopped:
+            return "cancelled"
         snapshot.report_progress(done, done, {"phase": "done", "chains": done, "files": len(files)})
     except Exception as exc:
         snapshot.mark_failed(exc)
@@ -89,19 +93,14 @@ def _eval_items(run: TrainingRun, path: Path) -> int:
     if spec.get("dataset"):
         import json
 
-        qs = Question.objects.filter(dataset_id=spec["dataset"], clip__status=Clip.Status.READY).exclude(
-            clip__audio_path="").select_related("clip").order_by("id")
+        qs = snapshots.playable_questions(spec["dataset"])
         if spec.get("split"):
             qs = qs.filter(split=spec["split"])
         if spec.get("limit"):
             qs = qs[: spec["limit"]]
         n = 0
         with path.open("w", encoding="utf-8") as fh:
-            for q in qs.iterator(chunk_size=1000):
-                rec = {"question_id": q.pk, "question": q.text, "choices": q.choices, "answer_index": q.answer_index,
-                       "answer_text": q.answer_text, "split": q.split, "question_type": q.question_type,
-                       "question_relation": q.question_relation, "category": q.category,
-                       "audio_path": q.clip.audio_path}
+            for rec in snapshots.question_records(qs):
                 fh.write(json.dumps(grpo_row(rec), ensure_ascii=False) + "\n")
                 n += 1
         return n
