@@ -7,15 +7,18 @@ being killed mid-write. Only rank 0 reports, so `accelerate launch` on N GPUs do
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-__all__ = ["OnProgress", "ProgressCallback", "clean_metrics"]
+__all__ = ["FileProgress", "OnProgress", "ProgressCallback", "clean_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,53 @@ def clean_metrics(logs: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+class FileProgress:
+    """`on_progress` of a stage that runs as a subprocess (`pipeline.launch`): the way back to the worker.
+
+    Each report is appended to a JSON-lines file the worker tails; it returns False (stop cleanly, with a
+    checkpoint) once the worker's stop file exists or the worker process itself is gone, so a killed worker does
+    not leave a training run going on alone. The stage's CLI stays the plain `-m pipeline.sft --config file`:
+    the three paths arrive in environment variables, which `accelerate launch` passes to every rank.
+    """
+
+    PATH_ENV, STOP_ENV, WATCH_PID_ENV = "SIGHTSOUND_PROGRESS_FILE", "SIGHTSOUND_STOP_FILE", "SIGHTSOUND_WATCH_PID"
+
+    def __init__(self, path: str | os.PathLike[str], stop_file: str | None = None, watch_pid: int | None = None):
+        self.path, self.stop_file, self.watch_pid = Path(path), stop_file, watch_pid
+
+    @classmethod
+    def from_env(cls) -> FileProgress | None:
+        path = os.environ.get(cls.PATH_ENV)
+        if not path:
+            return None
+        pid = os.environ.get(cls.WATCH_PID_ENV)
+        return cls(path, os.environ.get(cls.STOP_ENV) or None, int(pid) if pid else None)
+
+    def __call__(self, step: int, total: int, metrics: dict[str, float]) -> bool:
+        self.write({"step": step, "total": total, "metrics": metrics})
+        return not self.should_stop()
+
+    def end(self, step: int, stopped_early: bool) -> None:
+        self.write({"event": "end", "step": step, "stopped_early": stopped_early})
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:  # one line per write: the reader never sees half of one
+            fh.write(json.dumps(record) + "\n")
+
+    def should_stop(self) -> bool:
+        if self.stop_file and os.path.exists(self.stop_file):
+            return True
+        if self.watch_pid:
+            try:
+                os.kill(self.watch_pid, 0)
+            except ProcessLookupError:
+                log.warning("the worker (pid %d) is gone: stopping with a checkpoint", self.watch_pid)
+                return True
+            except PermissionError:  # alive, owned by another user
+                pass
+        return False
+
+
 class ProgressCallback(TrainerCallback):
     """Forward `on_log` metrics to `on_progress`, add tokens/s, and stop training when it returns False.
 
@@ -47,7 +97,8 @@ class ProgressCallback(TrainerCallback):
     """
 
     def __init__(self, on_progress: OnProgress | None) -> None:
-        self.on_progress = on_progress
+        # Run by `pipeline.launch` as a subprocess, a stage's CLI passes no on_progress: report to the worker's file.
+        self.on_progress = on_progress if on_progress is not None else FileProgress.from_env()
         self.stopped_by_callback = False
         self.last_metrics: dict[str, float] = {}
         self.history: list[tuple[int, dict[str, float]]] = []
@@ -77,3 +128,8 @@ class ProgressCallback(TrainerCallback):
             self.stopped_by_callback = True
             control.should_training_stop = True
             control.should_save = True  # leave a checkpoint to resume from
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     **kwargs: Any) -> None:
+        if state.is_world_process_zero and isinstance(self.on_progress, FileProgress):
+            self.on_progress.end(state.global_step, self.stopped_by_callback)

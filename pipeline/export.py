@@ -14,7 +14,9 @@ Files written (`write_export`):
 
 - `sft.jsonl` — one row per chain, TRL conversational format (`messages`: user turn with the audio part and the
   prompt, assistant turn with the chain); `sft_label_only.jsonl` — one row per question whose target is the
-  answer alone (`<answer>B</answer>`, no think block): the label-only SFT baseline.
+  answer alone (`<answer>B</answer>`, no think block): the label-only SFT baseline. It covers the questions of
+  `label_records` when given (every labelled question the snapshot's filters select, with or without an accepted
+  chain: a label-only baseline needs no chain), else the questions of the chains.
 - `grpo.jsonl` — one row per question: `prompt`, `answer` (letter, or the free-text answer), `choices`,
   `audio_path`, plus `category` and `question_type` so the same file serves evaluation.
 - `sft.parquet` and `hf/` (a `datasets.load_from_disk` folder) — the SFT rows with their metadata columns; audio
@@ -41,6 +43,7 @@ __all__ = [
     "STUDENT_PROMPT",
     "ExportOptions",
     "ExportResult",
+    "ExportStopped",
     "answer_label",
     "grpo_row",
     "sft_row",
@@ -251,12 +254,18 @@ def _sft_line(rec: Mapping[str, Any], user_js: str, meta_js: str) -> str:
             f'[{{"type": "text", "text": {text}}}]}}], {meta_js}}}')
 
 
+class ExportStopped(RuntimeError):
+    """`on_progress` returned False: the export was abandoned and its `.partial` folder removed."""
+
+
 def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike[str],
-                 opts: ExportOptions | None = None, on_progress: Any = None) -> ExportResult:
+                 opts: ExportOptions | None = None, on_progress: Any = None,
+                 label_records: Iterable[Mapping[str, Any]] | None = None) -> ExportResult:
     """Write every requested file from one pass over `records` (ordered by question); returns sizes and counts.
 
     Files are written under `<out_dir>.partial/` and renamed into place at the end, so a reader never sees half an
-    export and a crashed export leaves no folder that looks finished.
+    export and a crashed export leaves no folder that looks finished. `label_records` (question records, no chain
+    fields) are the rows of `sft_label_only.jsonl` when given. `on_progress(chains)` returning False stops it.
     """
     opts = opts or ExportOptions()
     final = Path(out_dir)
@@ -292,11 +301,21 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
                 counts["question_type"][rec.get("question_type") or "-"] += 1
                 if "grpo" in jsonl:
                     jsonl["grpo"].write(grpo_row(rec, user=user, meta=meta))
-                if "sft_label_only" in jsonl:
+                if "sft_label_only" in jsonl and label_records is None:
                     jsonl["sft_label_only"].write(sft_row(rec, label_only=True, user=user, meta=meta))
-            if on_progress is not None and chains % 1000 == 0:
-                on_progress(chains)
+            if on_progress is not None and chains % 1000 == 0 and on_progress(chains) is False:
+                raise ExportStopped(f"export to {final} stopped after {chains} chains")
+        if "sft_label_only" in jsonl and label_records is not None:
+            for rec in label_records:
+                jsonl["sft_label_only"].write(sft_row({**rec, "chain_id": None}, label_only=True))
         sinks.close()
+    except ExportStopped:
+        import shutil
+
+        for sink in jsonl.values():
+            sink.fh.close()
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         for sink in jsonl.values():
             sink.fh.close()

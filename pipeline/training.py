@@ -25,6 +25,7 @@ __all__ = [
     "SAMPLE_RATE",
     "StageConfig",
     "audio_parts",
+    "checkpoint_step",
     "last_checkpoint",
     "load_config",
     "load_model_and_processor",
@@ -238,6 +239,19 @@ def last_checkpoint(output_dir: str | os.PathLike[str]) -> str | None:
     if not Path(output_dir).is_dir():
         return None
     return get_last_checkpoint(str(output_dir))
+
+
+def checkpoint_step(path: str | os.PathLike[str]) -> int:
+    """The optimizer step a `checkpoint-N/` folder was saved at.
+
+    >>> checkpoint_step("runs/7/checkpoint-40")
+    40
+    """
+    name = Path(path).name
+    prefix, _, step = name.rpartition("-")
+    if prefix != "checkpoint" or not step.isdigit():
+        raise ValueError(f"{path}: not a checkpoint-N folder")
+    return int(step)
 
 
 def remove_printer(trainer: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from webapp.env import env_bool, env_database, env_int, env_list, env_path, env_redis_url, env_str
+from webapp.env import env_bool, env_choice, env_database, env_int, env_list, env_path, env_redis_url, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("SIGHTSOUND_VAR", BASE_DIR / "var")
@@ -121,6 +121,14 @@ INGEST_FRAME_MAX_SIDE = env_int("INGEST_FRAME_MAX_SIDE", 640, minimum=16)
 
 # How long opening a question reserves it for one curator; abandoned leases return to the queue after this.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600, minimum=10)
+
+# How a gpu worker runs SFT/GRPO: "auto" runs the stage in its own process on one GPU and under
+# `accelerate launch` (one process per GPU) when it sees more than one; "accelerate" always launches (on CPU with
+# --cpu, which is how the tests exercise that path); "inprocess" never does. 0 processes = one per CUDA device.
+TRAINING_LAUNCHER = env_choice("TRAINING_LAUNCHER", "auto", ("auto", "inprocess", "accelerate"))
+TRAINING_NUM_PROCESSES = env_int("TRAINING_NUM_PROCESSES", 0, minimum=0)
+# After a cancel, how long a launched stage may take to save its checkpoint and exit before its group is killed.
+TRAINING_STOP_GRACE_SECONDS = env_int("TRAINING_STOP_GRACE_SECONDS", 120, minimum=0)
 
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6390/0")
 RQ_QUEUES = {

@@ -94,3 +94,21 @@ def test_it_rejects_bad_options() -> None:
         ExportOptions(formats=("csv",))
     with pytest.raises(ValueError, match="media_root"):
         ExportOptions(embed_audio=True)
+
+
+def test_it_abandons_the_export_when_progress_says_stop(tmp_path: Path) -> None:
+    from pipeline.export import ExportStopped
+
+    seen: list[int] = []
+    with pytest.raises(ExportStopped):
+        write_export(iter(_records(n_questions=600)), tmp_path / "v1", on_progress=lambda n: seen.append(n) or False)
+    assert seen == [1000] and not (tmp_path / "v1").exists() and not (tmp_path / "v1.partial").exists()
+
+
+def test_it_takes_label_only_rows_from_the_question_records_when_given(tmp_path: Path) -> None:
+    chains = _records(n_questions=2)
+    questions = [{k: v for k, v in r.items() if k not in {"chain_id", "text"}} for r in _records(n_questions=4)[::2]]
+    write_export(iter(chains), tmp_path / "v1", label_records=iter(questions))
+    label = list(iter_jsonl(tmp_path / "v1" / "sft_label_only.jsonl"))
+    assert [r["question_id"] for r in label] == [0, 1, 2, 3] and {r["chain_id"] for r in label} == {None}
+    assert len(list(iter_jsonl(tmp_path / "v1" / "grpo.jsonl"))) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,59 @@ def test_it_exports_from_the_command(users, admin_client: Client, run_worker, tm
     call_command("export_snapshot", str(snapshot.pk), out=str(tmp_path / "elsewhere"), stdout=out)
     assert "sft.jsonl\t6 rows" in out.getvalue()
     assert len((tmp_path / "elsewhere" / "sft_label_only.jsonl").read_text().splitlines()) == 3
+
+
+def test_it_gives_the_label_only_baseline_every_labelled_question_of_the_filter(
+    users, admin_client: Client, run_worker, media_root: Path
+) -> None:
+    from webapp.catalog.models import Clip, Dataset
+
+    _curate(users)  # questions 0 (test, Which), 1 (train, Which), 2 (train, Come From): accepted chains
+    dataset = Dataset.objects.get(slug="snap")
+    no_chains = make_question(dataset, 10, chains=0, split="train")
+    rejected = make_question(dataset, 11, chains=1, split="train")
+    rejected.chains.update(decision=Chain.Decision.REJECTED)
+    open_ended = make_question(dataset, 12, chains=0, split="train")
+    open_ended.__class__.objects.filter(pk=open_ended.pk).update(choices=[], answer_index=None, answer_text="two")
+    unlabelled = make_question(dataset, 13, chains=0, split="train")
+    unlabelled.__class__.objects.filter(pk=unlabelled.pk).update(choices=[], answer_index=None, answer_text="")
+    unprocessed = make_question(dataset, 14, chains=0, split="train")
+    Clip.objects.filter(pk=unprocessed.clip_id).update(status="pending")
+    make_question(dataset, 15, chains=0, split="test")
+
+    snapshot = _freeze(admin_client, run_worker, split="train")
+    rows = [json.loads(line) for line in (media_root / snapshot.export_dir / "sft_label_only.jsonl").open()]
+    chain_questions = {q for q in snapshot.items.values_list("chain__question__external_id", flat=True)}
+    assert chain_questions == {"1", "2"}
+    by_id = {r["question_id"]: r for r in rows}
+    expected = {q.pk for q in dataset.questions.filter(external_id__in=["1", "2", "10", "11", "12"])}
+    assert set(by_id) == expected and len(rows) == 5
+    assert by_id[no_chains.pk]["messages"][-1]["content"][0]["text"] == "<answer>B</answer>"
+    assert by_id[open_ended.pk]["messages"][-1]["content"][0]["text"] == "<answer>two</answer>"
+    assert by_id[rejected.pk]["chain_id"] is None
+    assert snapshot.export_file("sft_label_only.jsonl")["rows"] == 5
+    assert len((media_root / snapshot.export_dir / "grpo.jsonl").read_text().splitlines()) == 2
+
+
+def test_it_cancels_a_queued_build_and_resumes_it(users, admin_client: Client, curator_client: Client,
+                                                  run_worker) -> None:
+    from webapp.catalog.models import Dataset
+
+    _curate(users)
+    assert admin_client.post("/snapshots/new/", {"dataset": Dataset.objects.get(slug="snap").pk}).status_code == 302
+    snapshot = DatasetSnapshot.objects.get()
+    assert "/cancel/" in admin_client.get(f"/snapshots/{snapshot.pk}/").content.decode()
+    assert curator_client.post(f"/snapshots/{snapshot.pk}/cancel/").status_code == 403
+    assert admin_client.post(f"/snapshots/{snapshot.pk}/cancel/").status_code == 302
+    run_worker("default")
+    snapshot.refresh_from_db()
+    assert snapshot.status == "cancelled" and not snapshot.items.exists() and not snapshot.export_files
+    assert admin_client.post(f"/snapshots/{snapshot.pk}/cancel/").status_code == 400
+    assert "/resume/" in admin_client.get(f"/snapshots/{snapshot.pk}/").content.decode()
+    assert admin_client.post(f"/snapshots/{snapshot.pk}/resume/").status_code == 302
+    run_worker("default")
+    snapshot.refresh_from_db()
+    assert snapshot.status == "succeeded" and snapshot.chain_count == 6
 
 
 def test_it_resumes_a_snapshot_whose_worker_died(users, admin_client: Client, run_worker) -> None:

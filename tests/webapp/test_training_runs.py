@@ -76,9 +76,9 @@ def _worker_env() -> dict[str, str]:
             "SECRET_KEY": "test", "DEBUG": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def _start_worker() -> subprocess.Popen:
+def _start_worker(**env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT,
-                            env=_worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**_worker_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _wait_for(condition, worker: subprocess.Popen, what: str, timeout: float = 180) -> None:
@@ -86,6 +86,20 @@ def _wait_for(condition, worker: subprocess.Popen, what: str, timeout: float = 1
     while not condition():
         assert time.monotonic() < deadline and worker.poll() is None, f"worker never {what}"
         time.sleep(0.05)
+
+
+def _cancel_in_flight(client: Client, run: TrainingRun, started, **env: str) -> dict[psutil.Process, str]:
+    """Cancel from the UI once `started()`, with a real worker process; its descendants then, with command lines."""
+    worker = _start_worker(**env)
+    try:
+        _wait_for(started, worker, "started")
+        busy = {p: " ".join(p.cmdline()) for p in psutil.Process(worker.pid).children(recursive=True)}
+        assert client.post(f"/training/{run.pk}/cancel/").status_code == 302
+        worker.wait(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    return busy
 
 
 def test_it_runs_an_evaluation_end_to_end_through_the_worker(admin_client: Client, media_root: Path,
@@ -129,17 +143,14 @@ def test_it_stops_a_running_evaluation_when_cancelled(admin_client: Client, medi
     dataset = _tone_dataset(media_root, 60)
     run = _launch(admin_client, stage="eval", base_model=str(student), eval_dataset=dataset.pk,
                   overrides={"batch_size": 1, "max_new_tokens": 32})
-    worker = _start_worker()
-    try:
-        _wait_for(lambda: run.metrics.exists(), worker, "reported a metric")
-        assert admin_client.post(f"/training/{run.pk}/cancel/").status_code == 302
-        worker.wait(timeout=120)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    _cancel_in_flight(admin_client, run, lambda: run.metrics.exists())
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert run.results["stopped_early"] is True and run.results["n"] < 60
+
+
+def _checkpoint_steps(out: Path) -> list[int]:
+    return sorted(int(p.parent.name.split("-")[1]) for p in out.glob("checkpoint-*/trainer_state.json"))
 
 
 def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
@@ -148,11 +159,16 @@ def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
     dataset = _tone_dataset(media_root, 8)
     snapshot = _snapshot(admin_client, dataset, run_worker)
     run = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
-                  overrides={"max_steps": 12, "save_steps": 2, "logging_steps": 1, "save_total_limit": 1})
+                  overrides={"max_steps": 12, "save_steps": 4, "logging_steps": 1, "save_total_limit": 1})
     out = media_root / run.output_dir
+
+    def logged_past_a_checkpoint() -> bool:
+        saved = _checkpoint_steps(out)
+        return bool(saved) and run.metrics.filter(name="loss", step__gt=saved[-1]).exists()
+
     worker = _start_worker()
     try:
-        _wait_for(lambda: any(out.glob("checkpoint-*/trainer_state.json")), worker, "saved a checkpoint")
+        _wait_for(logged_past_a_checkpoint, worker, "logged a step past a checkpoint")
         for horse in psutil.Process(worker.pid).children():
             os.kill(horse.pid, signal.SIGKILL)
         worker.wait(timeout=60)
@@ -162,16 +178,33 @@ def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
     admin_client.get(f"/training/{run.pk}/")  # the next look notices the dead job
     run.refresh_from_db()
     assert run.status == "failed" and "worker" in run.error
-    killed_at = max(MetricPoint.objects.filter(run=run).values_list("step", flat=True))
-    assert killed_at < 12
+    resume_at = _checkpoint_steps(out)[-1]
+    kept = dict(run.metrics.filter(step__lte=resume_at).values_list("pk", "value"))
+    stale = set(run.metrics.filter(step__gt=resume_at).values_list("pk", flat=True))
+    assert kept and stale and max(run.metrics.values_list("step", flat=True)) < 12
+
     assert admin_client.post(f"/training/{run.pk}/resume/").status_code == 302
     run_worker("gpu")
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    assert run.results["resumed_from"].startswith(f"{run.output_dir}/checkpoint-")
+    assert run.results["resumed_from"] == f"{run.output_dir}/checkpoint-{resume_at}"
     assert run.results["steps"] == 12 and run.environment["resumed"] is True
     assert (media_root / run.checkpoint_path / "adapter_config.json").is_file()
-    assert MetricPoint.objects.filter(run=run, name="loss").count() == 12
+    # The killed attempt's points past the checkpoint were replaced by the resumed attempt's; earlier ones kept.
+    assert list(run.metrics.filter(name="loss").values_list("step", flat=True)) == list(range(1, 13))
+    assert dict(run.metrics.filter(pk__in=kept).values_list("pk", "value")) == kept
+    assert not run.metrics.filter(pk__in=stale).exists()
+    assert run.metrics.filter(step__gt=resume_at, name="loss").count() == 12 - resume_at
+
+
+def test_it_replaces_a_logged_step_instead_of_keeping_the_stale_value(admin_client: Client, student: Path) -> None:
+    from webapp.training.jobs import MetricSink
+
+    run = TrainingRun.objects.create(stage="eval", base_model=str(student), status="running")
+    sink = MetricSink(run)
+    sink(5, 10, {"loss": 2.0})
+    sink(5, 10, {"loss": 1.5, "reward": 0.25})
+    assert dict(run.metrics.values_list("name", "value")) == {"loss": 1.5, "reward": 0.25}
 
 
 def test_it_points_each_stage_at_the_right_files(admin_client: Client, media_root: Path, student: Path,
@@ -208,39 +241,112 @@ def test_it_lets_only_admins_launch_and_rejects_bad_input(admin_client: Client, 
     assert curator_client.get("/training/").status_code == 200
 
 
-def test_it_trains_sft_then_grpo_then_evaluates_the_chain(admin_client: Client, media_root: Path, student: Path,
-                                                          run_worker) -> None:
-    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+def test_it_takes_a_snapshot_through_training_to_the_four_baselines_side_by_side(
+    admin_client: Client, media_root: Path, student: Path, run_worker
+) -> None:
+    """The issue's "Done when": freeze, export, SFT then GRPO, curves, evaluation, four baselines compared."""
+    dataset = _tone_dataset(media_root, 4)
+    snapshot = _snapshot(admin_client, dataset, run_worker)
+    page = admin_client.get(f"/snapshots/{snapshot.pk}/").content.decode()
+    assert f"/snapshots/{snapshot.pk}/files/sft.jsonl" in page
+    download = admin_client.get(f"/snapshots/{snapshot.pk}/files/sft.jsonl")
+    assert download.status_code == 200 and len(b"".join(download.streaming_content).splitlines()) == 4
+
+    sft_steps = {"max_steps": 2, "save_steps": 2, "logging_steps": 1}
+    grpo_steps = {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
+                  "max_completion_length": 8, "logging_steps": 1}
     sft = _launch(admin_client, stage="sft", name="SightSound SFT", base_model=str(student), snapshot=snapshot.pk,
-                  recipe="sft_tiny", overrides={"max_steps": 2, "save_steps": 2})
+                  recipe="sft_tiny", overrides=sft_steps)
+    label_sft = _launch(admin_client, stage="sft", name="label SFT", base_model=str(student),
+                        snapshot=snapshot.pk, recipe="sft_tiny", targets="label_only", overrides=sft_steps)
+    label_grpo = _launch(admin_client, stage="grpo", name="label GRPO", base_model=str(student),
+                         snapshot=snapshot.pk, recipe="grpo_tiny", overrides=grpo_steps)
     run_worker("gpu")
-    sft.refresh_from_db()
-    assert sft.status == "succeeded", sft.error
+    for run in (sft, label_sft, label_grpo):
+        run.refresh_from_db()
+        assert run.status == "succeeded", run.error
+    assert label_sft.environment["stage_config"]["train_file"].endswith("sft_label_only.jsonl")
+    assert label_grpo.environment["stage_config"]["adapter"] is None
+    curve = admin_client.get(f"/training/{sft.pk}/metrics.json").json()
+    assert [p[0] for p in curve["series"]["loss"]] == [1, 2] and curve["active"] is False
+
     grpo = _launch(admin_client, stage="grpo", name="SightSound GRPO", base_model="ignored", parent=sft.pk,
-                   snapshot=snapshot.pk, recipe="grpo_tiny",
-                   overrides={"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
-                              "max_completion_length": 8})
+                   snapshot=snapshot.pk, recipe="grpo_tiny", overrides=grpo_steps)
     assert grpo.base_model == str(student)
     run_worker("gpu")
     grpo.refresh_from_db()
     assert grpo.status == "succeeded", grpo.error
     assert grpo.environment["stage_config"]["adapter"] == str(media_root / sft.checkpoint_path)
-    names = set(MetricPoint.objects.filter(run=grpo).values_list("name", flat=True))
-    assert "reward" in names and any(n.startswith("rewards/") for n in names), names
-    ev = _launch(admin_client, stage="eval", name="SightSound", base_model="ignored", parent=grpo.pk,
-                 snapshot=snapshot.pk, overrides={"max_new_tokens": 8})
+    series = admin_client.get(f"/training/{grpo.pk}/metrics.json").json()["series"]
+    assert "reward" in series and any(n.startswith("rewards/") for n in series), sorted(series)
+
+    evals = [_launch(admin_client, stage="eval", name="pretrained", base_model=str(student),
+                     eval_dataset=dataset.pk, overrides={"max_new_tokens": 8})]
+    for model in (label_sft, label_grpo, grpo):
+        evals.append(_launch(admin_client, stage="eval", name=f"eval {model.name}", base_model="ignored",
+                             parent=model.pk, eval_dataset=dataset.pk, overrides={"max_new_tokens": 8}))
     run_worker("gpu")
-    ev.refresh_from_db()
-    assert ev.status == "succeeded", ev.error and ev.results["n"] == 4
-    page = admin_client.get(f"/training/{ev.pk}/").content.decode()
+    for ev in evals:
+        ev.refresh_from_db()
+        assert ev.status == "succeeded" and ev.results["n"] == 4, ev.error
+    page = admin_client.get(f"/training/{evals[-1].pk}/").content.decode()
     assert "SightSound GRPO" in page and "SightSound SFT" in page and "Accuracy" in page
     fragment = admin_client.get(f"/training/{grpo.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<section id="run-status"') and "every 2s" not in fragment
-    compare = admin_client.get(f"/training/compare/?runs={ev.pk}").content.decode()
-    assert "SightSound (chain SFT → GRPO)" in compare
+
+    compare = admin_client.get("/training/compare/?" + "&".join(f"runs={e.pk}" for e in evals)).content.decode()
+    table = compare[compare.index('id="comparison"'):]
+    baselines = ["pretrained student", "label-only SFT", "label-only GRPO", "SightSound (chain SFT → GRPO)"]
+    positions = [table.index(f'<strong class="baseline">{b}</strong>') for b in baselines]
+    assert positions == sorted(positions), "the four baselines are columns in launch order"
+    assert table.count("question_type=Pitch") == 1 and table.count("n=4") == 4
     for url in ("/training/", "/snapshots/", f"/snapshots/{snapshot.pk}/", "/training/new/?stage=grpo",
                 "/training/compare/", "/snapshots/new/"):
         assert admin_client.get(url).status_code == 200, url
+
+
+def test_it_runs_sft_and_grpo_under_accelerate_launch_with_metrics_and_exit_status(
+    admin_client: Client, media_root: Path, student: Path, run_worker, settings
+) -> None:
+    """The multi-GPU path, forced onto the CPU (`accelerate launch --cpu --num_processes 1`)."""
+    settings.TRAINING_LAUNCHER = "accelerate"
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+    sft = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  overrides={"max_steps": 3, "save_steps": 3, "logging_steps": 1})
+    broken = _launch(admin_client, stage="sft", base_model=str(media_root / "no-such-model"), snapshot=snapshot.pk,
+                     recipe="sft_tiny", overrides={"max_steps": 3})
+    run_worker("gpu")
+    sft.refresh_from_db()
+    assert sft.status == "succeeded", sft.error
+    assert sft.environment["launcher"] == {"kind": "accelerate", "num_processes": 1, "cpu": True}
+    assert sft.results["launch_command"][-4:-1] == ["-m", "pipeline.sft", "--config"]
+    assert list(sft.metrics.filter(name="loss").values_list("step", flat=True)) == [1, 2, 3]
+    assert sft.results["steps"] == 3 and (media_root / sft.checkpoint_path / "adapter_config.json").is_file()
+    broken.refresh_from_db()
+    assert broken.status == "failed" and "exited with status" in broken.error and "no-such-model" in broken.error
+
+    grpo = _launch(admin_client, stage="grpo", base_model="ignored", parent=sft.pk, snapshot=snapshot.pk,
+                   recipe="grpo_tiny", overrides={"max_steps": 1, "num_generations": 2,
+                                                  "per_device_train_batch_size": 2, "max_completion_length": 8})
+    run_worker("gpu")
+    grpo.refresh_from_db()
+    assert grpo.status == "succeeded", grpo.error
+    names = set(grpo.metrics.values_list("name", flat=True))
+    assert "reward" in names and any(n.startswith("rewards/") for n in names), names
+
+
+def test_it_cancels_a_launched_stage_which_stops_with_a_checkpoint(admin_client: Client, media_root: Path,
+                                                                  student: Path, run_worker) -> None:
+    snapshot = _snapshot(admin_client, _tone_dataset(media_root, 4), run_worker)
+    run = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  overrides={"max_steps": 500, "save_steps": 400, "logging_steps": 1})
+    busy = _cancel_in_flight(admin_client, run, lambda: run.metrics.filter(name="loss").exists(),
+                             TRAINING_LAUNCHER="accelerate")
+    stage = [p for p, cmdline in busy.items() if "pipeline.sft" in cmdline]
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.results["stopped_early"] is True and run.results["steps"] < 500
+    assert (media_root / run.output_dir / f"checkpoint-{run.results['steps']}" / "trainer_state.json").is_file()
+    assert stage and not [p for p in stage if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_it_names_the_four_baselines_from_the_lineage(users) -> None:

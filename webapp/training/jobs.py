@@ -1,9 +1,11 @@
 """RQ jobs: build a snapshot (default queue) and run a training or evaluation stage (gpu queue).
 
-Ids in, rows out. The training job runs the pipeline stage in this process (one GPU); metrics arrive through
-`on_progress(step, total, metrics)` and are stored as MetricPoints in bulk, and its return value is how cancel
-reaches the trainer: False once the run is cancelled, so the trainer saves a checkpoint and stops. A killed
-work-horse leaves the run active with a dead job, which `fail_if_orphaned` turns into a failed, resumable run.
+Ids in, rows out. The training job runs the pipeline stage in this process (one GPU), or, on a worker that sees
+several GPUs, under `accelerate launch` as a subprocess group (`pipeline.launch`, see settings.TRAINING_LAUNCHER).
+Either way metrics arrive through `on_progress(step, total, metrics)` and are stored as MetricPoints in bulk, and
+its return value is how cancel reaches the trainer: False once the run is cancelled, so the trainer saves a
+checkpoint and stops. A killed work-horse leaves the run active with a dead job, which `fail_if_orphaned` turns
+into a failed, resumable run (a launched stage notices its worker is gone and stops with a checkpoint).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
-from webapp.catalog.models import Clip, Question
 from webapp.core import storage
 from webapp.training import services, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -25,25 +27,30 @@ logger = logging.getLogger(__name__)
 
 
 def snapshot_job(snapshot_id: int) -> str:
+    from pipeline.export import ExportStopped
+
     snapshot = DatasetSnapshot.objects.select_related("dataset").get(pk=snapshot_id)
     if not snapshot.mark_running():
         return f"not started: snapshot is {snapshot.status}"
     try:
         total = snapshots.candidate_chains(snapshot).count()
 
-        def _progress(done: int) -> bool:
-            snapshot.report_progress(min(done, total), total, {"phase": "freezing", "chains": done})
+        def _progress(n: int, of: int, phase: str) -> bool:
+            """Progress on the row; False (stop after this batch) once an admin cancelled the build."""
+            snapshot.report_progress(min(n, of), of, {"phase": phase, "chains": n if phase == "freezing" else of})
             return not snapshots.is_cancelled(snapshot)
 
-        done = snapshots.freeze(snapshot, on_batch=_progress)
+        done = snapshots.freeze(snapshot, on_batch=lambda n: _progress(n, total, "freezing"))
         if snapshots.is_cancelled(snapshot):
             return "cancelled"
         prov = snapshots.provenance(snapshot)
         DatasetSnapshot.objects.filter(pk=snapshot.pk).update(chain_count=done, provenance=prov)
         snapshot.chain_count, snapshot.provenance = done, prov
-        snapshot.report_progress(done, done, {"phase": "exporting", "chains": done})
-        files = snapshots.export(snapshot, on_progress=lambda n: snapshot.report_progress(
-            n, done, {"phase": "exporting", "chains": done}))
+        _progress(0, done, "exporting")
+        try:
+            files = snapshots.export(snapshot, on_progress=lambda n: _progress(n, done, "exporting"))
+        except ExportStopped:
+            return "cancelled"
         snapshot.report_progress(done, done, {"phase": "done", "chains": done, "files": len(files)})
     except Exception as exc:
         snapshot.mark_failed(exc)
@@ -71,8 +78,9 @@ class MetricSink:
 
     def flush(self) -> None:
         if self.pending:
-            with transaction.atomic():
-                MetricPoint.objects.bulk_create(self.pending, ignore_conflicts=True)
+            with transaction.atomic():  # a step logged again (a resumed attempt) replaces the earlier value
+                MetricPoint.objects.bulk_create(self.pending, update_conflicts=True,
+                                                unique_fields=["run", "name", "step"], update_fields=["value"])
             self.pending.clear()
 
 
@@ -85,19 +93,14 @@ def _eval_items(run: TrainingRun, path: Path) -> int:
     if spec.get("dataset"):
         import json
 
-        qs = Question.objects.filter(dataset_id=spec["dataset"], clip__status=Clip.Status.READY).exclude(
-            clip__audio_path="").select_related("clip").order_by("id")
+        qs = snapshots.playable_questions(spec["dataset"])
         if spec.get("split"):
             qs = qs.filter(split=spec["split"])
         if spec.get("limit"):
             qs = qs[: spec["limit"]]
         n = 0
         with path.open("w", encoding="utf-8") as fh:
-            for q in qs.iterator(chunk_size=1000):
-                rec = {"question_id": q.pk, "question": q.text, "choices": q.choices, "answer_index": q.answer_index,
-                       "answer_text": q.answer_text, "split": q.split, "question_type": q.question_type,
-                       "question_relation": q.question_relation, "category": q.category,
-                       "audio_path": q.clip.audio_path}
+            for rec in snapshots.question_records(qs):
                 fh.write(json.dumps(grpo_row(rec), ensure_ascii=False) + "\n")
                 n += 1
         return n
@@ -105,6 +108,24 @@ def _eval_items(run: TrainingRun, path: Path) -> int:
         shutil.copyfile(storage.resolve(f"{run.snapshot.export_dir}/grpo.jsonl"), path)
         return sum(1 for _ in path.open())
     raise ValueError("an evaluation run needs an evaluation dataset or an exported snapshot")
+
+
+def _drop_points_past_start(run: TrainingRun, cfg: Any) -> None:
+    """Forget the points of a killed or cancelled attempt that this attempt will log again.
+
+    A training stage restarts at its last checkpoint-S/ (when resuming) and redoes every step after S, so the
+    points the earlier attempt logged past S are stale: they go, and the series the UI plots is one attempt's.
+    A fresh start (or an evaluation, which always starts over) drops every point.
+    """
+    from pipeline.training import checkpoint_step, last_checkpoint
+
+    checkpoint = last_checkpoint(cfg.output_dir) if getattr(cfg, "resume", False) else None
+    points = MetricPoint.objects.filter(run=run)
+    if checkpoint is not None:
+        points = points.filter(step__gt=checkpoint_step(checkpoint))
+    dropped, _ = points.delete()
+    if dropped:
+        logger.info("run %s: dropped %d metric points past %s", run.pk, dropped, checkpoint or "the start")
 
 
 def _stage_runner(stage: str) -> Callable[..., Any]:
@@ -115,6 +136,19 @@ def _stage_runner(stage: str) -> Callable[..., Any]:
     else:
         from pipeline.evaluate import run
     return run
+
+
+def _launcher(stage: str) -> dict[str, Any] | None:
+    """How this worker runs a training stage: None in this process, else the `accelerate launch` settings."""
+    if stage not in {TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO} or settings.TRAINING_LAUNCHER == "inprocess":
+        return None
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if settings.TRAINING_LAUNCHER == "auto" and gpus < 2:
+        return None
+    return {"kind": "accelerate", "num_processes": settings.TRAINING_NUM_PROCESSES or max(gpus, 1),
+            "cpu": gpus == 0}
 
 
 def training_job(run_id: int) -> str:
@@ -128,12 +162,27 @@ def training_job(run_id: int) -> str:
     try:
         resume = bool(run.config.get("_resume"))
         cfg = services.stage_config(run, resume=resume)
-        env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume}
+        launcher = _launcher(run.stage)
+        env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume,
+               "launcher": launcher or {"kind": "inprocess"}}
         TrainingRun.objects.filter(pk=run.pk).update(environment=env)
+        _drop_points_past_start(run, cfg)
         if run.stage == TrainingRun.Stage.EVAL:
             n = _eval_items(run, Path(cfg.items_file))
             run.report_progress(0, n)
-        result = _stage_runner(run.stage)(cfg, on_progress=sink)
+        if launcher is None:
+            result = _stage_runner(run.stage)(cfg, on_progress=sink)
+        else:
+            from pipeline.launch import StageStopped, run_stage
+
+            try:
+                result = run_stage(run.stage, cfg, on_progress=sink, num_processes=launcher["num_processes"],
+                                   cpu=launcher["cpu"], stop_grace=settings.TRAINING_STOP_GRACE_SECONDS)
+            except StageStopped:
+                sink.flush()
+                if services.is_cancelled(run):
+                    return "cancelled"
+                raise
         sink.flush()
         results = _results(run, result)
         TrainingRun.objects.filter(pk=run.pk).update(**results)
@@ -158,4 +207,5 @@ def _results(run: TrainingRun, result: Any) -> dict[str, Any]:
             "results": {"steps": result.steps, "metrics": result.metrics, "stopped_early": result.stopped_early,
                         "resumed_from": storage.relative(Path(result.resumed_from)) if result.resumed_from else None,
                         "final_loss": getattr(result, "final_loss", None),
-                        "final_reward": getattr(result, "final_reward", None)}}
+                        "final_reward": getattr(result, "final_reward", None),
+                        **({"launch_command": result.command} if getattr(result, "command", None) else {})}}

@@ -15,9 +15,9 @@ from typing import Any
 import django_rq
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
-from webapp.catalog.models import Dataset
+from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
 from webapp.core.models import RunStatus
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
@@ -68,6 +68,11 @@ def resume(snapshot: DatasetSnapshot) -> bool:
             return False
         enqueue(snapshot)
     return True
+
+
+def cancel(snapshot: DatasetSnapshot) -> bool:
+    """A queued build never starts; a running one stops after its current batch (freezing or exporting)."""
+    return snapshot.mark_cancelled()
 
 
 def is_cancelled(snapshot: DatasetSnapshot) -> bool:
@@ -189,6 +194,38 @@ def records(snapshot: DatasetSnapshot) -> Iterator[dict[str, Any]]:
                "question_relation": relation, "category": category, "audio_path": audio}
 
 
+def question_records(questions: QuerySet[Question]) -> Iterator[dict[str, Any]]:
+    """Export records of questions alone (no chain): label-only rows and evaluation items (clip selected)."""
+    for q in questions.iterator(chunk_size=2000):
+        yield {"question_id": q.pk, "question": q.text, "choices": q.choices, "answer_index": q.answer_index,
+               "answer_text": q.answer_text, "split": q.split, "question_type": q.question_type,
+               "question_relation": q.question_relation, "category": q.category, "audio_path": q.clip.audio_path}
+
+
+def playable_questions(dataset_id: int) -> QuerySet[Question]:
+    """Questions a student can be trained or scored on: the clip is processed and has audio."""
+    return (Question.objects.filter(dataset_id=dataset_id, clip__status=Clip.Status.READY)
+            .exclude(clip__audio_path="").select_related("clip").order_by("id"))
+
+
+def label_only_questions(snapshot: DatasetSnapshot) -> QuerySet[Question]:
+    """Every labelled question the snapshot's question filters select, accepted chain or not.
+
+    The label-only SFT baseline learns from the label alone, so limiting it to the questions that happen to have
+    an accepted chain would starve it of data the chain pipeline never needed to produce. The chain filters
+    (verdict label, chains per question) do not apply: these questions have no chain to filter. Like the chains
+    (a teacher only sees processed clips), a question counts once its clip is processed. The set is read when
+    the export is written: it is not frozen in SnapshotItems, so a re-export after new questions are imported
+    into the dataset can have more label-only rows (the card and the file list give the count written).
+    """
+    questions = (Question.objects.filter(dataset_id=snapshot.dataset_id, clip__status=Clip.Status.READY)
+                 .exclude(Q(answer_index__isnull=True) & Q(answer_text="")).select_related("clip").order_by("id"))
+    for key in ("split", "question_type"):
+        if snapshot.filters.get(key):
+            questions = questions.filter(**{key: snapshot.filters[key]})
+    return questions
+
+
 def default_export_dir(snapshot: DatasetSnapshot) -> str:
     return f"exports/{snapshot.dataset.slug}/v{snapshot.version}"
 
@@ -200,7 +237,8 @@ def export(snapshot: DatasetSnapshot, out_dir: Path | None = None, on_progress: 
     target = out_dir or storage.resolve(default_export_dir(snapshot))
     embed = bool(snapshot.filters.get("embed_audio"))
     opts = ExportOptions(embed_audio=embed, media_root=str(storage.root()) if embed else None)
-    result = write_export(records(snapshot), target, opts, on_progress=on_progress)
+    result = write_export(records(snapshot), target, opts, on_progress=on_progress,
+                          label_records=question_records(label_only_questions(snapshot)))
     title = f"{snapshot.dataset.name} v{snapshot.version}{f' ({snapshot.name})' if snapshot.name else ''}"
     card = write_card(target / "README.md", title=title, provenance=snapshot.provenance, result=result,
                       filters={**snapshot.filters, "max_chains_per_question": snapshot.max_chains_per_question},

@@ -9,6 +9,7 @@ urlpatterns = [
     path("snapshots/", views.snapshot_list, name="snapshots"),
     path("snapshots/new/", views.snapshot_new, name="snapshot_new"),
     path("snapshots/<int:pk>/", views.snapshot_detail, name="snapshot"),
+    path("snapshots/<int:pk>/cancel/", views.snapshot_cancel, name="snapshot_cancel"),
     path("snapshots/<int:pk>/resume/", views.snapshot_resume, name="snapshot_resume"),
     path("snapshots/<int:pk>/files/<str:name>", views.snapshot_download, name="snapshot_download"),
     path("training/", views.run_list, name="runs"),

@@ -67,10 +67,21 @@ def snapshot_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 
 @require_POST
 @admin_required
+def snapshot_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, pk)
+    if not snapshots.cancel(snapshot):
+        return HttpResponseBadRequest(f"Snapshot {snapshot} is {snapshot.status}; only queued or building ones "
+                                      "can be cancelled.")
+    return redirect(snapshot)
+
+
+@require_POST
+@admin_required
 def snapshot_resume(request: HttpRequest, pk: int) -> HttpResponse:
     snapshot = _get_snapshot_for_user(request, pk)
     if not snapshots.resume(snapshot):
-        return HttpResponseBadRequest(f"Snapshot {snapshot} is {snapshot.status}; only failed ones can resume.")
+        return HttpResponseBadRequest(f"Snapshot {snapshot} is {snapshot.status}; only failed or cancelled ones "
+                                      "can resume.")
     return redirect(snapshot)
 
 
