@@ -266,14 +266,13 @@ def _suppressed_tokens(processor: Any) -> list[int]:
     return [i for i in ids if isinstance(i, int) and i != tok.unk_token_id]
 
 
-def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResult:
-    """GRPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
+def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> tuple[AudioGRPOTrainer, Any]:
+    """The configured trainer and its colocated vLLM engine (None with `generate` rollouts; the caller closes it)."""
     from datasets import Dataset
     from peft import PeftModel
     from transformers import set_seed
     from trl import GRPOConfig
 
-    t0 = time.perf_counter()
     set_seed(cfg.seed)
     ################
     # Model
@@ -307,7 +306,6 @@ def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResu
         **({"loss_type": cfg.loss_type} if cfg.loss_type else {}),
         **trainer_precision(cfg.bf16),
     )
-    progress = ProgressCallback(on_progress)
     engine = None
     if cfg.rollout_backend == "vllm":
         from pipeline.vllm_rollouts import ColocatedVLLM
@@ -316,8 +314,17 @@ def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResu
                                                            **cfg.vllm_options})
     trainer = AudioGRPOTrainer(model=model, reward_funcs=get_reward_funcs(cfg.reward_funcs), args=args,
                                train_dataset=dataset, processing_class=processor, peft_config=peft_config,
-                               callbacks=[progress], media_root=cfg.media_root, rollout_engine=engine)
+                               callbacks=callbacks or [], media_root=cfg.media_root, rollout_engine=engine)
     remove_printer(trainer)
+    return trainer, engine
+
+
+def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResult:
+    """GRPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
+    t0 = time.perf_counter()
+    progress = ProgressCallback(on_progress)
+    trainer, engine = build_trainer(cfg, [progress])
+    processor = trainer.processing_class
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if cfg.resume and resume_from is None:
         log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)

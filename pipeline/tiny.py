@@ -208,14 +208,14 @@ def _save_qwen2_audio(tok: PreTrainedTokenizerBase, out: Path) -> torch.nn.Modul
     model = _seeded(Qwen2AudioForConditionalGeneration, config)
     model.generation_config = _generation_config(tok)
     model.save_pretrained(out)
-    _rewrite_audio_keys(out / "model.safetensors")
+    rewrite_audio_keys(out / "model.safetensors")
     # chat_template=None selects Qwen2AudioProcessor's built-in template: the one the real checkpoint uses.
     processor = Qwen2AudioProcessor(WhisperFeatureExtractor(feature_size=128, sampling_rate=16000), tok)
     processor.save_pretrained(out)
     return model
 
 
-def _rewrite_audio_keys(path: Path) -> None:
+def rewrite_audio_keys(path: Path) -> None:
     """transformers 5.17 saves `language_model.model.model.*`; vLLM and the hub use `language_model.model.*`.
 
     transformers reloads either spelling (its conversion mapping), vLLM only the hub one.

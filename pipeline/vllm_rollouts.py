@@ -145,7 +145,11 @@ class ColocatedVLLM:
         for module in runner.model.modules():
             if isinstance(module, ParallelLMHead):  # tied heads keep a stale packed copy otherwise
                 module.quant_method.process_weights_after_loading(module)
-        self.llm.reset_prefix_cache()
+        # Cached KV blocks and audio-encoder outputs were computed with the old weights.
+        engine = self.llm.llm_engine
+        engine.reset_prefix_cache()
+        engine.reset_encoder_cache()
+        engine.reset_mm_cache()
         self.syncs += 1
         self.sync_seconds += time.perf_counter() - t0
 

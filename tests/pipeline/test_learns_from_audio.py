@@ -39,8 +39,11 @@ N_TRAIN, N_HELD_OUT = 256, 200
 LOW_HZ, HIGH_HZ = (250.0, 600.0), (1200.0, 3000.0)
 
 
-def build_student(out: Path) -> Path:
-    """A tiny Qwen2-Audio from pipeline.tiny's blocks, with a 2 s audio window (200 mel frames, 100 positions)."""
+def build_student(out: Path, chunk_s: int = CHUNK_S) -> Path:
+    """A tiny Qwen2-Audio from pipeline.tiny's blocks, with a 2 s audio window (200 mel frames, 100 positions).
+
+    vLLM's Qwen2-Audio accepts only Whisper's 30 s window (3000 mel frames), so the vLLM tier passes chunk_s=30.
+    """
     import torch
     from transformers import (
         Qwen2AudioConfig,
@@ -50,7 +53,7 @@ def build_student(out: Path) -> Path:
     )
 
     tok = tiny.build_tokenizer()
-    audio = dict(tiny.AUDIO_ENCODER, max_source_positions=CHUNK_S * 50)
+    audio = dict(tiny.AUDIO_ENCODER, max_source_positions=chunk_s * 50)
     text = dict(model_type="qwen2", **tiny._text_config(tok, tied=False))
     config = Qwen2AudioConfig(audio_config=audio, text_config=text,
                               audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"))
@@ -59,7 +62,8 @@ def build_student(out: Path) -> Path:
         model = Qwen2AudioForConditionalGeneration(config).eval()
     model.generation_config = tiny._generation_config(tok)
     model.save_pretrained(out)
-    fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=SR, chunk_length=CHUNK_S)
+    tiny.rewrite_audio_keys(out / "model.safetensors")  # the hub layout, which vLLM loads (the vLLM tier reuses this)
+    fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=SR, chunk_length=chunk_s)
     Qwen2AudioProcessor(fe, tok).save_pretrained(out)
     return out
 
@@ -113,10 +117,12 @@ def test_it_learns_the_pitch_from_the_audio_alone(tmp_path: Path) -> None:
     check_learns_from_audio(tmp_path)
 
 
-def check_learns_from_audio(tmp_path: Path, **grpo_extra: Any) -> str:
-    """The whole check; returns its one-line summary."""
+def check_learns_from_audio(tmp_path: Path, chunk_s: int = CHUNK_S, shuffled_control: bool = True,
+                            **grpo_extra: Any) -> str:
+    """The whole check; returns its one-line summary. The vLLM tier reruns it with vLLM rollouts and without the
+    shuffled-label control, which tests the task, not the rollout backend (this tier keeps it)."""
     t0 = time.perf_counter()
-    model = build_student(tmp_path / "student")
+    model = build_student(tmp_path / "student", chunk_s)
     media = tmp_path / "media"
     train_items = make_items(media, "train", N_TRAIN, seed=1)
     held_out = make_items(media, "heldout", N_HELD_OUT, seed=2)
@@ -131,20 +137,24 @@ def check_learns_from_audio(tmp_path: Path, **grpo_extra: Any) -> str:
     zeroed = evaluate_accuracy(adapter, held_out, media_root=str(media), batch_size=50, max_new_tokens=24,
                                zero_audio=True)
 
-    shuffled_labels = [it["answer"] for it in train_items]
-    random.Random(3).shuffle(shuffled_labels)
-    shuffled = [dict(it, answer=lab) for it, lab in zip(train_items, shuffled_labels, strict=True)]
-    control_adapter = train(tmp_path, "shuffled", model, media, shuffled, **grpo_extra)
-    control = evaluate_accuracy(control_adapter, held_out, media_root=str(media), batch_size=50, max_new_tokens=24)
+    control = None
+    if shuffled_control:
+        shuffled_labels = [it["answer"] for it in train_items]
+        random.Random(3).shuffle(shuffled_labels)
+        shuffled = [dict(it, answer=lab) for it, lab in zip(train_items, shuffled_labels, strict=True)]
+        control_adapter = train(tmp_path, "shuffled", model, media, shuffled, **grpo_extra)
+        control = evaluate_accuracy(control_adapter, held_out, media_root=str(media), batch_size=50,
+                                    max_new_tokens=24)
 
     elapsed = time.perf_counter() - t0
+    shuffled_text = f"shuffled labels {control.accuracy:.3f}" if control else "shuffled labels not run"
     summary = (f"held-out accuracy {acc.accuracy:.3f} (n={acc.n}); audio zeroed {zeroed.accuracy:.3f}; "
-               f"shuffled labels {control.accuracy:.3f}; {elapsed:.0f}s")
+               f"{shuffled_text}; {elapsed:.0f}s")
     log.warning("LEARNING TEST: %s", summary)
     print(f"LEARNING TEST: {summary}")
     assert acc.n >= 100
     assert acc.accuracy >= 0.8, summary
     assert abs(zeroed.accuracy - 0.5) <= 0.1, summary
-    assert abs(control.accuracy - 0.5) <= 0.1, summary
+    assert control is None or abs(control.accuracy - 0.5) <= 0.1, summary
     assert elapsed <= 300, summary
     return summary
