@@ -88,6 +88,9 @@ class GRPOStageConfig(StageConfig):
                              f"functions {self.reward_funcs}, got {len(self.reward_weights)} weights")
         if self.rollout_backend not in ("generate", "vllm"):
             raise ValueError(f"rollout_backend must be 'generate' or 'vllm', got {self.rollout_backend!r}")
+        from pipeline.vllm_rollouts import RolloutEngineOptions
+
+        RolloutEngineOptions.from_kwargs(self.vllm_options)  # a typo fails here, before any model is loaded
         if self.num_generations < 2:
             raise ValueError("num_generations must be >= 2: GRPO's advantage is relative to the group")
         generation_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps

@@ -111,6 +111,12 @@ class ColocatedVLLM:
 
     def __init__(self, model_path: str, **options: Any) -> None:
         self.options = RolloutEngineOptions.from_kwargs(options)
+        if torch.distributed.is_available() and torch.distributed.is_initialized() \
+                and torch.distributed.get_world_size() > 1:
+            raise RuntimeError("vLLM rollouts run in a single training process; with several ranks use "
+                               "rollout_backend='generate' or TRAINING_LAUNCHER=inprocess")
+        # Colocated means in-process: the engine's model runner must live here for weights to be pushed into it.
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         if self.options.cpu_kv_cache_gb is not None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.options.cpu_kv_cache_gb))
         vllm = import_vllm()
@@ -130,7 +136,10 @@ class ColocatedVLLM:
 
     # ------------------------------------------------------------------------------------------ weights
     def _runner(self) -> Any:
-        executor = self.llm.llm_engine.model_executor
+        executor = getattr(self.llm.llm_engine, "model_executor", None)
+        if executor is None:
+            raise RuntimeError("the rollout engine runs in a separate process (VLLM_ENABLE_V1_MULTIPROCESSING was "
+                               "on when it started), so weights cannot be pushed into it")
         return executor.driver_worker.model_runner
 
     @torch.no_grad()

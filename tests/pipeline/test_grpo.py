@@ -134,9 +134,14 @@ def test_it_resumes_from_its_checkpoint_and_reports_rewards(grpo_data: tuple, tm
 
 
 def test_it_validates_its_config_and_reads_the_recipes() -> None:
-    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml"):
+    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml", "grpo_tiny_vllm.yaml", "grpo_qwen2_audio_7b_vllm.yaml"):
         cfg = load_config(GRPOStageConfig, RECIPES / name)
         assert cfg.reward_funcs and cfg.num_generations >= 2
+        assert cfg.rollout_backend == ("vllm" if "vllm" in name else "generate")
+    with pytest.raises(ValueError, match="rollout_backend"):
+        GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", rollout_backend="sglang")
+    with pytest.raises(ValueError, match="unknown vllm rollout option"):
+        GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", vllm_options={"gpu_mem": 0.3})
     with pytest.raises(ValueError, match="unknown reward function"):
         GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", reward_funcs=["accurate"])
     with pytest.raises(ValueError, match="multiple of num_generations"):

@@ -137,3 +137,29 @@ def test_it_resumes_without_duplicates_after_the_work_horse_is_killed(
     assert run.status == "succeeded", run.error
     assert Chain.objects.filter(run=run).count() == total_questions * 3
     _no_duplicates(run)
+
+
+def test_an_openai_backed_run_keeps_its_endpoint_but_never_a_key(admin_client: Client, avqa: Dataset) -> None:
+    bad = admin_client.post("/runs/new/", {"dataset": avqa.pk, "model": "served", "backend": "openai",
+                                           "prompt_version": "teacher-v1", "k": 2, "temperature": 1.0, "top_p": 1.0,
+                                           "max_new_tokens": 16, "seed": 0})
+    assert bad.status_code == 400 and b"needs the server" in bad.content
+    run = _launch(admin_client, avqa, Path("teacher-7b"), backend="openai", endpoint="http://gpu-box:8000/v1",
+                  server_kind="openai", api_key_env="TEACHER_API_KEY")
+    assert run.backend == "openai" and run.queue_name == "default"  # HTTP only: any worker can send it
+    assert run.config["backend_options"] == {"base_url": "http://gpu-box:8000/v1", "server": "openai",
+                                             "api_key_env": "TEACHER_API_KEY"}
+    refused = admin_client.post("/runs/new/", {"dataset": avqa.pk, "model": "m", "backend": "openai",
+                                               "endpoint": "http://x/v1", "api_key_env": "sk-not-a-name",
+                                               "prompt_version": "teacher-v1", "k": 2, "temperature": 1.0,
+                                               "top_p": 1.0, "max_new_tokens": 16, "seed": 0})
+    assert refused.status_code == 400  # the key's *name* only: a pasted secret is refused, never stored
+
+
+def test_a_vllm_run_without_vllm_in_the_worker_fails_with_how_to_get_it(admin_client: Client, avqa: Dataset,
+                                                                       tiny_models: dict[str, Path],
+                                                                       run_worker) -> None:
+    run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], backend="vllm", limit=1)
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "failed" and "requirements-gpu.txt" in run.error and "setup_vllm.sh" in run.error

@@ -16,13 +16,29 @@ SERVER_KINDS = [("vllm", "vLLM server (top_k, repetition penalty)"), ("openai", 
 class EndpointFields(forms.Form):
     """Where an `openai` backend sends requests; the API key itself stays in the worker's environment."""
 
-    endpoint = forms.URLField(required=False, max_length=500, assume_scheme="http",
-                              help_text="OpenAI-compatible base URL ending in /v1 (openai backend only).")
+    endpoint = forms.CharField(required=False, max_length=500,
+                               help_text="OpenAI-compatible base URL ending in /v1 (openai backend only).")
     server_kind = forms.ChoiceField(required=False, choices=SERVER_KINDS, initial="vllm")
     api_key_env = forms.RegexField(required=False, regex=r"^[A-Z_][A-Z0-9_]{0,63}$", max_length=64,
                                    initial="OPENAI_API_KEY",
                                    help_text="Environment variable on the worker that holds the API key.")
     backend_field = "backend"
+
+    def clean_endpoint(self) -> str:
+        """http(s)://host[:port]/path; bare internal host names (gpu-box) are fine, unlike Django's URLField."""
+        from urllib.parse import urlsplit
+
+        value = (self.cleaned_data.get("endpoint") or "").strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise forms.ValidationError("Give the server's base URL, e.g. http://gpu-box:8000/v1.")
+        return value.rstrip("/")
 
     def backend_options(self) -> dict[str, str]:
         data = self.cleaned_data

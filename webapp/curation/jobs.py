@@ -63,29 +63,31 @@ def teacher_job(run_id: int) -> str:
         backend = build_backend(cfg)
         done, started, n_chains, n_kept = len(done_ids), time.monotonic(), 0, 0
         agreement: list[float] = []
-        for result in generate_chains(cfg, _teacher_items(questions, done_ids), backend):
-            rows = [
-                Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
-                      parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
-                      is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
-                      finish_reason=c.finish_reason, logprob=c.logprob)
-                for c in result.chains
-            ]
-            with transaction.atomic():
-                Chain.objects.bulk_create(rows, ignore_conflicts=True)
-            done += 1
-            n_chains += len(rows)
-            n_kept += sum(r.kept for r in rows)
-            agreement.append(result.agreement)
-            elapsed = max(time.monotonic() - started, 1e-6)
-            run.report_progress(done, total, {
-                "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
-                "agreement_mean": round(sum(agreement) / len(agreement), 3),
-            })
-            if is_cancelled(run):
-                logger.info("teacher run %s cancelled after %s questions", run.pk, done)
-                return "cancelled"
-        backend.close()
+        try:
+            for result in generate_chains(cfg, _teacher_items(questions, done_ids), backend):
+                rows = [
+                    Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
+                          parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
+                          is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
+                          finish_reason=c.finish_reason, logprob=c.logprob)
+                    for c in result.chains
+                ]
+                with transaction.atomic():
+                    Chain.objects.bulk_create(rows, ignore_conflicts=True)
+                done += 1
+                n_chains += len(rows)
+                n_kept += sum(r.kept for r in rows)
+                agreement.append(result.agreement)
+                elapsed = max(time.monotonic() - started, 1e-6)
+                run.report_progress(done, total, {
+                    "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
+                    "agreement_mean": round(sum(agreement) / len(agreement), 3),
+                })
+                if is_cancelled(run):
+                    logger.info("teacher run %s cancelled after %s questions", run.pk, done)
+                    return "cancelled"
+        finally:
+            backend.close()  # also on cancel and errors: a GPU worker may load another model next
     except Exception as exc:
         run.mark_failed(exc)
         raise
