@@ -92,7 +92,8 @@ def bench_sft(model: Path, media: Path, train: Path, out: Path, steps: int, batc
 
 
 def bench_grpo(model: Path, media: Path, train: Path, out: Path, steps: int, group: int,
-               completion_tokens: int, rollout_backend: str = "generate") -> dict[str, Any]:
+               completion_tokens: int, rollout_backend: str = "generate",
+               is_correction: bool = True) -> dict[str, Any]:
     """Per-step seconds of one GRPO run: steps, rollouts, and for vLLM the syncs and the engine's own counters."""
     from pipeline.grpo import AudioGRPOTrainer, GRPOStageConfig, run
 
@@ -147,7 +148,8 @@ def bench_grpo(model: Path, media: Path, train: Path, out: Path, steps: int, gro
                             output_dir=str(out), max_steps=steps + 1, per_device_train_batch_size=group,
                             num_generations=group, beta=0.04, max_completion_length=completion_tokens,
                             logging_steps=1, save_steps=10_000, rollout_backend=rollout_backend,
-                            vllm_options=VLLM_OPTIONS if rollout_backend == "vllm" else {}), on_progress=clock)
+                            vllm_options=VLLM_OPTIONS if rollout_backend == "vllm" else {},
+                            importance_sampling_correction=is_correction), on_progress=clock)
     finally:
         for owner, name, fn in patches:
             setattr(owner, name, fn)
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     vllm_flag.add_argument("--vllm", dest="vllm", action="store_true", default=None,
                            help="also time GRPO with vLLM rollouts (default: when vLLM is importable)")
     vllm_flag.add_argument("--no-vllm", dest="vllm", action="store_false", help="generate rollouts only")
+    parser.add_argument("--no-is-correction", dest="is_correction", action="store_false",
+                        help="vLLM variant without TRL's importance-sampling correction (no old-policy forward)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads; vLLM keeps an external value
@@ -202,7 +206,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         grpo = bench_grpo(model, media, grpo_file, root / "grpo", args.steps, args.group, args.completion_tokens)
         # Last: the engine's shutdown tears down vLLM's global state, and it freezes torch's thread count.
         vllm = bench_grpo(model, media, grpo_file, root / "grpo_vllm", args.steps, args.group,
-                          args.completion_tokens, rollout_backend="vllm") if args.vllm else None
+                          args.completion_tokens, rollout_backend="vllm",
+                          is_correction=args.is_correction) if args.vllm else None
     load_end = os.getloadavg()[0]
     sft_s = statistics.median(sft)
     g = _grpo_figures(grpo)
@@ -215,14 +220,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          g["rest_s"], 1 - g["share"]),
     ]
     v = _grpo_figures(vllm) if vllm else None
+    is_note = " (+ old policy, IS correction)" if args.is_correction else " (IS correction off)"
     if v:
         rows += [
             ("GRPO step, vLLM rollouts", f"{setting}; colocated, eager", v["step_s"], None),
             ("  rollout (_generate_rollouts)", "weight sync + vLLM generate with audio", v["rollout_s"], v["share"]),
             ("    weight sync", "LoRA merge, in-place reload, LM-head re-pack", v["sync_s"], v["sync_s"] / v["step_s"]),
             ("    vLLM generate", "rollout minus sync", v["generate_s"], v["generate_s"] / v["step_s"]),
-            ("  rest", f"same, {v['logp_forwards']:g} log-prob fwd/step (+ old policy, IS correction)", v["rest_s"],
-             1 - v["share"]),
+            ("  rest", f"same, {v['logp_forwards']:g} log-prob fwd/step" + is_note, v["rest_s"], 1 - v["share"]),
         ]
     threads = f"generate {','.join(sorted(grpo['threads']))}"
     if vllm:
@@ -244,14 +249,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ratio = g["rollout_s"] / v["rollout_s"]
         print(f"\nvLLM: engine start {vllm['engine_start_s']:.1f} s (before the warm-up step, excluded); "
               f"{vllm['engine_syncs']} syncs, {vllm['engine_sync_seconds']:.2f} s in all (warm-up step included); "
-              f"options {VLLM_OPTIONS}")
+              f"options {VLLM_OPTIONS}; importance-sampling correction {'on' if args.is_correction else 'off'}")
         print(f"rollout generate / vLLM: {ratio:.2f}x faster with vLLM; "
               f"step: {g['step_s'] / v['step_s']:.2f}x")
         summary["vllm"] = {
             "grpo_s_per_step": round(v["step_s"], 3), "grpo_rollout_s": round(v["rollout_s"], 3),
             "grpo_generation_share": round(v["share"], 3), "sync_s_per_step": round(v["sync_s"], 4),
             "generate_s_per_step": round(v["generate_s"], 3), "rest_s_per_step": round(v["rest_s"], 3),
-            "logp_forwards_per_step": v["logp_forwards"],
+            "logp_forwards_per_step": v["logp_forwards"], "importance_sampling_correction": args.is_correction,
             "engine_start_s": round(vllm["engine_start_s"], 1), "syncs": vllm["engine_syncs"],
             "sync_seconds_total": round(vllm["engine_sync_seconds"], 3),
             "rollout_speedup": round(ratio, 2), "step_speedup": round(g["step_s"] / v["step_s"], 2)}

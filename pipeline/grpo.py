@@ -76,6 +76,11 @@ class GRPOStageConfig(StageConfig):
     rollout_backend: str = field(
         default="generate", metadata={"help": "generate (transformers, in the trainer) | vllm (colocated engine, "
                                               "audio as multimodal data, weights synced every step)."})
+    importance_sampling_correction: bool = field(
+        default=True, metadata={"help": "vLLM rollouts only: TRL's importance-sampling correction for the "
+                                        "engine/trainer mismatch. It costs one more log-prob forward per step (old "
+                                        "policy); with exact weight sync the mismatch is small, so turn it off when "
+                                        "that forward costs more than the rollouts save."})
     vllm_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Colocated engine settings (pipeline.vllm_rollouts."
                                                 "RolloutEngineOptions): dtype, gpu_memory_utilization, ..."})
@@ -306,6 +311,7 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
         max_completion_length=cfg.max_completion_length, num_iterations=cfg.num_iterations,
         scale_rewards=cfg.scale_rewards, reward_weights=cfg.reward_weights,
         generation_kwargs={"suppress_tokens": _suppressed_tokens(processor)},
+        vllm_importance_sampling_correction=cfg.importance_sampling_correction,
         **({"loss_type": cfg.loss_type} if cfg.loss_type else {}),
         **trainer_precision(cfg.bf16),
     )

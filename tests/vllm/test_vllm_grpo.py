@@ -94,11 +94,14 @@ def test_engine_and_trainer_logprobs_agree_after_weight_updates(data: dict[str, 
         engine.close()
 
 
-def test_grpo_run_with_vllm_rollouts_reports_rollout_time(data: dict[str, Any]) -> None:
+def test_grpo_run_with_vllm_rollouts_can_skip_the_importance_sampling_forward(data: dict[str, Any]) -> None:
     from pipeline.grpo import run
 
-    result = run(_cfg(data, "run", max_steps=1))
+    seen: list[dict[str, float]] = []
+    result = run(_cfg(data, "run", max_steps=1, importance_sampling_correction=False),
+                 on_progress=lambda _step, _total, metrics: seen.append(metrics))
     assert result.steps == 1 and result.metrics["rollout_seconds_total"] > 0
+    assert seen and not any(k.startswith("sampling/") for m in seen for k in m)  # no old-policy forward, no IS
     assert (Path(result.adapter_dir) / "adapter_model.safetensors").is_file()
 
 

@@ -147,6 +147,7 @@ def test_an_openai_backed_run_keeps_its_endpoint_but_never_a_key(admin_client: C
     run = _launch(admin_client, avqa, Path("teacher-7b"), backend="openai", endpoint="http://gpu-box:8000/v1",
                   server_kind="openai", api_key_env="TEACHER_API_KEY")
     assert run.backend == "openai" and run.queue_name == "default"  # HTTP only: any worker can send it
+    assert run.config["batch_size"] == 32  # servers batch continuously: bigger calls keep them busy
     assert run.config["backend_options"] == {"base_url": "http://gpu-box:8000/v1", "server": "openai",
                                              "api_key_env": "TEACHER_API_KEY"}
     refused = admin_client.post("/runs/new/", {"dataset": avqa.pk, "model": "m", "backend": "openai",

@@ -28,6 +28,11 @@ def enqueue(run: GenerationRun) -> None:
     )
 
 
+# Questions per backend call for vLLM and servers: they batch continuously, so bigger calls keep them busy
+# (transformers keeps TeacherConfig's 4: its padded batches grow slower with size).
+SERVING_BATCH_QUESTIONS = 32
+
+
 def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None,
                       backend_options: dict[str, Any] | None = None) -> GenerationRun:
     from pipeline.prompts import get_prompt
@@ -39,6 +44,8 @@ def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None,
         "prompt_version": prompt.version, "k": data["k"],
         **sampling, "majority_only": data["majority_only"],
     }
+    if data["backend"] != "transformers":
+        config["batch_size"] = SERVING_BATCH_QUESTIONS
     with transaction.atomic():
         run = GenerationRun.objects.create(
             dataset=data["dataset"], kind=GenerationRun.Kind.TEACHER, split=data.get("split") or "",
