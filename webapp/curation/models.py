@@ -8,13 +8,15 @@ filter and check stale writes with an index, not a scan.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from webapp.catalog.models import Dataset, Question
-from webapp.core.models import Run, RunStatus
+from webapp.core.models import Run
 
 
 class GenerationRun(Run):
@@ -57,10 +59,21 @@ class GenerationRun(Run):
             return "default"
         return "gpu"
 
-    def requeue(self) -> bool:
-        """A failed or cancelled run goes back to the queue; its job skips the work already stored."""
-        return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
-                                finished_at=None, error="")
+    job_timeout = 7 * 24 * 3600
+
+    def job_name(self) -> str:
+        if self.kind == self.Kind.TEACHER:
+            return "webapp.curation.jobs.teacher_job"
+        return "webapp.curation.jobs.validation_job"
+
+    def job_queue(self) -> str:
+        return self.queue_name
+
+    def job_id(self) -> str:
+        return f"{self.kind}-{self.pk}-{uuid.uuid4().hex[:8]}"
+
+    def job_description(self) -> str:
+        return f"{self.get_kind_display()} run {self.pk}"
 
 
 class Chain(models.Model):
@@ -251,8 +264,17 @@ class BulkAction(Run):
     applied_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0, help_text="Leased by someone else or changed meanwhile.")
 
+    job_path = "webapp.curation.review.jobs.bulk_job"
+    job_timeout = 3600
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} ({self.expected_count} chains)"
+
+    def job_id(self) -> str:
+        return f"bulk-{self.pk}"
+
+    def job_description(self) -> None:
+        return None
