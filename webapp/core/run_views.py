@@ -16,6 +16,8 @@ from webapp.core.decorators import View, admin_required
 from webapp.core.models import Run
 
 GetRun = Callable[[HttpRequest, int], Run]
+NOT_ACTIVE = "Run {run.pk} is {run.status}; only queued or running runs can be cancelled."
+NOT_RESUMABLE = "Run {run.pk} is {run.status}; only failed or cancelled runs can resume."
 
 
 def _transition_view(get_run: GetRun, act: Callable[[Run], bool], refusal: str) -> View:
@@ -30,12 +32,13 @@ def _transition_view(get_run: GetRun, act: Callable[[Run], bool], refusal: str) 
     return view
 
 
-def cancel_view(get_run: GetRun, refusal: str) -> View:
+def cancel_view(get_run: GetRun, refusal: str = NOT_ACTIVE) -> View:
     """An admin's cancel: a queued run never starts, a running job stops at its next batch or progress report.
     `refusal` is formatted with the `run` when it is not active any more."""
     return _transition_view(get_run, lambda run: run.mark_cancelled(), refusal)
 
 
-def resume_view(get_run: GetRun, refusal: str) -> View:
-    """An admin's resume of a failed or cancelled run: queued again, its job skips (or resumes from) what is stored."""
+def resume_view(get_run: GetRun, refusal: str = NOT_RESUMABLE) -> View:
+    """An admin's resume of a failed or cancelled run: queued again, its job skips (or resumes from) what is stored.
+    `refusal` is formatted with the `run` when it is not failed or cancelled."""
     return _transition_view(get_run, lambda run: run.resume(), refusal)

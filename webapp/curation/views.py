@@ -61,7 +61,5 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"), {"run": run})
 
 
-run_cancel = cancel_view(
-    _get_run_for_user, "Run {run.pk} is {run.status}; only queued or running runs can be cancelled.")
-run_resume = resume_view(
-    _get_run_for_user, "Run {run.pk} is {run.status}; only failed or cancelled runs can resume.")
+run_cancel = cancel_view(_get_run_for_user)
+run_resume = resume_view(_get_run_for_user)

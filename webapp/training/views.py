@@ -139,10 +139,8 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "training/predictions.html", {"run": run, "page": page, "show": show})
 
 
-run_cancel = cancel_view(
-    _get_run_for_user, "Run {run.pk} is {run.status}; only queued or running runs can be cancelled.")
-run_resume = resume_view(
-    _get_run_for_user, "Run {run.pk} is {run.status}; only failed or cancelled runs can resume.")
+run_cancel = cancel_view(_get_run_for_user)
+run_resume = resume_view(_get_run_for_user)
 
 
 @require_GET

@@ -4,7 +4,6 @@ what `u` would take back, and the links that carry the queue's filter from page 
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -17,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from webapp.catalog.models import Question
 from webapp.curation.models import Chain, Lease, Review, Verdict
-from webapp.curation.presenters import Segment, highlight
+from webapp.curation.presenters import Segment, answer_letter, highlight
 from webapp.curation.review.decisions import REJECT_REASONS, undoable
 from webapp.curation.review.history import ChainState, effective_stack, own_stack, stream_version
 from webapp.curation.review.leases import lease_holder
@@ -60,8 +59,7 @@ class ItemChain:
 
     @property
     def answer_letter(self) -> str:
-        index = self.answer_index
-        return string.ascii_uppercase[index] if index is not None and index < 26 else ""
+        return answer_letter(self.answer_index)
 
     @property
     def is_correct(self) -> bool | None:
