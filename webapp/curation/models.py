@@ -107,7 +107,7 @@ class Chain(models.Model):
             models.Index(fields=["question", "decision"], name="chain_question_decision"),
             models.Index(fields=["decision", "is_correct"], name="chain_decision_correct"),
             # The review queue reads pending chains in question order: this index holds only those, so finding
-            # the next question costs the same at 0 % or 90 % reviewed (claim_next in review.py).
+            # the next question costs the same at 0 % or 90 % reviewed (review/queue.py, claim_next).
             models.Index(fields=["question"], condition=models.Q(decision="pending", kept=True),
                          name="chain_pending_question"),
         ]
@@ -146,11 +146,11 @@ class Verdict(models.Model):
 
 
 class Review(models.Model):
-    """Append-only: never updated or deleted; the chain's current state is derived from the rows (review.py).
+    """Append-only: never updated or deleted; the chain's current state is derived from the rows (review/history.py).
 
     Single review: one stream per chain, `from/to_decision` are the chain's. With review overlap each curator has
     their own blind stream on the chain: `from/to_decision` are that curator's, `curator_version` orders it, an
-    undo takes back only that curator's newest review, and `Chain.decision` is the consensus (review.consensus).
+    undo takes back only that curator's newest review, and `Chain.decision` is the consensus (review/history.py).
     """
 
     class Action(models.TextChoices):
@@ -194,7 +194,7 @@ class Lease(models.Model):
 
     A dataset's `review_overlap` N gives each question N slots (0 … N-1); a curator holds at most one of them.
     Claiming a slot is one INSERT … ON CONFLICT (question, slot) DO UPDATE guarded by "mine, or expired and not
-    completed" (the database locks the row and re-checks the guard under concurrency; review.claim), so two
+    completed" (the database locks the row and re-checks the guard under concurrency; review/leases.py), so two
     curators can never both hold a slot; an abandoned lease simply expires and the slot returns to the queue.
     With overlap (N > 1) a slot whose curator decided every kept chain is marked completed and is never handed
     to anyone else, so a question is reviewed by N different curators, never the same one twice.
