@@ -14,7 +14,7 @@ urlpatterns = [
     path("rq/", include("django_rq.urls")),
     re_path(r"^files/(?P<path>.+)$", core_views.media, name="media"),
     path("runs/", include("webapp.curation.urls")),
-    path("review/", include("webapp.curation.review_urls")),
+    path("review/", include("webapp.curation.review.urls")),
     path("", include("webapp.training.urls")),
     path("", include("webapp.catalog.urls")),
 ]

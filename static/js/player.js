@@ -1,4 +1,5 @@
-// One media element drives the waveform playhead; clicking the waveform seeks; speed buttons.
+// The question page: one media element drives the waveform playhead; clicking the waveform seeks; j/k move on.
+// Speed buttons, claim playback and the transport keys are playback.js's, shared with the review page.
 (function () {
   "use strict";
   const player = document.getElementById("player");
@@ -17,36 +18,12 @@
       head.setAttribute("x1", x); head.setAttribute("x2", x);
     });
   }
-  document.querySelectorAll(".speed button").forEach(function (btn) {
-    btn.addEventListener("click", function () {
-      player.playbackRate = parseFloat(btn.dataset.rate);
-      document.querySelectorAll(".speed button").forEach(function (b) { b.classList.toggle("on", b === btn); });
-    });
-  });
-  // A highlighted claim plays the time span of its evidence, then pauses.
-  let stopAt = null;
-  function playClaim(mark) {
-    const spans = JSON.parse(mark.dataset.spans || "[]");
-    if (!spans.length) return;
-    player.currentTime = spans[0][0];
-    stopAt = spans[0][1];
-    player.play();
-  }
-  player.addEventListener("timeupdate", function () {
-    if (stopAt !== null && player.currentTime >= stopAt) { player.pause(); stopAt = null; }
-  });
-  document.addEventListener("click", function (ev) {
-    const mark = ev.target.closest("mark.claim");
-    if (mark) playClaim(mark);
-  });
+  const media = window.SightSound.playback(player);  // speed buttons, claims, transport keys (playback.js)
   document.addEventListener("keydown", function (ev) {
-    const mark = ev.target.closest && ev.target.closest("mark.claim");
-    if (mark && ev.key === "Enter") { playClaim(mark); return; }
+    if (media.claimKey(ev)) return;
     if (ev.target.closest("input, textarea, select")) return;
-    if (ev.key === " ") { ev.preventDefault(); if (player.paused) { player.play(); } else { player.pause(); } }
-    else if (ev.key === "ArrowLeft") { player.currentTime = Math.max(0, player.currentTime - 2); }
-    else if (ev.key === "ArrowRight") { player.currentTime = player.currentTime + 2; }
-    else if (ev.key === "j" || ev.key === "k") {
+    if (media.transportKey(ev)) return;
+    if (ev.key === "j" || ev.key === "k") {
       const link = document.querySelector(ev.key === "j" ? "[accesskey=j]" : "[accesskey=k]");
       if (link) window.location = link.href;
     }

@@ -1,5 +1,5 @@
-// The review item page: one <video> drives wavesurfer (server peaks, no decoding), claims play their spans,
-// and the keyboard flow (a/x/e/f/u, digits, space, j/k, s, ?). Decisions are plain forms; htmx swaps #review-panel.
+// The review item page: one <video> drives wavesurfer (server peaks, no decoding), claims play their spans
+// (playback.js, shared with the question page), and the keyboard flow (a/x/e/f/u, digits, space, j/k, s, ?). Decisions are plain forms; htmx swaps #review-panel.
 (function () {
   "use strict";
   const root = document.getElementById("review-root");
@@ -54,35 +54,13 @@
   const specBtn = document.getElementById("spectrogram-toggle");
   if (specBtn) specBtn.addEventListener("click", toggleSpectrogram);
 
-  document.querySelectorAll(".speed button").forEach(function (btn) {
-    btn.addEventListener("click", function () {
-      if (!player) return;
-      player.playbackRate = parseFloat(btn.dataset.rate);
-      document.querySelectorAll(".speed button").forEach(function (b) { b.classList.toggle("on", b === btn); });
-    });
-  });
-
-  // --- claims: play the evidence span, shown as a region -------------------------------------------------
-  let stopAt = null;
-  function playClaim(mark) {
-    const spans = JSON.parse(mark.dataset.spans || "[]");
-    if (!spans.length || !player) return;
-    if (regions) {
+  // --- speed, claims (play the evidence span, shown as a region), transport keys: playback.js -------------
+  const media = window.SightSound.playback(player, {
+    onClaim: function (spans) {
+      if (!regions) return;
       regions.clearRegions();
       spans.forEach(function (s) { regions.addRegion({ start: s[0], end: s[1], color: "rgba(255, 200, 0, 0.3)", drag: false, resize: false }); });
-    }
-    player.currentTime = spans[0][0];
-    stopAt = spans[0][1];
-    player.play();
-  }
-  if (player) {
-    player.addEventListener("timeupdate", function () {
-      if (stopAt !== null && player.currentTime >= stopAt) { player.pause(); stopAt = null; }
-    });
-  }
-  document.addEventListener("click", function (ev) {
-    const mark = ev.target.closest("mark.claim");
-    if (mark) playClaim(mark);
+    },
   });
 
   // --- chain selection ------------------------------------------------------------------------------------
@@ -155,13 +133,9 @@
       return;
     }
     if (inField) return;
-    const mark = ev.target.closest && ev.target.closest("mark.claim");
-    if (mark && ev.key === "Enter") { playClaim(mark); return; }
+    if (media.claimKey(ev) || media.transportKey(ev)) return;
     const article = current();
     switch (ev.key) {
-      case " ": ev.preventDefault(); if (player) { if (player.paused) player.play(); else player.pause(); } break;
-      case "ArrowLeft": if (player) player.currentTime = Math.max(0, player.currentTime - 2); break;
-      case "ArrowRight": if (player) player.currentTime = player.currentTime + 2; break;
       case "a": if (article) submit(article.querySelector(".act-accept form, form.act-accept")); break;
       case "f": if (article) submit(article.querySelector("form.act-flag")); break;
       case "x": ev.preventDefault(); openDetails(".act-reject", "select"); break;

@@ -10,7 +10,7 @@ import django_rq
 import pytest
 from django.core.management import call_command
 
-from webapp.catalog.jobs import clip_job_id
+from webapp.catalog.ingest import clip_job_id
 from webapp.catalog.models import Clip, Dataset, ImportRun
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -191,5 +191,5 @@ def test_it_lets_only_admins_set_the_review_overlap(admin_client: Client, curato
 
 
 def test_it_documents_the_consensus_rule_in_doctests() -> None:
-    result = doctest.testmod(review)
+    result = doctest.testmod(review.history)
     assert result.attempted >= 4 and result.failed == 0

@@ -9,8 +9,9 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests.webapp.review_factories import make_dataset, make_question
-from webapp.curation import dashboards, review
+from webapp.curation import review
 from webapp.curation.models import BulkAction, Chain, ChainRevision, Lease, Review
+from webapp.curation.review import dashboards
 
 pytestmark = pytest.mark.django_db
 

@@ -130,9 +130,9 @@ def test_it_confirms_the_count_then_applies_bulk_to_the_whole_query(curator_clie
 
 def test_it_runs_a_large_bulk_action_as_a_job(curator_client: Client, users, run_worker, monkeypatch,  # type: ignore[no-untyped-def]
                                               django_capture_on_commit_callbacks) -> None:
-    from webapp.curation import review_views
+    from webapp.curation.review import bulk
 
-    monkeypatch.setattr(review_views, "BULK_INLINE_MAX", 3)
+    monkeypatch.setattr(bulk, "BULK_INLINE_MAX", 3)
     ds = make_dataset()
     for n in range(3):
         make_question(ds, n, chains=2)

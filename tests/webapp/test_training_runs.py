@@ -20,7 +20,7 @@ from pipeline import tiny
 from pipeline.synth import render_tones, write_wav
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.curation.models import Chain, GenerationRun
-from webapp.training import services
+from webapp.training import comparison, runs
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -212,10 +212,10 @@ def test_it_points_each_stage_at_the_right_files(admin_client: Client, media_roo
     snapshot = _snapshot(admin_client, _tone_dataset(media_root, 2), run_worker)
     sft = TrainingRun.objects.create(stage="sft", base_model=str(student), snapshot=snapshot, status="succeeded",
                                      config={"_targets": "label_only"}, checkpoint_path="runs/training/1/adapter")
-    assert services.stage_config(sft).train_file.endswith(f"{snapshot.export_dir}/sft_label_only.jsonl")
+    assert runs.stage_config(sft).train_file.endswith(f"{snapshot.export_dir}/sft_label_only.jsonl")
     grpo = TrainingRun.objects.create(stage="grpo", base_model=str(student), snapshot=snapshot, parent=sft,
                                       config={"per_device_train_batch_size": 8})
-    cfg = services.stage_config(grpo, resume=True)
+    cfg = runs.stage_config(grpo, resume=True)
     assert cfg.adapter == str(media_root / "runs/training/1/adapter") and cfg.resume is True
     assert cfg.train_file.endswith("grpo.jsonl") and cfg.output_dir == str(media_root / f"runs/training/{grpo.pk}")
 
@@ -361,4 +361,4 @@ def test_it_names_the_four_baselines_from_the_lineage(users) -> None:
         "SightSound (chain SFT → GRPO)": run("eval", run("grpo", chain_sft)),
         "label-only SFT → GRPO": run("eval", run("grpo", label_sft)),
     }
-    assert {services.baseline_label(r): name for name, r in cases.items()} == {n: n for n in cases}
+    assert {comparison.baseline_label(r): name for name, r in cases.items()} == {n: n for n in cases}

@@ -1,220 +1,80 @@
-"""Import annotation files into Dataset / Clip / Question rows, row by row.
+"""Ingest: the media processing of clips (decode once; derive wav, peaks, thumbnail and frames), and its queueing.
 
-Why row by row: one bad row (an out-of-range answer, an undecodable video) must be reported with its
-line and reason while every good row lands. Each row is applied in its own transaction, so a row is
-either fully there (clip + question) or not at all. Re-running an import is a no-op: questions are
-matched on (dataset, external id) and compared by content hash; a changed row is a reported conflict,
-never a silent overwrite. A clip imported with its media missing is attached when a later import finds it.
+Processing runs on the RQ worker (`jobs.process_clip_job`), or in the import command's own process with
+`--process-now`; either way through `ingest_clip`. Jobs are queued by dotted path and with a deterministic id per
+clip, so recovery can ask Redis whether a clip's job still exists without importing the job module.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from django.db import IntegrityError, transaction
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
-from pipeline.datasets import FORMATS, AnnotationFileError, resolve_media
-from pipeline.datasets.base import QuestionRecord
-from pipeline.media import MediaError, probe
-from webapp.catalog.models import Clip, Dataset, ImportRun, Question
+from pipeline.media import MediaError, process_clip
+from webapp.catalog.models import Clip
 from webapp.core import storage
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int], None]
+JOB = "webapp.catalog.jobs.process_clip_job"
 
 
-@dataclass
-class ImportReport:
-    created: int = 0
-    unchanged: int = 0
-    attached: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    errors: list[dict[str, object]] = field(default_factory=list)
-    warnings: list[dict[str, object]] = field(default_factory=list)
-    clips_to_process: list[int] = field(default_factory=list)
-
-    def error(self, row: int | None, external_id: str | None, reason: str) -> None:
-        self.errors.append({"row": row, "id": external_id, "reason": reason})
-
-    def lines(self) -> list[str]:
-        return [format_error(e) for e in self.errors]
-
-
-def format_error(error: dict[str, object]) -> str:
-    where = f"row {error['row']}" if error.get("row") is not None else "file"
-    if error.get("id") not in (None, ""):
-        where += f" (id {error['id']})"
-    return f"{where}: {error['reason']}"
-
-
-class _RowRejected(Exception):
-    pass
-
-
-class Importer:
-    """Applies one parsed annotation file to one dataset."""
-
-    def __init__(self, dataset: Dataset, *, split: str, media_dir: Path | None, allow_missing_media: bool) -> None:
-        self.dataset = dataset
-        self.fmt = FORMATS[dataset.source_format]
-        self.split = split
-        self.media_dir = media_dir
-        self.allow_missing_media = allow_missing_media
-        self._clips: dict[str, Clip] = {}
-        self._fresh: set[str] = set()  # clips given media by this import: they need processing
-
-    def run(self, data: bytes, on_progress: ProgressFn | None = None) -> ImportReport:
-        report = ImportReport()
-        parsed = self.fmt.parse(data)  # AnnotationFileError propagates: the whole file is unreadable
-        report.duplicates, report.skipped = parsed.duplicates, getattr(parsed, "skipped", 0)
-        for err in parsed.errors:
-            report.error(err.row, err.external_id, err.reason)
-        report.warnings = [{"row": w.row, "id": w.external_id, "reason": w.reason} for w in parsed.warnings]
-        existing = {
-            q.external_id: q for q in Question.objects.filter(dataset=self.dataset).select_related("clip")
-        }
-        total = len(parsed.records)
-        for n, record in enumerate(parsed.records, start=1):
-            try:
-                self._apply(record, existing.get(record.external_id), report)
-            except _RowRejected as exc:
-                report.error(record.row, record.external_id, str(exc))
-            if on_progress and (n % 25 == 0 or n == total):
-                on_progress(n, total)
-        report.errors.sort(key=lambda e: (e["row"] is not None, e["row"] or 0))
-        return report
-
-    def _apply(self, record: QuestionRecord, question: Question | None, report: ImportReport) -> None:
-        digest = record.content_hash()
-        if question is not None:
-            if question.content_hash != digest:
-                raise _RowRejected(
-                    "conflicts with the question already imported under this id (different content); "
-                    "not overwritten"
-                )
-            if question.clip.status == Clip.Status.MISSING and self._attach(question.clip, record):
-                report.attached += 1
-                self._queue(question.clip, report)
-            else:
-                report.unchanged += 1
-            return
-        clip, clip_is_new = self._clip_for(record, report)
-        try:
-            with transaction.atomic():
-                if clip.pk is None:
-                    clip.save()
-                Question.objects.create(
-                    dataset=self.dataset, clip=clip, external_id=record.external_id, text=record.text,
-                    choices=list(record.choices), answer_index=record.answer_index, answer_text=record.answer_text,
-                    question_type=record.question_type, question_relation=record.question_relation,
-                    category=record.category, sub_category=record.sub_category, difficulty=record.difficulty,
-                    split=self.split, extra=dict(record.extra), content_hash=digest,
-                )
-        except IntegrityError as exc:  # a concurrent import won the race for this id
-            if clip_is_new:
-                clip.pk = None
-            raise _RowRejected(f"could not be stored: {exc}") from exc
-        self._clips[clip.name] = clip
-        report.created += 1
-        if clip.name in self._fresh:
-            self._queue(clip, report)
-
-    def _queue(self, clip: Clip, report: ImportReport) -> None:
-        if clip.pk not in report.clips_to_process:
-            report.clips_to_process.append(clip.pk)
-
-    def _clip_for(self, record: QuestionRecord, report: ImportReport) -> tuple[Clip, bool]:
-        """The clip a record points at: cached, existing in the database, or a new unsaved one."""
-        if record.media_name in self._clips:
-            return self._clips[record.media_name], False
-        clip = Clip.objects.filter(dataset=self.dataset, name=record.media_name).first()
-        if clip is not None:
-            self._clips[clip.name] = clip
-            if clip.status == Clip.Status.MISSING and self._attach(clip, record):
-                report.attached += 1
-                self._queue(clip, report)
-            return clip, False
-        clip = Clip(dataset=self.dataset, name=record.media_name, kind=record.media_kind,
-                    source_media_id=record.source_media_id)
-        source = self._find_media(record)
-        if source is None:
-            clip.status = Clip.Status.MISSING
-            clip.error = "media not found at import"
-        else:
-            self._store(clip, source)
-            self._fresh.add(clip.name)
-        return clip, True
-
-    def _find_media(self, record: QuestionRecord) -> Path | None:
-        source = resolve_media(self.fmt, self.media_dir, record) if self.media_dir else None
-        if source is None and not self.allow_missing_media:
-            tried = ", ".join(self.fmt.media_candidates(record))
-            where = f"under {self.media_dir}" if self.media_dir else "(no media directory given)"
-            raise _RowRejected(f"media file not found: tried {tried} {where}")
-        return source
-
-    def _store(self, clip: Clip, source: Path) -> None:
-        """Probe (rejects undecodable files and videos without sound), then place under the storage root."""
-        try:
-            info = probe(source, require_audio=True)
-        except MediaError as exc:
-            raise _RowRejected(f"{source.name}: {exc.reason}") from exc
-        relative = f"media/{self.dataset.slug}/{clip.name}{source.suffix.lower()}"
-        stored = storage.store_copy(source, relative)
-        clip.media_path = relative
-        clip.media_sha256 = storage.sha256_file(stored)
-        clip.size_bytes = stored.stat().st_size
-        clip.status = Clip.Status.PENDING
-        clip.error = ""
-        clip.duration, clip.fps = info.duration, info.fps
-        clip.width, clip.height = info.width, info.height
-        clip.video_codec, clip.audio_codec = info.video_codec or "", info.audio_codec or ""
-        clip.sample_rate = info.sample_rate
-
-    def _attach(self, clip: Clip, record: QuestionRecord) -> bool:
-        """Give a clip imported without media its file, if this import can find it."""
-        source = resolve_media(self.fmt, self.media_dir, record) if self.media_dir else None
-        if source is None:
-            return False
-        self._store(clip, source)
-        clip.save()
-        return True
-
-
-def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | None = None) -> ImportReport:
-    """Apply an import and record its outcome on the ImportRun row (the UI and the command read it)."""
-    importer = Importer(
-        import_run.dataset, split=import_run.split,
-        media_dir=Path(import_run.media_dir) if import_run.media_dir else None,
-        allow_missing_media=import_run.allow_missing_media,
-    )
-    import_run.mark_running()
+def ingest_clip(clip_id: int) -> str:
+    """Decode a clip once and derive wav, peaks, thumbnail and frames. A bad file flags the clip; it is
+    not a job failure, since retrying cannot fix the file."""
+    clip = Clip.objects.select_related("dataset").get(pk=clip_id)
+    if clip.status == Clip.Status.MISSING:
+        return "missing"
+    clip.mark_processing()
+    out_dir = storage.resolve(clip.derived_dir)
     try:
-        report = importer.run(data, on_progress=on_progress or (lambda d, t: import_run.report_progress(d, t)))
-    except AnnotationFileError as exc:
-        ImportRun.objects.filter(pk=import_run.pk).update(
-            errors=[{"row": None, "id": None, "reason": str(exc)}], error_count=1
+        art = process_clip(
+            storage.resolve(clip.media_path), out_dir,
+            n_frames=settings.INGEST_FRAMES, peaks_per_second=settings.INGEST_PEAKS_PER_SECOND,
+            frame_max_side=settings.INGEST_FRAME_MAX_SIDE,
         )
-        import_run.errors, import_run.error_count = [{"row": None, "id": None, "reason": str(exc)}], 1
-        import_run.mark_failed(f"annotation file rejected: {exc}")
-        raise
+    except MediaError as exc:
+        clip.mark_failed(exc.reason)
+        logger.warning("clip %s failed: %s", clip, exc.reason)
+        return "failed"
     except Exception as exc:
-        import_run.mark_failed(exc)
+        clip.mark_failed(f"processing crashed: {exc!r}")
         raise
-    fields = dict(
-        created_count=report.created, unchanged_count=report.unchanged, attached_count=report.attached,
-        duplicate_count=report.duplicates, skipped_count=report.skipped, error_count=len(report.errors),
-        errors=report.errors, warnings=report.warnings,
+    info = art.info
+    Clip.objects.filter(pk=clip.pk).update(
+        status=Clip.Status.READY, error="", processed_at=timezone.now(),
+        duration=info.duration, fps=info.fps, width=info.width, height=info.height,
+        video_codec=info.video_codec or "", audio_codec=info.audio_codec or "", sample_rate=info.sample_rate,
+        audio_path=f"{clip.derived_dir}/{art.audio}", peaks_path=f"{clip.derived_dir}/{art.peaks}",
+        thumbnail_path=f"{clip.derived_dir}/{art.thumbnail}" if art.thumbnail else "",
+        frame_paths=[f"{clip.derived_dir}/{p}" for p in art.frames], frame_times=list(art.frame_times),
     )
-    ImportRun.objects.filter(pk=import_run.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(import_run, name, value)
-    import_run.mark_succeeded()
-    logger.info("import %s: %s created, %s unchanged, %s errors", import_run.pk, report.created,
-                report.unchanged, len(report.errors))
-    return report
+    return "ready"
+
+
+def clip_job_id(clip_id: int) -> str:
+    """Deterministic, so recovery can ask Redis whether a clip's job still exists."""
+    return f"process-clip-{clip_id}"
+
+
+def enqueue_clip_processing(clip_ids: list[int]) -> None:
+    """Queue processing when the surrounding transaction commits, so workers never see missing rows."""
+    queue = django_rq.get_queue("default")
+
+    def _enqueue() -> None:
+        for clip_id in clip_ids:
+            queue.enqueue(JOB, clip_id, job_id=clip_job_id(clip_id), job_timeout=1800,
+                          description=f"process clip {clip_id}")
+
+    transaction.on_commit(_enqueue)
+
+
+def reprocess(clip_ids: list[int]) -> None:
+    """Clips back to pending and their jobs queued again, both or neither (an admin's retry, or recovery)."""
+    with transaction.atomic():
+        Clip.objects.filter(pk__in=clip_ids).update(status=Clip.Status.PENDING, error="")
+        enqueue_clip_processing(clip_ids)

@@ -185,11 +185,20 @@ class ImportRun(Run):
     errors = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True, help_text="Imported rows that deserve a look.")
 
+    job_path = "webapp.catalog.jobs.import_job"
+    job_timeout = 6 * 3600
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"import {self.source_name} → {self.dataset}"
+
+    def job_id(self) -> str:
+        return f"import-{self.pk}"
+
+    def job_description(self) -> None:
+        return None
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:import", args=[self.pk])

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import django_rq
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.catalog import services
+from webapp.catalog import queries
 from webapp.catalog.forms import ImportForm, QuestionFilterForm, ReviewOverlapForm
-from webapp.catalog.importing import DatasetFormatMismatch, get_or_create_dataset, new_import_run
-from webapp.catalog.jobs import enqueue_clip_processing, import_job
+from webapp.catalog.imports import DatasetFormatMismatch, get_or_create_dataset, queue_upload
+from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
-from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.htmx import page_or_partial
 from webapp.curation.presenters import chains_for_question
 
 PAGE_SIZE = 50
@@ -34,9 +32,9 @@ def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
 @require_GET
 @curator_required
 def datasets(request: HttpRequest) -> HttpResponse:
-    rows = [(d, services.progress_of(d)) for d in services.datasets_with_counts()]
+    rows = [(d, queries.progress_of(d)) for d in queries.datasets_with_counts()]
     recent_imports = ImportRun.objects.select_related("dataset")[:10]
-    template = "catalog/datasets.html#dataset-table" if request.htmx else "catalog/datasets.html"
+    template = page_or_partial(request, "catalog/datasets.html", "dataset-table")
     return render(request, template, {"rows": rows, "recent_imports": recent_imports,
                                       "polling": any(p.active for _, p in rows)})
 
@@ -58,7 +56,7 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
         "types": dataset.questions.order_by().values_list("question_type", flat=True).distinct(),
         "relations": dataset.questions.order_by().values_list("question_relation", flat=True).distinct(),
     }
-    template = "catalog/questions.html#question-table" if request.htmx else "catalog/questions.html"
+    template = page_or_partial(request, "catalog/questions.html", "question-table")
     return render(request, template, context)
 
 
@@ -82,7 +80,7 @@ def question(request: HttpRequest, pk: int) -> HttpResponse:
     q = _get_question_for_user(request, pk)
     siblings = q.dataset.questions.order_by("id")
     context = {
-        "question": q, "clip": q.clip, "waveform": services.waveform_path(q.clip),
+        "question": q, "clip": q.clip, "waveform": queries.waveform_path(q.clip),
         "chains": chains_for_question(q),
         "previous": siblings.filter(id__lt=q.id).order_by("-id").first(),
         "next": siblings.filter(id__gt=q.id).first(),
@@ -96,9 +94,7 @@ def reprocess_clip(request: HttpRequest, pk: int) -> HttpResponse:
     clip = get_object_or_404(Clip, pk=pk)
     if clip.status == Clip.Status.MISSING:
         return HttpResponseBadRequest("This clip has no media yet; import it with its media first.")
-    with transaction.atomic():
-        Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.PENDING, error="")
-        enqueue_clip_processing([clip.pk])
+    reprocess([clip.pk])
     first = clip.questions.order_by("id").first()
     return redirect(first) if first else redirect("catalog:datasets")
 
@@ -114,22 +110,8 @@ def import_new(request: HttpRequest) -> HttpResponse:
         except DatasetFormatMismatch as exc:
             form.add_error("dataset", str(exc))
         else:
-            with transaction.atomic():
-                run = new_import_run(
-                    dataset, source_name=data["annotations"].name, split=data["split"], media_dir=data["media_dir"],
-                    allow_missing_media=data["allow_missing_media"], user=request.user,
-                )
-                relative = f"uploads/imports/{run.pk}.json"
-                target = storage.resolve(relative)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with target.open("wb") as fh:
-                    for chunk in data["annotations"].chunks():
-                        fh.write(chunk)
-                ImportRun.objects.filter(pk=run.pk).update(annotations_path=relative)
-                queue = django_rq.get_queue("default")
-                job_id = f"import-{run.pk}"
-                ImportRun.objects.filter(pk=run.pk).update(rq_job_id=job_id)
-                transaction.on_commit(lambda: queue.enqueue(import_job, run.pk, job_id=job_id, job_timeout=6 * 3600))
+            run = queue_upload(dataset, data["annotations"], split=data["split"], media_dir=data["media_dir"],
+                               allow_missing_media=data["allow_missing_media"], user=request.user)
             return redirect(run)
     return render(request, "catalog/import_new.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -138,5 +120,5 @@ def import_new(request: HttpRequest) -> HttpResponse:
 @curator_required
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(ImportRun.objects.select_related("dataset"), pk=pk)
-    template = "catalog/import_detail.html#import-status" if request.htmx else "catalog/import_detail.html"
+    template = page_or_partial(request, "catalog/import_detail.html", "import-status")
     return render(request, template, {"run": run})

@@ -7,10 +7,12 @@ races a worker's success can never be overwritten and a stale object never resur
 from __future__ import annotations
 
 import traceback
-from typing import Any
+import uuid
+from typing import Any, ClassVar
 
+import django_rq
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -38,6 +40,11 @@ class Run(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    # The RQ job that carries the run out, named by dotted path ("package.module.function"): the worker imports
+    # it, so the modules that launch runs never import the jobs (jobs import them, never the other way round).
+    job_path: ClassVar[str] = ""
+    job_timeout: ClassVar[int] = 24 * 3600
 
     class Meta:
         abstract = True
@@ -85,6 +92,46 @@ class Run(models.Model):
         """A failed or cancelled run goes back to the queue; its job skips (or resumes from) the work stored."""
         return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
                                 finished_at=None, error="")
+
+    def is_cancelled(self) -> bool:
+        """Read from the database, not this object: a job polls it between batches to see an admin's cancel."""
+        return type(self).objects.filter(pk=self.pk, status=RunStatus.CANCELLED).exists()
+
+    # --- queueing: each kind of run says which job, queue and job id it gets ----------------------------------
+    def job_name(self) -> str:
+        """The dotted path of the job to run; a kind of run with several jobs chooses by its fields."""
+        return self.job_path
+
+    def job_queue(self) -> str:
+        return "default"
+
+    def job_id(self) -> str:
+        """Unique per attempt by default, so a resumed run's job never collides with the dead one's."""
+        return f"{self._meta.model_name}-{self.pk}-{uuid.uuid4().hex[:8]}"
+
+    def job_description(self) -> str | None:
+        return str(self)
+
+    def enqueue(self) -> None:
+        """Queue the run's job when the transaction commits (a worker never sees a missing row); the job id is
+        stored first so recovery can ask Redis whether the job still exists."""
+        job_id = self.job_id()
+        type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id)
+        self.rq_job_id = job_id
+        queue = django_rq.get_queue(self.job_queue())
+        func, run_id, timeout, description = self.job_name(), self.pk, self.job_timeout, self.job_description()
+        options: dict[str, Any] = {"job_id": job_id, "job_timeout": timeout}
+        if description is not None:
+            options["description"] = description
+        transaction.on_commit(lambda: queue.enqueue(func, run_id, **options))
+
+    def resume(self) -> bool:
+        """Requeue a failed or cancelled run and queue its job again, both or neither."""
+        with transaction.atomic():
+            if not self.requeue():
+                return False
+            self.enqueue()
+        return True
 
     def report_progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
         """Store progress on the row: the UI reads the database only, never RQ."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import django_rq
 from django.apps import apps
-from django.db import transaction
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
@@ -55,7 +54,7 @@ def _run_models() -> list[type[Run]]:
 
 
 def recover() -> RecoveryReport:
-    from webapp.catalog.jobs import clip_job_id, enqueue_clip_processing
+    from webapp.catalog.ingest import clip_job_id, reprocess
     from webapp.catalog.models import Clip
 
     report = RecoveryReport()
@@ -66,9 +65,7 @@ def recover() -> RecoveryReport:
         .values_list("pk", flat=True) if not job_is_alive(clip_job_id(pk))
     ]
     if stuck:
-        with transaction.atomic():
-            Clip.objects.filter(pk__in=stuck).update(status=Clip.Status.PENDING, error="")
-            enqueue_clip_processing(stuck)
+        reprocess(stuck)
         report.clips_requeued = len(stuck)
     for model in _run_models():
         for run in model.objects.filter(status__in=ACTIVE_STATUSES).exclude(rq_job_id=""):

@@ -20,7 +20,7 @@ from webapp.catalog.models import Clip, Question
 from webapp.core import storage
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, Verdict
-from webapp.curation.services import is_cancelled, launch_validation
+from webapp.curation.runs import launch_validation
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def teacher_job(run_id: int) -> str:
                     "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
                     "agreement_mean": round(sum(agreement) / len(agreement), 3),
                 })
-                if is_cancelled(run):
+                if run.is_cancelled():
                     logger.info("teacher run %s cancelled after %s questions", run.pk, done)
                     return "cancelled"
         finally:
@@ -149,7 +149,7 @@ def validation_job(run_id: int) -> str:
             done += 1
             if len(batch) >= 50:
                 _flush(batch, run, done, total, counts)
-                if is_cancelled(run):
+                if run.is_cancelled():
                     return "cancelled"
         _flush(batch, run, done, total, counts)
     except Exception as exc:

@@ -8,13 +8,15 @@ filter and check stale writes with an index, not a scan.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from webapp.catalog.models import Dataset, Question
-from webapp.core.models import Run, RunStatus
+from webapp.core.models import Run
 
 
 class GenerationRun(Run):
@@ -57,10 +59,21 @@ class GenerationRun(Run):
             return "default"
         return "gpu"
 
-    def requeue(self) -> bool:
-        """A failed or cancelled run goes back to the queue; its job skips the work already stored."""
-        return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
-                                finished_at=None, error="")
+    job_timeout = 7 * 24 * 3600
+
+    def job_name(self) -> str:
+        if self.kind == self.Kind.TEACHER:
+            return "webapp.curation.jobs.teacher_job"
+        return "webapp.curation.jobs.validation_job"
+
+    def job_queue(self) -> str:
+        return self.queue_name
+
+    def job_id(self) -> str:
+        return f"{self.kind}-{self.pk}-{uuid.uuid4().hex[:8]}"
+
+    def job_description(self) -> str:
+        return f"{self.get_kind_display()} run {self.pk}"
 
 
 class Chain(models.Model):
@@ -94,7 +107,7 @@ class Chain(models.Model):
             models.Index(fields=["question", "decision"], name="chain_question_decision"),
             models.Index(fields=["decision", "is_correct"], name="chain_decision_correct"),
             # The review queue reads pending chains in question order: this index holds only those, so finding
-            # the next question costs the same at 0 % or 90 % reviewed (claim_next in review.py).
+            # the next question costs the same at 0 % or 90 % reviewed (review/queue.py, claim_next).
             models.Index(fields=["question"], condition=models.Q(decision="pending", kept=True),
                          name="chain_pending_question"),
         ]
@@ -133,11 +146,11 @@ class Verdict(models.Model):
 
 
 class Review(models.Model):
-    """Append-only: never updated or deleted; the chain's current state is derived from the rows (review.py).
+    """Append-only: never updated or deleted; the chain's current state is derived from the rows (review/history.py).
 
     Single review: one stream per chain, `from/to_decision` are the chain's. With review overlap each curator has
     their own blind stream on the chain: `from/to_decision` are that curator's, `curator_version` orders it, an
-    undo takes back only that curator's newest review, and `Chain.decision` is the consensus (review.consensus).
+    undo takes back only that curator's newest review, and `Chain.decision` is the consensus (review/history.py).
     """
 
     class Action(models.TextChoices):
@@ -181,7 +194,7 @@ class Lease(models.Model):
 
     A dataset's `review_overlap` N gives each question N slots (0 … N-1); a curator holds at most one of them.
     Claiming a slot is one INSERT … ON CONFLICT (question, slot) DO UPDATE guarded by "mine, or expired and not
-    completed" (the database locks the row and re-checks the guard under concurrency; review.claim), so two
+    completed" (the database locks the row and re-checks the guard under concurrency; review/leases.py), so two
     curators can never both hold a slot; an abandoned lease simply expires and the slot returns to the queue.
     With overlap (N > 1) a slot whose curator decided every kept chain is marked completed and is never handed
     to anyone else, so a question is reviewed by N different curators, never the same one twice.
@@ -251,8 +264,17 @@ class BulkAction(Run):
     applied_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0, help_text="Leased by someone else or changed meanwhile.")
 
+    job_path = "webapp.curation.review.jobs.bulk_job"
+    job_timeout = 3600
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} ({self.expected_count} chains)"
+
+    def job_id(self) -> str:
+        return f"bulk-{self.pk}"
+
+    def job_description(self) -> None:
+        return None

@@ -18,6 +18,15 @@ from webapp.curation.models import Chain, Verdict
 _PREFERENCE = ("policy", "combined", "lalm", "sound-events")
 
 
+def answer_letter(index: int | None) -> str:
+    """The option letter a chain's parsed answer names (0 → "A"), "" when it names none.
+
+    >>> answer_letter(2), answer_letter(None), answer_letter(26)
+    ('C', '', '')
+    """
+    return string.ascii_uppercase[index] if index is not None and 0 <= index < 26 else ""
+
+
 @dataclass
 class Segment:
     text: str
@@ -36,8 +45,7 @@ class ChainView:
 
     @property
     def answer_letter(self) -> str:
-        index = self.chain.parsed_answer
-        return string.ascii_uppercase[index] if index is not None and index < 26 else ""
+        return answer_letter(self.chain.parsed_answer)
 
     @property
     def primary(self) -> Verdict | None:

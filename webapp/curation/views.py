@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import fail_if_orphaned
-from webapp.curation import services
+from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.forms import GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
+from webapp.curation.runs import launch_generation, launch_validation
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> GenerationRun:
@@ -22,7 +24,7 @@ def _get_run_for_user(request: HttpRequest, pk: int) -> GenerationRun:
 def runs(request: HttpRequest) -> HttpResponse:
     rows = GenerationRun.objects.select_related("dataset", "source_run")[:200]
     polling = any(r.is_active for r in rows)
-    template = "curation/runs.html#run-table" if request.htmx else "curation/runs.html"
+    template = page_or_partial(request, "curation/runs.html", "run-table")
     return render(request, template, {"runs": rows, "polling": polling})
 
 
@@ -31,8 +33,8 @@ def runs(request: HttpRequest) -> HttpResponse:
 def run_new(request: HttpRequest) -> HttpResponse:
     form = GenerationRunForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
     if request.method == "POST" and form.is_valid():
-        return redirect(services.launch_generation(form.cleaned_data, request.user,
-                                                   backend_options=form.backend_options()))
+        return redirect(launch_generation(form.cleaned_data, request.user,
+                                          backend_options=form.backend_options()))
     return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation"},
                   status=400 if form.errors else 200)
 
@@ -43,9 +45,9 @@ def validation_new(request: HttpRequest) -> HttpResponse:
     form = ValidationRunForm(request.POST or None, initial={"source_run": request.GET.get("source")})
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        run = services.launch_validation(d["source_run"], d["validators"], d["judge_model"],
-                                         include_dropped=d["include_dropped"], user=request.user,
-                                         judge_backend=d["judge_backend"], backend_options=form.backend_options())
+        run = launch_validation(d["source_run"], d["validators"], d["judge_model"],
+                                include_dropped=d["include_dropped"], user=request.user,
+                                judge_backend=d["judge_backend"], backend_options=form.backend_options())
         return redirect(run)
     return render(request, "curation/run_new.html", {"form": form, "title": "Validation"},
                   status=400 if form.errors else 200)
@@ -56,23 +58,8 @@ def validation_new(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     fail_if_orphaned(run)  # a killed worker shows up as failed (and resumable) on the next look
-    template = "curation/run_detail.html#run-status" if request.htmx else "curation/run_detail.html"
-    return render(request, template, {"run": run})
+    return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"), {"run": run})
 
 
-@require_POST
-@admin_required
-def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run_for_user(request, pk)
-    if not services.cancel(run):
-        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only queued or running runs can be cancelled.")
-    return redirect(run)
-
-
-@require_POST
-@admin_required
-def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run_for_user(request, pk)
-    if not services.resume(run):
-        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only failed or cancelled runs can resume.")
-    return redirect(run)
+run_cancel = cancel_view(_get_run_for_user)
+run_resume = resume_view(_get_run_for_user)

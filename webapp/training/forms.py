@@ -11,8 +11,9 @@ from django.conf import settings
 from webapp.catalog.models import Dataset, Question
 from webapp.core.models import RunStatus
 from webapp.curation.models import Verdict
-from webapp.training import services
 from webapp.training.models import DatasetSnapshot, TrainingRun
+from webapp.training.recipes import LaunchError, recipe_names
+from webapp.training.runs import launch_check
 
 
 class SnapshotForm(forms.Form):
@@ -49,7 +50,7 @@ class TrainingRunForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["recipe"].choices = [("", "none (defaults)"), *((n, n) for n in services.recipe_names())]
+        self.fields["recipe"].choices = [("", "none (defaults)"), *((n, n) for n in recipe_names())]
         self.fields["base_model"].initial = settings.STUDENT_MODEL
 
     def clean_overrides(self) -> dict[str, Any]:
@@ -78,8 +79,8 @@ class TrainingRunForm(forms.Form):
             self.add_error("recipe", f"Recipe {recipe} is not a {stage} recipe.")
         if not self.errors:
             try:
-                self.run = services.launch_check(data)
-            except services.LaunchError as exc:
+                self.run = launch_check(data)
+            except LaunchError as exc:
                 self.add_error("overrides", str(exc))
         return data
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from webapp.core import storage
-from webapp.training import services, snapshots
+from webapp.training import runs, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -38,10 +38,10 @@ def snapshot_job(snapshot_id: int) -> str:
         def _progress(n: int, of: int, phase: str) -> bool:
             """Progress on the row; False (stop after this batch) once an admin cancelled the build."""
             snapshot.report_progress(min(n, of), of, {"phase": phase, "chains": n if phase == "freezing" else of})
-            return not snapshots.is_cancelled(snapshot)
+            return not snapshot.is_cancelled()
 
         done = snapshots.freeze(snapshot, on_batch=lambda n: _progress(n, total, "freezing"))
-        if snapshots.is_cancelled(snapshot):
+        if snapshot.is_cancelled():
             return "cancelled"
         prov = snapshots.provenance(snapshot)
         DatasetSnapshot.objects.filter(pk=snapshot.pk).update(chain_count=done, provenance=prov)
@@ -74,7 +74,7 @@ class MetricSink:
         if self.calls % self.flush_every == 0:
             self.flush()
         self.run.report_progress(max(0, int(step)), max(0, int(total)), {k: round(v, 6) for k, v in metrics.items()})
-        return not services.is_cancelled(self.run)
+        return not self.run.is_cancelled()
 
     def flush(self) -> None:
         if self.pending:
@@ -161,9 +161,9 @@ def training_job(run_id: int) -> str:
     sink = MetricSink(run)
     try:
         resume = bool(run.config.get("_resume"))
-        cfg = services.stage_config(run, resume=resume)
+        cfg = runs.stage_config(run, resume=resume)
         launcher = _launcher(run.stage)
-        env = {**services.environment(), "stage_config": cfg.to_dict(), "resumed": resume,
+        env = {**runs.environment(), "stage_config": cfg.to_dict(), "resumed": resume,
                "launcher": launcher or {"kind": "inprocess"}}
         TrainingRun.objects.filter(pk=run.pk).update(environment=env)
         _drop_points_past_start(run, cfg)
@@ -180,7 +180,7 @@ def training_job(run_id: int) -> str:
                                    cpu=launcher["cpu"], stop_grace=settings.TRAINING_STOP_GRACE_SECONDS)
             except StageStopped:
                 sink.flush()
-                if services.is_cancelled(run):
+                if run.is_cancelled():
                     return "cancelled"
                 raise
         sink.flush()
@@ -190,7 +190,7 @@ def training_job(run_id: int) -> str:
         sink.flush()
         run.mark_failed(exc)
         raise
-    if services.is_cancelled(run):
+    if run.is_cancelled():
         return "cancelled"
     run.mark_succeeded()
     return "succeeded"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -24,6 +26,8 @@ class DatasetSnapshot(Run):
     export_dir = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
     export_files = models.JSONField(default=list, blank=True, help_text="[{name, bytes, rows}] of the export.")
 
+    job_path = "webapp.training.jobs.snapshot_job"
+
     class Meta:
         ordering = ["dataset", "-version"]
         constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="snapshot_unique_version")]
@@ -33,6 +37,12 @@ class DatasetSnapshot(Run):
 
     def get_absolute_url(self) -> str:
         return reverse("training:snapshot", args=[self.pk])
+
+    def job_id(self) -> str:
+        return f"snapshot-{self.pk}-{uuid.uuid4().hex[:8]}"
+
+    def job_description(self) -> str:
+        return f"snapshot {self}"
 
     def export_file(self, name: str) -> dict | None:
         """The export entry called `name` (a plain file, not the hf/ folder), or None."""
@@ -69,6 +79,9 @@ class TrainingRun(Run):
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
     results = models.JSONField(default=dict, blank=True, help_text="Evaluation results: overall and per slice.")
 
+    job_path = "webapp.training.jobs.training_job"
+    job_timeout = 7 * 24 * 3600
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -82,6 +95,20 @@ class TrainingRun(Run):
 
     def get_absolute_url(self) -> str:
         return reverse("training:run", args=[self.pk])
+
+    def job_queue(self) -> str:
+        return "gpu"
+
+    def job_id(self) -> str:
+        return f"train-{self.stage}-{self.pk}-{uuid.uuid4().hex[:8]}"
+
+    def requeue(self) -> bool:
+        """Requeue a failed/cancelled run; its job tells a training stage to continue from its last checkpoint-N/."""
+        if not super().requeue():
+            return False
+        TrainingRun.objects.filter(pk=self.pk).update(config={**self.config, "_resume": True})
+        self.config["_resume"] = True
+        return True
 
     @property
     def output_dir(self) -> str:

@@ -1,27 +1,26 @@
 """Dataset snapshots: freeze the accepted chains (streaming, resumable), gather provenance, export the files.
 
 A snapshot is immutable once built: its items hold the chain text as it was (the curator's edit where there is one),
-so a later review never changes what a training run read. Versions count up per dataset.
+so a later review never changes what a training run read. Versions count up per dataset. Cancel and resume are
+`Run`'s: a queued build never starts, a running one stops after its current batch (freezing or exporting), and a
+resumed one redoes only the last question it froze.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import django_rq
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
-from webapp.core.models import RunStatus
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
-from webapp.curation.review import chain_state
+from webapp.curation.review.history import chain_state
 from webapp.training.models import DatasetSnapshot, SnapshotItem
 
 logger = logging.getLogger(__name__)
@@ -44,39 +43,11 @@ def create_snapshot(data: dict[str, Any], user: AbstractBaseUser | None) -> Data
                     dataset=dataset, version=version, name=data.get("name") or "", filters=filters,
                     max_chains_per_question=data.get("max_chains_per_question"), created_by=user,
                 )
-                enqueue(snapshot)
+                snapshot.enqueue()
             return snapshot
         except IntegrityError:
             continue
     raise RuntimeError(f"could not allocate a snapshot version for {dataset}")
-
-
-def enqueue(snapshot: DatasetSnapshot) -> None:
-    from webapp.training.jobs import snapshot_job
-
-    job_id = f"snapshot-{snapshot.pk}-{uuid.uuid4().hex[:8]}"
-    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(rq_job_id=job_id)
-    snapshot.rq_job_id = job_id
-    queue = django_rq.get_queue("default")
-    transaction.on_commit(lambda: queue.enqueue(snapshot_job, snapshot.pk, job_id=job_id, job_timeout=24 * 3600,
-                                                description=f"snapshot {snapshot}"))
-
-
-def resume(snapshot: DatasetSnapshot) -> bool:
-    with transaction.atomic():
-        if not snapshot.requeue():
-            return False
-        enqueue(snapshot)
-    return True
-
-
-def cancel(snapshot: DatasetSnapshot) -> bool:
-    """A queued build never starts; a running one stops after its current batch (freezing or exporting)."""
-    return snapshot.mark_cancelled()
-
-
-def is_cancelled(snapshot: DatasetSnapshot) -> bool:
-    return DatasetSnapshot.objects.filter(pk=snapshot.pk, status=RunStatus.CANCELLED).exists()
 
 
 # --- freezing -----------------------------------------------------------------------------------------------

@@ -5,15 +5,19 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import fail_if_orphaned
-from webapp.training import services, snapshots
+from webapp.core.run_views import cancel_view, resume_view
+from webapp.training import snapshots
+from webapp.training.comparison import comparison
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
+from webapp.training.runs import launch, lineage
 
 
 def _get_snapshot_for_user(request: HttpRequest, pk: int) -> DatasetSnapshot:
@@ -29,7 +33,7 @@ def _get_run_for_user(request: HttpRequest, pk: int) -> TrainingRun:
 @curator_required
 def snapshot_list(request: HttpRequest) -> HttpResponse:
     rows = DatasetSnapshot.objects.select_related("dataset")[:200]
-    template = "training/snapshots.html#snapshot-table" if request.htmx else "training/snapshots.html"
+    template = page_or_partial(request, "training/snapshots.html", "snapshot-table")
     return render(request, template, {"snapshots": rows, "polling": any(s.is_active for s in rows)})
 
 
@@ -47,7 +51,7 @@ def snapshot_new(request: HttpRequest) -> HttpResponse:
 def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     snapshot = _get_snapshot_for_user(request, pk)
     fail_if_orphaned(snapshot)
-    template = "training/snapshot_detail.html#snapshot-status" if request.htmx else "training/snapshot_detail.html"
+    template = page_or_partial(request, "training/snapshot_detail.html", "snapshot-status")
     return render(request, template, {"snapshot": snapshot, "runs": snapshot.runs.all()[:50]})
 
 
@@ -65,24 +69,10 @@ def snapshot_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     return response
 
 
-@require_POST
-@admin_required
-def snapshot_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    snapshot = _get_snapshot_for_user(request, pk)
-    if not snapshots.cancel(snapshot):
-        return HttpResponseBadRequest(f"Snapshot {snapshot} is {snapshot.status}; only queued or building ones "
-                                      "can be cancelled.")
-    return redirect(snapshot)
-
-
-@require_POST
-@admin_required
-def snapshot_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    snapshot = _get_snapshot_for_user(request, pk)
-    if not snapshots.resume(snapshot):
-        return HttpResponseBadRequest(f"Snapshot {snapshot} is {snapshot.status}; only failed or cancelled ones "
-                                      "can resume.")
-    return redirect(snapshot)
+snapshot_cancel = cancel_view(
+    _get_snapshot_for_user, "Snapshot {run} is {run.status}; only queued or building ones can be cancelled.")
+snapshot_resume = resume_view(
+    _get_snapshot_for_user, "Snapshot {run} is {run.status}; only failed or cancelled ones can resume.")
 
 
 # --- training runs ------------------------------------------------------------------------------------------
@@ -90,7 +80,7 @@ def snapshot_resume(request: HttpRequest, pk: int) -> HttpResponse:
 @curator_required
 def run_list(request: HttpRequest) -> HttpResponse:
     rows = TrainingRun.objects.select_related("parent", "snapshot__dataset")[:200]
-    template = "training/runs.html#run-table" if request.htmx else "training/runs.html"
+    template = page_or_partial(request, "training/runs.html", "run-table")
     return render(request, template, {"runs": rows, "polling": any(r.is_active for r in rows)})
 
 
@@ -100,7 +90,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
     initial = {k: request.GET.get(k) for k in ("stage", "parent", "snapshot") if request.GET.get(k)}
     form = TrainingRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        return redirect(services.launch(form.cleaned_data, request.user))
+        return redirect(launch(form.cleaned_data, request.user))
     return render(request, "training/run_new.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -109,8 +99,8 @@ def run_new(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     fail_if_orphaned(run)  # a killed work-horse shows up as failed (and resumable) on the next look
-    template = "training/run_detail.html#run-status" if request.htmx else "training/run_detail.html"
-    return render(request, template, {"run": run, "lineage": services.lineage(run)[1:],
+    template = page_or_partial(request, "training/run_detail.html", "run-status")
+    return render(request, template, {"run": run, "lineage": lineage(run)[1:],
                                       "names": MetricPoint.objects.filter(run=run).values_list("name", flat=True)
                                       .distinct().order_by("name")})
 
@@ -149,22 +139,8 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "training/predictions.html", {"run": run, "page": page, "show": show})
 
 
-@require_POST
-@admin_required
-def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run_for_user(request, pk)
-    if not services.cancel(run):
-        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only queued or running runs can be cancelled.")
-    return redirect(run)
-
-
-@require_POST
-@admin_required
-def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run_for_user(request, pk)
-    if not services.resume(run):
-        return HttpResponseBadRequest(f"Run {run.pk} is {run.status}; only failed or cancelled runs can resume.")
-    return redirect(run)
+run_cancel = cancel_view(_get_run_for_user)
+run_resume = resume_view(_get_run_for_user)
 
 
 @require_GET
@@ -177,7 +153,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     runs = sorted(chosen, key=lambda r: r.pk) or list(
         TrainingRun.objects.filter(stage="eval", status="succeeded").select_related("parent__parent")
         .order_by("-pk")[:8])[::-1]
-    return render(request, "training/compare.html", {"form": form, **services.comparison(runs)})
+    return render(request, "training/compare.html", {"form": form, **comparison(runs)})
 
 
 @require_GET

@@ -8,9 +8,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipeline.datasets import AnnotationFileError
-from webapp.catalog.importing import DatasetFormatMismatch, get_or_create_dataset, new_import_run
-from webapp.catalog.ingest import format_error, run_import
-from webapp.catalog.jobs import enqueue_clip_processing, process_clip_job
+from webapp.catalog.imports import (
+    DatasetFormatMismatch,
+    format_error,
+    get_or_create_dataset,
+    new_import_run,
+    run_import,
+)
+from webapp.catalog.ingest import enqueue_clip_processing, ingest_clip
 from webapp.catalog.models import Question
 
 
@@ -63,7 +68,7 @@ class ImportCommand(BaseCommand):
                 self.stdout.write(f"    {format_error(warning)}")
         if opts["process_now"]:
             for n, clip_id in enumerate(report.clips_to_process, start=1):
-                outcome = process_clip_job(clip_id)
+                outcome = ingest_clip(clip_id)
                 self.stdout.write(f"  processed clip {n}/{len(report.clips_to_process)}: {outcome}")
         else:
             enqueue_clip_processing(report.clips_to_process)

@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from webapp.curation.models import Chain, Review, Verdict
-from webapp.curation.review import effective_stack
+from webapp.curation.review.history import effective_stack
 
 DECISIONS = [d for d, _ in Chain.Decision.choices]
 VERDICT_LABELS = [label for label, _ in Verdict.Label.choices]
@@ -148,7 +148,7 @@ def fleiss_kappa(counts: list[list[int]]) -> float | None:
 def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     """chain → curator → that curator's decision still in force on it, for chains two or more curators decided.
 
-    The history is replayed as review.effective_stack does (an undo takes back the newest review in force; under
+    The history is replayed as history.effective_stack does (an undo takes back the newest review in force; under
     review overlap, the newest of the same curator's); each curator's label is their newest review left standing,
     if it accepts or rejects. The blind streams of datasets with review overlap are what feed this; chains that
     two curators happened to decide one after the other count too. Only chains with reviews by two or more

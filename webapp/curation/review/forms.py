@@ -11,7 +11,8 @@ from django.http import QueryDict
 
 from webapp.catalog.models import Dataset, Question
 from webapp.curation.models import BulkAction, Chain, Review, Verdict
-from webapp.curation.review import REJECT_REASONS, pending_chains
+from webapp.curation.review.decisions import REJECT_REASONS
+from webapp.curation.review.queue import pending_chains
 
 FILTER_FIELDS = ("dataset", "split", "question_type", "question_relation", "verdict", "validator_version",
                  "decision", "correct", "curator", "q", "disagree")

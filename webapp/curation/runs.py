@@ -1,32 +1,17 @@
-"""Launching, cancelling and resuming generation/validation runs: the rules live here, views stay thin."""
+"""Launching generation and validation runs: the stage config a run stores, built from the admin's form.
+
+Cancel and resume are the same for every run (`Run.mark_cancelled`, `Run.resume`); a queued run never starts and a
+running teacher or validation job stops at its next batch boundary, keeping what it stored.
+"""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import django_rq
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from webapp.core.models import RunStatus
 from webapp.curation.models import GenerationRun
-
-
-def enqueue(run: GenerationRun) -> None:
-    """Queue the run's job when the transaction commits; the job id is stored so recovery can find it."""
-    from webapp.curation.jobs import teacher_job, validation_job
-
-    func = teacher_job if run.kind == GenerationRun.Kind.TEACHER else validation_job
-    job_id = f"{run.kind}-{run.pk}-{uuid.uuid4().hex[:8]}"
-    GenerationRun.objects.filter(pk=run.pk).update(rq_job_id=job_id)
-    run.rq_job_id = job_id
-    queue = django_rq.get_queue(run.queue_name)
-    transaction.on_commit(
-        lambda: queue.enqueue(func, run.pk, job_id=job_id, job_timeout=7 * 24 * 3600,
-                              description=f"{run.get_kind_display()} run {run.pk}")
-    )
-
 
 # Questions per backend call for vLLM and servers: they batch continuously, so bigger calls keep them busy
 # (transformers keeps TeacherConfig's 4: its padded batches grow slower with size).
@@ -53,7 +38,7 @@ def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None,
             samples_per_question=data["k"], sampling=sampling, config=config, created_by=user,
             question_filter={k: data[k] for k in ("question_type", "limit", "validate_after") if data.get(k)},
         )
-        enqueue(run)
+        run.enqueue()
     return run
 
 
@@ -69,22 +54,5 @@ def launch_validation(source: GenerationRun, validators: str, judge_model: str, 
                     "judge_backend": judge_backend, "judge_backend_options": dict(backend_options or {})},
             created_by=user,
         )
-        enqueue(run)
+        run.enqueue()
     return run
-
-
-def cancel(run: GenerationRun) -> bool:
-    """Queued runs never start; running jobs stop at their next batch boundary."""
-    return run.mark_cancelled()
-
-
-def resume(run: GenerationRun) -> bool:
-    with transaction.atomic():
-        if not run.requeue():
-            return False
-        enqueue(run)
-    return True
-
-
-def is_cancelled(run: GenerationRun) -> bool:
-    return GenerationRun.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()

@@ -1,4 +1,6 @@
-"""Training and evaluation runs: launch (validated stage config), cancel, resume, environment, comparison.
+"""Training and evaluation runs: launch (a stage config validated before anything is stored), the config a worker
+builds for a run, and the environment a result is recorded with. Cancel and resume are `Run`'s (a running stage stops
+at its next progress report and saves a checkpoint; a resumed one continues from its last checkpoint-N/).
 
 A run's `config` holds the recipe values merged with the admin's overrides (no machine paths): the worker adds the
 paths under its own storage root when it starts, so the same run can execute on any machine that sees the storage.
@@ -11,42 +13,19 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
-import django_rq
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from webapp.core import storage
-from webapp.core.models import RunStatus
 from webapp.training.models import TrainingRun
+from webapp.training.recipes import PATH_FIELDS, LaunchError, load_recipe
 
-RECIPES_DIR = Path(settings.BASE_DIR) / "recipes"
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "pyarrow", "django", "rq")
-# Fields the web app fills in per run; an override may not point a run at other files.
-PATH_FIELDS = {"model_name_or_path", "train_file", "items_file", "output_dir", "media_root", "adapter", "resume"}
 EVAL_DEFAULTS = {"max_new_tokens": 64, "batch_size": 8}
-
-
-class LaunchError(ValueError):
-    """A launch request that cannot make a valid stage config; the message says which field and why."""
-
-
-def recipe_names(stage: str | None = None) -> list[str]:
-    names = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
-    return [n for n in names if stage is None or n.startswith(f"{stage}_")]
-
-
-def load_recipe(name: str) -> dict[str, Any]:
-    import yaml
-
-    if name not in recipe_names():
-        raise LaunchError(f"unknown recipe {name!r}; known: {recipe_names()}")
-    values = yaml.safe_load((RECIPES_DIR / f"{name}.yaml").read_text()) or {}
-    return {k: v for k, v in values.items() if k not in PATH_FIELDS}
 
 
 def config_class(stage: str) -> type:
@@ -98,7 +77,7 @@ def launch(data: dict[str, Any], user: AbstractBaseUser | None) -> TrainingRun:
     run.created_by = user
     with transaction.atomic():
         run.save()
-        enqueue(run)
+        run.enqueue()
     return run
 
 
@@ -125,37 +104,6 @@ def launch_check(data: dict[str, Any]) -> TrainingRun:
     return run
 
 
-def enqueue(run: TrainingRun) -> None:
-    from webapp.training.jobs import training_job
-
-    job_id = f"train-{run.stage}-{run.pk}-{uuid.uuid4().hex[:8]}"
-    TrainingRun.objects.filter(pk=run.pk).update(rq_job_id=job_id)
-    run.rq_job_id = job_id
-    queue = django_rq.get_queue("gpu")
-    transaction.on_commit(lambda: queue.enqueue(training_job, run.pk, job_id=job_id, job_timeout=7 * 24 * 3600,
-                                                description=f"{run}"))
-
-
-def cancel(run: TrainingRun) -> bool:
-    """Queued runs never start; a running stage stops at its next progress report and saves a checkpoint."""
-    return run.mark_cancelled()
-
-
-def resume(run: TrainingRun) -> bool:
-    """Requeue a failed/cancelled run; training stages continue from their last checkpoint-N/ in output_dir."""
-    with transaction.atomic():
-        if not run.requeue():
-            return False
-        TrainingRun.objects.filter(pk=run.pk).update(config={**run.config, "_resume": True})
-        run.config["_resume"] = True
-        enqueue(run)
-    return True
-
-
-def is_cancelled(run: TrainingRun) -> bool:
-    return TrainingRun.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
-
-
 def environment() -> dict[str, Any]:
     """What a result depends on besides its config: package versions, git commit, hardware."""
     versions = {}
@@ -180,38 +128,6 @@ def environment() -> dict[str, Any]:
     return {"python": platform.python_version(), "packages": versions, "git_commit": commit,
             "hostname": platform.node(), "cpu_count": os.cpu_count(), "cuda_devices": gpus,
             "platform": platform.platform()}
-
-
-def baseline_label(run: TrainingRun) -> str:
-    """Which of the issue's comparisons an evaluation run is, read from the lineage of the model it scores.
-
-    pretrained student (no parent); label-only SFT; label-only GRPO (GRPO from the base model, R1-AQA style);
-    SightSound (GRPO continuing a chain SFT).
-    """
-    model = run.parent
-    if model is None:
-        return "pretrained student"
-    label_only = model.config.get("_targets") == "label_only"
-    if model.stage == TrainingRun.Stage.SFT:
-        return "label-only SFT" if label_only else "chain SFT"
-    sft = model.parent
-    if sft is None:
-        return "label-only GRPO"
-    if sft.stage == TrainingRun.Stage.SFT and sft.config.get("_targets") != "label_only":
-        return "SightSound (chain SFT → GRPO)"
-    return "label-only SFT → GRPO"
-
-
-def comparison(runs: list[TrainingRun]) -> dict[str, Any]:
-    """Eval runs side by side: overall accuracy and every slice any of them reports."""
-    for run in runs:
-        run.baseline = baseline_label(run)
-    slices = sorted({key for r in runs for key in (r.results.get("per_slice") or {})})
-    rows = [{"slice": key, "cells": [(r.results.get("per_slice") or {}).get(key) for r in runs]} for key in slices]
-    return {"runs": runs, "rows": rows, "chart": {
-        "labels": [f"#{r.pk} {r.name or r.baseline}" for r in runs],
-        "accuracy": [r.results.get("accuracy") for r in runs],
-    }}
 
 
 def lineage(run: TrainingRun) -> list[TrainingRun]:

@@ -1,0 +1,93 @@
+"""Bulk accept or reject of a filtered, confirmed set of chains: each chain still gets its own Review row.
+
+A small set is applied in the request; a large one is recorded and applied by an RQ worker
+(`BulkAction.enqueue` → `review.jobs.bulk_job`), which re-runs the stored filter at execution time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+
+from webapp.curation.models import BulkAction, Chain, Lease, Review
+from webapp.curation.review.decisions import TO_DECISION
+from webapp.curation.review.forms import ReviewFilterForm
+
+logger = logging.getLogger(__name__)
+
+BULK_BATCH = 500
+BULK_INLINE_MAX = 200  # chains applied in the request; more go to a worker
+
+
+def start(data: dict[str, Any], filters: ReviewFilterForm, count: int, user: AbstractBaseUser) -> BulkAction:
+    """Record the bulk action the curator confirmed (`count` chains); apply it now when small, else queue it."""
+    with transaction.atomic():
+        run = BulkAction.objects.create(action=data["action"], reason=data["reason"], note=data["note"],
+                                        filters=filters.stored(), expected_count=count, created_by=user)
+        if count > BULK_INLINE_MAX:
+            run.enqueue()
+    if count <= BULK_INLINE_MAX:
+        execute(run.pk)
+    return run
+
+
+def execute(bulk_id: int) -> dict[str, int]:
+    """Re-run the stored filter at execution time (the set the curator confirmed, as it is now) and apply it."""
+    run = BulkAction.objects.select_related("created_by").get(pk=bulk_id)
+    if not run.mark_running():
+        return {"applied": run.applied_count, "skipped": run.skipped_count}
+    try:
+        params = QueryDict(mutable=True)
+        params.update(run.filters)
+        form = ReviewFilterForm(params)
+        if not form.is_valid():
+            raise ValueError(f"stored filter no longer valid: {form.errors.as_text()}")
+        applied, skipped = bulk_apply(run, form.chains(), run.created_by)
+    except Exception as exc:
+        logger.exception("bulk action %s failed", bulk_id)
+        run.mark_failed(exc)
+        raise
+    run.mark_succeeded()
+    return {"applied": applied, "skipped": skipped}
+
+
+def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser) -> tuple[int, int]:
+    """Apply a bulk accept/reject chain by chain (one Review each), in batches; returns (applied, skipped).
+
+    Chains already in the target state, or in a question another curator holds, are skipped and counted, and so
+    are the chains of datasets under review overlap: a bulk decision would stand in for the blind, per-curator
+    reviews that an agreement study exists to collect.
+    """
+    to_decision = TO_DECISION[bulk.action]
+    note = f"bulk #{bulk.pk}" + (f": {bulk.note}" if bulk.note else "")
+    ids = list(chains.order_by("id").values_list("id", flat=True))
+    applied = 0
+    for start in range(0, len(ids), BULK_BATCH):
+        batch = ids[start:start + BULK_BATCH]
+        with transaction.atomic():
+            now = timezone.now()
+            rows = list(
+                Chain.objects.select_for_update(of=("self",)).filter(pk__in=batch)
+                .exclude(decision=to_decision).exclude(question__dataset__review_overlap__gt=1)
+                .exclude(Exists(Lease.objects.filter(question=OuterRef("question"), expires_at__gt=now)
+                                .exclude(curator=user)))
+                .values_list("id", "version", "decision")
+            )
+            for chain_id, version, decision in rows:
+                if Chain.objects.filter(pk=chain_id, version=version).update(version=version + 1,
+                                                                             decision=to_decision):
+                    Review.objects.create(chain_id=chain_id, curator=user, action=bulk.action,
+                                          from_decision=decision, to_decision=to_decision, reason=bulk.reason,
+                                          note=note, chain_version=version)
+                    applied += 1
+        bulk.report_progress(min(start + BULK_BATCH, len(ids)), len(ids))
+    skipped = len(ids) - applied
+    BulkAction.objects.filter(pk=bulk.pk).update(applied_count=applied, skipped_count=skipped)
+    bulk.applied_count, bulk.skipped_count = applied, skipped
+    return applied, skipped

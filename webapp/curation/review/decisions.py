@@ -1,0 +1,246 @@
+"""Per-chain decisions: accept, reject, edit (fix and accept), flag, undo, each checked against the version the
+curator saw.
+
+Why conditional writes and not application locks: a decision is an UPDATE guarded by the version the curator saw
+(under review overlap, the version of their own stream), taken under the curator's lease, so no decision is silently
+overwritten. Each one appends a Review row and updates the chain's cached decision in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from webapp.catalog.models import Question
+from webapp.curation.models import Chain, ChainRevision, Lease, Review
+from webapp.curation.review.edits import edit_is_correct, parse_edit
+from webapp.curation.review.errors import ReviewError, StaleWrite
+from webapp.curation.review.history import (
+    chain_state,
+    consensus,
+    effective_stack,
+    own_stack,
+    standing_decisions,
+    stream_version,
+)
+from webapp.curation.review.leases import ensure_lease
+
+logger = logging.getLogger(__name__)
+
+Decision = Chain.Decision
+Action = Review.Action
+REJECT_REASONS = [
+    ("hallucinated-sound", "Claims a sound that is not there"),
+    ("missed-sound", "Misses the decisive sound"),
+    ("visual-only", "Reasons from the picture, not the audio"),
+    ("wrong-answer", "Wrong or unsupported answer"),
+    ("bad-format", "Malformed or truncated"),
+    ("other", "Other (see note)"),
+]
+TO_DECISION = {
+    Action.ACCEPT: Decision.ACCEPTED, Action.REJECT: Decision.REJECTED,
+    Action.EDIT: Decision.ACCEPTED,  # an edit is "fix and accept"
+    Action.FLAG: Decision.FLAGGED,
+}
+
+
+def _before(chain: Chain) -> Q:
+    return Q(run_id__lt=chain.run_id) | Q(run_id=chain.run_id, sample_index__lt=chain.sample_index)
+
+
+def card_number(chain: Chain) -> int:
+    """The number a curator sees on the chain's card (and presses to choose it): its place, from 1, among the
+    question's kept chains in run and sample order. Notices and history use it too, never the 0-based
+    sample_index, which also has gaps where the teacher's selection dropped chains."""
+    return Chain.objects.filter(question_id=chain.question_id, kept=True).filter(_before(chain)).count() + 1
+
+
+def card_number_and_done(chain: Chain, user: AbstractBaseUser | None = None, overlap: int = 1) -> tuple[int, bool]:
+    """card_number, and whether the question is done: no chain of it pending any more (question_done) or, with
+    overlap, this curator's own stream decided every kept chain (their slot is completed). One query each way."""
+    if overlap > 1 and user is not None:
+        done = Lease.objects.filter(question_id=chain.question_id, curator=user, completed_at__isnull=False).exists()
+        return card_number(chain), done
+    counts = Chain.objects.filter(question_id=chain.question_id, kept=True).aggregate(
+        before=Count("id", filter=_before(chain)), pending=Count("id", filter=Q(decision=Decision.PENDING)))
+    return counts["before"] + 1, not counts["pending"]
+
+
+def _lock_row(chain_id: int, question_id: int) -> Chain:
+    chain = Chain.objects.select_for_update(of=("self",)).select_related("question").get(pk=chain_id)
+    if chain.question_id != question_id:  # the lease checked must be this chain's question's
+        raise ReviewError("This chain does not belong to that question.")
+    return chain
+
+
+def _lock_chain(chain_id: int, seen_version: int, question_id: int) -> Chain:
+    chain = _lock_row(chain_id, question_id)
+    if chain.version != seen_version:
+        last = chain.reviews.select_related("curator").order_by("-chain_version").first()
+        by = f" by {last.curator.get_username()} ({last.get_action_display().lower()})" if last else ""
+        raise StaleWrite(
+            f"Chain #{card_number(chain)} changed{by} since you opened it (version {seen_version} → "
+            f"{chain.version}); your decision was not saved. It is shown as it is now: decide again."
+        )
+    return chain
+
+
+def _lock_stream(chain_id: int, seen_version: int, question_id: int,
+                 user: AbstractBaseUser) -> tuple[Chain, list[Review]]:
+    """Overlap: lock the chain and read its history; the curator's own stream must be the version they saw.
+
+    Other curators' decisions never make a write stale (each stream is blind to the others); only the same
+    curator deciding the chain elsewhere (another tab) does.
+    """
+    chain = _lock_row(chain_id, question_id)
+    history = list(chain.reviews.select_related("revision").order_by("chain_version"))
+    mine = stream_version(user.pk, history)
+    if mine != seen_version:
+        raise StaleWrite(
+            f"You changed chain #{card_number(chain)} elsewhere since this page was opened (your version "
+            f"{seen_version} → {mine}); this decision was not saved. It is shown as it is now: decide again."
+        )
+    return chain, history
+
+
+def _write(chain: Chain, user: AbstractBaseUser, action: str, to_decision: str, seen_version: int,
+           **fields: Any) -> Review:
+    updated = Chain.objects.filter(pk=chain.pk, version=seen_version).update(
+        version=seen_version + 1, decision=to_decision
+    )
+    if not updated:  # only reachable where the row lock is a no-op (SQLite); the guard still holds
+        raise StaleWrite("This chain changed while you were deciding; your decision was not saved.")
+    review = Review.objects.create(
+        chain=chain, curator=user, action=action, from_decision=chain.decision, to_decision=to_decision,
+        chain_version=seen_version, **fields,
+    )
+    chain.decision, chain.version = to_decision, seen_version + 1
+    return review
+
+
+def _write_stream(chain: Chain, user: AbstractBaseUser, action: str, to_decision: str, seen_version: int,
+                  history: list[Review], overlap: int, **fields: Any) -> Review:
+    """Overlap: append to the curator's own stream (from → to are theirs) and store the consensus on the chain.
+
+    The chain's version still moves with every review, under the same guarded UPDATE, so `chain_version` stays
+    one total order of the chain's history and no two writes can both land on it.
+    """
+    mine = own_stack(user.pk, effective_stack(history))
+    review = Review(chain=chain, curator=user, action=action, to_decision=to_decision,
+                    from_decision=mine[-1].to_decision if mine else Decision.PENDING,
+                    chain_version=chain.version, curator_version=seen_version, **fields)
+    decision = consensus(list(standing_decisions(effective_stack([*history, review])).values()), overlap)
+    updated = Chain.objects.filter(pk=chain.pk, version=chain.version).update(version=chain.version + 1,
+                                                                              decision=decision)
+    if not updated:  # only reachable where the row lock is a no-op (SQLite); the guard still holds
+        raise StaleWrite("This chain changed while you were deciding; your decision was not saved. Try again.")
+    review.save(force_insert=True)
+    chain.decision, chain.version = decision, chain.version + 1
+    return review
+
+
+def _update_completion(user: AbstractBaseUser, question_id: int) -> bool:
+    """Overlap: mark the curator's slot completed once their own stream decided every kept chain of the question
+    (a completed slot is never handed to another curator), or open it again after an undo. Returns done."""
+    kept = Chain.objects.filter(question_id=question_id, kept=True).values_list("id", flat=True)
+    mine: dict[int, list[Review]] = defaultdict(list)
+    for r in Review.objects.filter(chain_id__in=kept, curator=user).order_by("chain_version"):
+        mine[r.chain_id].append(r)
+    done = all(effective_stack(mine[chain_id]) for chain_id in kept)
+    leases = Lease.objects.filter(question_id=question_id, curator=user)
+    if done:
+        leases.filter(completed_at__isnull=True).update(completed_at=timezone.now())
+    else:
+        leases.exclude(completed_at=None).update(completed_at=None)
+    return done
+
+
+def _question_of(chain_id: int, question_id: int | None, overlap: int | None) -> tuple[int, int]:
+    """The chain's question and its dataset's review overlap; callers that loaded them pass them (no query)."""
+    if question_id is None or overlap is None:
+        question_id, overlap = Chain.objects.values_list("question_id", "question__dataset__review_overlap").get(
+            pk=chain_id)
+    return question_id, overlap
+
+
+def decide(user: AbstractBaseUser, chain_id: int, seen_version: int, action: str, *, reason: str = "",
+           note: str = "", edited_text: str = "", question_id: int | None = None,
+           overlap: int | None = None) -> Review:
+    """Accept, reject, edit (fix and accept) or flag one chain, if it is still the version the curator saw.
+
+    With review overlap (N > 1) the version is the curator's own stream's and the chain takes the consensus.
+    """
+    if action not in TO_DECISION:
+        raise ReviewError(f"Unknown action {action!r}.")
+    with transaction.atomic():
+        question_id, overlap = _question_of(chain_id, question_id, overlap)
+        ensure_lease(user, question_id, overlap)
+        if overlap > 1:
+            chain, history = _lock_stream(chain_id, seen_version, question_id, user)
+        else:
+            chain = _lock_chain(chain_id, seen_version, question_id)
+        parsed = parse_edit(edited_text, chain.question) if action == Action.EDIT else None
+        fields = {"reason": reason, "note": note, "edited_text": parsed.text if parsed else ""}
+        if overlap > 1:
+            review = _write_stream(chain, user, action, TO_DECISION[action], seen_version, history, overlap,
+                                   **fields)
+        else:
+            review = _write(chain, user, action, TO_DECISION[action], seen_version, **fields)
+        if parsed is not None:
+            ChainRevision.objects.create(
+                review=review, chain=chain, text=parsed.text, parsed_answer=parsed.parsed_answer,
+                open_answer=parsed.open_answer, is_correct=edit_is_correct(parsed, chain.question),
+                format_ok=parsed.format_ok,
+            )
+        if overlap > 1:
+            _update_completion(user, question_id)
+    logger.info("review %s: %s chain %s v%s by %s", review.pk, action, chain_id, seen_version, user.pk)
+    return review
+
+
+def undo(user: AbstractBaseUser, chain_id: int, seen_version: int, question_id: int | None = None,
+         overlap: int | None = None) -> Review:
+    """Take back the newest review still in force on a chain (with overlap: the curator's own newest); the undo
+    is itself a history row."""
+    with transaction.atomic():
+        question_id, overlap = _question_of(chain_id, question_id, overlap)
+        ensure_lease(user, question_id, overlap)
+        if overlap > 1:
+            chain, history = _lock_stream(chain_id, seen_version, question_id, user)
+            stack = own_stack(user.pk, effective_stack(history))
+        else:
+            chain = _lock_chain(chain_id, seen_version, question_id)
+            stack = chain_state(chain).stack
+        if not stack:
+            raise ReviewError("Nothing to undo on this chain.")
+        undone = stack[-1]
+        previous = stack[-2].to_decision if len(stack) > 1 else Decision.PENDING
+        if overlap <= 1:
+            return _write(chain, user, Action.UNDO, previous, seen_version, note=f"undid review {undone.pk}")
+        review = _write_stream(chain, user, Action.UNDO, previous, seen_version, history, overlap,
+                               note=f"undid review {undone.pk}")
+        _update_completion(user, question_id)
+        return review
+
+
+def undoable(user: AbstractBaseUser, chain: Chain, overlap: int, reviews: list[Review] | None = None) -> bool:
+    """Whether `u` has something to take back on the chain: any review in force (with overlap: one of mine)."""
+    stack = chain_state(chain, reviews).stack
+    return bool(own_stack(user.pk, stack) if overlap > 1 else stack)
+
+
+def last_undoable(user: AbstractBaseUser, question: Question) -> Chain | None:
+    """What `u` takes back: my newest decision on this question, else my newest one anywhere (the item I just
+    left by auto-advance)."""
+    mine = Review.objects.filter(curator=user).exclude(action=Action.UNDO).order_by("-created_at", "-id")
+    for scope in (mine.filter(chain__question=question), mine):
+        review = scope.select_related("chain__question__dataset").first()
+        if review is not None and undoable(user, review.chain, review.chain.question.dataset.review_overlap):
+            return review.chain
+    return None

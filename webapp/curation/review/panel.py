@@ -1,0 +1,156 @@
+"""What a review item page shows: the chain cards as this curator sees them (blind under review overlap), the history,
+what `u` would take back, and the links that carry the queue's filter from page to page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from webapp.catalog.models import Question
+from webapp.curation.models import Chain, Lease, Review, Verdict
+from webapp.curation.presenters import Segment, answer_letter, highlight
+from webapp.curation.review.decisions import REJECT_REASONS, undoable
+from webapp.curation.review.history import ChainState, effective_stack, own_stack, stream_version
+from webapp.curation.review.leases import lease_holder
+
+# The reject reasons as <option>s, escaped once here instead of once per chain card on every item page.
+REASON_OPTIONS = format_html_join("", '<option value="{}">{}</option>', REJECT_REASONS)
+
+def item_url(question_id: int, query: str) -> str:
+    url = reverse("review:item", args=[question_id])
+    return f"{url}?{query}" if query else url
+
+
+def next_url(query: str, after: int | None = None) -> str:
+    params = query + (("&" if query else "") + urlencode({"after": after}) if after else "")
+    return reverse("review:next") + (f"?{params}" if params else "")
+
+
+@dataclass
+class ItemChain:
+    """A chain card as this curator sees it: with review overlap, `decision` and `version` are the curator's own
+    stream's (and while the study is blind, so are `state` and the text); otherwise the chain's."""
+
+    index: int
+    chain: Chain
+    state: ChainState
+    verdicts: list[Verdict]
+    segments: list[Segment] = field(default_factory=list)
+    draft: str | None = None  # a refused edit, shown again in its open editor
+    decision: str = Chain.Decision.PENDING
+    version: int = 0
+
+    @property
+    def decision_display(self) -> str:
+        return Chain.Decision(self.decision).label
+
+    @property
+    def answer_index(self) -> int | None:
+        revision = self.state.revision
+        return revision.parsed_answer if revision is not None else self.chain.parsed_answer
+
+    @property
+    def answer_letter(self) -> str:
+        return answer_letter(self.answer_index)
+
+    @property
+    def is_correct(self) -> bool | None:
+        revision = self.state.revision
+        return revision.is_correct if revision is not None else self.chain.is_correct
+
+
+def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemChain], list[Review], bool]:
+    """The question's kept chains with their state, its history (oldest first), and whether the page is blind:
+    three queries.
+
+    One history query serves both the per-chain state (replayed in version order) and the history table. Under
+    review overlap, while any chain still waits for its curators, the page is blind: each curator sees only
+    their own decisions, edits and history, so no one is swayed by another's call.
+    """
+    verdicts = Prefetch("verdicts", Verdict.objects.defer("raw_output"))
+    chains = list(question.chains.filter(kept=True).prefetch_related(verdicts).order_by("run_id", "sample_index"))
+    overlap = question.dataset.review_overlap
+    blind = overlap > 1 and any(c.decision == Chain.Decision.PENDING for c in chains)
+    by_id = {c.pk: c for c in chains}
+    history_qs = Review.objects.filter(chain__question=question)
+    if blind:
+        history_qs = history_qs.filter(curator=user)
+    history = list(history_qs.select_related("revision", "curator").order_by("created_at", "id"))
+    reviews: dict[int, list[Review]] = {c.pk: [] for c in chains}
+    cards = {c.pk: i for i, c in enumerate(chains, start=1)}
+    for r in history:
+        r.card = cards.get(r.chain_id)  # the chain's card number, as the notices say it
+        if r.chain_id in by_id:
+            r.chain = by_id[r.chain_id]
+            reviews[r.chain_id].append(r)
+    items = []
+    for i, chain in enumerate(chains, start=1):
+        verdicts_ = sorted(chain.verdicts.all(), key=lambda v: -v.pk)
+        ordered = sorted(reviews[chain.pk], key=lambda r: r.chain_version)
+        state = ChainState(chain=chain, stack=effective_stack(ordered))
+        decision, version = chain.decision, chain.version
+        if overlap > 1:
+            mine = own_stack(user.pk, state.stack)
+            version = stream_version(user.pk, ordered)
+            if blind:
+                state = ChainState(chain=chain, stack=mine)
+                decision = mine[-1].to_decision if mine else Chain.Decision.PENDING
+        claims = verdicts_[0].claims if verdicts_ and state.revision is None else []
+        items.append(ItemChain(i, chain, state, verdicts_, highlight(state.text, claims), decision=decision,
+                               version=version))
+    return items, history, blind
+
+
+def _undo_target(request: HttpRequest, question: Question, chains: list[ItemChain],
+                 history: list[Review]) -> tuple[Chain | None, int]:
+    """What `u` takes back, as decisions.last_undoable says, and the version to send with it; answered from the
+    history already loaded when it can: my newest decision on this question if still in force, else my newest
+    one anywhere (the item just left)."""
+    mine = [r for r in history if r.curator_id == request.user.pk and r.action != Review.Action.UNDO]
+    cards = {ic.chain.pk: ic for ic in chains}
+    overlap = question.dataset.review_overlap
+    if mine and mine[-1].chain_id in cards:
+        card = cards[mine[-1].chain_id]
+        if own_stack(request.user.pk, card.state.stack) if overlap > 1 else card.state.stack:
+            return mine[-1].chain, card.version
+    latest = (Review.objects.filter(curator=request.user).exclude(action=Review.Action.UNDO)
+              .select_related("chain__question__dataset").order_by("-created_at", "-id").first())
+    if latest is None or (mine and latest.pk == mine[-1].pk):
+        return None, 0
+    chain, overlap = latest.chain, latest.chain.question.dataset.review_overlap
+    reviews = list(chain.reviews.select_related("revision", "curator").order_by("chain_version"))
+    if not undoable(request.user, chain, overlap, reviews):
+        return None, 0
+    return chain, stream_version(request.user.pk, reviews) if overlap > 1 else chain.version
+
+
+def _csrf_input(request: HttpRequest) -> str:
+    """The CSRF hidden input, masked once: {% csrf_token %} masks the token afresh at each of the 33 forms on an
+    item page (the csrf context processor is lazy, not cached), a third of the panel's render time."""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
+
+
+def panel_context(request: HttpRequest, question: Question, query: str, edit_draft: dict[int, str] | None = None,
+                   lease: Lease | None = None, **extra: object) -> dict[str, object]:
+    lease = lease or lease_holder(question.pk, request.user)
+    chains, history, blind = _item_chains(question, request.user)
+    for ic in chains:
+        ic.draft = (edit_draft or {}).get(ic.chain.pk)
+    undo_chain, undo_version = _undo_target(request, question, chains, history)
+    return {
+        "question": question, "clip": question.clip, "chains": chains, "queue": query, "blind": blind,
+        "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
+        "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,
+        "reason_options": REASON_OPTIONS, "csrf_input": _csrf_input(request),
+        "next_url": next_url(query, after=question.pk), **extra,
+    }
+
+
