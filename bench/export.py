@@ -7,7 +7,7 @@ job streams them from the database), so peak RSS is that mode's own. Modes:
 - `sft`: `pipeline.export.write_export` writing sft.jsonl only (TRL conversational rows).
 - `all`: every export file in one pass: sft.jsonl, sft_label_only.jsonl, grpo.jsonl, sft.parquet, hf/.
 
-Run: `.venv/bin/python bench/export.py [--chains 400000] [--repeat 2]`;
+Run from the repo root: `.venv/bin/python -m bench.export [--chains 400000] [--repeat 2]`;
 target: `sft` and `all` ≤ 2× the stdlib time.
 """
 
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 THINK = ("I hear a steady engine hum that rises in pitch around two seconds, then a short horn blast; no voices "
          "and no music, so the loudest source is the car. ")
@@ -63,8 +62,8 @@ def _child(mode: str, n: int, out: Path) -> dict[str, Any]:
 
 def _run(mode: str, n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, __file__, "--child", mode, "--chains", str(n), "--out", tmp],
-                              check=True, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "bench.export", "--child", mode, "--chains", str(n), "--out", tmp],
+                              cwd=ROOT, check=True, capture_output=True, text=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -26,8 +26,6 @@ import av
 
 from pipeline.media import probe, process_clip
 
-# The real AVQA clips next to the checkout (../shared); pass --clips elsewhere.
-DEFAULT_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "avqa_vggsound" / "video"
 TARGET_RATIO = 1.5
 
 
@@ -86,7 +84,11 @@ def memory_profile(clips: list[Path], work: Path) -> list[tuple[int, float, floa
 
 def collect(args: list[str]) -> list[Path]:
     paths: list[Path] = []
-    for a in args or [str(DEFAULT_CLIPS)]:
+    if not args:  # the real AVQA clips the tests use (tests/real_fixtures.py says where they are looked for)
+        from tests.real_fixtures import AVQA_VIDEO_DIR
+
+        args = [str(AVQA_VIDEO_DIR)]
+    for a in args:
         p = Path(a)
         paths += sorted(p.glob("*.mp4")) if p.is_dir() else [p]
     return paths

@@ -33,7 +33,6 @@ SOUNDS = ["a loud engine", "people talking", "birds chirping", "music playing", 
 
 def _clips(args: list[str] | None) -> list[Path]:
     if not args:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests.real_fixtures import AVQA_VIDEO_DIR
 
         args = [str(AVQA_VIDEO_DIR)]
