@@ -8,6 +8,7 @@ clip, so recovery can ask Redis whether a clip's job still exists without import
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import django_rq
 from django.conf import settings
@@ -78,3 +79,12 @@ def reprocess(clip_ids: list[int]) -> None:
     with transaction.atomic():
         Clip.objects.filter(pk__in=clip_ids).update(status=Clip.Status.PENDING, error="")
         enqueue_clip_processing(clip_ids)
+
+
+def requeue_stuck_clips(job_is_alive: Callable[[str], bool]) -> int:
+    """Recovery: clips left pending/processing by a dead worker or a restarted Redis go back on the queue."""
+    stuck = [pk for pk in Clip.objects.filter(status__in=[Clip.Status.PENDING, Clip.Status.PROCESSING])
+             .values_list("pk", flat=True) if not job_is_alive(clip_job_id(pk))]
+    if stuck:
+        reprocess(stuck)
+    return len(stuck)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -15,7 +16,6 @@ from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
-from webapp.curation.presenters import chains_for_question
 
 PAGE_SIZE = 50
 
@@ -81,10 +81,12 @@ def question(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = q.dataset.questions.order_by("id")
     context = {
         "question": q, "clip": q.clip, "waveform": queries.waveform_path(q.clip),
-        "chains": chains_for_question(q),
         "previous": siblings.filter(id__lt=q.id).order_by("-id").first(),
         "next": siblings.filter(id__gt=q.id).first(),
     }
+    for config in apps.get_app_configs():  # apps above catalog add their panels (curation: the chains)
+        if panel := getattr(config, "question_context", None):
+            context.update(panel(q))
     return render(request, "catalog/question.html", context)
 
 

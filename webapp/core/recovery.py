@@ -54,19 +54,17 @@ def _run_models() -> list[type[Run]]:
 
 
 def recover() -> RecoveryReport:
-    from webapp.catalog.ingest import clip_job_id, reprocess
-    from webapp.catalog.models import Clip
+    """Clean RQ's started registries, let each app requeue its stuck work, and fail orphaned runs.
 
+    Apps above core plug in through their AppConfig's `requeue_stuck_work(job_is_alive) -> int` (catalog: clips
+    whose processing job is gone), so core never imports them.
+    """
     report = RecoveryReport()
     for name in ("default", "gpu"):
         StartedJobRegistry(queue=django_rq.get_queue(name)).cleanup()  # expired heartbeats → failed registry
-    stuck = [
-        pk for pk in Clip.objects.filter(status__in=[Clip.Status.PENDING, Clip.Status.PROCESSING])
-        .values_list("pk", flat=True) if not job_is_alive(clip_job_id(pk))
-    ]
-    if stuck:
-        reprocess(stuck)
-        report.clips_requeued = len(stuck)
+    for config in apps.get_app_configs():
+        if hook := getattr(config, "requeue_stuck_work", None):
+            report.clips_requeued += hook(job_is_alive)
     for model in _run_models():
         for run in model.objects.filter(status__in=ACTIVE_STATUSES).exclude(rq_job_id=""):
             report.runs_failed += fail_if_orphaned(run)
