@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
-    from pipeline.sound_events import YamnetConfig, YamnetTagger
-    from pipeline.validate import ValidationConfig, ValidationItem, decode_audio, validate_chains
+    from pipeline.media import decode_audio
+    from pipeline.validate import ValidationConfig, ValidationItem, validate_chains
+    from pipeline.validate.sound_events import YamnetConfig, YamnetTagger
 
     clips = _clips(args.clips)
     t0 = time.perf_counter()
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for _ in range(args.repeat):
         # fresh chain texts each repeat would defeat nothing: the embedder caches texts, so clear it to be honest
-        from pipeline.text_embedding import default_embedder
+        from pipeline.validate.text_embedding import default_embedder
 
         embedder = default_embedder()
         labels = set(tagger.labels)

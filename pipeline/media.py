@@ -527,6 +527,24 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(sr)
 
 
+def decode_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """16 kHz mono float32 track of a media file, demuxing only its audio stream (no frames are decoded)."""
+    with _open(path) as container:
+        info = _read_info(container)
+        if not info.has_audio:
+            raise MediaError("video has no audio track")
+        _, stream = _pick_streams(container)
+        start = container.start_time / av.time_base if container.start_time is not None else 0.0
+        collector = _AudioCollector()
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    collector.add(frame)
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"undecodable audio: {exc}") from exc
+        return collector.finish(start, info.duration), SAMPLE_RATE
+
+
 def load_frames(out_dir: str | os.PathLike[str], artifacts_or_paths: ClipArtifacts | Sequence[str]) -> np.ndarray:
     """(T, H, W, 3) uint8 stack of the sampled frames, the array form the teacher's processor takes."""
     paths = artifacts_or_paths.frames if isinstance(artifacts_or_paths, ClipArtifacts) else artifacts_or_paths

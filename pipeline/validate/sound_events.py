@@ -148,7 +148,8 @@ def _package_dir(package: str, install_hint: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """Where extracted model files and label embeddings live: $SIGHTSOUND_CACHE, else <XDG cache>/sightsound."""
     if env := os.environ.get("SIGHTSOUND_CACHE"):
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sightsound"
@@ -162,7 +163,7 @@ def _extract_model(zip_path: Path) -> Path:
     """
     stat = zip_path.stat()
     key = hashlib.sha1(f"{zip_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = _cache_root() / "yamnet" / key
+    target = cache_root() / "yamnet" / key
     found = sorted(target.rglob("*.onnx")) if target.is_dir() else []
     if found:
         return found[0]

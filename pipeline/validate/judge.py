@@ -15,16 +15,14 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from pipeline.backends.base import Backend, GenerationRequest, Media, SamplingParams
-from pipeline.claims import Claim, ClaimExtractor
-from pipeline.sound_events import SAMPLE_RATE, resample_to_16k
-
-if TYPE_CHECKING:
-    from pipeline.validate import ChainVerdict, ValidationConfig, ValidationItem
+from pipeline.validate.claims import Claim, ClaimExtractor
+from pipeline.validate.sound_events import SAMPLE_RATE, resample_to_16k
+from pipeline.validate.verdicts import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, ValidationItem, chain_label
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +210,6 @@ class Judge:
                                  json_schema=judgement_schema(len(claims)))
 
     def verdict(self, raw: str, claims: Sequence[Claim]) -> ChainVerdict:
-        from pipeline.validate import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, chain_label
-
         parsed = parse_judgement(raw, len(claims))
         claim_verdicts = [
             ClaimVerdict(text=c.text, verdict=v, char_start=c.char_start, char_end=c.char_end, spans=[],  # type: ignore[arg-type]

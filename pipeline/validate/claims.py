@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.claims_lexicon import AUDITORY_CUES, LEXICON, META_CUES, VISUAL_ONLY
-from pipeline.text_embedding import TextEmbedder, default_embedder
+from pipeline.validate.lexicon import AUDITORY_CUES, LEXICON, META_CUES, VISUAL_ONLY
+from pipeline.validate.text_embedding import TextEmbedder, default_embedder
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +152,10 @@ def negation_scope(text: str) -> str | None:
 
 
 def _label_cache_path(model: str, labels: Sequence[str]) -> Path:
-    from pipeline.sound_events import _cache_root
+    from pipeline.validate.sound_events import cache_root
 
     digest = hashlib.sha1(("\n".join(labels) + model).encode()).hexdigest()[:16]
-    return _cache_root() / "embeddings" / f"{model}-{digest}.npy"
+    return cache_root() / "embeddings" / f"{model}-{digest}.npy"
 
 
 @dataclass
