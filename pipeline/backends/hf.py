@@ -285,7 +285,7 @@ class TransformersBackend:
         return dict(self.tokenizer(texts, padding=True, return_tensors="pt"))
 
     def _encode_video(self, requests: Sequence[GenerationRequest], texts: list[str]) -> dict[str, torch.Tensor]:
-        from pipeline.vision import expand_video_tokens, preprocess_video
+        from pipeline.backends.vision import expand_video_tokens, preprocess_video
 
         pixels, grids, seconds = [], [], []
         for i, r in enumerate(requests):
