@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
         embedder = default_embedder()
         labels = set(tagger.labels)
-        embedder._cache = {k: v for k, v in embedder._cache.items() if k in labels}  # keep label vectors only
+        embedder.forget(keep=labels)  # keep label vectors only
         t = time.perf_counter()
         out = list(validate_chains(cfg, items, tagger=tagger))
         runs.append(time.perf_counter() - t)

@@ -285,6 +285,11 @@ class _FramePicker:
             self._next += 1
         self._prev = (frame, t)
 
+    @property
+    def done(self) -> bool:
+        """Every target has its frame: the rest of the stream need not be decoded."""
+        return self._next >= len(self._targets)
+
     def finish(self) -> None:
         """Targets past the last frame get the last frame."""
         while self._next < len(self._targets) and self._prev is not None:
@@ -543,6 +548,39 @@ def decode_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         except (av.FFmpegError, OSError) as exc:
             raise MediaError(f"undecodable audio: {exc}") from exc
         return collector.finish(start, info.duration), SAMPLE_RATE
+
+
+def sample_frames(path: str | os.PathLike[str], n_frames: int) -> tuple[np.ndarray, float]:
+    """(T, H, W, 3) uint8 stack of n uniformly spaced frames of a media file, and their rate in frames per second.
+
+    The same frames ingest would keep (`uniform_times`, nearest decoded frame), decoded straight into memory for a
+    caller that reads the clip itself (the teacher on an mp4 folder); decoding stops at the last target.
+    """
+    frames: list[np.ndarray] = []
+    try:
+        opened = _open(path)
+    except MediaError as exc:  # the caller reads many clips: say which one
+        raise MediaError(f"{exc.reason}: {Path(path).name}") from exc
+    with opened as container:
+        info = _read_info(container)
+        video, _ = _pick_streams(container)
+        if video is None:
+            raise MediaError(f"no video frames in {Path(path).name}")
+        video.thread_type = "AUTO"
+        start = container.start_time / av.time_base if container.start_time is not None else 0.0
+        picker = _FramePicker(uniform_times(info.duration, n_frames),
+                              lambda _i, frame, _t: frames.append(frame.to_ndarray(format="rgb24")))
+        try:
+            for index, frame in enumerate(container.decode(video)):
+                picker.add(frame, _frame_time(frame, index, info.fps, start))
+                if picker.done:
+                    break
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"undecodable media: {_ffmpeg_reason(exc)}") from exc
+        picker.finish()
+    if not frames:
+        raise MediaError(f"no video frames in {Path(path).name}")
+    return np.stack(frames), len(frames) / info.duration if info.duration > 0 else 1.0
 
 
 def load_frames(out_dir: str | os.PathLike[str], artifacts_or_paths: ClipArtifacts | Sequence[str]) -> np.ndarray:

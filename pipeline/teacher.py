@@ -310,35 +310,10 @@ def _label(raw: Any, choices: Sequence[str]) -> tuple[int | None, str]:
 
 
 def read_clip_frames(path: Path, n_frames: int) -> tuple[np.ndarray, float]:
-    """n uniformly spaced RGB frames of a clip (PyAV, imported here only) and their rate in frames per second."""
-    import av
+    """n uniformly spaced RGB frames of a clip and their rate in frames per second (PyAV, imported only here)."""
+    from pipeline.media import sample_frames
 
-    from pipeline.media import MediaError, uniform_times
-
-    if not path.is_file():
-        raise MediaError(f"media file not found: {path.name}")
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        duration = float(container.duration / av.time_base) if container.duration else float(
-            stream.duration * stream.time_base)
-        targets = uniform_times(duration, n_frames)
-        frames: list[np.ndarray] = []
-        prev = None
-        for frame in container.decode(stream):
-            t = float(frame.time or 0.0)
-            while len(frames) < len(targets) and t >= targets[len(frames)]:
-                target = targets[len(frames)]
-                pick = prev if prev is not None and target - prev[1] <= t - target else (frame, t)
-                frames.append(pick[0].to_ndarray(format="rgb24"))
-            if len(frames) == len(targets):
-                break
-            prev = (frame, t)
-        while prev is not None and len(frames) < len(targets):
-            frames.append(prev[0].to_ndarray(format="rgb24"))
-    if not frames:
-        raise MediaError(f"no video frames in {path.name}")
-    return np.stack(frames), len(frames) / duration if duration > 0 else 1.0
+    return sample_frames(path, n_frames)
 
 
 def _frames_dir_loader(folder: Path) -> FramesLoader:
