@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.media import SAMPLE_RATE
 from pipeline.rewards import accuracy_reward
 from pipeline.training import (
-    SAMPLE_RATE,
     audio_parts,
     load_model_and_processor,
     load_waveform,
@@ -171,9 +171,10 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     Predictions (id, answer, completion, correct and the slice columns) are written as they come, so a stopped or
     crashed evaluation still leaves what it judged.
     """
-    from pipeline.training import read_jsonl
+    from pipeline.jsonl import read_jsonl
 
-    items = read_jsonl(cfg.items_file)[: cfg.limit] if cfg.limit else read_jsonl(cfg.items_file)
+    items = read_jsonl(cfg.items_file, allow_empty=False)
+    items = items[: cfg.limit] if cfg.limit else items
     model, processor = load_student(cfg.adapter or cfg.model_name_or_path)
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -30,17 +30,18 @@ import numpy as np
 import torch
 from trl import GRPOTrainer
 
-from pipeline.callbacks import OnProgress, ProgressCallback
+from pipeline.callbacks import ProgressCallback
+from pipeline.jsonl import read_jsonl
+from pipeline.media import SAMPLE_RATE
+from pipeline.progress import ProgressFn
 from pipeline.rewards import REWARD_FUNCS, get_reward_funcs
 from pipeline.training import (
-    SAMPLE_RATE,
     StageConfig,
     audio_parts,
     last_checkpoint,
     load_model_and_processor,
     load_waveform,
     lora_config,
-    read_jsonl,
     remove_printer,
     resolve_media,
     stage_cli,
@@ -295,7 +296,7 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
     ################
     # Dataset
     ################
-    dataset = Dataset.from_list(read_jsonl(cfg.train_file))
+    dataset = Dataset.from_list(read_jsonl(cfg.train_file, allow_empty=False))
     ################
     # Training
     ################
@@ -328,7 +329,7 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
     return trainer, engine
 
 
-def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResult:
+def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResult:
     """GRPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
     t0 = time.perf_counter()
     progress = ProgressCallback(on_progress)

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.callbacks import FileProgress, OnProgress
+from pipeline.callbacks import FileProgress
+from pipeline.progress import ProgressFn
 from pipeline.training import StageConfig, last_checkpoint
 
 __all__ = ["LaunchResult", "StageFailed", "StageStopped", "accelerate_command", "run_stage"]
@@ -114,7 +115,7 @@ def _log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def run_stage(stage: str, cfg: StageConfig, on_progress: OnProgress | None = None, *, num_processes: int = 1,
+def run_stage(stage: str, cfg: StageConfig, on_progress: ProgressFn | None = None, *, num_processes: int = 1,
               cpu: bool = False, stop_grace: float = 60.0, poll: float = 0.25, heartbeat: float = 2.0
               ) -> LaunchResult:
     """Run `pipeline.<stage>` with cfg under `accelerate launch`; files go to cfg.output_dir (launch_* names).

@@ -28,6 +28,8 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from pipeline.progress import ProgressFn
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -41,7 +43,6 @@ _STAGING_PREFIX = ".staging-"
 _STALE_STAGING_S = 3600.0  # older staging folders are leftovers of killed jobs; younger ones may be live
 _PROGRESS_STEP_S = 1.0  # report decode progress at most once per second of media
 
-ProgressFn = Callable[[int, int, dict], None]
 
 
 class MediaError(Exception):

@@ -27,16 +27,17 @@ from typing import Any
 
 import torch
 
-from pipeline.callbacks import OnProgress, ProgressCallback
+from pipeline.callbacks import ProgressCallback
+from pipeline.jsonl import read_jsonl
+from pipeline.media import SAMPLE_RATE
+from pipeline.progress import ProgressFn
 from pipeline.training import (
-    SAMPLE_RATE,
     StageConfig,
     audio_parts,
     last_checkpoint,
     load_model_and_processor,
     load_waveform,
     lora_config,
-    read_jsonl,
     remove_printer,
     resolve_media,
     stage_cli,
@@ -129,7 +130,7 @@ class AudioSFTCollator:
         return batch
 
 
-def run(cfg: SFTStageConfig, on_progress: OnProgress | None = None) -> SFTResult:
+def run(cfg: SFTStageConfig, on_progress: ProgressFn | None = None) -> SFTResult:
     """Train a LoRA adapter on cfg.train_file and save it (with the processor) to `<output_dir>/adapter`."""
     from datasets import Dataset
     from peft import get_peft_model
@@ -148,7 +149,7 @@ def run(cfg: SFTStageConfig, on_progress: OnProgress | None = None) -> SFTResult
     ################
     # Dataset
     ################
-    rows = read_jsonl(cfg.train_file)
+    rows = read_jsonl(cfg.train_file, allow_empty=False)
     dataset = Dataset.from_list(rows)
     ################
     # Training

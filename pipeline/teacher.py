@@ -34,11 +34,12 @@ import numpy as np
 
 from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, normalize
 from pipeline.backends import Backend, GenerationRequest, Media, SamplingParams, load_backend
+from pipeline.jsonl import iter_jsonl, numbered_rows, write_jsonl
+from pipeline.progress import ProgressFn
 from pipeline.prompts import get_prompt
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, dict[str, float]], None]
 FramesLoader = Callable[[], np.ndarray]
 DROP_REASONS = ("", "wrong_answer", "no_answer", "not_majority", "duplicate", "bad_format")
 
@@ -332,30 +333,26 @@ def load_items(path: str | Path, media_dir: str | Path | None, n_frames: int) ->
     """Questions from JSONL; frames are loaded lazily (per batch) from `media_dir`."""
     base = Path(media_dir) if media_dir else Path(path).parent
     items = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            try:
-                choices = tuple(str(c) for c in row.get("choices") or ())
-                index, text = _label(row.get("answer"), choices)
-                if row.get("frames_dir"):
-                    folder = base / row["frames_dir"]
-                    fps = float(row.get("fps") or 0) or (n_frames / float(row["duration"]) if row.get("duration")
-                                                         else 1.0)
-                    frames: np.ndarray | FramesLoader = _frames_dir_loader(folder)
-                else:
-                    clip = base / f"{row['video_name']}.mp4"
+    for line_no, row in numbered_rows(path):
+        try:
+            choices = tuple(str(c) for c in row.get("choices") or ())
+            index, text = _label(row.get("answer"), choices)
+            if row.get("frames_dir"):
+                folder = base / row["frames_dir"]
+                fps = float(row.get("fps") or 0) or (n_frames / float(row["duration"]) if row.get("duration")
+                                                     else 1.0)
+                frames: np.ndarray | FramesLoader = _frames_dir_loader(folder)
+            else:
+                clip = base / f"{row['video_name']}.mp4"
 
-                    def frames(clip: Path = clip) -> np.ndarray:
-                        return read_clip_frames(clip, n_frames)[0]
+                def frames(clip: Path = clip) -> np.ndarray:
+                    return read_clip_frames(clip, n_frames)[0]
 
-                    fps = _clip_fps(clip, n_frames)
-                items.append(TeacherItem(id=str(row["id"]), question=str(row["question"]), choices=choices,
-                                         answer_index=index, answer_text=text, frames=frames, fps=fps))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise ValueError(f"{path}:{line_no}: {exc}") from exc
+                fps = _clip_fps(clip, n_frames)
+            items.append(TeacherItem(id=str(row["id"]), question=str(row["question"]), choices=choices,
+                                     answer_index=index, answer_text=text, frames=frames, fps=fps))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}:{line_no}: {exc}") from exc
     return items
 
 
@@ -385,13 +382,8 @@ def completed_ids(out_path: Path, k: int) -> set[str]:
     if not out_path.is_file():
         return set()
     seen: dict[str, set[int]] = {}
-    with open(out_path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a killed process
-                continue
-            seen.setdefault(row["id"], set()).add(int(row["sample_index"]))
+    for row in iter_jsonl(out_path, skip_invalid=True):  # a line cut by a killed process is skipped
+        seen.setdefault(row["id"], set()).add(int(row["sample_index"]))
     return {i for i, s in seen.items() if len(s) >= k}
 
 
@@ -399,18 +391,8 @@ def _drop_partial(out_path: Path, keep_ids: set[str]) -> None:
     """Rewrite out_path without lines of incomplete items (and cut lines), so resumed output has no repeats."""
     if not out_path.is_file():
         return
-    lines = []
-    with open(out_path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("id") in keep_ids:
-                lines.append(line if line.endswith("\n") else line + "\n")
-    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    tmp.replace(out_path)
+    rows = [row for row in iter_jsonl(out_path, skip_invalid=True) if row.get("id") in keep_ids]
+    write_jsonl(out_path, rows)
 
 
 def run(cfg: TeacherConfig, on_progress: ProgressFn | None = None, backend: Backend | None = None) -> TeacherResult:

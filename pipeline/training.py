@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -21,8 +20,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pipeline.media import SAMPLE_RATE  # Whisper-style feature extractors (Qwen2-Audio) expect 16 kHz mono
+
 __all__ = [
-    "SAMPLE_RATE",
     "StageConfig",
     "audio_parts",
     "checkpoint_step",
@@ -32,7 +32,6 @@ __all__ = [
     "load_waveform",
     "lora_config",
     "parse_overrides",
-    "read_jsonl",
     "remove_printer",
     "resolve_media",
     "stage_cli",
@@ -42,7 +41,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000  # Whisper-style feature extractors (Qwen2-Audio) expect 16 kHz mono
 # LoRA on the language model's attention and MLP only: the Whisper-style audio encoder also has q/k/v_proj and
 # fc1/fc2, and adapting it on a few thousand chains would erode what it learned from millions of hours of audio.
 DEFAULT_LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -123,21 +121,6 @@ def load_config(cls: type[C], path: str | os.PathLike[str] | None = None, **over
 
 
 # ------------------------------------------------------------------------------------------------ data helpers
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Rows of a JSONL export; blank lines are skipped, a broken line fails with its number."""
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from exc
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    return rows
-
-
 def strip_none(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Copy of chat messages with None-valued keys dropped from content parts.
 

@@ -8,17 +8,18 @@ and the policy stay testable on their own.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.jsonl import read_jsonl, write_jsonl
 from pipeline.media import decode_audio
+from pipeline.progress import ProgressFn
 from pipeline.validate.claims import ClaimExtractor
 from pipeline.validate.grounding import SoundEventValidator
 from pipeline.validate.sound_events import SoundEventTagger, TagResult, default_tagger
@@ -32,7 +33,6 @@ from pipeline.validate.verdicts import (
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, dict], None]
 
 
 # ------------------------------------------------------------------------------------------- driving
@@ -114,18 +114,6 @@ class RunConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
 
-def _read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not JSON: {exc}") from exc
-    return rows
-
-
 def _items(media_dir: Path, rows: list[dict[str, Any]]) -> Iterator[ValidationItem]:
     """Rows grouped by clip (stable), each clip decoded once."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["video_name"], i))
@@ -156,21 +144,16 @@ def output_line(item_id: str, verdict: ChainVerdict) -> dict[str, Any]:
 
 def run(cfg: RunConfig, on_progress: ProgressFn | None = None) -> ValidationResult:
     """Validate every chain in `cfg.chains`; lines are written in input order once all are judged."""
-    rows = _read_rows(cfg.chains)
+    rows = read_jsonl(cfg.chains)
     results: dict[str, ChainVerdict] = {}
     for item_id, verdicts in validate_chains(cfg.validation, _items(Path(cfg.media_dir), rows), on_progress,
                                              total=len(rows)):
         results[item_id] = verdicts[0]
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    counts: dict[str, int] = {}
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            verdict = results[str(row["id"])]
-            counts[verdict.label] = counts.get(verdict.label, 0) + 1
-            fh.write(json.dumps(output_line(str(row["id"]), verdict), ensure_ascii=False) + "\n")
-    tmp.replace(out)
+    verdicts_in_order = [results[str(row["id"])] for row in rows]
+    write_jsonl(out, (output_line(str(row["id"]), v) for row, v in zip(rows, verdicts_in_order, strict=True)))
+    counts = dict(Counter(v.label for v in verdicts_in_order))
     return ValidationResult(n_items=len(rows), labels=counts, out_path=str(out))
 
 

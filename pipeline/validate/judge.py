@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.answers import letter
 from pipeline.backends.base import Backend, GenerationRequest, Media, SamplingParams
+from pipeline.media import SAMPLE_RATE
 from pipeline.validate.claims import Claim, ClaimExtractor
-from pipeline.validate.sound_events import SAMPLE_RATE, resample_to_16k
+from pipeline.validate.sound_events import resample_to_16k
 from pipeline.validate.verdicts import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, ValidationItem, chain_label
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,7 @@ class ParsedJudgement:
 
 
 def build_prompt(question: str, choices: Sequence[str], chain: str, claims: Sequence[Claim]) -> str:
-    letters = "ABCDEFGHIJ"
-    choice_lines = "\n".join(f"({letters[i]}) {c}" for i, c in enumerate(choices)) if choices else ""
+    choice_lines = "\n".join(f"({letter(i)}) {c}" for i, c in enumerate(choices)) if choices else ""
     claim_lines = "\n".join(f"{i}. {c.text}" + (" [negative claim]" if c.negated else "")
                             for i, c in enumerate(claims, 1))
     return JUDGE_TEMPLATE.format(question=question, choices=choice_lines, chain=chain,

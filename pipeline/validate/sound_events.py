@@ -30,9 +30,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pipeline.media import SAMPLE_RATE
+
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 PATCH_WINDOW_S = 0.96
 PATCH_HOP_S = 0.48
 _WIN = 400  # 25 ms at 16 kHz
