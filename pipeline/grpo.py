@@ -38,7 +38,6 @@ from pipeline.rewards import REWARD_FUNCS, get_reward_funcs
 from pipeline.training import (
     StageConfig,
     audio_parts,
-    last_checkpoint,
     load_model_and_processor,
     load_waveform,
     lora_config,
@@ -46,7 +45,8 @@ from pipeline.training import (
     resolve_media,
     stage_cli,
     strip_none,
-    trainer_precision,
+    train_resuming,
+    training_arguments,
 )
 
 __all__ = ["AudioGRPOTrainer", "AudioRolloutBatch", "GRPOResult", "GRPOStageConfig", "run"]
@@ -301,20 +301,13 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
     # Training
     ################
     args = GRPOConfig(
-        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
-        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
-        remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
+        **training_arguments(cfg),
         num_generations=cfg.num_generations, beta=cfg.beta, temperature=cfg.temperature, top_p=cfg.top_p,
         max_completion_length=cfg.max_completion_length, num_iterations=cfg.num_iterations,
         scale_rewards=cfg.scale_rewards, reward_weights=cfg.reward_weights,
         generation_kwargs={"suppress_tokens": _suppressed_tokens(processor)},
         vllm_importance_sampling_correction=cfg.importance_sampling_correction,
         **({"loss_type": cfg.loss_type} if cfg.loss_type else {}),
-        **trainer_precision(cfg.bf16),
     )
     engine = None
     if cfg.rollout_backend == "vllm":
@@ -335,11 +328,8 @@ def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResu
     progress = ProgressCallback(on_progress)
     trainer, engine = build_trainer(cfg, [progress])
     processor = trainer.processing_class
-    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
     try:
-        output = trainer.train(resume_from_checkpoint=resume_from)
+        resume_from, metrics = train_resuming(trainer, cfg, progress)
     finally:
         if engine is not None:
             engine.close()
@@ -349,7 +339,6 @@ def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResu
         unwrapped.save_pretrained(str(adapter_dir), selected_adapters=["default"])  # not TRL's frozen "ref" copy
         processor.save_pretrained(str(adapter_dir))
     rewards = [m["reward"] for _, m in progress.history if "reward" in m]
-    metrics = {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
     if trainer.rollout_seconds:
         metrics["rollout_seconds_total"] = float(sum(trainer.rollout_seconds))
     log.info("GRPO done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,

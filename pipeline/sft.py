@@ -34,7 +34,6 @@ from pipeline.progress import ProgressFn
 from pipeline.training import (
     StageConfig,
     audio_parts,
-    last_checkpoint,
     load_model_and_processor,
     load_waveform,
     lora_config,
@@ -42,7 +41,8 @@ from pipeline.training import (
     resolve_media,
     stage_cli,
     strip_none,
-    trainer_precision,
+    train_resuming,
+    training_arguments,
 )
 
 __all__ = ["AudioSFTCollator", "SFTResult", "SFTStageConfig", "run"]
@@ -154,31 +154,18 @@ def run(cfg: SFTStageConfig, on_progress: ProgressFn | None = None) -> SFTResult
     ################
     # Training
     ################
-    args = SFTConfig(
-        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
-        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
-        remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
-        include_num_input_tokens_seen="non_padding", disable_tqdm=True, dataloader_num_workers=0,
-        **trainer_precision(cfg.bf16),
-    )
+    args = SFTConfig(**training_arguments(cfg), dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
+                     include_num_input_tokens_seen="non_padding")
     progress = ProgressCallback(on_progress)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
                          data_collator=AudioSFTCollator(processor, cfg.media_root, cfg.max_length),
                          callbacks=[progress])
     remove_printer(trainer)
-    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    resume_from, metrics = train_resuming(trainer, cfg, progress)
     adapter_dir = Path(cfg.output_dir) / "adapter"
     trainer.save_model(str(adapter_dir))
     processor.save_pretrained(str(adapter_dir))
     losses = [m["loss"] for _, m in progress.history if "loss" in m]
-    metrics = {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
     log.info("SFT done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
              adapter_dir)
     return SFTResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,

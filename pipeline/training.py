@@ -36,7 +36,9 @@ __all__ = [
     "resolve_media",
     "stage_cli",
     "strip_none",
+    "train_resuming",
     "trainer_precision",
+    "training_arguments",
 ]
 
 log = logging.getLogger(__name__)
@@ -235,6 +237,37 @@ def checkpoint_step(path: str | os.PathLike[str]) -> int:
     if prefix != "checkpoint" or not step.isdigit():
         raise ValueError(f"{path}: not a checkpoint-N folder")
     return int(step)
+
+
+def training_arguments(cfg: StageConfig) -> dict[str, Any]:
+    """The TrainingArguments kwargs every stage shares (SFTConfig / GRPOConfig add their own on top).
+
+    Steps, batch, schedule, checkpointing and seeds come from the StageConfig fields; reporting goes through
+    on_progress (no tqdm, no report_to), the data is already pre-processed (keep unused columns, no workers).
+    """
+    return dict(
+        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
+        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
+        remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
+        **trainer_precision(cfg.bf16),
+    )
+
+
+def train_resuming(trainer: Any, cfg: StageConfig, progress: Any) -> tuple[str | None, dict[str, float]]:
+    """Run `trainer.train`, from the last checkpoint when `cfg.resume` (a fresh start if there is none).
+
+    Returns (the checkpoint resumed from, final metrics: the last reported ones overlaid with the train output's).
+    `progress` is the stage's `callbacks.ProgressCallback`.
+    """
+    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if cfg.resume and resume_from is None:
+        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    return resume_from, {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
 
 
 def remove_printer(trainer: Any) -> None:
