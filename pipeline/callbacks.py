@@ -103,6 +103,10 @@ class ProgressCallback(TrainerCallback):
         self._last_time: float | None = None
         self._last_tokens = 0
 
+    def last(self, key: str) -> float | None:
+        """The last reported value of one metric ("loss", "reward"), None if it was never reported."""
+        return next((m[key] for _, m in reversed(self.history) if key in m), None)
+
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
         self._last_time = time.perf_counter()

@@ -23,10 +23,9 @@ import torch
 from pipeline.media import SAMPLE_RATE
 from pipeline.rewards import accuracy_reward
 from pipeline.training import (
-    audio_parts,
     load_model_and_processor,
     load_waveform,
-    resolve_media,
+    row_audio_path,
     strip_none,
 )
 
@@ -62,14 +61,6 @@ def load_student(model_or_adapter: str | os.PathLike[str], *, bf16: bool | None 
     return model, processor
 
 
-def _item_audio(item: dict[str, Any], media_root: str | None) -> Path:
-    src = item.get("audio_path") or next(
-        (p.get("path") or p.get("audio_url") for p in audio_parts(strip_none(item["prompt"]))), None)
-    if not src:
-        raise ValueError(f"item {item.get('id')!r} has no audio")
-    return resolve_media(src, media_root)
-
-
 @torch.no_grad()
 def evaluate_accuracy(
     model_or_adapter: str | os.PathLike[str] | tuple[Any, Any], items: Sequence[dict[str, Any]], *,
@@ -91,7 +82,7 @@ def evaluate_accuracy(
         chunk = list(items[start:start + batch_size])
         texts = [processor.apply_chat_template(strip_none(it["prompt"]), add_generation_prompt=True, tokenize=False)
                  for it in chunk]
-        waves = [load_waveform(_item_audio(it, media_root)) for it in chunk]
+        waves = [load_waveform(row_audio_path(it, media_root)) for it in chunk]
         if zero_audio:
             waves = [np.zeros_like(w) for w in waves]
         enc = processor(text=texts, audio=waves, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt")

@@ -1,7 +1,7 @@
 """GRPO stage: TRL's GRPOTrainer made audio-aware, starting from an SFT adapter or the base student.
 
 TRL 1.16 has no audio support, and without the subclass below it would *silently* train on `<|AUDIO|>`
-placeholder embeddings: its log-prob forwards only pass image tensors (notes/stack.md §4). `AudioGRPOTrainer`
+placeholder embeddings: its log-prob forwards only pass image tensors (docs/audio-in-trl.md §GRPO). `AudioGRPOTrainer`
 computes the audio features once per generation batch, feeds them to generation and to every log-prob forward
 (policy, old policy and reference), and carries them through TRL's shuffle/split of the batch. trl is pinned
 exactly because the subclass overrides private methods; tests/pipeline/test_grpo.py checks the audio path.
@@ -37,12 +37,13 @@ from pipeline.progress import ProgressFn
 from pipeline.rewards import REWARD_FUNCS, get_reward_funcs
 from pipeline.training import (
     StageConfig,
+    StageResult,
     audio_parts,
     load_model_and_processor,
     load_waveform,
     lora_config,
     remove_printer,
-    resolve_media,
+    row_audio_path,
     stage_cli,
     strip_none,
     train_resuming,
@@ -106,13 +107,8 @@ class GRPOStageConfig(StageConfig):
 
 
 @dataclass
-class GRPOResult:
-    adapter_dir: str
-    steps: int
-    final_reward: float | None
-    metrics: dict[str, float]
-    stopped_early: bool = False
-    resumed_from: str | None = None
+class GRPOResult(StageResult):
+    final_reward: float | None = None
 
 
 @dataclass
@@ -141,7 +137,7 @@ class AudioGRPOTrainer(GRPOTrainer):
         model = kwargs.get("model", args[0] if args else None)
         config = getattr(model, "config", None)
         # TRL suppresses `config.image_token_id` during sampling and crashes when it is missing; pointing it at the
-        # audio token both avoids the crash and keeps the policy from sampling `<|AUDIO|>` (notes/stack.md §4).
+        # audio token both avoids the crash and keeps the policy from sampling `<|AUDIO|>` (docs/audio-in-trl.md §GRPO).
         if config is not None and getattr(config, "image_token_id", None) is None:
             audio_token = getattr(config, "audio_token_id", None) or getattr(config, "audio_token_index", None)
             if audio_token is not None:
@@ -163,15 +159,6 @@ class AudioGRPOTrainer(GRPOTrainer):
             self.vllm_mode = "colocate"
 
     # ------------------------------------------------------------------------------------------ audio in
-    def _row_audio_path(self, row: dict[str, Any]) -> Path:
-        src = row.get("audio_path")
-        if not src:
-            parts = audio_parts(strip_none(row["prompt"]))
-            src = parts[0].get("path") or parts[0].get("audio_url") if parts else None
-        if not src:
-            raise ValueError(f"row {row.get('id')!r} has no audio_path and no audio part with a path")
-        return resolve_media(src, self.media_root)
-
     def _waveform(self, path: Path) -> np.ndarray:
         """Rows repeat num_generations times per batch: decode each file once."""
         key = str(path)
@@ -197,7 +184,7 @@ class AudioGRPOTrainer(GRPOTrainer):
                 raise ValueError(f"row {row.get('id')!r}: GRPO rows need exactly one audio part in the prompt")
         texts = [self.processing_class.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
                  for p in prompts]
-        waves = [self._waveform(self._row_audio_path(row)) for row in self._rows]
+        waves = [self._waveform(row_audio_path(row, self.media_root)) for row in self._rows]
         enc = self.processing_class(text=texts, audio=waves, sampling_rate=SAMPLE_RATE, padding=False)
         self._audio_batch = {k: torch.as_tensor(enc[k]) for k in AUDIO_KEYS}
         self._rollout_batch = AudioRolloutBatch(prompts=prompts, prompt_texts=texts,
@@ -324,12 +311,11 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
 
 def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResult:
     """GRPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
-    t0 = time.perf_counter()
     progress = ProgressCallback(on_progress)
     trainer, engine = build_trainer(cfg, [progress])
     processor = trainer.processing_class
     try:
-        resume_from, metrics = train_resuming(trainer, cfg, progress)
+        done = train_resuming(trainer, cfg, progress)
     finally:
         if engine is not None:
             engine.close()
@@ -338,14 +324,9 @@ def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResu
     if trainer.accelerator.is_main_process:
         unwrapped.save_pretrained(str(adapter_dir), selected_adapters=["default"])  # not TRL's frozen "ref" copy
         processor.save_pretrained(str(adapter_dir))
-    rewards = [m["reward"] for _, m in progress.history if "reward" in m]
     if trainer.rollout_seconds:
-        metrics["rollout_seconds_total"] = float(sum(trainer.rollout_seconds))
-    log.info("GRPO done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
-             adapter_dir)
-    return GRPOResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
-                      final_reward=rewards[-1] if rewards else None, metrics=metrics,
-                      stopped_early=progress.stopped_by_callback, resumed_from=resume_from)
+        done["metrics"]["rollout_seconds_total"] = float(sum(trainer.rollout_seconds))
+    return GRPOResult(adapter_dir=str(adapter_dir), final_reward=progress.last("reward"), **done)
 
 
 def main(argv: list[str] | None = None) -> GRPOResult:

@@ -31,7 +31,7 @@ from typing import Any
 
 from pipeline.callbacks import FileProgress
 from pipeline.progress import ProgressFn
-from pipeline.training import StageConfig, last_checkpoint
+from pipeline.training import StageConfig, StageResult, last_checkpoint
 
 __all__ = ["LaunchResult", "StageFailed", "StageStopped", "accelerate_command", "run_stage"]
 
@@ -49,14 +49,9 @@ class StageStopped(RuntimeError):
 
 
 @dataclass
-class LaunchResult:
+class LaunchResult(StageResult):
     """What the in-process stages return (`SFTResult` / `GRPOResult`), rebuilt from the progress stream."""
 
-    adapter_dir: str
-    steps: int
-    metrics: dict[str, float]
-    stopped_early: bool = False
-    resumed_from: str | None = None
     final_loss: float | None = None
     final_reward: float | None = None
     command: list[str] = field(default_factory=list)

@@ -19,7 +19,6 @@ Run it::
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +32,11 @@ from pipeline.media import SAMPLE_RATE
 from pipeline.progress import ProgressFn
 from pipeline.training import (
     StageConfig,
-    audio_parts,
+    StageResult,
     load_model_and_processor,
-    load_waveform,
     lora_config,
+    prompt_waveforms,
     remove_printer,
-    resolve_media,
     stage_cli,
     strip_none,
     train_resuming,
@@ -60,13 +58,8 @@ class SFTStageConfig(StageConfig):
 
 
 @dataclass
-class SFTResult:
-    adapter_dir: str
-    steps: int
-    final_loss: float | None
-    metrics: dict[str, float]
-    stopped_early: bool = False
-    resumed_from: str | None = None
+class SFTResult(StageResult):
+    final_loss: float | None = None
 
 
 class AudioSFTCollator:
@@ -101,12 +94,7 @@ class AudioSFTCollator:
             prompt, target = self.split(row)
             prompts.append(self.processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False))
             targets.append(target)
-            for part in audio_parts(prompt):
-                src = part.get("path") or part.get("audio_url") or part.get("audio")
-                if isinstance(src, str):
-                    audios.append(load_waveform(resolve_media(src, self.media_root)))
-                else:
-                    raise ValueError(f"row {row.get('id')!r}: audio part without a path: {part}")
+            audios.extend(prompt_waveforms(prompt, self.media_root, row.get("id")))
         kwargs: dict[str, Any] = {"audio": audios, "sampling_rate": SAMPLE_RATE} if audios else {}
         enc = self.processor(text=prompts, padding=False, **kwargs)
         sequences, labels = [], []
@@ -137,7 +125,6 @@ def run(cfg: SFTStageConfig, on_progress: ProgressFn | None = None) -> SFTResult
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    t0 = time.perf_counter()
     set_seed(cfg.seed)
     ################
     # Model
@@ -161,16 +148,11 @@ def run(cfg: SFTStageConfig, on_progress: ProgressFn | None = None) -> SFTResult
                          data_collator=AudioSFTCollator(processor, cfg.media_root, cfg.max_length),
                          callbacks=[progress])
     remove_printer(trainer)
-    resume_from, metrics = train_resuming(trainer, cfg, progress)
+    done = train_resuming(trainer, cfg, progress)
     adapter_dir = Path(cfg.output_dir) / "adapter"
     trainer.save_model(str(adapter_dir))
     processor.save_pretrained(str(adapter_dir))
-    losses = [m["loss"] for _, m in progress.history if "loss" in m]
-    log.info("SFT done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
-             adapter_dir)
-    return SFTResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
-                     final_loss=losses[-1] if losses else None, metrics=metrics,
-                     stopped_early=progress.stopped_by_callback, resumed_from=resume_from)
+    return SFTResult(adapter_dir=str(adapter_dir), final_loss=progress.last("loss"), **done)
 
 
 def main(argv: list[str] | None = None) -> SFTResult:

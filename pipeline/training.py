@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from pipeline.media import SAMPLE_RATE  # Whisper-style feature extractors (Qwen
 
 __all__ = [
     "StageConfig",
+    "StageResult",
     "audio_parts",
     "checkpoint_step",
     "last_checkpoint",
@@ -32,8 +34,10 @@ __all__ = [
     "load_waveform",
     "lora_config",
     "parse_overrides",
+    "prompt_waveforms",
     "remove_printer",
     "resolve_media",
+    "row_audio_path",
     "stage_cli",
     "strip_none",
     "train_resuming",
@@ -158,6 +162,27 @@ def resolve_media(path: str | os.PathLike[str], media_root: str | os.PathLike[st
     return p
 
 
+def row_audio_path(row: Mapping[str, Any], media_root: str | os.PathLike[str] | None) -> Path:
+    """The one audio file of a GRPO / evaluation row: its `audio_path`, else the prompt's first audio part."""
+    src = row.get("audio_path") or next(
+        (p.get("path") or p.get("audio_url") for p in audio_parts(strip_none(row["prompt"]))), None)
+    if not src:
+        raise ValueError(f"row {row.get('id')!r} has no audio_path and no audio part with a path")
+    return resolve_media(src, media_root)
+
+
+def prompt_waveforms(messages: Iterable[Mapping[str, Any]], media_root: str | os.PathLike[str] | None,
+                     row_id: Any = None) -> list[np.ndarray]:
+    """The waveforms of a prompt's audio parts, in the order the processor pairs them with `<|AUDIO|>` tokens."""
+    waves = []
+    for part in audio_parts(messages):
+        src = part.get("path") or part.get("audio_url") or part.get("audio")
+        if not isinstance(src, str):
+            raise ValueError(f"row {row_id!r}: audio part without a path: {part}")
+        waves.append(load_waveform(resolve_media(src, media_root)))
+    return waves
+
+
 def load_waveform(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Mono float32 samples at `sample_rate` (resampled with a polyphase filter when the file differs)."""
     from pipeline.media import read_audio
@@ -239,6 +264,17 @@ def checkpoint_step(path: str | os.PathLike[str]) -> int:
     return int(step)
 
 
+@dataclass
+class StageResult:
+    """What every training stage returns; `train_resuming` fills all but `adapter_dir`."""
+
+    adapter_dir: str
+    steps: int
+    metrics: dict[str, float]
+    stopped_early: bool = False  # on_progress returned False (a checkpoint was saved to resume from)
+    resumed_from: str | None = None
+
+
 def training_arguments(cfg: StageConfig) -> dict[str, Any]:
     """The TrainingArguments kwargs every stage shares (SFTConfig / GRPOConfig add their own on top).
 
@@ -257,17 +293,23 @@ def training_arguments(cfg: StageConfig) -> dict[str, Any]:
     )
 
 
-def train_resuming(trainer: Any, cfg: StageConfig, progress: Any) -> tuple[str | None, dict[str, float]]:
+def train_resuming(trainer: Any, cfg: StageConfig, progress: Any) -> dict[str, Any]:
     """Run `trainer.train`, from the last checkpoint when `cfg.resume` (a fresh start if there is none).
 
-    Returns (the checkpoint resumed from, final metrics: the last reported ones overlaid with the train output's).
-    `progress` is the stage's `callbacks.ProgressCallback`.
+    Returns the result fields every stage reports: steps, metrics (the last reported ones overlaid with the train
+    output's), stopped_early (on_progress asked to stop) and resumed_from. `progress` is the stage's
+    `callbacks.ProgressCallback`.
     """
+    t0 = time.perf_counter()
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if cfg.resume and resume_from is None:
         log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
     output = trainer.train(resume_from_checkpoint=resume_from)
-    return resume_from, {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
+    log.info("%s done: %d steps in %.1fs, adapter at %s", type(cfg).__name__.removesuffix("StageConfig"),
+             trainer.state.global_step, time.perf_counter() - t0, Path(cfg.output_dir) / "adapter")
+    return {"steps": trainer.state.global_step,
+            "metrics": {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}},
+            "stopped_early": progress.stopped_by_callback, "resumed_from": resume_from}
 
 
 def remove_printer(trainer: Any) -> None:

@@ -87,7 +87,7 @@ def clean_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Drop None-valued keys from list content parts before templating.
 
     Arrow/datasets merge part dicts, so a text part arrives with `audio_url: None`; templates that test key
-    presence ('audio_url' in content) then render it as a second audio (notes/stack.md §4c).
+    presence ('audio_url' in content) then render it as a second audio (docs/audio-in-trl.md §Content parts).
     """
     out = []
     for m in messages:

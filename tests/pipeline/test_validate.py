@@ -2,7 +2,7 @@
 
 These chains were written before the claim matcher was tuned: paraphrases that avoid the tagger's label words,
 half-right chains (one true sound, one invented), negations, and sounds named by their source. What is on each clip
-comes from YAMNet's top labels in notes/assets.md.
+comes from YAMNet's top labels on these clips (docs/testing.md §Real fixtures).
 """
 
 from __future__ import annotations
