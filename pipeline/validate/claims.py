@@ -100,6 +100,11 @@ def _spans(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tu
             pieces.append((cursor, m.start()))
         cursor = max(cursor, m.end())
     pieces.append((cursor, end))
+    return _trimmed(text, pieces)
+
+
+def _trimmed(text: str, pieces: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each (start, end) piece without leading spaces/,;:- and trailing spaces/.,;:!?-; empty pieces dropped."""
     out = []
     for a, b in pieces:
         while a < b and (text[a].isspace() or text[a] in ",;:-"):
@@ -118,15 +123,7 @@ def _clause_candidates(text: str, start: int, end: int) -> list[tuple[int, int]]
         if start < m.start() < end:
             cuts.append(m.start())
     cuts.append(end)
-    out = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        while a < b and (text[a].isspace() or text[a] in ",;:-"):
-            a += 1
-        while b > a and (text[b - 1].isspace() or text[b - 1] in ".,;:!?-"):
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
+    return _trimmed(text, list(zip(cuts, cuts[1:], strict=False)))
 
 
 def has_auditory_cue(text: str) -> bool:
