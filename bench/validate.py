@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
-    from pipeline.sound_events import YamnetConfig, YamnetTagger
-    from pipeline.validate import ValidationConfig, ValidationItem, decode_audio, validate_chains
+    from pipeline.media import decode_audio
+    from pipeline.validate import ValidationConfig, ValidationItem, validate_chains
+    from pipeline.validate.sound_events import YamnetConfig, YamnetTagger
 
     clips = _clips(args.clips)
     t0 = time.perf_counter()
@@ -80,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for _ in range(args.repeat):
         # fresh chain texts each repeat would defeat nothing: the embedder caches texts, so clear it to be honest
-        from pipeline.text_embedding import default_embedder
+        from pipeline.validate.text_embedding import default_embedder
 
         embedder = default_embedder()
         labels = set(tagger.labels)
-        embedder._cache = {k: v for k, v in embedder._cache.items() if k in labels}  # keep label vectors only
+        embedder.forget(keep=labels)  # keep label vectors only
         t = time.perf_counter()
         out = list(validate_chains(cfg, items, tagger=tagger))
         runs.append(time.perf_counter() - t)

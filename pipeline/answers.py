@@ -17,7 +17,7 @@ import re
 import string
 from collections.abc import Sequence
 
-__all__ = ["LETTERS", "extract_answer", "extract_open_answer", "format_ok", "letter", "normalize"]
+__all__ = ["LETTERS", "answer_letter", "extract_answer", "extract_open_answer", "format_ok", "letter", "normalize"]
 
 LETTERS = string.ascii_uppercase
 
@@ -46,6 +46,15 @@ _STRIP = " \t\r\n*_`\"'“”‘’.,;:!?"
 def letter(index: int) -> str:
     """The option letter for a 0-based index (0 -> "A")."""
     return LETTERS[index]
+
+
+def answer_letter(index: int | None) -> str:
+    """The letter to show for a parsed answer index: "" when nothing was parsed (or the index has no letter).
+
+    >>> answer_letter(1), answer_letter(None), answer_letter(26)
+    ('B', '', '')
+    """
+    return LETTERS[index] if index is not None and 0 <= index < len(LETTERS) else ""
 
 
 def normalize(text: str) -> str:

@@ -12,18 +12,16 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-__all__ = ["FileProgress", "OnProgress", "ProgressCallback", "clean_metrics"]
+from pipeline.progress import ProgressFn
+
+__all__ = ["FileProgress", "ProgressCallback", "clean_metrics"]
 
 log = logging.getLogger(__name__)
-
-OnProgress = Callable[[int, int, dict[str, float]], bool | None]
-"""`on_progress(step, total_steps, metrics)`; returning False (not None) requests a clean stop."""
 
 
 def clean_metrics(logs: dict[str, Any]) -> dict[str, float]:
@@ -96,7 +94,7 @@ class ProgressCallback(TrainerCallback):
     not the whole run including model loading.
     """
 
-    def __init__(self, on_progress: OnProgress | None) -> None:
+    def __init__(self, on_progress: ProgressFn | None) -> None:
         # Run by `pipeline.launch` as a subprocess, a stage's CLI passes no on_progress: report to the worker's file.
         self.on_progress = on_progress if on_progress is not None else FileProgress.from_env()
         self.stopped_by_callback = False
@@ -104,6 +102,10 @@ class ProgressCallback(TrainerCallback):
         self.history: list[tuple[int, dict[str, float]]] = []
         self._last_time: float | None = None
         self._last_tokens = 0
+
+    def last(self, key: str) -> float | None:
+        """The last reported value of one metric ("loss", "reward"), None if it was never reported."""
+        return next((m[key] for _, m in reversed(self.history) if key in m), None)
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.media import SAMPLE_RATE
 from pipeline.synth import Tone, render_tones, write_av_clip
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 DURATION = 3.0
 FPS = 12
 SIZE = (160, 120)  # (width, height)
-SAMPLE_RATE = 16000
 JSON_NAME = "demo_avqa.json"
 VIDEO_DIR = "videos"
 BACKGROUND = (18, 22, 30)

@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.media import SAMPLE_RATE
 from pipeline.rewards import accuracy_reward
 from pipeline.training import (
-    SAMPLE_RATE,
-    audio_parts,
     load_model_and_processor,
     load_waveform,
-    resolve_media,
+    row_audio_path,
     strip_none,
 )
 
@@ -62,14 +61,6 @@ def load_student(model_or_adapter: str | os.PathLike[str], *, bf16: bool | None 
     return model, processor
 
 
-def _item_audio(item: dict[str, Any], media_root: str | None) -> Path:
-    src = item.get("audio_path") or next(
-        (p.get("path") or p.get("audio_url") for p in audio_parts(strip_none(item["prompt"]))), None)
-    if not src:
-        raise ValueError(f"item {item.get('id')!r} has no audio")
-    return resolve_media(src, media_root)
-
-
 @torch.no_grad()
 def evaluate_accuracy(
     model_or_adapter: str | os.PathLike[str] | tuple[Any, Any], items: Sequence[dict[str, Any]], *,
@@ -91,7 +82,7 @@ def evaluate_accuracy(
         chunk = list(items[start:start + batch_size])
         texts = [processor.apply_chat_template(strip_none(it["prompt"]), add_generation_prompt=True, tokenize=False)
                  for it in chunk]
-        waves = [load_waveform(_item_audio(it, media_root)) for it in chunk]
+        waves = [load_waveform(row_audio_path(it, media_root)) for it in chunk]
         if zero_audio:
             waves = [np.zeros_like(w) for w in waves]
         enc = processor(text=texts, audio=waves, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt")
@@ -171,9 +162,10 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     Predictions (id, answer, completion, correct and the slice columns) are written as they come, so a stopped or
     crashed evaluation still leaves what it judged.
     """
-    from pipeline.training import read_jsonl
+    from pipeline.jsonl import read_jsonl
 
-    items = read_jsonl(cfg.items_file)[: cfg.limit] if cfg.limit else read_jsonl(cfg.items_file)
+    items = read_jsonl(cfg.items_file, allow_empty=False)
+    items = items[: cfg.limit] if cfg.limit else items
     model, processor = load_student(cfg.adapter or cfg.model_name_or_path)
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

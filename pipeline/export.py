@@ -31,7 +31,7 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -405,11 +405,3 @@ ds = load_dataset("parquet", data_files="sft.parquet")["train"]
     out = Path(path)
     out.write_text(text, encoding="utf-8")
     return out
-
-
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Stream the rows of a JSONL file (the training stages read whole files; tools and tests stream)."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)

@@ -1,7 +1,7 @@
 """GRPO stage: TRL's GRPOTrainer made audio-aware, starting from an SFT adapter or the base student.
 
 TRL 1.16 has no audio support, and without the subclass below it would *silently* train on `<|AUDIO|>`
-placeholder embeddings: its log-prob forwards only pass image tensors (notes/stack.md §4). `AudioGRPOTrainer`
+placeholder embeddings: its log-prob forwards only pass image tensors (docs/audio-in-trl.md §GRPO). `AudioGRPOTrainer`
 computes the audio features once per generation batch, feeds them to generation and to every log-prob forward
 (policy, old policy and reference), and carries them through TRL's shuffle/split of the batch. trl is pinned
 exactly because the subclass overrides private methods; tests/pipeline/test_grpo.py checks the audio path.
@@ -30,22 +30,24 @@ import numpy as np
 import torch
 from trl import GRPOTrainer
 
-from pipeline.callbacks import OnProgress, ProgressCallback
+from pipeline.callbacks import ProgressCallback
+from pipeline.jsonl import read_jsonl
+from pipeline.media import SAMPLE_RATE
+from pipeline.progress import ProgressFn
 from pipeline.rewards import REWARD_FUNCS, get_reward_funcs
 from pipeline.training import (
-    SAMPLE_RATE,
     StageConfig,
+    StageResult,
     audio_parts,
-    last_checkpoint,
     load_model_and_processor,
     load_waveform,
     lora_config,
-    read_jsonl,
     remove_printer,
-    resolve_media,
+    row_audio_path,
     stage_cli,
     strip_none,
-    trainer_precision,
+    train_resuming,
+    training_arguments,
 )
 
 __all__ = ["AudioGRPOTrainer", "AudioRolloutBatch", "GRPOResult", "GRPOStageConfig", "run"]
@@ -105,13 +107,8 @@ class GRPOStageConfig(StageConfig):
 
 
 @dataclass
-class GRPOResult:
-    adapter_dir: str
-    steps: int
-    final_reward: float | None
-    metrics: dict[str, float]
-    stopped_early: bool = False
-    resumed_from: str | None = None
+class GRPOResult(StageResult):
+    final_reward: float | None = None
 
 
 @dataclass
@@ -140,7 +137,7 @@ class AudioGRPOTrainer(GRPOTrainer):
         model = kwargs.get("model", args[0] if args else None)
         config = getattr(model, "config", None)
         # TRL suppresses `config.image_token_id` during sampling and crashes when it is missing; pointing it at the
-        # audio token both avoids the crash and keeps the policy from sampling `<|AUDIO|>` (notes/stack.md §4).
+        # audio token both avoids the crash and keeps the policy from sampling `<|AUDIO|>` (docs/audio-in-trl.md §GRPO).
         if config is not None and getattr(config, "image_token_id", None) is None:
             audio_token = getattr(config, "audio_token_id", None) or getattr(config, "audio_token_index", None)
             if audio_token is not None:
@@ -162,15 +159,6 @@ class AudioGRPOTrainer(GRPOTrainer):
             self.vllm_mode = "colocate"
 
     # ------------------------------------------------------------------------------------------ audio in
-    def _row_audio_path(self, row: dict[str, Any]) -> Path:
-        src = row.get("audio_path")
-        if not src:
-            parts = audio_parts(strip_none(row["prompt"]))
-            src = parts[0].get("path") or parts[0].get("audio_url") if parts else None
-        if not src:
-            raise ValueError(f"row {row.get('id')!r} has no audio_path and no audio part with a path")
-        return resolve_media(src, self.media_root)
-
     def _waveform(self, path: Path) -> np.ndarray:
         """Rows repeat num_generations times per batch: decode each file once."""
         key = str(path)
@@ -196,7 +184,7 @@ class AudioGRPOTrainer(GRPOTrainer):
                 raise ValueError(f"row {row.get('id')!r}: GRPO rows need exactly one audio part in the prompt")
         texts = [self.processing_class.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
                  for p in prompts]
-        waves = [self._waveform(self._row_audio_path(row)) for row in self._rows]
+        waves = [self._waveform(row_audio_path(row, self.media_root)) for row in self._rows]
         enc = self.processing_class(text=texts, audio=waves, sampling_rate=SAMPLE_RATE, padding=False)
         self._audio_batch = {k: torch.as_tensor(enc[k]) for k in AUDIO_KEYS}
         self._rollout_batch = AudioRolloutBatch(prompts=prompts, prompt_texts=texts,
@@ -295,25 +283,18 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
     ################
     # Dataset
     ################
-    dataset = Dataset.from_list(read_jsonl(cfg.train_file))
+    dataset = Dataset.from_list(read_jsonl(cfg.train_file, allow_empty=False))
     ################
     # Training
     ################
     args = GRPOConfig(
-        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
-        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
-        remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
+        **training_arguments(cfg),
         num_generations=cfg.num_generations, beta=cfg.beta, temperature=cfg.temperature, top_p=cfg.top_p,
         max_completion_length=cfg.max_completion_length, num_iterations=cfg.num_iterations,
         scale_rewards=cfg.scale_rewards, reward_weights=cfg.reward_weights,
         generation_kwargs={"suppress_tokens": _suppressed_tokens(processor)},
         vllm_importance_sampling_correction=cfg.importance_sampling_correction,
         **({"loss_type": cfg.loss_type} if cfg.loss_type else {}),
-        **trainer_precision(cfg.bf16),
     )
     engine = None
     if cfg.rollout_backend == "vllm":
@@ -328,17 +309,13 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
     return trainer, engine
 
 
-def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResult:
+def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResult:
     """GRPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
-    t0 = time.perf_counter()
     progress = ProgressCallback(on_progress)
     trainer, engine = build_trainer(cfg, [progress])
     processor = trainer.processing_class
-    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
     try:
-        output = trainer.train(resume_from_checkpoint=resume_from)
+        done = train_resuming(trainer, cfg, progress)
     finally:
         if engine is not None:
             engine.close()
@@ -347,15 +324,9 @@ def run(cfg: GRPOStageConfig, on_progress: OnProgress | None = None) -> GRPOResu
     if trainer.accelerator.is_main_process:
         unwrapped.save_pretrained(str(adapter_dir), selected_adapters=["default"])  # not TRL's frozen "ref" copy
         processor.save_pretrained(str(adapter_dir))
-    rewards = [m["reward"] for _, m in progress.history if "reward" in m]
-    metrics = {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
     if trainer.rollout_seconds:
-        metrics["rollout_seconds_total"] = float(sum(trainer.rollout_seconds))
-    log.info("GRPO done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
-             adapter_dir)
-    return GRPOResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
-                      final_reward=rewards[-1] if rewards else None, metrics=metrics,
-                      stopped_early=progress.stopped_by_callback, resumed_from=resume_from)
+        done["metrics"]["rollout_seconds_total"] = float(sum(trainer.rollout_seconds))
+    return GRPOResult(adapter_dir=str(adapter_dir), final_reward=progress.last("reward"), **done)
 
 
 def main(argv: list[str] | None = None) -> GRPOResult:

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.callbacks import FileProgress, OnProgress
-from pipeline.training import StageConfig, last_checkpoint
+from pipeline.callbacks import FileProgress
+from pipeline.progress import ProgressFn
+from pipeline.training import StageConfig, StageResult, last_checkpoint
 
 __all__ = ["LaunchResult", "StageFailed", "StageStopped", "accelerate_command", "run_stage"]
 
@@ -48,14 +49,9 @@ class StageStopped(RuntimeError):
 
 
 @dataclass
-class LaunchResult:
+class LaunchResult(StageResult):
     """What the in-process stages return (`SFTResult` / `GRPOResult`), rebuilt from the progress stream."""
 
-    adapter_dir: str
-    steps: int
-    metrics: dict[str, float]
-    stopped_early: bool = False
-    resumed_from: str | None = None
     final_loss: float | None = None
     final_reward: float | None = None
     command: list[str] = field(default_factory=list)
@@ -114,7 +110,7 @@ def _log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def run_stage(stage: str, cfg: StageConfig, on_progress: OnProgress | None = None, *, num_processes: int = 1,
+def run_stage(stage: str, cfg: StageConfig, on_progress: ProgressFn | None = None, *, num_processes: int = 1,
               cpu: bool = False, stop_grace: float = 60.0, poll: float = 0.25, heartbeat: float = 2.0
               ) -> LaunchResult:
     """Run `pipeline.<stage>` with cfg under `accelerate launch`; files go to cfg.output_dir (launch_* names).

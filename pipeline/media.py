@@ -28,6 +28,8 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from pipeline.progress import ProgressFn
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -41,7 +43,6 @@ _STAGING_PREFIX = ".staging-"
 _STALE_STAGING_S = 3600.0  # older staging folders are leftovers of killed jobs; younger ones may be live
 _PROGRESS_STEP_S = 1.0  # report decode progress at most once per second of media
 
-ProgressFn = Callable[[int, int, dict], None]
 
 
 class MediaError(Exception):
@@ -285,6 +286,11 @@ class _FramePicker:
             self._next += 1
         self._prev = (frame, t)
 
+    @property
+    def done(self) -> bool:
+        """Every target has its frame: the rest of the stream need not be decoded."""
+        return self._next >= len(self._targets)
+
     def finish(self) -> None:
         """Targets past the last frame get the last frame."""
         while self._next < len(self._targets) and self._prev is not None:
@@ -525,6 +531,57 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise MediaError(f"unreadable audio: {exc}") from exc
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(sr)
+
+
+def decode_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """16 kHz mono float32 track of a media file, demuxing only its audio stream (no frames are decoded)."""
+    with _open(path) as container:
+        info = _read_info(container)
+        if not info.has_audio:
+            raise MediaError("video has no audio track")
+        _, stream = _pick_streams(container)
+        start = container.start_time / av.time_base if container.start_time is not None else 0.0
+        collector = _AudioCollector()
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    collector.add(frame)
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"undecodable audio: {exc}") from exc
+        return collector.finish(start, info.duration), SAMPLE_RATE
+
+
+def sample_frames(path: str | os.PathLike[str], n_frames: int) -> tuple[np.ndarray, float]:
+    """(T, H, W, 3) uint8 stack of n uniformly spaced frames of a media file, and their rate in frames per second.
+
+    The same frames ingest would keep (`uniform_times`, nearest decoded frame), decoded straight into memory for a
+    caller that reads the clip itself (the teacher on an mp4 folder); decoding stops at the last target.
+    """
+    frames: list[np.ndarray] = []
+    try:
+        opened = _open(path)
+    except MediaError as exc:  # the caller reads many clips: say which one
+        raise MediaError(f"{exc.reason}: {Path(path).name}") from exc
+    with opened as container:
+        info = _read_info(container)
+        video, _ = _pick_streams(container)
+        if video is None:
+            raise MediaError(f"no video frames in {Path(path).name}")
+        video.thread_type = "AUTO"
+        start = container.start_time / av.time_base if container.start_time is not None else 0.0
+        picker = _FramePicker(uniform_times(info.duration, n_frames),
+                              lambda _i, frame, _t: frames.append(frame.to_ndarray(format="rgb24")))
+        try:
+            for index, frame in enumerate(container.decode(video)):
+                picker.add(frame, _frame_time(frame, index, info.fps, start))
+                if picker.done:
+                    break
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"undecodable media: {_ffmpeg_reason(exc)}") from exc
+        picker.finish()
+    if not frames:
+        raise MediaError(f"no video frames in {Path(path).name}")
+    return np.stack(frames), len(frames) / info.duration if info.duration > 0 else 1.0
 
 
 def load_frames(out_dir: str | os.PathLike[str], artifacts_or_paths: ClipArtifacts | Sequence[str]) -> np.ndarray:

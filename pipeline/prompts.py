@@ -2,7 +2,7 @@
 
 A run records the version of the prompt it used (and the web app stores the rendered text next to it), so a
 template is never edited in place: a change is a new version in `PROMPTS`. Only the teacher lives here; the LALM
-judge's prompt belongs to pipeline/judge.py.
+judge's prompt belongs to pipeline/validate/judge.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ Run it::
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,21 +26,21 @@ from typing import Any
 
 import torch
 
-from pipeline.callbacks import OnProgress, ProgressCallback
+from pipeline.callbacks import ProgressCallback
+from pipeline.jsonl import read_jsonl
+from pipeline.media import SAMPLE_RATE
+from pipeline.progress import ProgressFn
 from pipeline.training import (
-    SAMPLE_RATE,
     StageConfig,
-    audio_parts,
-    last_checkpoint,
+    StageResult,
     load_model_and_processor,
-    load_waveform,
     lora_config,
-    read_jsonl,
+    prompt_waveforms,
     remove_printer,
-    resolve_media,
     stage_cli,
     strip_none,
-    trainer_precision,
+    train_resuming,
+    training_arguments,
 )
 
 __all__ = ["AudioSFTCollator", "SFTResult", "SFTStageConfig", "run"]
@@ -59,13 +58,8 @@ class SFTStageConfig(StageConfig):
 
 
 @dataclass
-class SFTResult:
-    adapter_dir: str
-    steps: int
-    final_loss: float | None
-    metrics: dict[str, float]
-    stopped_early: bool = False
-    resumed_from: str | None = None
+class SFTResult(StageResult):
+    final_loss: float | None = None
 
 
 class AudioSFTCollator:
@@ -100,12 +94,7 @@ class AudioSFTCollator:
             prompt, target = self.split(row)
             prompts.append(self.processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False))
             targets.append(target)
-            for part in audio_parts(prompt):
-                src = part.get("path") or part.get("audio_url") or part.get("audio")
-                if isinstance(src, str):
-                    audios.append(load_waveform(resolve_media(src, self.media_root)))
-                else:
-                    raise ValueError(f"row {row.get('id')!r}: audio part without a path: {part}")
+            audios.extend(prompt_waveforms(prompt, self.media_root, row.get("id")))
         kwargs: dict[str, Any] = {"audio": audios, "sampling_rate": SAMPLE_RATE} if audios else {}
         enc = self.processor(text=prompts, padding=False, **kwargs)
         sequences, labels = [], []
@@ -129,14 +118,13 @@ class AudioSFTCollator:
         return batch
 
 
-def run(cfg: SFTStageConfig, on_progress: OnProgress | None = None) -> SFTResult:
+def run(cfg: SFTStageConfig, on_progress: ProgressFn | None = None) -> SFTResult:
     """Train a LoRA adapter on cfg.train_file and save it (with the processor) to `<output_dir>/adapter`."""
     from datasets import Dataset
     from peft import get_peft_model
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    t0 = time.perf_counter()
     set_seed(cfg.seed)
     ################
     # Model
@@ -148,41 +136,23 @@ def run(cfg: SFTStageConfig, on_progress: OnProgress | None = None) -> SFTResult
     ################
     # Dataset
     ################
-    rows = read_jsonl(cfg.train_file)
+    rows = read_jsonl(cfg.train_file, allow_empty=False)
     dataset = Dataset.from_list(rows)
     ################
     # Training
     ################
-    args = SFTConfig(
-        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
-        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
-        remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
-        include_num_input_tokens_seen="non_padding", disable_tqdm=True, dataloader_num_workers=0,
-        **trainer_precision(cfg.bf16),
-    )
+    args = SFTConfig(**training_arguments(cfg), dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
+                     include_num_input_tokens_seen="non_padding")
     progress = ProgressCallback(on_progress)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
                          data_collator=AudioSFTCollator(processor, cfg.media_root, cfg.max_length),
                          callbacks=[progress])
     remove_printer(trainer)
-    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    done = train_resuming(trainer, cfg, progress)
     adapter_dir = Path(cfg.output_dir) / "adapter"
     trainer.save_model(str(adapter_dir))
     processor.save_pretrained(str(adapter_dir))
-    losses = [m["loss"] for _, m in progress.history if "loss" in m]
-    metrics = {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}}
-    log.info("SFT done: %d steps in %.1fs, adapter at %s", trainer.state.global_step, time.perf_counter() - t0,
-             adapter_dir)
-    return SFTResult(adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
-                     final_loss=losses[-1] if losses else None, metrics=metrics,
-                     stopped_early=progress.stopped_by_callback, resumed_from=resume_from)
+    return SFTResult(adapter_dir=str(adapter_dir), final_loss=progress.last("loss"), **done)
 
 
 def main(argv: list[str] | None = None) -> SFTResult:

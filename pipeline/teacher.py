@@ -34,11 +34,12 @@ import numpy as np
 
 from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, normalize
 from pipeline.backends import Backend, GenerationRequest, Media, SamplingParams, load_backend
+from pipeline.jsonl import iter_jsonl, numbered_rows, write_jsonl
+from pipeline.progress import ProgressFn
 from pipeline.prompts import get_prompt
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, dict[str, float]], None]
 FramesLoader = Callable[[], np.ndarray]
 DROP_REASONS = ("", "wrong_answer", "no_answer", "not_majority", "duplicate", "bad_format")
 
@@ -310,35 +311,10 @@ def _label(raw: Any, choices: Sequence[str]) -> tuple[int | None, str]:
 
 
 def read_clip_frames(path: Path, n_frames: int) -> tuple[np.ndarray, float]:
-    """n uniformly spaced RGB frames of a clip (PyAV, imported here only) and their rate in frames per second."""
-    import av
+    """n uniformly spaced RGB frames of a clip and their rate in frames per second (PyAV, imported only here)."""
+    from pipeline.media import sample_frames
 
-    from pipeline.media import MediaError, uniform_times
-
-    if not path.is_file():
-        raise MediaError(f"media file not found: {path.name}")
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        duration = float(container.duration / av.time_base) if container.duration else float(
-            stream.duration * stream.time_base)
-        targets = uniform_times(duration, n_frames)
-        frames: list[np.ndarray] = []
-        prev = None
-        for frame in container.decode(stream):
-            t = float(frame.time or 0.0)
-            while len(frames) < len(targets) and t >= targets[len(frames)]:
-                target = targets[len(frames)]
-                pick = prev if prev is not None and target - prev[1] <= t - target else (frame, t)
-                frames.append(pick[0].to_ndarray(format="rgb24"))
-            if len(frames) == len(targets):
-                break
-            prev = (frame, t)
-        while prev is not None and len(frames) < len(targets):
-            frames.append(prev[0].to_ndarray(format="rgb24"))
-    if not frames:
-        raise MediaError(f"no video frames in {path.name}")
-    return np.stack(frames), len(frames) / duration if duration > 0 else 1.0
+    return sample_frames(path, n_frames)
 
 
 def _frames_dir_loader(folder: Path) -> FramesLoader:
@@ -357,30 +333,26 @@ def load_items(path: str | Path, media_dir: str | Path | None, n_frames: int) ->
     """Questions from JSONL; frames are loaded lazily (per batch) from `media_dir`."""
     base = Path(media_dir) if media_dir else Path(path).parent
     items = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            try:
-                choices = tuple(str(c) for c in row.get("choices") or ())
-                index, text = _label(row.get("answer"), choices)
-                if row.get("frames_dir"):
-                    folder = base / row["frames_dir"]
-                    fps = float(row.get("fps") or 0) or (n_frames / float(row["duration"]) if row.get("duration")
-                                                         else 1.0)
-                    frames: np.ndarray | FramesLoader = _frames_dir_loader(folder)
-                else:
-                    clip = base / f"{row['video_name']}.mp4"
+    for line_no, row in numbered_rows(path):
+        try:
+            choices = tuple(str(c) for c in row.get("choices") or ())
+            index, text = _label(row.get("answer"), choices)
+            if row.get("frames_dir"):
+                folder = base / row["frames_dir"]
+                fps = float(row.get("fps") or 0) or (n_frames / float(row["duration"]) if row.get("duration")
+                                                     else 1.0)
+                frames: np.ndarray | FramesLoader = _frames_dir_loader(folder)
+            else:
+                clip = base / f"{row['video_name']}.mp4"
 
-                    def frames(clip: Path = clip) -> np.ndarray:
-                        return read_clip_frames(clip, n_frames)[0]
+                def frames(clip: Path = clip) -> np.ndarray:
+                    return read_clip_frames(clip, n_frames)[0]
 
-                    fps = _clip_fps(clip, n_frames)
-                items.append(TeacherItem(id=str(row["id"]), question=str(row["question"]), choices=choices,
-                                         answer_index=index, answer_text=text, frames=frames, fps=fps))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise ValueError(f"{path}:{line_no}: {exc}") from exc
+                fps = _clip_fps(clip, n_frames)
+            items.append(TeacherItem(id=str(row["id"]), question=str(row["question"]), choices=choices,
+                                     answer_index=index, answer_text=text, frames=frames, fps=fps))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}:{line_no}: {exc}") from exc
     return items
 
 
@@ -410,13 +382,8 @@ def completed_ids(out_path: Path, k: int) -> set[str]:
     if not out_path.is_file():
         return set()
     seen: dict[str, set[int]] = {}
-    with open(out_path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a killed process
-                continue
-            seen.setdefault(row["id"], set()).add(int(row["sample_index"]))
+    for row in iter_jsonl(out_path, skip_invalid=True):  # a line cut by a killed process is skipped
+        seen.setdefault(row["id"], set()).add(int(row["sample_index"]))
     return {i for i, s in seen.items() if len(s) >= k}
 
 
@@ -424,18 +391,8 @@ def _drop_partial(out_path: Path, keep_ids: set[str]) -> None:
     """Rewrite out_path without lines of incomplete items (and cut lines), so resumed output has no repeats."""
     if not out_path.is_file():
         return
-    lines = []
-    with open(out_path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("id") in keep_ids:
-                lines.append(line if line.endswith("\n") else line + "\n")
-    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    tmp.replace(out_path)
+    rows = [row for row in iter_jsonl(out_path, skip_invalid=True) if row.get("id") in keep_ids]
+    write_jsonl(out_path, rows)
 
 
 def run(cfg: TeacherConfig, on_progress: ProgressFn | None = None, backend: Backend | None = None) -> TeacherResult:

@@ -3,7 +3,7 @@
 Tests, CI and the embedded demo need models that load through the same classes, processors and
 weight layouts as the real hub checkpoints (so vLLM and TRL code paths are exercised for real),
 but nothing may download.  Everything here is seeded, so a rebuild writes identical weights.
-Sizes follow notes/vllm-cpu.md §2: head_dim 64 is the smallest that vLLM's CPU attention takes.
+Sizes follow docs/vllm-cpu.md §Tiny models: head_dim 64 is the smallest that vLLM's CPU attention takes.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pipeline.media import SAMPLE_RATE  # Whisper-style feature extractors (Qwen2-Audio) expect 16 kHz mono
+
 __all__ = [
-    "SAMPLE_RATE",
     "StageConfig",
+    "StageResult",
     "audio_parts",
     "checkpoint_step",
     "last_checkpoint",
@@ -32,17 +34,19 @@ __all__ = [
     "load_waveform",
     "lora_config",
     "parse_overrides",
-    "read_jsonl",
+    "prompt_waveforms",
     "remove_printer",
     "resolve_media",
+    "row_audio_path",
     "stage_cli",
     "strip_none",
+    "train_resuming",
     "trainer_precision",
+    "training_arguments",
 ]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000  # Whisper-style feature extractors (Qwen2-Audio) expect 16 kHz mono
 # LoRA on the language model's attention and MLP only: the Whisper-style audio encoder also has q/k/v_proj and
 # fc1/fc2, and adapting it on a few thousand chains would erode what it learned from millions of hours of audio.
 DEFAULT_LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -123,21 +127,6 @@ def load_config(cls: type[C], path: str | os.PathLike[str] | None = None, **over
 
 
 # ------------------------------------------------------------------------------------------------ data helpers
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Rows of a JSONL export; blank lines are skipped, a broken line fails with its number."""
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from exc
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    return rows
-
-
 def strip_none(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Copy of chat messages with None-valued keys dropped from content parts.
 
@@ -171,6 +160,27 @@ def resolve_media(path: str | os.PathLike[str], media_root: str | os.PathLike[st
             raise ValueError(f"relative audio path {str(path)!r} needs media_root")
         p = Path(media_root) / p
     return p
+
+
+def row_audio_path(row: Mapping[str, Any], media_root: str | os.PathLike[str] | None) -> Path:
+    """The one audio file of a GRPO / evaluation row: its `audio_path`, else the prompt's first audio part."""
+    src = row.get("audio_path") or next(
+        (p.get("path") or p.get("audio_url") for p in audio_parts(strip_none(row["prompt"]))), None)
+    if not src:
+        raise ValueError(f"row {row.get('id')!r} has no audio_path and no audio part with a path")
+    return resolve_media(src, media_root)
+
+
+def prompt_waveforms(messages: Iterable[Mapping[str, Any]], media_root: str | os.PathLike[str] | None,
+                     row_id: Any = None) -> list[np.ndarray]:
+    """The waveforms of a prompt's audio parts, in the order the processor pairs them with `<|AUDIO|>` tokens."""
+    waves = []
+    for part in audio_parts(messages):
+        src = part.get("path") or part.get("audio_url") or part.get("audio")
+        if not isinstance(src, str):
+            raise ValueError(f"row {row_id!r}: audio part without a path: {part}")
+        waves.append(load_waveform(resolve_media(src, media_root)))
+    return waves
 
 
 def load_waveform(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -252,6 +262,54 @@ def checkpoint_step(path: str | os.PathLike[str]) -> int:
     if prefix != "checkpoint" or not step.isdigit():
         raise ValueError(f"{path}: not a checkpoint-N folder")
     return int(step)
+
+
+@dataclass
+class StageResult:
+    """What every training stage returns; `train_resuming` fills all but `adapter_dir`."""
+
+    adapter_dir: str
+    steps: int
+    metrics: dict[str, float]
+    stopped_early: bool = False  # on_progress returned False (a checkpoint was saved to resume from)
+    resumed_from: str | None = None
+
+
+def training_arguments(cfg: StageConfig) -> dict[str, Any]:
+    """The TrainingArguments kwargs every stage shares (SFTConfig / GRPOConfig add their own on top).
+
+    Steps, batch, schedule, checkpointing and seeds come from the StageConfig fields; reporting goes through
+    on_progress (no tqdm, no report_to), the data is already pre-processed (keep unused columns, no workers).
+    """
+    return dict(
+        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, gradient_checkpointing=cfg.gradient_checkpointing,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
+        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
+        remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
+        **trainer_precision(cfg.bf16),
+    )
+
+
+def train_resuming(trainer: Any, cfg: StageConfig, progress: Any) -> dict[str, Any]:
+    """Run `trainer.train`, from the last checkpoint when `cfg.resume` (a fresh start if there is none).
+
+    Returns the result fields every stage reports: steps, metrics (the last reported ones overlaid with the train
+    output's), stopped_early (on_progress asked to stop) and resumed_from. `progress` is the stage's
+    `callbacks.ProgressCallback`.
+    """
+    t0 = time.perf_counter()
+    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if cfg.resume and resume_from is None:
+        log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    log.info("%s done: %d steps in %.1fs, adapter at %s", type(cfg).__name__.removesuffix("StageConfig"),
+             trainer.state.global_step, time.perf_counter() - t0, Path(cfg.output_dir) / "adapter")
+    return {"steps": trainer.state.global_step,
+            "metrics": {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}},
+            "stopped_early": progress.stopped_by_callback, "resumed_from": resume_from}
 
 
 def remove_printer(trainer: Any) -> None:

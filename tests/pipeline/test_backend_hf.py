@@ -15,7 +15,8 @@ import torch
 
 from pipeline import tiny
 from pipeline.backends import GenerationRequest, Media, SamplingParams, load_backend
-from pipeline.backends.hf import TransformersBackend, clean_messages
+from pipeline.backends.base import clean_messages
+from pipeline.backends.hf import TransformersBackend
 
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=6)
 

@@ -24,7 +24,7 @@ from PIL import Image
 from pipeline.backends import GenerationRequest, Media, SamplingParams, load_backend
 from pipeline.backends import vllm as vllm_backend
 from pipeline.backends.openai_compat import OpenAIOptions, ServerError, openai_messages, request_body
-from pipeline.judge import judgement_schema
+from pipeline.validate.judge import judgement_schema
 
 AUDIO = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
 FRAMES = np.stack([np.full((32, 48, 3), 40 * i, np.uint8) for i in range(3)])
@@ -90,7 +90,7 @@ def test_a_json_schema_becomes_a_structured_response_format() -> None:
 
 
 def test_the_judge_schema_doctests_pass() -> None:
-    from pipeline import judge
+    from pipeline.validate import judge
 
     assert doctest.testmod(judge).failed == 0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.claims import Claim, ClaimExtractor, negation_scope
-from pipeline.sound_events import default_tagger
+from pipeline.validate.claims import Claim, ClaimExtractor, negation_scope
+from pipeline.validate.sound_events import default_tagger
 
 
 @pytest.fixture(scope="module")

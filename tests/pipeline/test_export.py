@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.export import ExportOptions, iter_jsonl, write_card, write_export
+from pipeline.export import ExportOptions, write_card, write_export
+from pipeline.jsonl import iter_jsonl
 from pipeline.synth import render_tones, write_wav
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.claims import Claim
-from pipeline.judge import JUDGE_PROMPT_VERSION, Judge, build_messages, build_prompt, parse_judgement
-from pipeline.validate import ValidationConfig, ValidationItem, decode_audio, validate_chains
+from pipeline.media import decode_audio
+from pipeline.validate import ValidationConfig, ValidationItem, validate_chains
+from pipeline.validate.claims import Claim
+from pipeline.validate.judge import JUDGE_PROMPT_VERSION, Judge, build_messages, build_prompt, parse_judgement
 from tests.real_fixtures import AVQA_VIDEO_DIR
 
 PARSER_TABLE = [

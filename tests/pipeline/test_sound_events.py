@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.sound_events import (
+from pipeline.media import decode_audio
+from pipeline.validate.sound_events import (
     PATCH_HOP_S,
     PATCH_WINDOW_S,
     SoundEventTagger,
@@ -16,7 +17,6 @@ from pipeline.sound_events import (
     log_mel_patches,
     resample_to_16k,
 )
-from pipeline.validate import decode_audio
 from tests.real_fixtures import AVQA_VIDEO_DIR
 
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from pipeline import tiny, vision
+from pipeline import tiny
+from pipeline.backends import vision
 
 CLASSES = {
     "tiny-qwen2": ("AutoModelForCausalLM", "Qwen2ForCausalLM"),

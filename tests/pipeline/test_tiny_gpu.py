@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import tiny, vision
+from pipeline import tiny
+from pipeline.backends import vision
 
 pytestmark = pytest.mark.gpu
 

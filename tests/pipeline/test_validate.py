@@ -2,7 +2,7 @@
 
 These chains were written before the claim matcher was tuned: paraphrases that avoid the tagger's label words,
 half-right chains (one true sound, one invented), negations, and sounds named by their source. What is on each clip
-comes from YAMNet's top labels in notes/assets.md.
+comes from YAMNet's top labels on these clips (docs/testing.md §Real fixtures).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from pipeline.backends.base import Completion, GenerationRequest, GenerationResult
+from pipeline.media import decode_audio
 from pipeline.validate import (
     ChainVerdict,
     ValidationConfig,
     ValidationItem,
     combine_verdicts,
-    decode_audio,
     validate_chains,
 )
 from tests.real_fixtures import AVQA_VIDEO_DIR
@@ -199,7 +199,7 @@ def test_it_is_uncertain_when_a_chain_makes_no_sound_claim(clip_audio: dict[str,
 def test_it_tags_each_clip_once_for_many_chains(
     clip_audio: dict[str, tuple[np.ndarray, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import sound_events
+    from pipeline.validate import sound_events
 
     calls: list[int] = []
     original = sound_events.YamnetTagger.tag

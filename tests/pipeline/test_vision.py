@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import vision
+from pipeline.backends import vision
 
 PATCH, TPS = 14, 2
 MEAN, STD = vision.OPENAI_CLIP_MEAN, vision.OPENAI_CLIP_STD

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.backends import GenerationRequest, Media, SamplingParams, load_backend
-from pipeline.judge import judgement_schema, parse_judgement
+from pipeline.validate.judge import judgement_schema, parse_judgement
 
 RNG = np.random.default_rng(0)
 FRAMES = RNG.integers(0, 255, (8, 112, 112, 3), dtype=np.uint8)

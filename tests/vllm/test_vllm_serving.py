@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from pipeline.backends import GenerationRequest, Media, SamplingParams, load_backend
-from pipeline.judge import judgement_schema, parse_judgement
+from pipeline.validate.judge import judgement_schema, parse_judgement
 
 AUDIO = (0.3 * np.sin(2 * np.pi * 660 * np.arange(32000) / 16000)).astype(np.float32)
 FRAMES = np.random.default_rng(1).integers(0, 255, (4, 112, 112, 3), dtype=np.uint8)

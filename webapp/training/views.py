@@ -128,7 +128,7 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     rel = run.results.get("predictions")
     if run.stage != TrainingRun.Stage.EVAL or not rel:
         raise Http404("This run has no predictions.")
-    from pipeline.export import iter_jsonl
+    from pipeline.jsonl import iter_jsonl
 
     show = request.GET.get("show", "all")
     if show not in {"all", "wrong", "right"}:

@@ -1,7 +1,7 @@
 """torchvision-free Qwen2-VL / Qwen2.5-VL video preprocessing.
 
 transformers' Qwen2VLVideoProcessor needs torchvision, which does not import beside the CPU torch wheel
-(notes/stack.md §1).  This mirrors its `_preprocess` with plain torch/numpy — smart_resize, bicubic resize,
+(docs/vllm-cpu.md §torchvision).  This mirrors its `_preprocess` with plain torch/numpy — smart_resize, bicubic resize,
 rescale/normalise with the OpenAI CLIP mean/std, temporal padding, patch flattening — so the CPU stack
 can feed frames to Qwen2.5-VL `generate`.  The resize is the op torchvision runs on uint8 frames (torch's
 native uint8 antialiased bicubic): PIL's bicubic is ±1 grey level off it, and torch's float bicubic

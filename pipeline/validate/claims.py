@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.claims_lexicon import AUDITORY_CUES, LEXICON, META_CUES, VISUAL_ONLY
-from pipeline.text_embedding import TextEmbedder, default_embedder
+from pipeline.validate.lexicon import AUDITORY_CUES, LEXICON, META_CUES, VISUAL_ONLY
+from pipeline.validate.text_embedding import TextEmbedder, default_embedder
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ def _spans(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tu
             pieces.append((cursor, m.start()))
         cursor = max(cursor, m.end())
     pieces.append((cursor, end))
+    return _trimmed(text, pieces)
+
+
+def _trimmed(text: str, pieces: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each (start, end) piece without leading spaces/,;:- and trailing spaces/.,;:!?-; empty pieces dropped."""
     out = []
     for a, b in pieces:
         while a < b and (text[a].isspace() or text[a] in ",;:-"):
@@ -118,15 +123,7 @@ def _clause_candidates(text: str, start: int, end: int) -> list[tuple[int, int]]
         if start < m.start() < end:
             cuts.append(m.start())
     cuts.append(end)
-    out = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        while a < b and (text[a].isspace() or text[a] in ",;:-"):
-            a += 1
-        while b > a and (text[b - 1].isspace() or text[b - 1] in ".,;:!?-"):
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
+    return _trimmed(text, list(zip(cuts, cuts[1:], strict=False)))
 
 
 def has_auditory_cue(text: str) -> bool:
@@ -152,10 +149,10 @@ def negation_scope(text: str) -> str | None:
 
 
 def _label_cache_path(model: str, labels: Sequence[str]) -> Path:
-    from pipeline.sound_events import _cache_root
+    from pipeline.validate.sound_events import cache_root
 
     digest = hashlib.sha1(("\n".join(labels) + model).encode()).hexdigest()[:16]
-    return _cache_root() / "embeddings" / f"{model}-{digest}.npy"
+    return cache_root() / "embeddings" / f"{model}-{digest}.npy"
 
 
 @dataclass

@@ -30,9 +30,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pipeline.media import SAMPLE_RATE
+
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 PATCH_WINDOW_S = 0.96
 PATCH_HOP_S = 0.48
 _WIN = 400  # 25 ms at 16 kHz
@@ -148,7 +149,8 @@ def _package_dir(package: str, install_hint: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """Where extracted model files and label embeddings live: $SIGHTSOUND_CACHE, else <XDG cache>/sightsound."""
     if env := os.environ.get("SIGHTSOUND_CACHE"):
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sightsound"
@@ -162,7 +164,7 @@ def _extract_model(zip_path: Path) -> Path:
     """
     stat = zip_path.stat()
     key = hashlib.sha1(f"{zip_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = _cache_root() / "yamnet" / key
+    target = cache_root() / "yamnet" / key
     found = sorted(target.rglob("*.onnx")) if target.is_dir() else []
     if found:
         return found[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,6 +83,11 @@ class TextEmbedder:
             if not texts:
                 return np.zeros((0, 384), dtype=np.float32)
             return np.stack([self._cache[t] for t in texts])
+
+    def forget(self, keep: Iterable[str] = ()) -> None:
+        """Drop cached vectors except those of `keep` (a benchmark re-measures encoding without reloading)."""
+        kept = set(keep)
+        self._cache = {text: vec for text, vec in self._cache.items() if text in kept}
 
     def _encode_missing(self, texts: Sequence[str]) -> None:
         import torch

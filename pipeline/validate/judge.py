@@ -15,16 +15,16 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from pipeline.answers import letter
 from pipeline.backends.base import Backend, GenerationRequest, Media, SamplingParams
-from pipeline.claims import Claim, ClaimExtractor
-from pipeline.sound_events import SAMPLE_RATE, resample_to_16k
-
-if TYPE_CHECKING:
-    from pipeline.validate import ChainVerdict, ValidationConfig, ValidationItem
+from pipeline.media import SAMPLE_RATE
+from pipeline.validate.claims import Claim, ClaimExtractor
+from pipeline.validate.sound_events import resample_to_16k
+from pipeline.validate.verdicts import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, ValidationItem, chain_label
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,7 @@ class ParsedJudgement:
 
 
 def build_prompt(question: str, choices: Sequence[str], chain: str, claims: Sequence[Claim]) -> str:
-    letters = "ABCDEFGHIJ"
-    choice_lines = "\n".join(f"({letters[i]}) {c}" for i, c in enumerate(choices)) if choices else ""
+    choice_lines = "\n".join(f"({letter(i)}) {c}" for i, c in enumerate(choices)) if choices else ""
     claim_lines = "\n".join(f"{i}. {c.text}" + (" [negative claim]" if c.negated else "")
                             for i, c in enumerate(claims, 1))
     return JUDGE_TEMPLATE.format(question=question, choices=choice_lines, chain=chain,
@@ -212,8 +211,6 @@ class Judge:
                                  json_schema=judgement_schema(len(claims)))
 
     def verdict(self, raw: str, claims: Sequence[Claim]) -> ChainVerdict:
-        from pipeline.validate import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, chain_label
-
         parsed = parse_judgement(raw, len(claims))
         claim_verdicts = [
             ClaimVerdict(text=c.text, verdict=v, char_start=c.char_start, char_end=c.char_end, spans=[],  # type: ignore[arg-type]
