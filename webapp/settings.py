@@ -105,7 +105,7 @@ IMPORT_ROOTS = [Path(p) for p in env_list("IMPORT_ROOTS", [str(MEDIA_ROOT / "inc
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
-# Extracted tagger model and label embeddings (pipeline.sound_events / claims) are cached here.
+# Extracted tagger model and label embeddings (pipeline.validate.sound_events / claims) are cached here.
 os.environ.setdefault("SIGHTSOUND_CACHE", str(VAR_DIR / "cache"))
 
 # Models are a local path or a hub id; the defaults are tiny random checkpoints built locally.

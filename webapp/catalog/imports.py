@@ -11,7 +11,6 @@ never a silent overwrite. A clip imported with its media missing is attached whe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +22,12 @@ from django.utils.text import slugify
 from pipeline.datasets import FORMATS, AnnotationFileError, resolve_media
 from pipeline.datasets.base import QuestionRecord
 from pipeline.media import MediaError, probe
+from pipeline.progress import ProgressFn
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core import storage
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -137,7 +136,7 @@ class Importer:
             except _RowRejected as exc:
                 report.error(record.row, record.external_id, str(exc))
             if on_progress and (n % 25 == 0 or n == total):
-                on_progress(n, total)
+                on_progress(n, total, {})
         report.errors.sort(key=lambda e: (e["row"] is not None, e["row"] or 0))
         return report
 
@@ -247,7 +246,7 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
     )
     import_run.mark_running()
     try:
-        report = importer.run(data, on_progress=on_progress or (lambda d, t: import_run.report_progress(d, t)))
+        report = importer.run(data, on_progress=on_progress or (lambda d, t, _m: import_run.report_progress(d, t)))
     except AnnotationFileError as exc:
         ImportRun.objects.filter(pk=import_run.pk).update(
             errors=[{"row": None, "id": None, "reason": str(exc)}], error_count=1

@@ -7,24 +7,15 @@ into plain segments, and the template escapes each one, so model output can neve
 from __future__ import annotations
 
 import json
-import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.answers import answer_letter
 from webapp.catalog.models import Question
 from webapp.curation.models import Chain, Verdict
 
 # A combined verdict is the one to show first; then the LALM judge; then the sound-event grounding.
 _PREFERENCE = ("policy", "combined", "lalm", "sound-events")
-
-
-def answer_letter(index: int | None) -> str:
-    """The option letter a chain's parsed answer names (0 → "A"), "" when it names none.
-
-    >>> answer_letter(2), answer_letter(None), answer_letter(26)
-    ('C', '', '')
-    """
-    return string.ascii_uppercase[index] if index is not None and 0 <= index < 26 else ""
 
 
 @dataclass
