@@ -256,6 +256,11 @@ class YamnetTagger:
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.config.intra_op_threads
             options.log_severity_level = 3
+            # The export is QDQ (Quantize/DequantizeLinear around float Convs). Fused into int8 kernels, x86 CPUs
+            # without VNNI (AVX2 only) add u8*s8 products with 16-bit saturation, which wrecks loud clips (a gunfire
+            # clip tagged "Waterfall"). Unfused, the Convs run in float on the quantised values, as the model was
+            # calibrated: same tags on every CPU, same speed here (docs/media.md §Sound-event tagger).
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
             self._quant = _quant_params(onnx_path)
             self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
             log.info("loaded YAMNet int8 ONNX from %s", onnx_path)
