@@ -13,7 +13,8 @@ tiers=("$@")
 for tier in "${tiers[@]}"; do
   echo "=== tier: $tier (${DATABASE_URL:-sqlite}) ==="
   case "$tier" in
-    lint) .venv/bin/ruff check . && .venv/bin/lint-imports --no-cache ;;
+    lint)  # style, the import-linter contracts, and the cycle test import-linter cannot express
+      .venv/bin/ruff check . && .venv/bin/lint-imports --no-cache && "${PYTEST[@]}" tests/lint ;;
     fast) "${PYTEST[@]}" tests/pipeline -m "not gpu and not torchvision" ;;
     database)
       # Tests marked `postgres` race several processes on one database: selected only when it is PostgreSQL.
