@@ -156,5 +156,4 @@ def check_learns_from_audio(tmp_path: Path, chunk_s: int = CHUNK_S, shuffled_con
     assert acc.accuracy >= 0.8, summary
     assert abs(zeroed.accuracy - 0.5) <= 0.1, summary
     assert control is None or abs(control.accuracy - 0.5) <= 0.1, summary
-    assert elapsed <= 300, summary
-    return summary
+    return summary  # the time is reported, never asserted: a loaded machine must not fail a correct result
