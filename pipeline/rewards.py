@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, normalize
+from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, open_answer_matches
 
 __all__ = [
     "REWARD_FUNCS",
@@ -76,10 +76,10 @@ def _gold_letter(answer: Any, n_choices: int | None) -> str | None:
     return None
 
 
-def _predicted_letter(text: str, choices: Sequence[str] | None) -> str | None:
+def _predicted_letter(text: str, choices: Sequence[str] | None, lettered: bool = True) -> str | None:
     """Parse the final answer as a letter; without the choice texts, any letter A-Z is accepted."""
     if choices:
-        index = extract_answer(text, list(choices))
+        index = extract_answer(text, list(choices), lettered=lettered)
         return None if index is None else LETTERS[index]
     letters = [f"choice {c}" for c in LETTERS]  # stand-in choices so only a letter can match
     index = extract_answer(text, letters)
@@ -88,13 +88,15 @@ def _predicted_letter(text: str, choices: Sequence[str] | None) -> str | None:
 
 def accuracy_reward(
     completions: Sequence[Any], answer: Sequence[Any] | None = None, choices: Sequence[Any] | None = None,
-    **kwargs: Any,
+    lettered: Sequence[Any] | None = None, **kwargs: Any,
 ) -> list[float | None]:
     """1.0 when the final answer matches the gold `answer` column, 0.0 when not, None when it cannot be judged.
 
     A letter gold ("B") is compared with the parsed option (the choice text also counts when `choices` is given);
-    any other gold is a free-text answer, compared after `normalize`. A missing or empty gold gives None so
-    TRL skips that row instead of treating it as wrong. `**kwargs` absorbs the other dataset columns TRL passes.
+    the `lettered` column (default true) says whether the prompt lettered the choices — false in R1-AQA mode,
+    where only the choice text counts (`pipeline.answers` rule 4). Any other gold is a free-text answer, matched
+    by `open_answer_matches` (rule 5). A missing or empty gold gives None so TRL skips that row instead of
+    treating it as wrong. `**kwargs` absorbs the other dataset columns TRL passes.
 
     >>> done = [[{"role": "assistant", "content": "<think>high pitch</think><answer>B</answer>"}],
     ...         [{"role": "assistant", "content": "<think>low</think><answer>A</answer>"}],
@@ -108,20 +110,22 @@ def accuracy_reward(
     n = len(completions)
     golds = list(answer) if answer is not None else [None] * n
     all_choices = list(choices) if choices is not None else [None] * n
-    if len(golds) != n or len(all_choices) != n:
-        raise ValueError(f"accuracy_reward: {n} completions but {len(golds)} answers and {len(all_choices)} choices")
+    all_lettered = [True if x is None else bool(x) for x in lettered] if lettered is not None else [True] * n
+    if len(golds) != n or len(all_choices) != n or len(all_lettered) != n:
+        raise ValueError(f"accuracy_reward: {n} completions but {len(golds)} answers, {len(all_choices)} choices "
+                         f"and {len(all_lettered)} lettered flags")
     rewards: list[float | None] = []
-    for completion, gold, row_choices in zip(completions, golds, all_choices, strict=True):
+    for completion, gold, row_choices, row_lettered in zip(completions, golds, all_choices, all_lettered,
+                                                          strict=True):
         if gold is None or (isinstance(gold, str) and not gold.strip()):
             rewards.append(None)
             continue
         text = completion_text(completion)
         gold_letter = _gold_letter(gold, len(row_choices) if row_choices else None)
         if gold_letter is not None:
-            rewards.append(float(_predicted_letter(text, row_choices) == gold_letter))
+            rewards.append(float(_predicted_letter(text, row_choices, row_lettered) == gold_letter))
         else:
-            predicted = extract_open_answer(text)
-            rewards.append(float(predicted is not None and normalize(predicted) == normalize(str(gold))))
+            rewards.append(float(open_answer_matches(extract_open_answer(text), str(gold))))
     return rewards
 
 
