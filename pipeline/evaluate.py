@@ -189,3 +189,46 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     accuracy = sum(r["correct"] for r in rows) / max(1, len(rows))
     return EvalStageResult(accuracy=accuracy, n=len(rows), per_slice=slice_accuracy(rows, cfg.slice_keys),
                            predictions_path=str(path), stopped_early=stopped)
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def _score_command(benchmark: str, predictions: str) -> int:
+    """Score a predictions file by a benchmark's own rule and print its report (MMAU: the official string rule)."""
+    from pipeline.datasets import mmau_scoring
+
+    if benchmark != "mmau":
+        raise SystemExit(f"unknown benchmark {benchmark!r}; choose from ['mmau']")
+    rows = mmau_scoring.load_predictions(predictions)
+    print(mmau_scoring.format_report(mmau_scoring.score_rows(rows)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.evaluate run --config eval.yaml [--set k=v ...]` evaluates a student;
+    `python -m pipeline.evaluate score --benchmark mmau --predictions FILE` scores any predictions file."""
+    import argparse
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "score":
+        parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate score",
+                                         description="Score a predictions file by a benchmark's official rule.")
+        parser.add_argument("--benchmark", required=True, choices=["mmau"])
+        parser.add_argument("--predictions", required=True,
+                            help="JSON list or JSONL of benchmark rows with `model_output` (evaluation writes one)")
+        opts = parser.parse_args(args[1:])
+        return _score_command(opts.benchmark, opts.predictions)
+    if args and args[0] == "run":
+        args = args[1:]
+    if not args or args[0] in {"-h", "--help"}:
+        print(main.__doc__)
+        return 0 if args else 2
+    from pipeline.training import stage_cli
+
+    result = run(stage_cli(EvalConfig, __doc__, args))
+    print(json.dumps({"accuracy": result.accuracy, "n": result.n, "predictions": result.predictions_path}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
