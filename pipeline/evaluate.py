@@ -1,10 +1,21 @@
 """Greedy evaluation of an audio student (base checkpoint or base + LoRA adapter) on multiple-choice items.
 
 Answers are read with the same rules as the GRPO accuracy reward (`pipeline.rewards.accuracy_reward`, built on
-`pipeline.answers`), so "correct" means the same thing in training and in evaluation.
+`pipeline.answers`), so "correct" means the same thing in training and in evaluation. What makes the numbers fair:
+
+- chains are allowed to finish: the default budget (`EvalConfig.max_new_tokens`) is the GRPO completion budget, and
+  every prediction records whether it was cut ("length") and whether an answer could be read, so parse-failure and
+  truncation rates sit beside every accuracy;
+- greedy decoding is set knob by knob and the checkpoint's own `generation_config` sampling defaults (Qwen2-Audio
+  ships a repetition penalty) are dropped and reported, never silently inherited;
+- every accuracy carries its bootstrap confidence interval (`pipeline.stats`), overall and per slice;
+- each item is also decoded with its audio silenced (same length, same prompt): the difference is the audio's own
+  share of the accuracy;
+- MMAU items are scored by MMAU's official rule on the `model_output` written for them
+  (`pipeline.datasets.mmau_scoring`), so the app's MMAU number is the leaderboard's.
 
 Items use the GRPO export's row format: `{"id", "prompt": [chat with one audio part], "answer": "B",
-"choices": [...], "audio_path"}`.
+"choices": [...], "audio_path"}`, optionally `lettered` (false in R1-AQA mode) and `benchmark` ("mmau").
 """
 
 from __future__ import annotations
@@ -20,8 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.answers import LETTERS, extract_answer, extract_open_answer
 from pipeline.media import SAMPLE_RATE
-from pipeline.rewards import accuracy_reward
+from pipeline.rewards import accuracy_reward, gold_letter
+from pipeline.stats import accuracy_with_ci
 from pipeline.training import (
     load_model_and_processor,
     load_waveform,
@@ -29,9 +42,15 @@ from pipeline.training import (
     strip_none,
 )
 
-__all__ = ["EvalConfig", "EvalResult", "EvalStageResult", "evaluate_accuracy", "load_student", "run", "slice_accuracy"]
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS", "EvalConfig", "EvalResult", "EvalStageResult", "evaluate_accuracy", "greedy_settings",
+    "load_student", "run", "slice_accuracy",
+]
 
 log = logging.getLogger(__name__)
+
+# The GRPO completion budget of the 7B recipes: a student trained on ~256-token chains must be able to finish one.
+DEFAULT_MAX_NEW_TOKENS = 512
 
 
 @dataclass
@@ -40,6 +59,23 @@ class EvalResult:
     n: int
     n_correct: int
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    generation: dict[str, Any] = field(default_factory=dict)
+
+
+def _drop_checkpoint_sampling_defaults(model: Any, tokenizer: Any) -> dict[str, Any]:
+    """Replace the checkpoint's generation_config by one holding only token ids; return what was dropped."""
+    from transformers import GenerationConfig
+
+    old = model.generation_config
+    dropped = {k: v for k, v in old.to_diff_dict().items()
+               if k not in {"bos_token_id", "eos_token_id", "pad_token_id", "transformers_version"}}
+    pad = old.pad_token_id if old.pad_token_id is not None else tokenizer.pad_token_id
+    model.generation_config = GenerationConfig(bos_token_id=old.bos_token_id, eos_token_id=old.eos_token_id,
+                                               pad_token_id=pad)
+    if dropped:
+        log.warning("evaluation ignores the checkpoint's generation_config defaults %s: decoding is greedy, "
+                    "set knob by knob", dropped)
+    return dropped
 
 
 def load_student(model_or_adapter: str | os.PathLike[str], *, bf16: bool | None = None) -> tuple[Any, Any]:
@@ -61,22 +97,65 @@ def load_student(model_or_adapter: str | os.PathLike[str], *, bf16: bool | None 
     return model, processor
 
 
+def greedy_settings(max_new_tokens: int) -> dict[str, Any]:
+    """Every decoding knob of an evaluation, explicit (these are stored with the run).
+
+    >>> greedy_settings(8)["repetition_penalty"], greedy_settings(8)["do_sample"]
+    (1.0, False)
+    """
+    return {"do_sample": False, "num_beams": 1, "max_new_tokens": max_new_tokens, "min_new_tokens": 0,
+            "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0,
+            "temperature": None, "top_k": None, "top_p": None}
+
+
+def _parsed(item: dict[str, Any], text: str) -> bool:
+    """Could an answer be read at all (a wrong answer is parsed; no answer is a parse failure)?"""
+    choices = item.get("choices")
+    if choices:
+        return extract_answer(text, choices, lettered=bool(item.get("lettered", True))) is not None
+    return extract_open_answer(text) is not None
+
+
+def _score(items: Sequence[dict[str, Any]], completions: Sequence[str]) -> list[dict[str, Any]]:
+    """Correctness per item: MMAU items by the official rule on the model_output written for them."""
+    from pipeline.datasets.mmau_scoring import model_output, official_match
+
+    scores = accuracy_reward(completions, answer=[it.get("answer") for it in items],
+                             choices=[it.get("choices") for it in items],
+                             lettered=[it.get("lettered", True) for it in items])
+    out = []
+    for it, text, score in zip(items, completions, scores, strict=True):
+        row: dict[str, Any] = {"correct": bool(score), "parsed": _parsed(it, text)}
+        if it.get("benchmark") == "mmau" and it.get("choices"):
+            choices = it["choices"]
+            letter = gold_letter(it.get("answer"), len(choices))
+            gold = choices[LETTERS.index(letter)] if letter else str(it.get("answer"))
+            row["model_output"] = model_output(text, choices, lettered=bool(it.get("lettered", True)))
+            row["correct"] = official_match(gold, row["model_output"], choices)
+        out.append(row)
+    return out
+
+
 @torch.no_grad()
 def evaluate_accuracy(
     model_or_adapter: str | os.PathLike[str] | tuple[Any, Any], items: Sequence[dict[str, Any]], *,
-    media_root: str | None = None, batch_size: int = 32, max_new_tokens: int = 64, zero_audio: bool = False,
+    media_root: str | None = None, batch_size: int = 32, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    zero_audio: bool = False,
 ) -> EvalResult:
     """Greedy-decode every item and score it with the accuracy reward; unjudgeable items count as wrong.
 
     `zero_audio=True` replaces each waveform with silence of the same length (same prompt, same number of audio
-    tokens): the control that shows an accuracy really comes from the sound.
+    tokens): the control that shows an accuracy really comes from the sound. Each prediction records its
+    `finish_reason` ("stop" or "length": cut by the budget) and whether an answer was `parsed`.
     """
     model, processor = load_student(model_or_adapter) if not isinstance(model_or_adapter, tuple) else model_or_adapter
     model.eval()
     tok = processor.tokenizer
     tok.padding_side = "left"
+    dropped = _drop_checkpoint_sampling_defaults(model, tok)
     device = next(model.parameters()).device
-    eos = [tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id]
+    eos = [i for i in (tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id) if i is not None]
+    settings = greedy_settings(max_new_tokens)
     predictions: list[dict[str, Any]] = []
     for start in range(0, len(items), batch_size):
         chunk = list(items[start:start + batch_size])
@@ -87,17 +166,17 @@ def evaluate_accuracy(
             waves = [np.zeros_like(w) for w in waves]
         enc = processor(text=texts, audio=waves, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt")
         enc = {k: v.to(device) for k, v in enc.items() if isinstance(v, torch.Tensor)}
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
-                             pad_token_id=tok.pad_token_id)
-        completions = tok.batch_decode(out[:, enc["input_ids"].size(1):], skip_special_tokens=True)
-        scores = accuracy_reward(completions, answer=[it.get("answer") for it in chunk],
-                                 choices=[it.get("choices") for it in chunk])
-        for it, text, score in zip(chunk, completions, scores, strict=True):
+        out = model.generate(**enc, **settings, eos_token_id=eos, pad_token_id=tok.pad_token_id)
+        new = out[:, enc["input_ids"].size(1):]
+        completions = tok.batch_decode(new, skip_special_tokens=True)
+        finished = torch.isin(new, torch.tensor(eos, device=new.device)).any(dim=1).tolist()
+        for it, text, done, scored in zip(chunk, completions, finished, _score(chunk, completions), strict=True):
             predictions.append({"id": it.get("id"), "answer": it.get("answer"), "completion": text,
-                                "correct": bool(score)})
+                                "finish_reason": "stop" if done else "length", **scored})
     n_correct = sum(p["correct"] for p in predictions)
     result = EvalResult(accuracy=n_correct / max(1, len(predictions)), n=len(predictions), n_correct=n_correct,
-                        predictions=predictions)
+                        predictions=predictions,
+                        generation={**settings, "checkpoint_defaults_ignored": dropped})
     log.info("accuracy %.3f on %d items%s", result.accuracy, result.n, " (audio zeroed)" if zero_audio else "")
     return result
 
@@ -112,11 +191,15 @@ class EvalConfig:
     output_dir: str = field(metadata={"help": "predictions.jsonl is written here."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder (None: the base model)."})
     media_root: str | None = field(default=None, metadata={"help": "Resolves relative audio paths."})
-    max_new_tokens: int = field(default=64, metadata={"help": "Token budget of one greedy completion."})
+    max_new_tokens: int = field(default=DEFAULT_MAX_NEW_TOKENS, metadata={
+        "help": "Token budget of one greedy completion: at least the training completion budget, or chains are "
+                "cut before their <answer>."})
     batch_size: int = field(default=8, metadata={"help": "Items per generate call."})
     slice_keys: list[str] = field(default_factory=lambda: ["category", "question_type"],
                                   metadata={"help": "Item columns that accuracy is also reported per value of."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N items."})
+    silent_pass: bool = field(default=True, metadata={
+        "help": "Also decode every item with its audio silenced: accuracy without audio, and the audio's share."})
 
     def __post_init__(self) -> None:
         for name in ("model_name_or_path", "items_file", "output_dir"):
@@ -135,32 +218,56 @@ class EvalConfig:
 class EvalStageResult:
     accuracy: float
     n: int
-    per_slice: dict[str, dict[str, float | int]]  # "question_type=Which" -> {accuracy, n}
+    per_slice: dict[str, dict[str, Any]]  # "question_type=Which" -> {accuracy, n, ci_low, ci_high, rates, silent}
     predictions_path: str
     stopped_early: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)  # the same figures over all items
+    generation: dict[str, Any] = field(default_factory=dict)  # every decoding knob, as used
 
 
-def slice_accuracy(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, float | int]]:
-    """Accuracy per value of each slice key; items with an empty value are left out of that key's slices.
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy with its CI, parse-failure and truncation rates, and (when there is a silent pass) the accuracy
+    without audio and the audio's share (with minus without).
 
-    >>> slice_accuracy([{"t": "a", "correct": True}, {"t": "a", "correct": False}, {"t": "", "correct": True}], ["t"])
-    {'t=a': {'accuracy': 0.5, 'n': 2}}
+    >>> s = summarise([{"correct": True, "parsed": True, "finish_reason": "stop", "correct_silent": False},
+    ...                {"correct": False, "parsed": False, "finish_reason": "length", "correct_silent": False}])
+    >>> s["accuracy"], s["n"], s["parse_failure_rate"], s["truncation_rate"], s["silent_accuracy"], s["audio_gain"]
+    (0.5, 2, 0.5, 0.5, 0.0, 0.5)
     """
-    out: dict[str, list[int]] = {}
+    n = len(rows)
+    out: dict[str, Any] = accuracy_with_ci([bool(r["correct"]) for r in rows]).as_dict()
+    out["parse_failure_rate"] = sum(not r.get("parsed", True) for r in rows) / n if n else float("nan")
+    out["truncation_rate"] = sum(r.get("finish_reason") == "length" for r in rows) / n if n else float("nan")
+    if n and all("correct_silent" in r for r in rows):
+        silent = accuracy_with_ci([bool(r["correct_silent"]) for r in rows])
+        out["silent_accuracy"], out["silent_ci_low"], out["silent_ci_high"] = silent.accuracy, silent.low, silent.high
+        out["audio_gain"] = out["accuracy"] - silent.accuracy
+    return out
+
+
+def slice_accuracy(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`summarise` per value of each slice key; items with an empty value are left out of that key's slices.
+
+    >>> out = slice_accuracy([{"t": "a", "correct": True}, {"t": "a", "correct": False},
+    ...                       {"t": "", "correct": True}], ["t"])
+    >>> list(out), out["t=a"]["accuracy"], out["t=a"]["n"]
+    (['t=a'], 0.5, 2)
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         for key in keys:
             if value := row.get(key):
-                out.setdefault(f"{key}={value}", [0, 0])
-                out[f"{key}={value}"][0] += int(bool(row["correct"]))
-                out[f"{key}={value}"][1] += 1
-    return {k: {"accuracy": c / n, "n": n} for k, (c, n) in sorted(out.items())}
+                groups.setdefault(f"{key}={value}", []).append(row)
+    return {k: summarise(group) for k, group in sorted(groups.items())}
 
 
 def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     """Evaluate batch by batch, reporting `on_progress(done, total, {"accuracy": ...})`; False from it stops early.
 
-    Predictions (id, answer, completion, correct and the slice columns) are written as they come, so a stopped or
-    crashed evaluation still leaves what it judged.
+    Predictions (id, answer, completion, correct, parsed, finish reason, the silent pass's completion and
+    correctness, and the slice columns) are written as they come, so a stopped or crashed evaluation still leaves
+    what it judged. MMAU items also get `model_output` and their benchmark fields, so predictions.jsonl can be
+    scored by `python -m pipeline.evaluate score --benchmark mmau`.
     """
     from pipeline.jsonl import read_jsonl
 
@@ -172,13 +279,23 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     path = out_dir / "predictions.jsonl"
     rows: list[dict[str, Any]] = []
     stopped = False
+    generation: dict[str, Any] = {}
+    keep = (*cfg.slice_keys, "question", "choices", "task", "difficulty", "sub-category", "benchmark")
     with path.open("w", encoding="utf-8") as fh:
         for start in range(0, len(items), cfg.batch_size):
             chunk = items[start:start + cfg.batch_size]
-            res = evaluate_accuracy((model, processor), chunk, media_root=cfg.media_root,
-                                    batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
-            for item, pred in zip(chunk, res.predictions, strict=True):
-                row = {**pred, **{k: item.get(k, "") for k in cfg.slice_keys}}
+            kwargs = {"media_root": cfg.media_root, "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens}
+            res = evaluate_accuracy((model, processor), chunk, **kwargs)
+            generation = res.generation
+            silent = (evaluate_accuracy((model, processor), chunk, zero_audio=True, **kwargs)
+                      if cfg.silent_pass else None)
+            for i, (item, pred) in enumerate(zip(chunk, res.predictions, strict=True)):
+                row = {**pred, **{k: item[k] for k in keep if k in item}}
+                for k in cfg.slice_keys:
+                    row.setdefault(k, "")
+                if silent is not None:
+                    row["completion_silent"] = silent.predictions[i]["completion"]
+                    row["correct_silent"] = silent.predictions[i]["correct"]
                 rows.append(row)
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             fh.flush()
@@ -186,9 +303,10 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
             if on_progress is not None and on_progress(len(rows), len(items), {"accuracy": accuracy}) is False:
                 stopped = True
                 break
-    accuracy = sum(r["correct"] for r in rows) / max(1, len(rows))
-    return EvalStageResult(accuracy=accuracy, n=len(rows), per_slice=slice_accuracy(rows, cfg.slice_keys),
-                           predictions_path=str(path), stopped_early=stopped)
+    summary = summarise(rows)
+    return EvalStageResult(accuracy=summary["accuracy"] if rows else 0.0, n=len(rows),
+                           per_slice=slice_accuracy(rows, cfg.slice_keys), predictions_path=str(path),
+                           stopped_early=stopped, summary=summary, generation=generation)
 
 
 # ------------------------------------------------------------------------------------------------ command line

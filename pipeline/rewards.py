@@ -25,6 +25,7 @@ __all__ = [
     "format_reward",
     "get_length_reward",
     "get_reward_funcs",
+    "gold_letter",
     "length_reward",
 ]
 
@@ -64,7 +65,7 @@ def completion_text(completion: Any) -> str:
     return "".join(parts)
 
 
-def _gold_letter(answer: Any, n_choices: int | None) -> str | None:
+def gold_letter(answer: Any, n_choices: int | None) -> str | None:
     """The gold answer as an option letter when it is one ("B", "b", 1), else None (free text)."""
     if isinstance(answer, bool):
         return None
@@ -121,9 +122,9 @@ def accuracy_reward(
             rewards.append(None)
             continue
         text = completion_text(completion)
-        gold_letter = _gold_letter(gold, len(row_choices) if row_choices else None)
-        if gold_letter is not None:
-            rewards.append(float(_predicted_letter(text, row_choices, row_lettered) == gold_letter))
+        want = gold_letter(gold, len(row_choices) if row_choices else None)
+        if want is not None:
+            rewards.append(float(_predicted_letter(text, row_choices, row_lettered) == want))
         else:
             rewards.append(float(open_answer_matches(extract_open_answer(text), str(gold))))
     return rewards
