@@ -21,6 +21,7 @@ from pipeline.answers import LETTERS, extract_answer, extract_open_answer, forma
 __all__ = [
     "REWARD_FUNCS",
     "accuracy_reward",
+    "answer_format_reward",
     "completion_text",
     "format_reward",
     "get_length_reward",
@@ -147,6 +148,19 @@ def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | Non
     return rewards
 
 
+_ANSWER_ONLY = re.compile(r"\s*<answer>(?:(?!</?answer>).)+</answer>\s*", re.DOTALL)
+
+
+def answer_format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    """1.0 for exactly one `<answer>…</answer>` and nothing else: R1-AQA's format reward (its prompt asks for no
+    reasoning, so the `<think>` format reward would punish obeying it).
+
+    >>> answer_format_reward(["<answer>a dog</answer>", "<think>x</think><answer>B</answer>", "B"])
+    [1.0, 0.0, 0.0]
+    """
+    return [1.0 if _ANSWER_ONLY.fullmatch(completion_text(c)) else 0.0 for c in completions]
+
+
 def get_length_reward(target_chars: int = 400, tolerance: float = 0.5) -> RewardFunc:
     """Build a reward that prefers reasoning of about `target_chars` characters inside `<think>`.
 
@@ -185,6 +199,7 @@ length_reward = get_length_reward()
 
 REWARD_FUNCS: dict[str, RewardFunc] = {
     "accuracy": accuracy_reward,
+    "answer_format": answer_format_reward,
     "format": format_reward,
     "length": length_reward,
 }
@@ -198,7 +213,7 @@ def get_reward_funcs(names: Sequence[str]) -> list[RewardFunc]:
     >>> get_reward_funcs(["acuracy"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown reward function 'acuracy'; choose from ['accuracy', 'format', 'length']
+    ValueError: unknown reward function 'acuracy'; choose from ['accuracy', 'answer_format', 'format', 'length']
     """
     if isinstance(names, str):
         raise ValueError(f"reward_funcs must be a list of names, got the string {names!r}")

@@ -135,7 +135,8 @@ def test_it_resumes_from_its_checkpoint_and_reports_rewards(grpo_data: tuple, tm
 
 
 def test_it_validates_its_config_and_reads_the_recipes() -> None:
-    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml", "grpo_tiny_vllm.yaml", "grpo_qwen2_audio_7b_vllm.yaml"):
+    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml", "grpo_tiny_vllm.yaml", "grpo_qwen2_audio_7b_vllm.yaml",
+                 "grpo_r1aqa_tiny.yaml", "grpo_r1aqa_qwen2_audio_7b.yaml"):
         cfg = load_config(GRPOStageConfig, RECIPES / name)
         assert cfg.reward_funcs and cfg.num_generations >= 2
         assert cfg.rollout_backend == ("vllm" if "vllm" in name else "generate")

@@ -18,7 +18,7 @@ def test_it_passes_its_doctests() -> None:
 
 
 def test_it_registers_named_callables() -> None:
-    assert set(REWARD_FUNCS) == {"accuracy", "format", "length"}
+    assert set(REWARD_FUNCS) == {"accuracy", "answer_format", "format", "length"}
     for name, func in REWARD_FUNCS.items():
         assert func.__name__ == f"{name}_reward"  # TRL logs rewards under __name__
 
