@@ -12,7 +12,11 @@ Answers are read with the same rules as the GRPO accuracy reward (`pipeline.rewa
 - each item is also decoded with its audio silenced (same length, same prompt): the difference is the audio's own
   share of the accuracy;
 - MMAU items are scored by MMAU's official rule on the `model_output` written for them
-  (`pipeline.datasets.mmau_scoring`), so the app's MMAU number is the leaderboard's.
+  (`pipeline.datasets.mmau_scoring`), so the app's MMAU number is the leaderboard's;
+- the student hears at most `AUDIO_WINDOW_S` (Whisper's feature extractor, which Qwen2-Audio uses, keeps the first
+  30 s and drops the rest silently): the policy is that documented window, and every prediction says whether its
+  audio was cut (MUSIC-AVQA clips are ~60 s), so the cut share is reported beside the accuracy; MUSIC-AVQA's
+  visual-only question types, which audio cannot answer, form their own `modality` slice.
 
 Items use the GRPO export's row format: `{"id", "prompt": [chat with one audio part], "answer": "B",
 "choices": [...], "audio_path"}`, optionally `lettered` (false in R1-AQA mode) and `benchmark` ("mmau").
@@ -51,6 +55,18 @@ log = logging.getLogger(__name__)
 
 # The GRPO completion budget of the 7B recipes: a student trained on ~256-token chains must be able to finish one.
 DEFAULT_MAX_NEW_TOKENS = 512
+# What the student hears of a clip: Whisper-style feature extractors (Qwen2-Audio) keep the first 30 s.
+AUDIO_WINDOW_S = 30.0
+_MODALITIES = {"Audio": "audio", "Visual": "visual-only", "Audio-Visual": "audio-visual"}
+
+
+def modality(item: dict[str, Any]) -> str:
+    """The modality a question needs, where its type says it (MUSIC-AVQA's "Visual/Counting" -> "visual-only").
+
+    >>> modality({"question_type": "Visual/Counting"}), modality({"question_type": "Which"})
+    ('visual-only', '')
+    """
+    return item.get("modality") or _MODALITIES.get(str(item.get("question_type", "")).split("/")[0], "")
 
 
 @dataclass
@@ -170,9 +186,11 @@ def evaluate_accuracy(
         new = out[:, enc["input_ids"].size(1):]
         completions = tok.batch_decode(new, skip_special_tokens=True)
         finished = torch.isin(new, torch.tensor(eos, device=new.device)).any(dim=1).tolist()
-        for it, text, done, scored in zip(chunk, completions, finished, _score(chunk, completions), strict=True):
+        for it, text, done, scored, wave in zip(chunk, completions, finished, _score(chunk, completions), waves,
+                                                strict=True):
             predictions.append({"id": it.get("id"), "answer": it.get("answer"), "completion": text,
-                                "finish_reason": "stop" if done else "length", **scored})
+                                "finish_reason": "stop" if done else "length",
+                                "audio_cut": len(wave) > AUDIO_WINDOW_S * SAMPLE_RATE, **scored})
     n_correct = sum(p["correct"] for p in predictions)
     result = EvalResult(accuracy=n_correct / max(1, len(predictions)), n=len(predictions), n_correct=n_correct,
                         predictions=predictions,
@@ -195,7 +213,7 @@ class EvalConfig:
         "help": "Token budget of one greedy completion: at least the training completion budget, or chains are "
                 "cut before their <answer>."})
     batch_size: int = field(default=8, metadata={"help": "Items per generate call."})
-    slice_keys: list[str] = field(default_factory=lambda: ["category", "question_type"],
+    slice_keys: list[str] = field(default_factory=lambda: ["category", "question_type", "modality"],
                                   metadata={"help": "Item columns that accuracy is also reported per value of."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N items."})
     silent_pass: bool = field(default=True, metadata={
@@ -238,6 +256,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = accuracy_with_ci([bool(r["correct"]) for r in rows]).as_dict()
     out["parse_failure_rate"] = sum(not r.get("parsed", True) for r in rows) / n if n else float("nan")
     out["truncation_rate"] = sum(r.get("finish_reason") == "length" for r in rows) / n if n else float("nan")
+    out["audio_cut_rate"] = sum(bool(r.get("audio_cut")) for r in rows) / n if n else float("nan")
     if n and all("correct_silent" in r for r in rows):
         silent = accuracy_with_ci([bool(r["correct_silent"]) for r in rows])
         out["silent_accuracy"], out["silent_ci_low"], out["silent_ci_high"] = silent.accuracy, silent.low, silent.high
@@ -290,7 +309,7 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
             silent = (evaluate_accuracy((model, processor), chunk, zero_audio=True, **kwargs)
                       if cfg.silent_pass else None)
             for i, (item, pred) in enumerate(zip(chunk, res.predictions, strict=True)):
-                row = {**pred, **{k: item[k] for k in keep if k in item}}
+                row = {**pred, **{k: item[k] for k in keep if k in item}, "modality": modality(item)}
                 for k in cfg.slice_keys:
                     row.setdefault(k, "")
                 if silent is not None:

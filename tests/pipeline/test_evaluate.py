@@ -99,3 +99,22 @@ def test_it_runs_from_the_command_line(student: Path, media: tuple[Path, list[di
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 2
     assert (tmp_path / "out" / "predictions.jsonl").is_file()
+
+
+def test_it_reports_audio_cut_by_the_30s_window_and_a_visual_only_slice(
+    student: Path, media: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    from pipeline.synth import render_tones, write_wav
+
+    root, items = media
+    write_wav(root / "long.wav", render_tones([(0.5, 40.0, 880.0)], duration=40.0), 16000)
+    long_item = {**items[1], "id": "long", "audio_path": "long.wav", "question_type": "Visual/Counting"}
+    short = {**items[0], "question_type": "Audio/Counting"}
+    items_file = str(write_jsonl(tmp_path / "i.jsonl", [short, long_item]))
+    cfg = EvalConfig(model_name_or_path=str(student), items_file=items_file,
+                     output_dir=str(tmp_path / "out"), media_root=str(root), max_new_tokens=4, silent_pass=False)
+    result = run(cfg)
+    rows = {r["id"]: r for r in map(json.loads, Path(result.predictions_path).read_text().splitlines())}
+    assert rows["long"]["audio_cut"] is True and rows[short["id"]]["audio_cut"] is False
+    assert result.summary["audio_cut_rate"] == 0.5
+    assert result.per_slice["modality=visual-only"]["n"] == 1 and result.per_slice["modality=audio"]["n"] == 1
