@@ -138,7 +138,7 @@ def load_predictions(path: str | Path) -> list[dict[str, Any]]:
     text = Path(path).read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
         return json.loads(text)
-    from pipeline.training import read_jsonl
+    from pipeline.jsonl import read_jsonl
 
     return read_jsonl(path)
 
