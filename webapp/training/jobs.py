@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from webapp.catalog.models import Dataset
+from webapp.catalog.models import Dataset, ImportRun
 from webapp.core import storage
 from webapp.training import runs, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -229,7 +229,10 @@ def _results(run: TrainingRun, result: Any) -> dict[str, Any]:
         MetricPoint.objects.bulk_create([MetricPoint(run=run, step=result.n, name="eval/accuracy",
                                                      value=result.accuracy)], ignore_conflicts=True)
         spec = run.config.get("_eval") or {}
+        version = (ImportRun.objects.filter(dataset_id=spec.get("dataset")).exclude(source_version={})
+                   .order_by("-pk").values_list("source_version", flat=True).first()) if spec.get("dataset") else None
         return {"results": {"accuracy": result.accuracy, "n": result.n, "per_slice": result.per_slice,
+                            "benchmark_version": version or {},
                             "summary": result.summary, "generation": result.generation,
                             "prompt": eval_prompt(run), "in_sample": bool(spec.get("in_sample")),
                             "predictions": storage.relative(Path(result.predictions_path)),

@@ -51,12 +51,12 @@ def train_file_name(stage: str, targets: str, design: str) -> str:
 
 def training_snapshots(run: TrainingRun | None) -> list[Any]:
     """Every snapshot the model a run scores was trained on (its lineage's), newest first."""
-    out = []
+    out: dict[int, Any] = {}
     while run is not None:
         if run.snapshot is not None and run.stage != TrainingRun.Stage.EVAL:
-            out.append(run.snapshot)
+            out.setdefault(run.snapshot.pk, run.snapshot)
         run = run.parent
-    return out
+    return list(out.values())
 
 
 def eval_budget(parent: TrainingRun | None) -> int:
