@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from pipeline import tiny
-    from pipeline.evaluate import evaluate_accuracy, load_student
+    from pipeline.scoring import evaluate_accuracy, load_student
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from pipeline.datasets.mmau_scoring import score_rows
-from pipeline.evaluate import EvalConfig, evaluate_accuracy, run
+from pipeline.evaluate import EvalConfig, run
+from pipeline.scoring import evaluate_accuracy
 from tests.pipeline.training_data import tiny_student, tone_items, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -413,3 +413,33 @@ def test_it_refuses_evaluations_sharing_a_clip_with_training_unless_marked_in_sa
 def test_it_gives_evaluation_at_least_the_completion_budget_the_model_trained_with(student: Path) -> None:
     grpo = TrainingRun(stage="grpo", base_model="m", config={"max_completion_length": 768})
     assert runs.eval_budget(None) == 512 and runs.eval_budget(grpo) == 768
+
+
+def test_it_picks_the_final_evaluations_checkpoint_on_the_validation_split_never_the_test_set(
+    admin_client: Client, media_root: Path, student: Path, run_worker
+) -> None:
+    dataset = _tone_dataset(media_root, 12)  # 3 test questions; two train ones become the validation split
+    Question.objects.filter(dataset=dataset, external_id__in=["0", "1"]).update(split="val")
+    snapshot = _snapshot(admin_client, dataset, run_worker, split="train")
+    steps = {"max_steps": 2, "save_steps": 1, "save_total_limit": 1, "logging_steps": 1, "val_every_steps": 1,
+             "val_max_new_tokens": 4}
+    refused = admin_client.post("/training/new/", {"stage": "sft", "base_model": str(student), "snapshot": snapshot.pk,
+                                                   "recipe": "sft_tiny", "val_split": "test"})
+    assert refused.status_code == 400 and "test split never chooses a checkpoint" in refused.content.decode()
+    sft = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  val_split="val", overrides=steps)
+    no_curve = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                       overrides={"max_steps": 1})
+    run_worker("gpu")
+    sft.refresh_from_db()
+    assert sft.status == "succeeded", sft.error
+    assert list(sft.metrics.filter(name="val/accuracy").values_list("step", flat=True)) == [1, 2]
+    assert (media_root / sft.output_dir / "best-adapter" / "adapter_config.json").is_file()
+
+    best = _launch(admin_client, stage="eval", base_model="ignored", parent=sft.pk, eval_dataset=dataset.pk,
+                   eval_split="test", checkpoint="best", overrides={"max_new_tokens": 4})
+    assert runs.stage_config(best).adapter == str(media_root / sft.output_dir / "best-adapter")
+    refused = admin_client.post("/training/new/", {"stage": "eval", "base_model": "x", "parent": no_curve.pk,
+                                                   "eval_dataset": dataset.pk, "eval_split": "test",
+                                                   "checkpoint": "best"})
+    assert refused.status_code == 400 and "has none" in refused.content.decode()

@@ -51,6 +51,13 @@ class TrainingRunForm(forms.Form):
                                           help_text="Evaluation: the imported dataset to score.")
     eval_split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
     eval_limit = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    val_split = forms.ChoiceField(required=False, choices=[("", "none"), *Question.SPLITS],
+                                  help_text="SFT/GRPO: score this held-out split of the snapshot's dataset every "
+                                            "val_every_steps (default: save_steps) and keep the best adapter.")
+    checkpoint = forms.ChoiceField(required=False, initial="final",
+                                   choices=[("final", "the final adapter"),
+                                            ("best", "the best adapter on the validation split")],
+                                   help_text="Evaluation of a parent run: which of its adapters.")
     in_sample = forms.BooleanField(required=False, help_text="Evaluation: allow questions or clips the model trained "
                                    "on (the number is then labelled in-sample everywhere).")
 

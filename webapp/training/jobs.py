@@ -138,6 +138,25 @@ def _eval_items(run: TrainingRun, path: Path) -> int:
     raise ValueError("an evaluation run needs a held-out evaluation dataset (or an in-sample launch on a snapshot)")
 
 
+def _validation_items(run: TrainingRun, path: Path) -> int:
+    """The validation split a training run scores every N steps, asked the way the run trains its model."""
+    import json
+
+    spec = run.config["_val"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prompt = "r1aqa" if run.config.get("_targets") == "r1aqa" else (
+        "label_only" if run.config.get("_targets") == "label_only" else "student")
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        questions = snapshots.playable_questions(spec["dataset"]).filter(split=spec["split"])
+        for rec in snapshots.question_records(questions):
+            fh.write(json.dumps(_eval_row(rec, prompt, ""), ensure_ascii=False) + "\n")
+            n += 1
+    if not n:
+        raise ValueError(f"the validation split {spec['split']!r} has no playable question")
+    return n
+
+
 def _drop_points_past_start(run: TrainingRun, cfg: Any) -> None:
     """Forget the points of a killed or cancelled attempt that this attempt will log again.
 
@@ -198,6 +217,8 @@ def training_job(run_id: int) -> str:
         if run.stage == TrainingRun.Stage.EVAL:
             n = _eval_items(run, Path(cfg.items_file))
             run.report_progress(0, n)
+        elif getattr(cfg, "val_file", None):
+            _validation_items(run, Path(cfg.val_file))
         if launcher is None:
             result = _stage_runner(run.stage)(cfg, on_progress=sink)
         else:

@@ -62,7 +62,7 @@ def training_snapshots(run: TrainingRun | None) -> list[Any]:
 def eval_budget(parent: TrainingRun | None) -> int:
     """Evaluation's token budget: the pipeline default, or more when the scored model trained on longer
     completions, so no chain is cut before its answer."""
-    from pipeline.evaluate import DEFAULT_MAX_NEW_TOKENS
+    from pipeline.scoring import DEFAULT_MAX_NEW_TOKENS
 
     longest = DEFAULT_MAX_NEW_TOKENS
     while parent is not None:
@@ -96,11 +96,14 @@ def stage_config(run: TrainingRun, *, resume: bool = False, check_only: bool = F
     if run.stage == TrainingRun.Stage.EVAL:
         paths["items_file"] = str(out / "items.jsonl")
         paths["adapter"] = adapter
+        if run.parent is not None and (run.config.get("_eval") or {}).get("checkpoint") == "best":
+            paths["adapter"] = str(storage.resolve(run.parent.output_dir) / "best-adapter")
     else:
         export = run.snapshot.export_dir if run.snapshot else ""
         name = train_file_name(run.stage, run.config.get("_targets") or "chains", run.config.get("_design") or "all")
         paths["train_file"] = str(storage.resolve(f"{export}/{name}")) if export and not check_only else "x.jsonl"
         paths["resume"] = resume
+        paths["val_file"] = str(out / "val.jsonl") if run.config.get("_val") else None
         if run.stage == TrainingRun.Stage.GRPO:
             paths["adapter"] = adapter
     known = {f.name for f in dataclasses.fields(cls)}
@@ -139,15 +142,44 @@ def launch_check(data: dict[str, Any]) -> TrainingRun:
     if stage in TARGETS and targets not in TARGETS[stage]:
         raise LaunchError(f"{stage} trains on {' or '.join(TARGETS[stage])}, not {targets!r}")
     extra: dict[str, Any] = {"_targets": targets, "_design": data.get("design") or "all"}
+    if stage != TrainingRun.Stage.EVAL and data.get("val_split"):
+        extra["_val"] = validation_split_check(data, parent)
+        values.setdefault("val_every_steps", max(1, int(values.get("save_steps") or 100)))
     if stage == TrainingRun.Stage.EVAL:
         extra["_eval"] = {"dataset": data["eval_dataset"].pk if data.get("eval_dataset") else None,
                           "split": data.get("eval_split") or "", "limit": data.get("eval_limit"),
-                          **held_out_check(data, parent)}
+                          "checkpoint": best_checkpoint_check(data, parent), **held_out_check(data, parent)}
     run = TrainingRun(stage=stage, name=data.get("name") or "", base_model=base_model, parent=parent,
                       snapshot=data.get("snapshot"), recipe=data.get("recipe") or "", config={**values, **extra},
                       )
     stage_config(run, check_only=True)  # raises LaunchError with the field at fault
     return run
+
+
+def validation_split_check(data: dict[str, Any], parent: TrainingRun | None) -> dict[str, Any]:
+    """The validation split a training run scores every N steps: from its snapshot's dataset, never the test
+    split (the test set must not choose the checkpoint), and sharing nothing with what the model trains on."""
+    snapshot = data.get("snapshot")
+    split = data["val_split"]
+    if snapshot is None:
+        raise LaunchError("a validation split comes from the snapshot's dataset: choose a snapshot")
+    if split == "test":
+        raise LaunchError("the test split never chooses a checkpoint: validate on another split (e.g. val)")
+    probe = TrainingRun(stage=TrainingRun.Stage.SFT, base_model="-", snapshot=snapshot, parent=parent)
+    held_out_check({"eval_dataset": snapshot.dataset, "eval_split": split}, probe)
+    return {"dataset": snapshot.dataset_id, "split": split}
+
+
+def best_checkpoint_check(data: dict[str, Any], parent: TrainingRun | None) -> str:
+    """"best" (the parent's best-on-validation adapter) or "final"; best needs a parent that kept one."""
+    choice = data.get("checkpoint") or "final"
+    if choice == "best":
+        from pipeline.trajectory import best_adapter
+
+        if parent is None or best_adapter(storage.resolve(parent.output_dir)) is None:
+            raise LaunchError("the best checkpoint is chosen on a validation split during training: the parent "
+                              "run has none (train it with a validation split)")
+    return choice
 
 
 def held_out_check(data: dict[str, Any], parent: TrainingRun | None) -> dict[str, Any]:
