@@ -7,8 +7,14 @@ all hinge on reading the *final* answer the same way, so the rules live here onc
 1. Closed `<think>…</think>` blocks are removed first, so letters discussed while reasoning never count.
 2. The last `<answer>` tag wins (a truncated `<answer>B` with no closing tag still counts).
 3. Without tags, an explicit "Answer: B" / "the answer is (B)" outside the reasoning counts.
-4. Inside the answer, a letter (`B`, `(B)`, `B.`, `B) dog`, `Option B`) wins; else the choice text itself
-   (case, whitespace and punctuation-insensitive); a letter beyond the choices is no answer.
+4. When the prompt listed *lettered* choices (the default), a marked letter inside the answer (`B`, `(B)`, `B.`,
+   `B) dog`, `Option B`) wins, even where a choice's own text is a letter (MMAU note names: `C` with choices
+   `[C, D, E, F]` is option C, the third); else the choice text itself (case, whitespace and punctuation-insensitive);
+   a letter beyond the choices is no answer. When the choices were *not* lettered (R1-AQA mode: the answer is the
+   choice text), only the choice text counts.
+5. Open-vocabulary answers (no choices) match by `canonical_open`: articles dropped, number words read as digits,
+   plurals singular; a gold that is a number matches an answer naming that number and no other ("2 instruments"
+   for "two").
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ import re
 import string
 from collections.abc import Sequence
 
-__all__ = ["LETTERS", "answer_letter", "extract_answer", "extract_open_answer", "format_ok", "letter", "normalize"]
+__all__ = [
+    "LETTERS", "answer_letter", "canonical_open", "extract_answer", "extract_open_answer", "format_ok", "letter",
+    "normalize",
+    "open_answer_matches",
+]
 
 LETTERS = string.ascii_uppercase
 
@@ -92,20 +102,20 @@ def _letter_strength(m: re.Match[str]) -> int:
     return 1 if m.group("letter").isupper() else 0
 
 
-def _match_choice(segment: str, choices: Sequence[str]) -> int | None:
+def _match_choice(segment: str, choices: Sequence[str], lettered: bool = True) -> int | None:
     seg = segment.strip().strip(_STRIP).strip()
     if not seg:
         return None
     norm_choices = [normalize(c) for c in choices]
     norm = normalize(seg)
-    # The whole answer is one of the choices' text (checked before letters: a choice may itself be "A").
-    if norm in norm_choices:
-        return norm_choices.index(norm)
-    m = _LEADING_LETTER.match(seg)
+    m = _LEADING_LETTER.match(seg) if lettered else None
     strength = _letter_strength(m) if m is not None else 0
     idx = LETTERS.index(m.group("letter").upper()) if m is not None else -1
-    if strength == 2:
+    if strength == 2:  # the prompt offered letters and this is certainly one: it names the option by position
         return idx if idx < len(choices) else None
+    # The whole answer is one of the choices' text.
+    if norm in norm_choices:
+        return norm_choices.index(norm)
     # The choice text named inside a longer answer ("the dog barking"), if exactly one choice matches.
     hits = [i for i, c in enumerate(norm_choices) if c and re.search(rf"(?:^| ){re.escape(c)}(?: |$)", norm)]
     if len(hits) == 1:
@@ -115,8 +125,10 @@ def _match_choice(segment: str, choices: Sequence[str]) -> int | None:
     return None
 
 
-def extract_answer(text: str, choices: Sequence[str]) -> int | None:
+def extract_answer(text: str, choices: Sequence[str], *, lettered: bool = True) -> int | None:
     """0-based index of the chosen option, or None when no usable final answer is there.
+
+    `lettered` says whether the prompt listed the choices with letters (rule 4).
 
     >>> extract_answer("<think>A or C? It barks, so B.</think><answer>(B)</answer>", ["cat", "dog", "cow"])
     1
@@ -124,11 +136,14 @@ def extract_answer(text: str, choices: Sequence[str]) -> int | None:
     1
     >>> extract_answer("<answer>E</answer>", ["cat", "dog", "cow", "pig"]) is None
     True
+    >>> extract_answer("<answer>C</answer>", ["C", "D", "E", "F"]), extract_answer("<answer>C</answer>",
+    ...     ["C", "D", "E", "F"], lettered=False)
+    (2, 0)
     """
     if not text or not choices:
         return None
     segment = _final_segment(text)
-    return None if segment is None else _match_choice(segment, choices)
+    return None if segment is None else _match_choice(segment, choices, lettered)
 
 
 def extract_open_answer(text: str) -> str | None:
@@ -155,3 +170,48 @@ def format_ok(text: str) -> bool:
     False
     """
     return bool(text) and _FORMAT.fullmatch(text) is not None
+
+
+_ARTICLES = frozenset({"a", "an", "the"})
+_NUMBER_WORDS = {
+    w: str(i) for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split())
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+     "ninety": "90", "hundred": "100", "once": "1", "twice": "2", "none": "0"}
+
+
+def _singular(word: str) -> str:
+    if word.isdigit() or len(word) <= 3 or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "ses", "zes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") else word
+
+
+def canonical_open(text: str) -> str:
+    """An open-vocabulary answer in the form answers are compared in (rule 5).
+
+    >>> canonical_open("The Two Guitars!"), canonical_open("2 guitar")
+    ('2 guitar', '2 guitar')
+    """
+    words = [_NUMBER_WORDS.get(w, w) for w in normalize(text).split() if w not in _ARTICLES]
+    return " ".join(_singular(w) for w in words)
+
+
+def open_answer_matches(predicted: str | None, gold: str | None) -> bool:
+    """Does a free-text answer match the gold one? A number gold needs exactly that number and no other.
+
+    >>> [open_answer_matches(p, "two") for p in ("2", "two instruments", "2 or 3", "three")]
+    [True, True, False, False]
+    >>> open_answer_matches("the cellos", "cello"), open_answer_matches("yes", "no")
+    (True, False)
+    """
+    if not predicted or not gold:
+        return False
+    want, got = canonical_open(gold), canonical_open(predicted)
+    if want.isdigit():
+        return [w for w in got.split() if w.isdigit()] == [want]
+    return bool(want) and got == want

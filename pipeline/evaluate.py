@@ -1,105 +1,48 @@
 """Greedy evaluation of an audio student (base checkpoint or base + LoRA adapter) on multiple-choice items.
 
-Answers are read with the same rules as the GRPO accuracy reward (`pipeline.rewards.accuracy_reward`, built on
-`pipeline.answers`), so "correct" means the same thing in training and in evaluation.
+The decoding and scoring live in `pipeline.scoring` (shared with the in-training validation curve); answers are
+read with the same rules as the GRPO accuracy reward, so "correct" means the same thing in training and in
+evaluation. What makes the numbers fair:
+
+- chains are allowed to finish: the default budget (`EvalConfig.max_new_tokens`) is the GRPO completion budget, and
+  every prediction records whether it was cut ("length") and whether an answer could be read, so parse-failure and
+  truncation rates sit beside every accuracy;
+- greedy decoding is set knob by knob and the checkpoint's own `generation_config` sampling defaults (Qwen2-Audio
+  ships a repetition penalty) are dropped and reported, never silently inherited;
+- every accuracy carries its bootstrap confidence interval (`pipeline.stats`), overall and per slice;
+- each item is also decoded with its audio silenced (same length, same prompt): the difference is the audio's own
+  share of the accuracy;
+- MMAU items are scored by MMAU's official rule on the `model_output` written for them
+  (`pipeline.datasets.mmau_scoring`), so the app's MMAU number is the leaderboard's;
+- the student hears at most `AUDIO_WINDOW_S` (Whisper's feature extractor, which Qwen2-Audio uses, keeps the first
+  30 s and drops the rest silently): the policy is that documented window, and every prediction says whether its
+  audio was cut (MUSIC-AVQA clips are ~60 s), so the cut share is reported beside the accuracy; MUSIC-AVQA's
+  visual-only question types, which audio cannot answer, form their own `modality` slice.
 
 Items use the GRPO export's row format: `{"id", "prompt": [chat with one audio part], "answer": "B",
-"choices": [...], "audio_path"}`.
+"choices": [...], "audio_path"}`, optionally `lettered` (false in R1-AQA mode) and `benchmark` ("mmau").
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from pipeline.media import SAMPLE_RATE
-from pipeline.rewards import accuracy_reward
-from pipeline.training import (
-    load_model_and_processor,
-    load_waveform,
-    row_audio_path,
-    strip_none,
+from pipeline.scoring import (
+    DEFAULT_MAX_NEW_TOKENS,
+    evaluate_accuracy,
+    load_student,
+    modality,
+    slice_accuracy,
+    summarise,
 )
 
-__all__ = ["EvalConfig", "EvalResult", "EvalStageResult", "evaluate_accuracy", "load_student", "run", "slice_accuracy"]
+__all__ = ["EvalConfig", "EvalStageResult", "main", "run"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EvalResult:
-    accuracy: float
-    n: int
-    n_correct: int
-    predictions: list[dict[str, Any]] = field(default_factory=list)
-
-
-def load_student(model_or_adapter: str | os.PathLike[str], *, bf16: bool | None = None) -> tuple[Any, Any]:
-    """(model, processor) from a full checkpoint, or from a LoRA adapter folder (its base comes from
-    adapter_config.json, the processor from the adapter folder when saved there)."""
-    from transformers import AutoProcessor
-
-    path = Path(model_or_adapter)
-    adapter_cfg = path / "adapter_config.json"
-    if not adapter_cfg.is_file():
-        return load_model_and_processor(str(path), bf16=bf16)
-    from peft import PeftModel
-
-    base = json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
-    model, processor = load_model_and_processor(base, bf16=bf16)
-    model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
-    if (path / "processor_config.json").is_file() or (path / "preprocessor_config.json").is_file():
-        processor = AutoProcessor.from_pretrained(str(path))
-    return model, processor
-
-
-@torch.no_grad()
-def evaluate_accuracy(
-    model_or_adapter: str | os.PathLike[str] | tuple[Any, Any], items: Sequence[dict[str, Any]], *,
-    media_root: str | None = None, batch_size: int = 32, max_new_tokens: int = 64, zero_audio: bool = False,
-) -> EvalResult:
-    """Greedy-decode every item and score it with the accuracy reward; unjudgeable items count as wrong.
-
-    `zero_audio=True` replaces each waveform with silence of the same length (same prompt, same number of audio
-    tokens): the control that shows an accuracy really comes from the sound.
-    """
-    model, processor = load_student(model_or_adapter) if not isinstance(model_or_adapter, tuple) else model_or_adapter
-    model.eval()
-    tok = processor.tokenizer
-    tok.padding_side = "left"
-    device = next(model.parameters()).device
-    eos = [tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id]
-    predictions: list[dict[str, Any]] = []
-    for start in range(0, len(items), batch_size):
-        chunk = list(items[start:start + batch_size])
-        texts = [processor.apply_chat_template(strip_none(it["prompt"]), add_generation_prompt=True, tokenize=False)
-                 for it in chunk]
-        waves = [load_waveform(row_audio_path(it, media_root)) for it in chunk]
-        if zero_audio:
-            waves = [np.zeros_like(w) for w in waves]
-        enc = processor(text=texts, audio=waves, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt")
-        enc = {k: v.to(device) for k, v in enc.items() if isinstance(v, torch.Tensor)}
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
-                             pad_token_id=tok.pad_token_id)
-        completions = tok.batch_decode(out[:, enc["input_ids"].size(1):], skip_special_tokens=True)
-        scores = accuracy_reward(completions, answer=[it.get("answer") for it in chunk],
-                                 choices=[it.get("choices") for it in chunk])
-        for it, text, score in zip(chunk, completions, scores, strict=True):
-            predictions.append({"id": it.get("id"), "answer": it.get("answer"), "completion": text,
-                                "correct": bool(score)})
-    n_correct = sum(p["correct"] for p in predictions)
-    result = EvalResult(accuracy=n_correct / max(1, len(predictions)), n=len(predictions), n_correct=n_correct,
-                        predictions=predictions)
-    log.info("accuracy %.3f on %d items%s", result.accuracy, result.n, " (audio zeroed)" if zero_audio else "")
-    return result
 
 
 # ------------------------------------------------------------------------------------------------ eval stage
@@ -112,11 +55,15 @@ class EvalConfig:
     output_dir: str = field(metadata={"help": "predictions.jsonl is written here."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder (None: the base model)."})
     media_root: str | None = field(default=None, metadata={"help": "Resolves relative audio paths."})
-    max_new_tokens: int = field(default=64, metadata={"help": "Token budget of one greedy completion."})
+    max_new_tokens: int = field(default=DEFAULT_MAX_NEW_TOKENS, metadata={
+        "help": "Token budget of one greedy completion: at least the training completion budget, or chains are "
+                "cut before their <answer>."})
     batch_size: int = field(default=8, metadata={"help": "Items per generate call."})
-    slice_keys: list[str] = field(default_factory=lambda: ["category", "question_type"],
+    slice_keys: list[str] = field(default_factory=lambda: ["category", "question_type", "modality"],
                                   metadata={"help": "Item columns that accuracy is also reported per value of."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N items."})
+    silent_pass: bool = field(default=True, metadata={
+        "help": "Also decode every item with its audio silenced: accuracy without audio, and the audio's share."})
 
     def __post_init__(self) -> None:
         for name in ("model_name_or_path", "items_file", "output_dir"):
@@ -135,32 +82,20 @@ class EvalConfig:
 class EvalStageResult:
     accuracy: float
     n: int
-    per_slice: dict[str, dict[str, float | int]]  # "question_type=Which" -> {accuracy, n}
+    per_slice: dict[str, dict[str, Any]]  # "question_type=Which" -> {accuracy, n, ci_low, ci_high, rates, silent}
     predictions_path: str
     stopped_early: bool = False
-
-
-def slice_accuracy(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, float | int]]:
-    """Accuracy per value of each slice key; items with an empty value are left out of that key's slices.
-
-    >>> slice_accuracy([{"t": "a", "correct": True}, {"t": "a", "correct": False}, {"t": "", "correct": True}], ["t"])
-    {'t=a': {'accuracy': 0.5, 'n': 2}}
-    """
-    out: dict[str, list[int]] = {}
-    for row in rows:
-        for key in keys:
-            if value := row.get(key):
-                out.setdefault(f"{key}={value}", [0, 0])
-                out[f"{key}={value}"][0] += int(bool(row["correct"]))
-                out[f"{key}={value}"][1] += 1
-    return {k: {"accuracy": c / n, "n": n} for k, (c, n) in sorted(out.items())}
+    summary: dict[str, Any] = field(default_factory=dict)  # the same figures over all items
+    generation: dict[str, Any] = field(default_factory=dict)  # every decoding knob, as used
 
 
 def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     """Evaluate batch by batch, reporting `on_progress(done, total, {"accuracy": ...})`; False from it stops early.
 
-    Predictions (id, answer, completion, correct and the slice columns) are written as they come, so a stopped or
-    crashed evaluation still leaves what it judged.
+    Predictions (id, answer, completion, correct, parsed, finish reason, the silent pass's completion and
+    correctness, and the slice columns) are written as they come, so a stopped or crashed evaluation still leaves
+    what it judged. MMAU items also get `model_output` and their benchmark fields, so predictions.jsonl can be
+    scored by `python -m pipeline.evaluate score --benchmark mmau`.
     """
     from pipeline.jsonl import read_jsonl
 
@@ -172,13 +107,23 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
     path = out_dir / "predictions.jsonl"
     rows: list[dict[str, Any]] = []
     stopped = False
+    generation: dict[str, Any] = {}
+    keep = (*cfg.slice_keys, "question", "choices", "task", "difficulty", "sub-category", "benchmark")
     with path.open("w", encoding="utf-8") as fh:
         for start in range(0, len(items), cfg.batch_size):
             chunk = items[start:start + cfg.batch_size]
-            res = evaluate_accuracy((model, processor), chunk, media_root=cfg.media_root,
-                                    batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
-            for item, pred in zip(chunk, res.predictions, strict=True):
-                row = {**pred, **{k: item.get(k, "") for k in cfg.slice_keys}}
+            kwargs = {"media_root": cfg.media_root, "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens}
+            res = evaluate_accuracy((model, processor), chunk, **kwargs)
+            generation = res.generation
+            silent = (evaluate_accuracy((model, processor), chunk, zero_audio=True, **kwargs)
+                      if cfg.silent_pass else None)
+            for i, (item, pred) in enumerate(zip(chunk, res.predictions, strict=True)):
+                row = {**pred, **{k: item[k] for k in keep if k in item}, "modality": modality(item)}
+                for k in cfg.slice_keys:
+                    row.setdefault(k, "")
+                if silent is not None:
+                    row["completion_silent"] = silent.predictions[i]["completion"]
+                    row["correct_silent"] = silent.predictions[i]["correct"]
                 rows.append(row)
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             fh.flush()
@@ -186,6 +131,50 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
             if on_progress is not None and on_progress(len(rows), len(items), {"accuracy": accuracy}) is False:
                 stopped = True
                 break
-    accuracy = sum(r["correct"] for r in rows) / max(1, len(rows))
-    return EvalStageResult(accuracy=accuracy, n=len(rows), per_slice=slice_accuracy(rows, cfg.slice_keys),
-                           predictions_path=str(path), stopped_early=stopped)
+    summary = summarise(rows)
+    return EvalStageResult(accuracy=summary["accuracy"] if rows else 0.0, n=len(rows),
+                           per_slice=slice_accuracy(rows, cfg.slice_keys), predictions_path=str(path),
+                           stopped_early=stopped, summary=summary, generation=generation)
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def _score_command(benchmark: str, predictions: str) -> int:
+    """Score a predictions file by a benchmark's own rule and print its report (MMAU: the official string rule)."""
+    from pipeline.datasets import mmau_scoring
+
+    if benchmark != "mmau":
+        raise SystemExit(f"unknown benchmark {benchmark!r}; choose from ['mmau']")
+    rows = mmau_scoring.load_predictions(predictions)
+    print(mmau_scoring.format_report(mmau_scoring.score_rows(rows)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.evaluate run --config eval.yaml [--set k=v ...]` evaluates a student;
+    `python -m pipeline.evaluate score --benchmark mmau --predictions FILE` scores any predictions file."""
+    import argparse
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "score":
+        parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate score",
+                                         description="Score a predictions file by a benchmark's official rule.")
+        parser.add_argument("--benchmark", required=True, choices=["mmau"])
+        parser.add_argument("--predictions", required=True,
+                            help="JSON list or JSONL of benchmark rows with `model_output` (evaluation writes one)")
+        opts = parser.parse_args(args[1:])
+        return _score_command(opts.benchmark, opts.predictions)
+    if args and args[0] == "run":
+        args = args[1:]
+    if not args or args[0] in {"-h", "--help"}:
+        print(main.__doc__)
+        return 0 if args else 2
+    from pipeline.training import stage_cli
+
+    result = run(stage_cli(EvalConfig, __doc__, args))
+    print(json.dumps({"accuracy": result.accuracy, "n": result.n, "predictions": result.predictions_path}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

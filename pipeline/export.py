@@ -13,12 +13,21 @@ A snapshot record::
 Files written (`write_export`):
 
 - `sft.jsonl` — one row per chain, TRL conversational format (`messages`: user turn with the audio part and the
-  prompt, assistant turn with the chain); `sft_label_only.jsonl` — one row per question whose target is the
-  answer alone (`<answer>B</answer>`, no think block): the label-only SFT baseline. It covers the questions of
-  `label_records` when given (every labelled question the snapshot's filters select, with or without an accepted
-  chain: a label-only baseline needs no chain), else the questions of the chains.
-- `grpo.jsonl` — one row per question: `prompt`, `answer` (letter, or the free-text answer), `choices`,
-  `audio_path`, plus `category` and `question_type` so the same file serves evaluation.
+  prompt, assistant turn with the chain).
+- `grpo.jsonl` — one row per question with a chain: `prompt`, `answer` (letter, or the free-text answer), `choices`,
+  `lettered`, `audio_path`, plus `category` and `question_type` so the same file serves evaluation.
+- The label-only baselines, each under a prompt that asks for exactly what its target is (a prompt asking for
+  `<think>` above a bare `<answer>B</answer>` target teaches the model to ignore its instructions, and the format
+  reward then punishes the baseline for obeying its data), in two *matched designs*:
+  (a) every labelled training question (`label_records`: the R1-AQA setting), and (b) exactly the questions
+  SightSound kept (those with a chain in the snapshot), so the chains' contribution is separable from question
+  selection:
+  - `sft_label_only.jsonl` (a) / `sft_label_only_matched.jsonl` (b): target `<answer>B</answer>` under
+    `LABEL_PROMPT` (answer only, no reasoning asked for);
+  - `grpo_r1aqa.jsonl` (a) / `grpo_r1aqa_matched.jsonl` (b): R1-AQA mode — the published R1-AQA prompt (question,
+    choices as a list without letters, "Output the final answer in <answer> </answer>"), `answer` the choice
+    text, `lettered` false; trained with the accuracy and answer-format rewards only.
+  Without `label_records`, design (a) falls back to the questions of the chains (then a and b coincide).
 - `sft.parquet` and `hf/` (a `datasets.load_from_disk` folder) — the SFT rows with their metadata columns; audio
   as file references (`audio_path`), or embedded as bytes (`audio_bytes`) with `embed_audio=True`.
 - `README.md` — the dataset card with provenance and counts.
@@ -40,12 +49,16 @@ from pipeline.answers import letter
 from pipeline.prompts import PromptTemplate
 
 __all__ = [
+    "BASELINE_FILES",
+    "LABEL_PROMPT",
     "STUDENT_PROMPT",
     "ExportOptions",
     "ExportResult",
     "ExportStopped",
     "answer_label",
     "grpo_row",
+    "r1aqa_row",
+    "r1aqa_text",
     "sft_row",
     "user_message",
     "write_card",
@@ -67,17 +80,33 @@ STUDENT_PROMPT = PromptTemplate(
     media="audio",
 )
 
+LABEL_PROMPT = PromptTemplate(
+    version="student-label-v1",
+    text="Listen to the audio clip.\nQuestion: {question}\n{choices_block}Do not explain: {answer_instruction}.",
+    mc_instruction="give only the letter of the correct choice ({letters}) inside <answer> </answer>",
+    open_instruction="give only a short phrase (a few words) inside <answer> </answer>",
+    media="audio",
+)
+R1AQA_PROMPT_VERSION = "r1-aqa"
+
+FORMATS = ("sft", "sft_label_only", "sft_label_only_matched", "grpo", "grpo_r1aqa", "grpo_r1aqa_matched",
+           "parquet", "hf")
+# Which file each baseline trains on, per matched design ("all": every labelled question; "kept": SightSound's).
+BASELINE_FILES: dict[str, dict[str, str]] = {
+    "sft_label_only": {"all": "sft_label_only.jsonl", "kept": "sft_label_only_matched.jsonl"},
+    "grpo_r1aqa": {"all": "grpo_r1aqa.jsonl", "kept": "grpo_r1aqa_matched.jsonl"},
+}
+
 
 @dataclass
 class ExportOptions:
     embed_audio: bool = field(default=False, metadata={"help": "Store the wav bytes in parquet/hf (else paths)."})
     media_root: str | None = field(default=None, metadata={"help": "Resolves audio_path when embedding."})
     row_group_size: int = field(default=10_000, metadata={"help": "Rows per parquet row group / arrow batch."})
-    formats: tuple[str, ...] = field(
-        default=("sft", "sft_label_only", "grpo", "parquet", "hf"), metadata={"help": "Which files to write."})
+    formats: tuple[str, ...] = field(default=FORMATS, metadata={"help": "Which files to write."})
 
     def __post_init__(self) -> None:
-        unknown = set(self.formats) - {"sft", "sft_label_only", "grpo", "parquet", "hf"}
+        unknown = set(self.formats) - set(FORMATS)
         if unknown:
             raise ValueError(f"unknown export formats {sorted(unknown)}")
         if self.row_group_size < 1:
@@ -108,12 +137,33 @@ def answer_label(rec: Mapping[str, Any]) -> str:
     return str(rec.get("answer_text") or "")
 
 
-def user_message(rec: Mapping[str, Any]) -> dict[str, Any]:
+def user_message(rec: Mapping[str, Any], prompt: PromptTemplate = STUDENT_PROMPT) -> dict[str, Any]:
     """The user turn: the audio part (a path relative to the storage root) first, then the prompt text."""
     return {"role": "user", "content": [
         {"type": "audio", "path": rec["audio_path"]},
-        {"type": "text", "text": STUDENT_PROMPT.render(rec["question"], rec.get("choices") or ())},
+        {"type": "text", "text": prompt.render(rec["question"], rec.get("choices") or ())},
     ]}
+
+
+def r1aqa_text(question: str, choices: list[str]) -> str:
+    """R1-AQA's published prompt: the question ("video" read as "audio"), the choices as a list, no letters.
+
+    >>> r1aqa_text("What happened in the video?", ["a dog", "a car"])
+    "What happened in the audio? Please choose the answer from the following options: ['a dog', 'a car']. \
+Output the final answer in <answer> </answer>."
+    """
+    return (f"{question.replace('video', 'audio')} Please choose the answer from the following options: "
+            f"{list(choices)}. Output the final answer in <answer> </answer>.")
+
+
+def r1aqa_row(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """One R1-AQA-mode GRPO row: the answer is the choice text and the choices are not lettered."""
+    choices = list(rec.get("choices") or [])
+    user = {"role": "user", "content": [{"type": "audio", "path": rec["audio_path"]},
+                                        {"type": "text", "text": r1aqa_text(rec["question"], choices)}]}
+    answer = choices[int(rec["answer_index"])] if choices and rec.get("answer_index") is not None else answer_label(rec)
+    return {"id": f"q{rec['question_id']}", "question_id": rec["question_id"], "prompt": [user],
+            **_meta(rec), "answer": answer, "lettered": False, "prompt_version": R1AQA_PROMPT_VERSION}
 
 
 def sft_row(rec: Mapping[str, Any], *, label_only: bool = False, user: dict[str, Any] | None = None,
@@ -124,8 +174,10 @@ def sft_row(rec: Mapping[str, Any], *, label_only: bool = False, user: dict[str,
     """
     target = f"<answer>{answer_label(rec)}</answer>" if label_only else rec["text"]
     row_id = f"q{rec['question_id']}" if label_only else f"c{rec['chain_id']}"
+    if user is None:
+        user = user_message(rec, LABEL_PROMPT if label_only else STUDENT_PROMPT)
     return {"id": row_id, "question_id": rec["question_id"], "chain_id": None if label_only else rec["chain_id"],
-            "messages": [user or user_message(rec),
+            "messages": [user,
                          {"role": "assistant", "content": [{"type": "text", "text": target}]}],
             **(meta or _meta(rec))}
 
@@ -138,7 +190,8 @@ def grpo_row(rec: Mapping[str, Any], *, user: dict[str, Any] | None = None,
 
 
 def _meta(rec: Mapping[str, Any]) -> dict[str, Any]:
-    return {"answer": answer_label(rec), "choices": list(rec.get("choices") or []), "audio_path": rec["audio_path"],
+    return {"answer": answer_label(rec), "choices": list(rec.get("choices") or []), "lettered": True,
+            "audio_path": rec["audio_path"],
             "split": rec.get("split", ""), "question_type": rec.get("question_type", ""),
             "question_relation": rec.get("question_relation", ""), "category": rec.get("category", "")}
 
@@ -275,7 +328,7 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
 
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    jsonl = {name: _Jsonl(out / f"{name}.jsonl") for name in ("sft", "sft_label_only", "grpo") if name in opts.formats}
+    jsonl = {name: _Jsonl(out / f"{name}.jsonl") for name in FORMATS[:6] if name in opts.formats}
     sinks = _ArrowSinks(out, opts)
     counts: dict[str, Counter[str]] = {"split": Counter(), "question_type": Counter()}
     chains = questions = 0
@@ -301,13 +354,22 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
                 counts["question_type"][rec.get("question_type") or "-"] += 1
                 if "grpo" in jsonl:
                     jsonl["grpo"].write(grpo_row(rec, user=user, meta=meta))
-                if "sft_label_only" in jsonl and label_records is None:
-                    jsonl["sft_label_only"].write(sft_row(rec, label_only=True, user=user, meta=meta))
+                label_row = sft_row(rec, label_only=True)
+                for name, row in (("sft_label_only_matched", label_row), ("grpo_r1aqa_matched", r1aqa_row(rec))):
+                    if name in jsonl:
+                        jsonl[name].write(row)
+                if label_records is None:
+                    for name, row in (("sft_label_only", label_row), ("grpo_r1aqa", r1aqa_row(rec))):
+                        if name in jsonl:
+                            jsonl[name].write(row)
             if on_progress is not None and chains % 1000 == 0 and on_progress(chains) is False:
                 raise ExportStopped(f"export to {final} stopped after {chains} chains")
-        if "sft_label_only" in jsonl and label_records is not None:
+        if label_records is not None:
             for rec in label_records:
-                jsonl["sft_label_only"].write(sft_row({**rec, "chain_id": None}, label_only=True))
+                if "sft_label_only" in jsonl:
+                    jsonl["sft_label_only"].write(sft_row({**rec, "chain_id": None}, label_only=True))
+                if "grpo_r1aqa" in jsonl:
+                    jsonl["grpo_r1aqa"].write(r1aqa_row(rec))
         sinks.close()
     except ExportStopped:
         import shutil

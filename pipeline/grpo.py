@@ -49,6 +49,7 @@ from pipeline.training import (
     train_resuming,
     training_arguments,
 )
+from pipeline.trajectory import validation_callbacks
 
 __all__ = ["AudioGRPOTrainer", "AudioRolloutBatch", "GRPOResult", "GRPOStageConfig", "run"]
 
@@ -312,7 +313,7 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
 def run(cfg: GRPOStageConfig, on_progress: ProgressFn | None = None) -> GRPOResult:
     """GRPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
     progress = ProgressCallback(on_progress)
-    trainer, engine = build_trainer(cfg, [progress])
+    trainer, engine = build_trainer(cfg, [progress, *validation_callbacks(cfg, progress.on_progress)])
     processor = trainer.processing_class
     try:
         done = train_resuming(trainer, cfg, progress)

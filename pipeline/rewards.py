@@ -16,15 +16,17 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, normalize
+from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, open_answer_matches
 
 __all__ = [
     "REWARD_FUNCS",
     "accuracy_reward",
+    "answer_format_reward",
     "completion_text",
     "format_reward",
     "get_length_reward",
     "get_reward_funcs",
+    "gold_letter",
     "length_reward",
 ]
 
@@ -64,7 +66,7 @@ def completion_text(completion: Any) -> str:
     return "".join(parts)
 
 
-def _gold_letter(answer: Any, n_choices: int | None) -> str | None:
+def gold_letter(answer: Any, n_choices: int | None) -> str | None:
     """The gold answer as an option letter when it is one ("B", "b", 1), else None (free text)."""
     if isinstance(answer, bool):
         return None
@@ -76,10 +78,10 @@ def _gold_letter(answer: Any, n_choices: int | None) -> str | None:
     return None
 
 
-def _predicted_letter(text: str, choices: Sequence[str] | None) -> str | None:
+def _predicted_letter(text: str, choices: Sequence[str] | None, lettered: bool = True) -> str | None:
     """Parse the final answer as a letter; without the choice texts, any letter A-Z is accepted."""
     if choices:
-        index = extract_answer(text, list(choices))
+        index = extract_answer(text, list(choices), lettered=lettered)
         return None if index is None else LETTERS[index]
     letters = [f"choice {c}" for c in LETTERS]  # stand-in choices so only a letter can match
     index = extract_answer(text, letters)
@@ -88,13 +90,15 @@ def _predicted_letter(text: str, choices: Sequence[str] | None) -> str | None:
 
 def accuracy_reward(
     completions: Sequence[Any], answer: Sequence[Any] | None = None, choices: Sequence[Any] | None = None,
-    **kwargs: Any,
+    lettered: Sequence[Any] | None = None, **kwargs: Any,
 ) -> list[float | None]:
     """1.0 when the final answer matches the gold `answer` column, 0.0 when not, None when it cannot be judged.
 
     A letter gold ("B") is compared with the parsed option (the choice text also counts when `choices` is given);
-    any other gold is a free-text answer, compared after `normalize`. A missing or empty gold gives None so
-    TRL skips that row instead of treating it as wrong. `**kwargs` absorbs the other dataset columns TRL passes.
+    the `lettered` column (default true) says whether the prompt lettered the choices — false in R1-AQA mode,
+    where only the choice text counts (`pipeline.answers` rule 4). Any other gold is a free-text answer, matched
+    by `open_answer_matches` (rule 5). A missing or empty gold gives None so TRL skips that row instead of
+    treating it as wrong. `**kwargs` absorbs the other dataset columns TRL passes.
 
     >>> done = [[{"role": "assistant", "content": "<think>high pitch</think><answer>B</answer>"}],
     ...         [{"role": "assistant", "content": "<think>low</think><answer>A</answer>"}],
@@ -108,20 +112,22 @@ def accuracy_reward(
     n = len(completions)
     golds = list(answer) if answer is not None else [None] * n
     all_choices = list(choices) if choices is not None else [None] * n
-    if len(golds) != n or len(all_choices) != n:
-        raise ValueError(f"accuracy_reward: {n} completions but {len(golds)} answers and {len(all_choices)} choices")
+    all_lettered = [True if x is None else bool(x) for x in lettered] if lettered is not None else [True] * n
+    if len(golds) != n or len(all_choices) != n or len(all_lettered) != n:
+        raise ValueError(f"accuracy_reward: {n} completions but {len(golds)} answers, {len(all_choices)} choices "
+                         f"and {len(all_lettered)} lettered flags")
     rewards: list[float | None] = []
-    for completion, gold, row_choices in zip(completions, golds, all_choices, strict=True):
+    for completion, gold, row_choices, row_lettered in zip(completions, golds, all_choices, all_lettered,
+                                                          strict=True):
         if gold is None or (isinstance(gold, str) and not gold.strip()):
             rewards.append(None)
             continue
         text = completion_text(completion)
-        gold_letter = _gold_letter(gold, len(row_choices) if row_choices else None)
-        if gold_letter is not None:
-            rewards.append(float(_predicted_letter(text, row_choices) == gold_letter))
+        want = gold_letter(gold, len(row_choices) if row_choices else None)
+        if want is not None:
+            rewards.append(float(_predicted_letter(text, row_choices, row_lettered) == want))
         else:
-            predicted = extract_open_answer(text)
-            rewards.append(float(predicted is not None and normalize(predicted) == normalize(str(gold))))
+            rewards.append(float(open_answer_matches(extract_open_answer(text), str(gold))))
     return rewards
 
 
@@ -140,6 +146,19 @@ def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | Non
         partial = sum(text.count(tag) == 1 for tag in _TAGS) * _PARTIAL_CREDIT
         rewards.append(1.0 if format_ok(text) else round(partial, 4))
     return rewards
+
+
+_ANSWER_ONLY = re.compile(r"\s*<answer>(?:(?!</?answer>).)+</answer>\s*", re.DOTALL)
+
+
+def answer_format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    """1.0 for exactly one `<answer>…</answer>` and nothing else: R1-AQA's format reward (its prompt asks for no
+    reasoning, so the `<think>` format reward would punish obeying it).
+
+    >>> answer_format_reward(["<answer>a dog</answer>", "<think>x</think><answer>B</answer>", "B"])
+    [1.0, 0.0, 0.0]
+    """
+    return [1.0 if _ANSWER_ONLY.fullmatch(completion_text(c)) else 0.0 for c in completions]
 
 
 def get_length_reward(target_chars: int = 400, tolerance: float = 0.5) -> RewardFunc:
@@ -180,6 +199,7 @@ length_reward = get_length_reward()
 
 REWARD_FUNCS: dict[str, RewardFunc] = {
     "accuracy": accuracy_reward,
+    "answer_format": answer_format_reward,
     "format": format_reward,
     "length": length_reward,
 }
@@ -193,7 +213,7 @@ def get_reward_funcs(names: Sequence[str]) -> list[RewardFunc]:
     >>> get_reward_funcs(["acuracy"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown reward function 'acuracy'; choose from ['accuracy', 'format', 'length']
+    ValueError: unknown reward function 'acuracy'; choose from ['accuracy', 'answer_format', 'format', 'length']
     """
     if isinstance(names, str):
         raise ValueError(f"reward_funcs must be a list of names, got the string {names!r}")

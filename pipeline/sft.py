@@ -42,6 +42,7 @@ from pipeline.training import (
     train_resuming,
     training_arguments,
 )
+from pipeline.trajectory import validation_callbacks
 
 __all__ = ["AudioSFTCollator", "SFTResult", "SFTStageConfig", "run"]
 
@@ -146,7 +147,7 @@ def run(cfg: SFTStageConfig, on_progress: ProgressFn | None = None) -> SFTResult
     progress = ProgressCallback(on_progress)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
                          data_collator=AudioSFTCollator(processor, cfg.media_root, cfg.max_length),
-                         callbacks=[progress])
+                         callbacks=[progress, *validation_callbacks(cfg, progress.on_progress)])
     remove_printer(trainer)
     done = train_resuming(trainer, cfg, progress)
     adapter_dir = Path(cfg.output_dir) / "adapter"

@@ -32,7 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.answers import LETTERS, extract_answer, extract_open_answer, format_ok, normalize
+from pipeline.answers import (
+    LETTERS,
+    canonical_open,
+    extract_answer,
+    extract_open_answer,
+    format_ok,
+    normalize,
+    open_answer_matches,
+)
 from pipeline.backends import Backend, GenerationRequest, Media, SamplingParams, load_backend
 from pipeline.jsonl import iter_jsonl, numbered_rows, write_jsonl
 from pipeline.progress import ProgressFn
@@ -178,25 +186,31 @@ def select_chains(item: TeacherItem, completions: Sequence[Any], cfg: TeacherCon
     """Parse, score and apply the selection policy to one question's completions (objects with .text,
     .n_tokens, .finish_reason, .logprob)."""
     open_vocab = not item.choices
-    if open_vocab:
+    if open_vocab:  # shown as written (normalised); voted and judged in canonical form ("2" is "two")
         parsed: list[int | str | None] = [_open(c.text) for c in completions]
-        label: int | str | None = normalize(item.answer_text) or None
+        keys: list[int | str | None] = [canonical_open(p) or None if isinstance(p, str) else None for p in parsed]
+        label: int | str | None = canonical_open(item.answer_text) or None
     else:
-        parsed = [extract_answer(c.text, item.choices) for c in completions]
+        parsed = keys = [extract_answer(c.text, item.choices) for c in completions]
         label = item.answer_index
-    majority, agreement = _majority(parsed, label)
+    majority, agreement = _majority(keys, label)
     need_majority = cfg.majority_only or label is None
     kept_texts: list[str] = []
     chains = []
-    for i, (c, p) in enumerate(zip(completions, parsed, strict=True)):
-        correct = None if label is None or p is None else p == label
+    for i, (c, p, key) in enumerate(zip(completions, parsed, keys, strict=True)):
+        if label is None or p is None:
+            correct = None
+        elif open_vocab:
+            correct = open_answer_matches(str(p), item.answer_text)
+        else:
+            correct = p == label
         if label is not None and p is None:
             correct = False
         if p is None:
             reason = "no_answer"
         elif correct is False:
             reason = "wrong_answer"
-        elif need_majority and p != majority:
+        elif need_majority and key != majority:
             reason = "not_majority"
         elif not format_ok(c.text):
             reason = "bad_format"
@@ -213,7 +227,7 @@ def select_chains(item: TeacherItem, completions: Sequence[Any], cfg: TeacherCon
 
 def _open(text: str) -> str | None:
     answer = extract_open_answer(text)
-    return normalize(answer) if answer else None
+    return normalize(answer) or None if answer else None
 
 
 # ---------------------------------------------------------------------------------------------- generation

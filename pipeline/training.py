@@ -87,11 +87,19 @@ class StageConfig:
     resume: bool = field(
         default=False, metadata={"help": "Resume from the last checkpoint-N/ in output_dir (fresh start if none)."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None = on when CUDA is present."})
+    val_file: str | None = field(default=None, metadata={
+        "help": "Validation items (evaluation row format, a held-out split): scored every val_every_steps."})
+    val_every_steps: int = field(default=0, metadata={
+        "help": "Score val_file every this many steps and keep the best adapter in best-adapter/ (0: never)."})
+    val_max_new_tokens: int = field(default=512, metadata={"help": "Token budget of a validation completion."})
+    val_batch_size: int = field(default=8, metadata={"help": "Validation items per generate call."})
 
     def __post_init__(self) -> None:
         for name in ("model_name_or_path", "train_file", "output_dir"):
             if not getattr(self, name):
                 raise ValueError(f"{type(self).__name__}.{name} is required, e.g. {name}: path/to/thing")
+        if self.val_every_steps < 0 or (self.val_every_steps and not self.val_file):
+            raise ValueError("val_every_steps needs a val_file (a held-out validation split) and must be >= 0")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps must be -1 (use num_train_epochs) or a positive int, got {self.max_steps}")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps",

@@ -43,9 +43,37 @@
   }
   function compare() {
     const data = JSON.parse(document.getElementById("compare-data").textContent);
+    // One floating bar per run and slice spans the 95% CI; a black tick across it marks the accuracy.
+    const datasets = data.runs.map(function (run, i) {
+      const hue = (i * 67) % 360;
+      return { label: run.label + " (95% CI)", borderWidth: 1, borderColor: "hsl(" + hue + ", 55%, 40%)",
+        backgroundColor: "hsla(" + hue + ", 55%, 45%, 0.35)",
+        data: run.low.map(function (lo, k) { return lo === null ? null : [lo, run.high[k]]; }) };
+    });
+    const accuracyTicks = { id: "accuracyTicks", afterDatasetsDraw: function (chart) {
+      const ctx = chart.ctx, y = chart.scales.y;
+      ctx.save();
+      ctx.strokeStyle = "#111";
+      ctx.lineWidth = 2;
+      chart.data.datasets.forEach(function (_d, i) {
+        chart.getDatasetMeta(i).data.forEach(function (bar, k) {
+          const acc = data.runs[i].accuracy[k];
+          if (acc === null || acc === undefined || !bar) return;
+          const half = bar.width / 2, py = y.getPixelForValue(acc);
+          ctx.beginPath(); ctx.moveTo(bar.x - half, py); ctx.lineTo(bar.x + half, py); ctx.stroke();
+        });
+      });
+      ctx.restore();
+    } };
     new Chart(document.getElementById("chart-compare"), {
-      type: "bar", data: { labels: data.labels, datasets: [{ label: "accuracy", data: data.accuracy }] },
-      options: { animation: false, scales: { y: { min: 0, max: 1 } } },
+      type: "bar", data: { labels: data.labels, datasets: datasets }, plugins: [accuracyTicks],
+      options: { animation: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy" } } },
+        plugins: { tooltip: { callbacks: { label: function (ctx) {
+          const run = data.runs[ctx.datasetIndex], k = ctx.dataIndex;
+          if (run.accuracy[k] === null) return run.label + ": —";
+          return run.label + ": " + run.accuracy[k].toFixed(3) + " [" + run.low[k].toFixed(3) + ", " +
+            run.high[k].toFixed(3) + "]";
+        } } } } },
     });
   }
   document.addEventListener("DOMContentLoaded", function () {

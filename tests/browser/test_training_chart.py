@@ -50,3 +50,27 @@ def test_it_draws_new_metric_points_while_the_run_is_active(page, users) -> None
     polls = len(fetches)
     page.wait_for_timeout(4500)  # two polling periods: a finished run is not polled any more
     assert len(fetches) == polls and errors == []
+
+
+def test_it_draws_each_accuracy_with_its_confidence_interval_on_the_comparison(page, users) -> None:  # type: ignore[no-untyped-def]
+    def summary(acc: float, low: float, high: float) -> dict:
+        return {"accuracy": acc, "ci_low": low, "ci_high": high, "n": 40, "parse_failure_rate": 0.0,
+                "truncation_rate": 0.1, "silent_accuracy": 0.5, "audio_gain": acc - 0.5}
+
+    evals = [TrainingRun.objects.create(stage="eval", base_model="tiny", name=name, status=RunStatus.SUCCEEDED,
+                                        results={"accuracy": acc, "n": 40, "summary": summary(acc, lo, hi),
+                                                 "per_slice": {"question_type=Pitch": summary(acc, lo, hi)}})
+             for name, acc, lo, hi in (("a", 0.6, 0.45, 0.75), ("b", 0.8, 0.68, 0.9))]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _login(page, "bob", "pw-bob")
+    page.goto("/training/compare/?" + "&".join(f"runs={e.pk}" for e in evals))
+    page.wait_for_function("typeof Chart !== 'undefined' && Chart.getChart(document.getElementById('chart-compare'))")
+    drawn = page.evaluate("""() => {
+      const chart = Chart.getChart(document.getElementById('chart-compare'));
+      return {labels: chart.data.labels, bars: chart.data.datasets.map(d => d.data),
+              heights: chart.getDatasetMeta(1).data.map(b => Math.round(b.height))};
+    }""")
+    assert drawn["labels"] == ["overall", "question_type=Pitch"]
+    assert drawn["bars"] == [[[0.45, 0.75], [0.45, 0.75]], [[0.68, 0.9], [0.68, 0.9]]]
+    assert all(h > 0 for h in drawn["heights"]) and errors == []

@@ -55,9 +55,60 @@ def test_it_has_at_least_25_table_cases() -> None:
     assert len(CASES) >= 25
 
 
-def test_it_prefers_the_whole_choice_text_over_a_leading_letter() -> None:
-    assert extract_answer("<answer>B flat</answer>", ["A major", "B flat"]) == 1
-    assert extract_answer("<answer>A</answer>", ["B", "A"]) == 1  # a choice whose text is a letter
+NOTES = ("C", "D", "E", "F")  # MMAU-style choices whose text is itself a letter
+
+# (answer text, choices, lettered prompt?, expected index): rule 4 of pipeline.answers.
+CHOICE_RULES: list[tuple[str, tuple[str, ...], bool, int | None]] = [
+    ("<answer>C</answer>", NOTES, True, 2),  # lettered prompt: C is the third option ("E"), not the text "C"
+    ("<answer>(A)</answer>", NOTES, True, 0),
+    ("<answer>D</answer>", NOTES, True, 3),
+    ("<answer>E</answer>", NOTES, True, None),  # a letter beyond four choices
+    ("<answer>C</answer>", NOTES, False, 0),  # R1-AQA mode: the answer is the choice text
+    ("<answer>E</answer>", NOTES, False, 2),
+    ("<answer>A</answer>", ("B", "A"), True, 0),
+    ("<answer>A</answer>", ("B", "A"), False, 1),
+    ("<answer>B</answer>", ("cat", "dog"), False, None),  # no letters were offered, so a letter names nothing
+    ("<answer>dog</answer>", ("cat", "dog"), False, 1),
+    ("<answer>a dog barking</answer>", ("cat", "dog"), False, 1),
+    ("<answer>B flat</answer>", ("A major", "B flat"), True, 1),
+    ("<answer>A major</answer>", ("A major", "B flat"), True, 0),  # "A" + a word: the choice text wins
+    ("<answer>B flat</answer>", ("A major", "B flat"), False, 1),
+]
+
+
+@pytest.mark.parametrize(("text", "choices", "lettered", "expected"), CHOICE_RULES)
+def test_it_reads_letters_first_only_when_the_prompt_lettered_the_choices(
+    text: str, choices: tuple[str, ...], lettered: bool, expected: int | None
+) -> None:
+    assert extract_answer(text, choices, lettered=lettered) == expected
+
+
+# (predicted, gold, match?): rule 5 — number words and digits, articles, plurals, units.
+OPEN_RULES: list[tuple[str, str, bool]] = [
+    ("2", "two", True),
+    ("two instruments", "two", True),
+    ("There are 2 instruments playing", "two", True),
+    ("Three", "3", True),
+    ("twice", "two", True),
+    ("10 seconds", "ten", True),
+    ("2 or 3", "two", False),
+    ("three", "two", False),
+    ("twelve", "two", False),
+    ("the cello", "cello", True),
+    ("Cellos", "cello", True),
+    ("an accordion", "accordion", True),
+    ("the left", "left", True),
+    ("yes", "no", False),
+    ("no", "No.", True),
+    ("violin and piano", "piano", False),
+    ("guitars", "guitar", True),
+    ("", "two", False),
+]
+
+
+@pytest.mark.parametrize(("predicted", "gold", "match"), OPEN_RULES)
+def test_it_matches_open_answers_by_number_article_and_plural_rules(predicted: str, gold: str, match: bool) -> None:
+    assert answers.open_answer_matches(predicted, gold) is match
 
 
 def test_it_extracts_open_answers() -> None:

@@ -113,3 +113,37 @@ def test_it_takes_label_only_rows_from_the_question_records_when_given(tmp_path:
     label = list(iter_jsonl(tmp_path / "v1" / "sft_label_only.jsonl"))
     assert [r["question_id"] for r in label] == [0, 1, 2, 3] and {r["chain_id"] for r in label} == {None}
     assert len(list(iter_jsonl(tmp_path / "v1" / "grpo.jsonl"))) == 2
+
+
+def test_it_gives_each_baseline_a_prompt_that_asks_for_its_target(tmp_path: Path) -> None:
+    write_export(iter(_records()), tmp_path / "v1")
+    label = list(iter_jsonl(tmp_path / "v1" / "sft_label_only.jsonl"))
+    prompt = label[0]["messages"][0]["content"][1]["text"]
+    assert "<think>" not in prompt and "letter of the correct choice" in prompt
+    assert label[0]["messages"][1]["content"][0]["text"] == "<answer>B</answer>"
+    sft = list(iter_jsonl(tmp_path / "v1" / "sft.jsonl"))
+    assert "<think>" in sft[0]["messages"][0]["content"][1]["text"]  # the chain target asks for reasoning
+
+
+def test_it_writes_r1_aqa_mode_rows_with_the_choice_text_as_answer(tmp_path: Path) -> None:
+    from pipeline.rewards import accuracy_reward
+
+    write_export(iter(_records()), tmp_path / "v1")
+    rows = list(iter_jsonl(tmp_path / "v1" / "grpo_r1aqa.jsonl"))
+    text = rows[0]["prompt"][0]["content"][1]["text"]
+    assert text == ("Which sound 0? Please choose the answer from the following options: ['low', 'high']. "
+                    "Output the final answer in <answer> </answer>.")
+    assert rows[0]["answer"] == "high" and rows[0]["lettered"] is False and "A. low" not in text
+    assert accuracy_reward(["<answer>high</answer>", "<answer>B</answer>"], answer=[rows[0]["answer"]] * 2,
+                           choices=[rows[0]["choices"]] * 2, lettered=[False] * 2) == [1.0, 0.0]
+    assert rows[-1]["answer"] == "two"  # open questions keep their free-text answer
+
+
+def test_it_writes_both_matched_designs_for_every_label_only_baseline(tmp_path: Path) -> None:
+    chains = _records(n_questions=2)  # SightSound kept chains for questions 0 and 1
+    questions = [{k: v for k, v in r.items() if k not in {"chain_id", "text"}} for r in _records(n_questions=4)[::2]]
+    write_export(iter(chains), tmp_path / "v1", label_records=iter(questions))
+    ids = {name: [r["question_id"] for r in iter_jsonl(tmp_path / "v1" / f"{name}.jsonl")]
+           for name in ("sft_label_only", "sft_label_only_matched", "grpo_r1aqa", "grpo_r1aqa_matched", "grpo")}
+    assert ids["sft_label_only"] == ids["grpo_r1aqa"] == [0, 1, 2, 3]  # (a) every labelled question
+    assert ids["sft_label_only_matched"] == ids["grpo_r1aqa_matched"] == ids["grpo"] == [0, 1]  # (b) kept ones

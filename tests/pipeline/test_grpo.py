@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 
 from pipeline import grpo
 from pipeline.grpo import AudioGRPOTrainer, GRPOStageConfig, run
@@ -134,7 +135,8 @@ def test_it_resumes_from_its_checkpoint_and_reports_rewards(grpo_data: tuple, tm
 
 
 def test_it_validates_its_config_and_reads_the_recipes() -> None:
-    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml", "grpo_tiny_vllm.yaml", "grpo_qwen2_audio_7b_vllm.yaml"):
+    for name in ("grpo_tiny.yaml", "grpo_qwen2_audio_7b.yaml", "grpo_tiny_vllm.yaml", "grpo_qwen2_audio_7b_vllm.yaml",
+                 "grpo_r1aqa_tiny.yaml", "grpo_r1aqa_qwen2_audio_7b.yaml"):
         cfg = load_config(GRPOStageConfig, RECIPES / name)
         assert cfg.reward_funcs and cfg.num_generations >= 2
         assert cfg.rollout_backend == ("vllm" if "vllm" in name else "generate")
@@ -150,3 +152,13 @@ def test_it_validates_its_config_and_reads_the_recipes() -> None:
         GRPOStageConfig(model_name_or_path="m", train_file="t", output_dir="o", per_device_train_batch_size=8,
                         reward_weights=[1.0])
     assert grpo.AUDIO_KEYS == ("input_features", "feature_attention_mask")
+
+
+def test_it_gives_lora_recipes_lora_learning_rates_with_their_reason() -> None:
+    """A LoRA GRPO at a full-fine-tuning rate (1e-6) hardly moves: the label-only baseline would flatter SightSound."""
+    for path in sorted(RECIPES.glob("*.yaml")):
+        lr_line = next(line for line in path.read_text().splitlines() if line.startswith("learning_rate:"))
+        assert "#" in lr_line, f"{path.name}: say why this learning rate, on its line"
+        cfg = yaml.safe_load(path.read_text())
+        if cfg.get("lora_r") or cfg.get("adapter") or "lora" in lr_line.lower():
+            assert float(cfg["learning_rate"]) >= 5e-6, f"{path.name}: {cfg['learning_rate']} is a full-FT rate"

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import tiny
-from pipeline.evaluate import evaluate_accuracy
 from pipeline.grpo import GRPOStageConfig
 from pipeline.grpo import run as grpo_run
+from pipeline.scoring import evaluate_accuracy
 from pipeline.sft import SFTStageConfig
 from pipeline.sft import run as sft_run
 from pipeline.synth import render_tones, write_wav

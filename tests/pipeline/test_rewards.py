@@ -18,7 +18,7 @@ def test_it_passes_its_doctests() -> None:
 
 
 def test_it_registers_named_callables() -> None:
-    assert set(REWARD_FUNCS) == {"accuracy", "format", "length"}
+    assert set(REWARD_FUNCS) == {"accuracy", "answer_format", "format", "length"}
     for name, func in REWARD_FUNCS.items():
         assert func.__name__ == f"{name}_reward"  # TRL logs rewards under __name__
 
@@ -59,3 +59,16 @@ def test_it_gives_full_format_credit_only_to_the_complete_format() -> None:
                          _chat("<think>x<answer>A</answer>"), _chat("")])
     assert got[0] == 1.0 and got[3] == 0.0
     assert 0 < got[2] < got[1] < 1.0
+
+
+def test_it_rewards_the_option_a_letter_names_when_choices_were_lettered_and_the_text_in_r1_aqa_mode() -> None:
+    notes = [["C", "D", "E", "F"]] * 2
+    done = ["<think>x</think><answer>C</answer>", "<think>x</think><answer>E</answer>"]
+    # gold is the third option, "E": a lettered prompt's "C" names it; in R1-AQA mode the text "E" does
+    assert accuracy_reward(done, answer=["C", "C"], choices=notes) == [1.0, 0.0]
+    assert accuracy_reward(done, answer=["C", "C"], choices=notes, lettered=[False, False]) == [0.0, 1.0]
+
+
+def test_it_rewards_open_answers_by_number_and_article_rules() -> None:
+    done = ["<answer>2 instruments</answer>", "<answer>The Cellos</answer>", "<answer>2 or 3</answer>"]
+    assert accuracy_reward(done, answer=["two", "cello", "two"]) == [1.0, 1.0, 0.0]

@@ -190,3 +190,11 @@ def test_it_validates_config_and_labels() -> None:
     assert teacher._label("b", CHOICES) == (1, "dog") and teacher._label(" Siren ", CHOICES) == (3, "siren")
     with pytest.raises(ValueError):
         teacher._label("horse", CHOICES)
+
+
+def test_it_judges_open_answers_by_number_words_and_votes_them_together() -> None:
+    open_item = _item(answer=None, choices=(), text="two")
+    texts = ["<think>Two tones.</think><answer>2</answer>", "<think>A pair.</think><answer>two instruments</answer>",
+             "<think>Hmm.</think><answer>three</answer>"]
+    qc = select_chains(open_item, [_c(t) for t in texts], TeacherConfig(model="m"))
+    assert [c.is_correct for c in qc.chains] == [True, True, False]

@@ -31,6 +31,7 @@ def test_it_imports_all_of_mmau_with_missing_media(tmp_path: Path) -> None:
     assert q.choices[q.answer_index] == q.answer_text and q.split == "test"
     run = ImportRun.objects.get()
     assert len(run.warnings) == 27 and all("choice" in w["reason"] for w in run.warnings)  # repeated choice texts
+    assert run.source_version["release"] == "test-mini v05.15.25"  # the revised release, not the original
 
 
 def test_it_refuses_missing_mmau_media_unless_allowed(tmp_path: Path) -> None:

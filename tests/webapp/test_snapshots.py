@@ -170,6 +170,15 @@ def test_it_gives_the_label_only_baseline_every_labelled_question_of_the_filter(
     assert by_id[rejected.pk]["chain_id"] is None
     assert snapshot.export_file("sft_label_only.jsonl")["rows"] == 5
     assert len((media_root / snapshot.export_dir / "grpo.jsonl").read_text().splitlines()) == 2
+    matched = [json.loads(line) for line in (media_root / snapshot.export_dir / "sft_label_only_matched.jsonl").open()]
+    assert {r["question_id"] for r in matched} == {q.pk for q in dataset.questions.filter(external_id__in=["1", "2"])}
+
+    # The label-only questions are frozen: a question imported later never joins this version's baselines.
+    make_question(dataset, 16, chains=0, split="train")
+    call_command("export_snapshot", str(snapshot.pk), "--out", str(media_root / "again"), stdout=io.StringIO())
+    again = (media_root / "again" / "sft_label_only.jsonl").read_text().splitlines()
+    assert {json.loads(line)["question_id"] for line in again} == expected
+    assert snapshot.questions.count() == 5
 
 
 def test_it_cancels_a_queued_build_and_resumes_it(users, admin_client: Client, curator_client: Client,

@@ -59,8 +59,8 @@ def _launch(client: Client, **data: object) -> TrainingRun:
     return TrainingRun.objects.latest("pk")
 
 
-def _snapshot(client: Client, dataset: Dataset, run_worker) -> DatasetSnapshot:
-    assert client.post("/snapshots/new/", {"dataset": dataset.pk}).status_code == 302
+def _snapshot(client: Client, dataset: Dataset, run_worker, **filters: str) -> DatasetSnapshot:
+    assert client.post("/snapshots/new/", {"dataset": dataset.pk, **filters}).status_code == 302
     run_worker("default")
     snapshot = DatasetSnapshot.objects.latest("pk")
     assert snapshot.status == "succeeded", snapshot.error
@@ -244,13 +244,13 @@ def test_it_lets_only_admins_launch_and_rejects_bad_input(admin_client: Client, 
 def test_it_takes_a_snapshot_through_training_to_the_four_baselines_side_by_side(
     admin_client: Client, media_root: Path, student: Path, run_worker
 ) -> None:
-    """The issue's "Done when": freeze, export, SFT then GRPO, curves, evaluation, four baselines compared."""
-    dataset = _tone_dataset(media_root, 4)
-    snapshot = _snapshot(admin_client, dataset, run_worker)
+    """Freeze the train split, export, SFT then GRPO, curves, held-out evaluation, four baselines compared."""
+    dataset = _tone_dataset(media_root, 16)  # 12 train questions, 4 test questions, a clip each
+    snapshot = _snapshot(admin_client, dataset, run_worker, split="train")
     page = admin_client.get(f"/snapshots/{snapshot.pk}/").content.decode()
     assert f"/snapshots/{snapshot.pk}/files/sft.jsonl" in page
     download = admin_client.get(f"/snapshots/{snapshot.pk}/files/sft.jsonl")
-    assert download.status_code == 200 and len(b"".join(download.streaming_content).splitlines()) == 4
+    assert download.status_code == 200 and len(b"".join(download.streaming_content).splitlines()) == 12
 
     sft_steps = {"max_steps": 2, "save_steps": 2, "logging_steps": 1}
     grpo_steps = {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2,
@@ -258,15 +258,18 @@ def test_it_takes_a_snapshot_through_training_to_the_four_baselines_side_by_side
     sft = _launch(admin_client, stage="sft", name="SightSound SFT", base_model=str(student), snapshot=snapshot.pk,
                   recipe="sft_tiny", overrides=sft_steps)
     label_sft = _launch(admin_client, stage="sft", name="label SFT", base_model=str(student),
-                        snapshot=snapshot.pk, recipe="sft_tiny", targets="label_only", overrides=sft_steps)
+                        snapshot=snapshot.pk, recipe="sft_tiny", targets="label_only", design="kept",
+                        overrides=sft_steps)
     label_grpo = _launch(admin_client, stage="grpo", name="label GRPO", base_model=str(student),
-                         snapshot=snapshot.pk, recipe="grpo_tiny", overrides=grpo_steps)
+                         snapshot=snapshot.pk, recipe="grpo_r1aqa_tiny", targets="r1aqa", overrides=grpo_steps)
     run_worker("gpu")
     for run in (sft, label_sft, label_grpo):
         run.refresh_from_db()
         assert run.status == "succeeded", run.error
-    assert label_sft.environment["stage_config"]["train_file"].endswith("sft_label_only.jsonl")
+    assert label_sft.environment["stage_config"]["train_file"].endswith("sft_label_only_matched.jsonl")
+    assert label_grpo.environment["stage_config"]["train_file"].endswith("grpo_r1aqa.jsonl")
     assert label_grpo.environment["stage_config"]["adapter"] is None
+    assert label_grpo.environment["stage_config"]["reward_funcs"] == ["accuracy", "answer_format"]
     curve = admin_client.get(f"/training/{sft.pk}/metrics.json").json()
     assert [p[0] for p in curve["series"]["loss"]] == [1, 2] and curve["active"] is False
 
@@ -280,26 +283,45 @@ def test_it_takes_a_snapshot_through_training_to_the_four_baselines_side_by_side
     series = admin_client.get(f"/training/{grpo.pk}/metrics.json").json()["series"]
     assert "reward" in series and any(n.startswith("rewards/") for n in series), sorted(series)
 
+    # Scoring the model on questions it trained on is refused, with the overlap said; held-out test is fine.
+    refused = admin_client.post("/training/new/", {"stage": "eval", "base_model": "ignored", "parent": grpo.pk,
+                                                   "eval_dataset": dataset.pk, "eval_split": "train"})
+    assert refused.status_code == 400 and "shares 12 question(s) and 12 clip(s)" in refused.content.decode()
     evals = [_launch(admin_client, stage="eval", name="pretrained", base_model=str(student),
-                     eval_dataset=dataset.pk, overrides={"max_new_tokens": 8})]
+                     eval_dataset=dataset.pk, eval_split="test", overrides={"max_new_tokens": 8})]
     for model in (label_sft, label_grpo, grpo):
         evals.append(_launch(admin_client, stage="eval", name=f"eval {model.name}", base_model="ignored",
-                             parent=model.pk, eval_dataset=dataset.pk, overrides={"max_new_tokens": 8}))
+                             parent=model.pk, eval_dataset=dataset.pk, eval_split="test",
+                             overrides={"max_new_tokens": 8}))
     run_worker("gpu")
     for ev in evals:
         ev.refresh_from_db()
         assert ev.status == "succeeded" and ev.results["n"] == 4, ev.error
+        assert ev.results["in_sample"] is False and ev.results["generation"]["do_sample"] is False
+        s = ev.results["summary"]
+        assert s["ci_low"] <= s["accuracy"] <= s["ci_high"] and "silent_accuracy" in s and "truncation_rate" in s
+    assert [ev.results["prompt"] for ev in evals] == ["student", "label_only", "r1aqa", "student"]
     page = admin_client.get(f"/training/{evals[-1].pk}/").content.decode()
-    assert "SightSound GRPO" in page and "SightSound SFT" in page and "Accuracy" in page
+    assert "SightSound GRPO" in page and "SightSound SFT" in page and "Accuracy" in page and "95% CI" in page
     fragment = admin_client.get(f"/training/{grpo.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<section id="run-status"') and "every 2s" not in fragment
 
-    compare = admin_client.get("/training/compare/?" + "&".join(f"runs={e.pk}" for e in evals)).content.decode()
-    table = compare[compare.index('id="comparison"'):]
+    query = "&".join(f"runs={e.pk}" for e in evals)
+    compare = admin_client.get(f"/training/compare/?{query}").content.decode()
+    table = compare[compare.index('id="comparison"'):compare.index("</table>")]
     baselines = ["pretrained student", "label-only SFT", "label-only GRPO", "SightSound (chain SFT → GRPO)"]
     positions = [table.index(f'<strong class="baseline">{b}</strong>') for b in baselines]
     assert positions == sorted(positions), "the four baselines are columns in launch order"
     assert table.count("question_type=Pitch") == 1 and table.count("n=4") == 4
+    assert table.count('class="ci"') >= 4 and "p vs SightSound" in table and "reference" in table
+    assert "SightSound&#x27;s kept questions (matched)" in table and "every labelled training question" in table
+    assert "silent" in table and "in-sample" not in table
+    markdown = admin_client.get(f"/training/compare/?{query}&format=md")
+    assert markdown["Content-Disposition"].endswith('comparison.md"')
+    md = markdown.content.decode()
+    assert md.count("| overall |") == 4 and "## Configs" in md and "grpo_r1aqa_tiny" in md
+    csv_rows = admin_client.get(f"/training/compare/?{query}&format=csv").content.decode().splitlines()
+    assert csv_rows[0].startswith("run,baseline,design") and len(csv_rows) >= 5
     for url in ("/training/", "/snapshots/", f"/snapshots/{snapshot.pk}/", "/training/new/?stage=grpo",
                 "/training/compare/", "/snapshots/new/"):
         assert admin_client.get(url).status_code == 200, url
@@ -362,3 +384,62 @@ def test_it_names_the_four_baselines_from_the_lineage(users) -> None:
         "label-only SFT → GRPO": run("eval", run("grpo", label_sft)),
     }
     assert {comparison.baseline_label(r): name for name, r in cases.items()} == {n: n for n in cases}
+
+
+def test_it_refuses_evaluations_sharing_a_clip_with_training_unless_marked_in_sample(
+    media_root: Path, student: Path
+) -> None:
+    from webapp.training.models import SnapshotQuestion
+    from webapp.training.recipes import LaunchError
+
+    trained = _tone_dataset(media_root, 4, slug="trained")
+    snapshot = DatasetSnapshot.objects.create(dataset=trained, version=1, status="succeeded", export_dir="x")
+    SnapshotQuestion.objects.bulk_create([SnapshotQuestion(snapshot=snapshot, question=q)
+                                          for q in trained.questions.filter(split="train")])
+    sft = TrainingRun.objects.create(stage="sft", base_model=str(student), snapshot=snapshot, status="succeeded",
+                                     config={"_targets": "label_only"})
+    other = _tone_dataset(media_root, 4, slug="other")  # another dataset over clips with the same media names
+    data = {"stage": "eval", "parent": sft, "base_model": "m", "eval_dataset": other, "eval_split": "train"}
+    with pytest.raises(LaunchError, match=r"shares 0 question\(s\) and 3 clip\(s\)"):
+        runs.launch_check(data)
+    held_out = runs.launch_check({**data, "eval_split": "test"})  # clip t3 only ever served a test question
+    assert held_out.config["_eval"]["in_sample"] is False
+    marked = runs.launch_check({**data, "in_sample": True})
+    assert marked.config["_eval"]["in_sample"] is True and marked.config["_eval"]["overlap"]["clips"] == 3
+    with pytest.raises(LaunchError, match="in-sample"):
+        runs.launch_check({"stage": "eval", "parent": sft, "base_model": "m", "snapshot": snapshot})
+
+
+def test_it_gives_evaluation_at_least_the_completion_budget_the_model_trained_with(student: Path) -> None:
+    grpo = TrainingRun(stage="grpo", base_model="m", config={"max_completion_length": 768})
+    assert runs.eval_budget(None) == 512 and runs.eval_budget(grpo) == 768
+
+
+def test_it_picks_the_final_evaluations_checkpoint_on_the_validation_split_never_the_test_set(
+    admin_client: Client, media_root: Path, student: Path, run_worker
+) -> None:
+    dataset = _tone_dataset(media_root, 12)  # 3 test questions; two train ones become the validation split
+    Question.objects.filter(dataset=dataset, external_id__in=["0", "1"]).update(split="val")
+    snapshot = _snapshot(admin_client, dataset, run_worker, split="train")
+    steps = {"max_steps": 2, "save_steps": 1, "save_total_limit": 1, "logging_steps": 1, "val_every_steps": 1,
+             "val_max_new_tokens": 4}
+    refused = admin_client.post("/training/new/", {"stage": "sft", "base_model": str(student), "snapshot": snapshot.pk,
+                                                   "recipe": "sft_tiny", "val_split": "test"})
+    assert refused.status_code == 400 and "test split never chooses a checkpoint" in refused.content.decode()
+    sft = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                  val_split="val", overrides=steps)
+    no_curve = _launch(admin_client, stage="sft", base_model=str(student), snapshot=snapshot.pk, recipe="sft_tiny",
+                       overrides={"max_steps": 1})
+    run_worker("gpu")
+    sft.refresh_from_db()
+    assert sft.status == "succeeded", sft.error
+    assert list(sft.metrics.filter(name="val/accuracy").values_list("step", flat=True)) == [1, 2]
+    assert (media_root / sft.output_dir / "best-adapter" / "adapter_config.json").is_file()
+
+    best = _launch(admin_client, stage="eval", base_model="ignored", parent=sft.pk, eval_dataset=dataset.pk,
+                   eval_split="test", checkpoint="best", overrides={"max_new_tokens": 4})
+    assert runs.stage_config(best).adapter == str(media_root / sft.output_dir / "best-adapter")
+    refused = admin_client.post("/training/new/", {"stage": "eval", "base_model": "x", "parent": no_curve.pk,
+                                                   "eval_dataset": dataset.pk, "eval_split": "test",
+                                                   "checkpoint": "best"})
+    assert refused.status_code == 400 and "has none" in refused.content.decode()

@@ -237,6 +237,24 @@ class Importer:
         return True
 
 
+def source_version(source_format: str, data: bytes) -> dict[str, str]:
+    """Which revision of a benchmark an annotation file is (MMAU test-mini was revised several times, so a number
+    is comparable with a published one only on the same revision); {} where the format has no such notion."""
+    if source_format != "mmau":
+        return {}
+    import json
+
+    from pipeline.datasets.mmau_scoring import annotation_version
+
+    try:
+        rows = json.loads(data)
+    except ValueError:
+        return {}
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return {}
+    return annotation_version(rows)
+
+
 def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | None = None) -> ImportReport:
     """Apply an import and record its outcome on the ImportRun row (the UI and the command read it)."""
     importer = Importer(
@@ -260,7 +278,7 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
     fields = dict(
         created_count=report.created, unchanged_count=report.unchanged, attached_count=report.attached,
         duplicate_count=report.duplicates, skipped_count=report.skipped, error_count=len(report.errors),
-        errors=report.errors, warnings=report.warnings,
+        errors=report.errors, warnings=report.warnings, source_version=source_version(import_run.source_format, data),
     )
     ImportRun.objects.filter(pk=import_run.pk).update(**fields)
     for name, value in fields.items():

@@ -184,6 +184,8 @@ class ImportRun(Run):
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True, help_text="Imported rows that deserve a look.")
+    source_version = models.JSONField(default=dict, blank=True,
+                                      help_text="Which revision of the benchmark the file is (MMAU: release, date).")
 
     job_path = "webapp.catalog.jobs.import_job"
     job_timeout = 6 * 3600

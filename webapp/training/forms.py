@@ -13,7 +13,7 @@ from webapp.core.models import RunStatus
 from webapp.curation.models import Verdict
 from webapp.training.models import DatasetSnapshot, TrainingRun
 from webapp.training.recipes import LaunchError, recipe_names
-from webapp.training.runs import launch_check
+from webapp.training.runs import DESIGNS, launch_check
 
 
 class SnapshotForm(forms.Form):
@@ -37,9 +37,13 @@ class TrainingRunForm(forms.Form):
         help_text="Continue from this run's adapter (GRPO, evaluation).")
     snapshot = forms.ModelChoiceField(required=False, queryset=DatasetSnapshot.objects.filter(
         status=RunStatus.SUCCEEDED).select_related("dataset"))
-    targets = forms.ChoiceField(required=False, choices=[("chains", "chains (<think>…</think><answer>…</answer>)"),
-                                         ("label_only", "label only (<answer>…</answer>)")], initial="chains",
-                                help_text="SFT targets.")
+    targets = forms.ChoiceField(
+        required=False, initial="chains", help_text="SFT: chains or the label alone; GRPO: SightSound or R1-AQA mode.",
+        choices=[("chains", "chains (<think>…</think><answer>…</answer>)"),
+                 ("label_only", "SFT label only (<answer>B</answer>, prompt asks for the answer only)"),
+                 ("r1aqa", "GRPO in R1-AQA mode (choices unlettered, choice text in <answer>, no chain)")])
+    design = forms.ChoiceField(required=False, initial="all", choices=list(DESIGNS.items()),
+                               help_text="Label-only baselines: which training questions (the matched design).")
     recipe = forms.ChoiceField(required=False, choices=())
     overrides = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=20_000,
                                 help_text='JSON object of config fields, e.g. {"max_steps": 50}.')
@@ -47,6 +51,15 @@ class TrainingRunForm(forms.Form):
                                           help_text="Evaluation: the imported dataset to score.")
     eval_split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
     eval_limit = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    val_split = forms.ChoiceField(required=False, choices=[("", "none"), *Question.SPLITS],
+                                  help_text="SFT/GRPO: score this held-out split of the snapshot's dataset every "
+                                            "val_every_steps (default: save_steps) and keep the best adapter.")
+    checkpoint = forms.ChoiceField(required=False, initial="final",
+                                   choices=[("final", "the final adapter"),
+                                            ("best", "the best adapter on the validation split")],
+                                   help_text="Evaluation of a parent run: which of its adapters.")
+    in_sample = forms.BooleanField(required=False, help_text="Evaluation: allow questions or clips the model trained "
+                                   "on (the number is then labelled in-sample everywhere).")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,8 +85,8 @@ class TrainingRunForm(forms.Form):
             self.add_error("snapshot", "SFT and GRPO train on an exported snapshot.")
         if stage == "sft" and data.get("parent"):
             self.add_error("parent", "SFT starts from the base model; choose a parent for GRPO or evaluation.")
-        if stage == "eval" and not (data.get("eval_dataset") or data.get("snapshot")):
-            self.add_error("eval_dataset", "Choose a dataset to evaluate on (or a snapshot).")
+        if stage == "eval" and not (data.get("eval_dataset") or (data.get("snapshot") and data.get("in_sample"))):
+            self.add_error("eval_dataset", "Choose a dataset and split to evaluate on, held out from training.")
         recipe = data.get("recipe")
         if recipe and stage and not recipe.startswith(f"{stage}_"):
             self.add_error("recipe", f"Recipe {recipe} is not a {stage} recipe.")

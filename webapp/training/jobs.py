@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from webapp.catalog.models import Dataset, ImportRun
 from webapp.core import storage
 from webapp.training import runs, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -84,30 +85,76 @@ class MetricSink:
             self.pending.clear()
 
 
+def eval_prompt(run: TrainingRun) -> str:
+    """Which prompt the scored model was trained with, so it is asked the way it learned to answer:
+    R1-AQA mode (choices unlettered), the label-only prompt (answer only), or the student's chain prompt."""
+    targets = [r.config.get("_targets") for r in runs.lineage(run)[1:]]
+    if "r1aqa" in targets:
+        return "r1aqa"
+    if "label_only" in targets and "chains" not in targets:
+        return "label_only"
+    return "student"
+
+
+def _eval_row(rec: dict[str, Any], prompt: str, benchmark: str) -> dict[str, Any]:
+    from pipeline.export import LABEL_PROMPT, grpo_row, r1aqa_row, user_message
+
+    if prompt == "r1aqa":
+        row = r1aqa_row(rec)
+    elif prompt == "label_only":
+        row = grpo_row(rec, user=user_message(rec, LABEL_PROMPT))
+    else:
+        row = grpo_row(rec)
+    if benchmark == "mmau":  # what the official scorer reads beside model_output
+        row.update({"benchmark": "mmau", "question": rec["question"], "task": rec.get("question_type", ""),
+                    "difficulty": rec.get("difficulty", ""), "sub-category": rec.get("sub_category", "")})
+    return row
+
+
 def _eval_items(run: TrainingRun, path: Path) -> int:
-    """The items JSONL of an eval run: an imported split's questions, else the snapshot's GRPO rows."""
-    from pipeline.export import grpo_row
+    """The items JSONL of an eval run: an imported split's questions (held out, checked at launch), else, only when
+    the run was launched in-sample, the snapshot's own GRPO rows."""
+    import json
 
     spec = run.config.get("_eval") or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     if spec.get("dataset"):
-        import json
-
         qs = snapshots.playable_questions(spec["dataset"])
         if spec.get("split"):
             qs = qs.filter(split=spec["split"])
         if spec.get("limit"):
             qs = qs[: spec["limit"]]
+        benchmark = "mmau" if Dataset.objects.filter(pk=spec["dataset"], source_format="mmau").exists() else ""
+        prompt = eval_prompt(run)
         n = 0
         with path.open("w", encoding="utf-8") as fh:
             for rec in snapshots.question_records(qs):
-                fh.write(json.dumps(grpo_row(rec), ensure_ascii=False) + "\n")
+                fh.write(json.dumps(_eval_row(rec, prompt, benchmark), ensure_ascii=False) + "\n")
                 n += 1
         return n
-    if run.snapshot and run.snapshot.export_dir:
+    if run.snapshot and run.snapshot.export_dir and spec.get("in_sample"):
         shutil.copyfile(storage.resolve(f"{run.snapshot.export_dir}/grpo.jsonl"), path)
         return sum(1 for _ in path.open())
-    raise ValueError("an evaluation run needs an evaluation dataset or an exported snapshot")
+    raise ValueError("an evaluation run needs a held-out evaluation dataset (or an in-sample launch on a snapshot)")
+
+
+def _validation_items(run: TrainingRun, path: Path) -> int:
+    """The validation split a training run scores every N steps, asked the way the run trains its model."""
+    import json
+
+    spec = run.config["_val"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prompt = "r1aqa" if run.config.get("_targets") == "r1aqa" else (
+        "label_only" if run.config.get("_targets") == "label_only" else "student")
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        questions = snapshots.playable_questions(spec["dataset"]).filter(split=spec["split"])
+        for rec in snapshots.question_records(questions):
+            fh.write(json.dumps(_eval_row(rec, prompt, ""), ensure_ascii=False) + "\n")
+            n += 1
+    if not n:
+        raise ValueError(f"the validation split {spec['split']!r} has no playable question")
+    return n
 
 
 def _drop_points_past_start(run: TrainingRun, cfg: Any) -> None:
@@ -170,6 +217,8 @@ def training_job(run_id: int) -> str:
         if run.stage == TrainingRun.Stage.EVAL:
             n = _eval_items(run, Path(cfg.items_file))
             run.report_progress(0, n)
+        elif getattr(cfg, "val_file", None):
+            _validation_items(run, Path(cfg.val_file))
         if launcher is None:
             result = _stage_runner(run.stage)(cfg, on_progress=sink)
         else:
@@ -200,7 +249,13 @@ def _results(run: TrainingRun, result: Any) -> dict[str, Any]:
     if run.stage == TrainingRun.Stage.EVAL:
         MetricPoint.objects.bulk_create([MetricPoint(run=run, step=result.n, name="eval/accuracy",
                                                      value=result.accuracy)], ignore_conflicts=True)
+        spec = run.config.get("_eval") or {}
+        version = (ImportRun.objects.filter(dataset_id=spec.get("dataset")).exclude(source_version={})
+                   .order_by("-pk").values_list("source_version", flat=True).first()) if spec.get("dataset") else None
         return {"results": {"accuracy": result.accuracy, "n": result.n, "per_slice": result.per_slice,
+                            "benchmark_version": version or {},
+                            "summary": result.summary, "generation": result.generation,
+                            "prompt": eval_prompt(run), "in_sample": bool(spec.get("in_sample")),
                             "predictions": storage.relative(Path(result.predictions_path)),
                             "stopped_early": result.stopped_early}}
     return {"checkpoint_path": storage.relative(Path(result.adapter_dir)),

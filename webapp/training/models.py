@@ -62,6 +62,23 @@ class SnapshotItem(models.Model):
         return f"{self.snapshot} / chain {self.chain_id}"
 
 
+class SnapshotQuestion(models.Model):
+    """A labelled question frozen into a snapshot for the label-only baselines (chain or not).
+
+    Frozen like the chains, so a snapshot version names one fixed set of training questions for every baseline,
+    however many questions are imported into the dataset later (and so an evaluation can be checked against it).
+    """
+
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="questions")
+    question = models.ForeignKey("catalog.Question", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["snapshot", "question"], name="snapshot_question_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot} / question {self.question_id}"
+
+
 class TrainingRun(Run):
     class Stage(models.TextChoices):
         SFT = "sft", "SFT"

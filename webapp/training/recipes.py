@@ -13,7 +13,8 @@ from django.conf import settings
 
 RECIPES_DIR = Path(settings.BASE_DIR) / "recipes"
 # Fields the web app fills in per run; an override may not point a run at other files.
-PATH_FIELDS = {"model_name_or_path", "train_file", "items_file", "output_dir", "media_root", "adapter", "resume"}
+PATH_FIELDS = {"model_name_or_path", "train_file", "items_file", "output_dir", "media_root", "adapter", "resume",
+               "val_file"}
 
 
 class LaunchError(ValueError):

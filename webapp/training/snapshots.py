@@ -21,7 +21,7 @@ from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
 from webapp.curation.review.history import chain_state
-from webapp.training.models import DatasetSnapshot, SnapshotItem
+from webapp.training.models import DatasetSnapshot, SnapshotItem, SnapshotQuestion
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,38 @@ def freeze(snapshot: DatasetSnapshot, on_batch: Any = None) -> int:
             if on_batch is not None and on_batch(done) is False:
                 return done
     done += _write_batch(snapshot, batch)
+    freeze_label_questions(snapshot)
     return done
+
+
+def freeze_label_questions(snapshot: DatasetSnapshot) -> int:
+    """Freeze the label-only baselines' questions (every labelled question the filters select); idempotent, so a
+    resumed build simply runs it again. Returns how many questions the snapshot holds."""
+    ids = label_only_questions(snapshot).values_list("pk", flat=True)
+    batch: list[SnapshotQuestion] = []
+    for qid in ids.iterator(chunk_size=5000):
+        batch.append(SnapshotQuestion(snapshot=snapshot, question_id=qid))
+        if len(batch) >= 5000:
+            SnapshotQuestion.objects.bulk_create(batch, ignore_conflicts=True)
+            batch.clear()
+    SnapshotQuestion.objects.bulk_create(batch, ignore_conflicts=True)
+    return SnapshotQuestion.objects.filter(snapshot=snapshot).count()
+
+
+def training_questions(snapshot: DatasetSnapshot) -> QuerySet[Question]:
+    """Every question any run trained on this snapshot could have seen: its frozen chains' and label questions."""
+    return Question.objects.filter(
+        Q(pk__in=SnapshotItem.objects.filter(snapshot=snapshot).values("chain__question_id"))
+        | Q(pk__in=SnapshotQuestion.objects.filter(snapshot=snapshot).values("question_id")))
+
+
+def frozen_label_questions(snapshot: DatasetSnapshot) -> QuerySet[Question]:
+    """The label-only questions frozen with the snapshot (read live only for a snapshot built before freezing
+    existed, which has none)."""
+    frozen = SnapshotQuestion.objects.filter(snapshot=snapshot)
+    if not frozen.exists():
+        return label_only_questions(snapshot)
+    return (Question.objects.filter(pk__in=frozen.values("question_id")).select_related("clip").order_by("id"))
 
 
 def _write_batch(snapshot: DatasetSnapshot, chains: list[Chain]) -> int:
@@ -170,7 +201,8 @@ def question_records(questions: QuerySet[Question]) -> Iterator[dict[str, Any]]:
     for q in questions.iterator(chunk_size=2000):
         yield {"question_id": q.pk, "question": q.text, "choices": q.choices, "answer_index": q.answer_index,
                "answer_text": q.answer_text, "split": q.split, "question_type": q.question_type,
-               "question_relation": q.question_relation, "category": q.category, "audio_path": q.clip.audio_path}
+               "question_relation": q.question_relation, "category": q.category, "audio_path": q.clip.audio_path,
+               "sub_category": q.sub_category, "difficulty": q.difficulty}
 
 
 def playable_questions(dataset_id: int) -> QuerySet[Question]:
@@ -185,9 +217,8 @@ def label_only_questions(snapshot: DatasetSnapshot) -> QuerySet[Question]:
     The label-only SFT baseline learns from the label alone, so limiting it to the questions that happen to have
     an accepted chain would starve it of data the chain pipeline never needed to produce. The chain filters
     (verdict label, chains per question) do not apply: these questions have no chain to filter. Like the chains
-    (a teacher only sees processed clips), a question counts once its clip is processed. The set is read when
-    the export is written: it is not frozen in SnapshotItems, so a re-export after new questions are imported
-    into the dataset can have more label-only rows (the card and the file list give the count written).
+    (a teacher only sees processed clips), a question counts once its clip is processed. `freeze` stores this set
+    as SnapshotQuestions, so later imports into the dataset never change a snapshot's baselines.
     """
     questions = (Question.objects.filter(dataset_id=snapshot.dataset_id, clip__status=Clip.Status.READY)
                  .exclude(Q(answer_index__isnull=True) & Q(answer_text="")).select_related("clip").order_by("id"))
@@ -209,7 +240,7 @@ def export(snapshot: DatasetSnapshot, out_dir: Path | None = None, on_progress: 
     embed = bool(snapshot.filters.get("embed_audio"))
     opts = ExportOptions(embed_audio=embed, media_root=str(storage.root()) if embed else None)
     result = write_export(records(snapshot), target, opts, on_progress=on_progress,
-                          label_records=question_records(label_only_questions(snapshot)))
+                          label_records=question_records(frozen_label_questions(snapshot)))
     title = f"{snapshot.dataset.name} v{snapshot.version}{f' ({snapshot.name})' if snapshot.name else ''}"
     card = write_card(target / "README.md", title=title, provenance=snapshot.provenance, result=result,
                       filters={**snapshot.filters, "max_chains_per_question": snapshot.max_chains_per_question},

@@ -14,7 +14,7 @@ from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import fail_if_orphaned
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.training import snapshots
-from webapp.training.comparison import comparison
+from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 from webapp.training.runs import launch, lineage
@@ -153,7 +153,16 @@ def compare(request: HttpRequest) -> HttpResponse:
     runs = sorted(chosen, key=lambda r: r.pk) or list(
         TrainingRun.objects.filter(stage="eval", status="succeeded").select_related("parent__parent")
         .order_by("-pk")[:8])[::-1]
-    return render(request, "training/compare.html", {"form": form, **comparison(runs)})
+    data = comparison(runs)
+    fmt = request.GET.get("format", "")
+    if fmt in {"csv", "md"}:
+        body = as_csv(data) if fmt == "csv" else as_markdown(data)
+        response = HttpResponse(body, content_type="text/csv" if fmt == "csv" else "text/markdown; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="comparison.{fmt}"'
+        return response
+    if fmt:
+        return HttpResponseBadRequest("format is csv or md")
+    return render(request, "training/compare.html", {"form": form, "query": request.GET.urlencode(), **data})
 
 
 @require_GET
