@@ -162,3 +162,20 @@ def test_it_measures_agreement_between_curators_where_they_overlap(two_curators)
     assert between.pairs[0].kappa == dashboards.cohen_kappa([[1, 1], [0, 1]]) == 0.4
     assert between.fleiss == dashboards.fleiss_kappa([[2, 0], [0, 2], [1, 1]]) == 0.3333
     assert dashboards.fleiss_kappa([[2, 0], [0, 2], [2, 0], [1, 1]]) == 0.4667
+
+
+def test_it_never_accepts_a_chain_the_teachers_selection_dropped(two_curators) -> None:  # type: ignore[no-untyped-def]
+    bob, _ = two_curators
+    ds = make_dataset()
+    question = make_question(ds, 1)
+    dropped, kept = question.chains.order_by("pk")
+    Chain.objects.filter(pk=dropped.pk).update(kept=False, drop_reason="wrong_answer")
+    for action, extra in (("accept", {}), ("edit", {"edited_text": "<think>x</think><answer>B</answer>"})):
+        with pytest.raises(review.ReviewError, match="dropped by the teacher's selection"):
+            review.decide(bob, dropped.pk, 0, action, **extra)
+    review.decide(bob, dropped.pk, 0, "reject", reason="other")  # rejecting or flagging it is fine
+    bulk = BulkAction.objects.create(action="accept", expected_count=2, created_by=bob)
+    Chain.objects.filter(pk=dropped.pk).update(decision="pending", version=0)
+    review.bulk_apply(bulk, Chain.objects.filter(question=question), bob)
+    assert dict(Chain.objects.filter(question=question).values_list("pk", "decision")) == {
+        dropped.pk: "pending", kept.pk: "accepted"}

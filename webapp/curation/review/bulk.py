@@ -61,10 +61,12 @@ def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser
     """Apply a bulk accept/reject chain by chain (one Review each), in batches; returns (applied, skipped).
 
     Chains already in the target state, or in a question another curator holds, are skipped and counted, and so
-    are the chains of datasets under review overlap: a bulk decision would stand in for the blind, per-curator
-    reviews that an agreement study exists to collect.
+    are the chains of datasets under review overlap (a bulk decision would stand in for the blind, per-curator
+    reviews that an agreement study exists to collect) and, for an accept, chains the teacher's selection dropped.
     """
     to_decision = TO_DECISION[bulk.action]
+    if to_decision == Chain.Decision.ACCEPTED:
+        chains = chains.filter(kept=True)
     note = f"bulk #{bulk.pk}" + (f": {bulk.note}" if bulk.note else "")
     ids = list(chains.order_by("id").values_list("id", flat=True))
     applied = 0
