@@ -179,3 +179,24 @@ def test_it_never_accepts_a_chain_the_teachers_selection_dropped(two_curators) -
     review.bulk_apply(bulk, Chain.objects.filter(question=question), bob)
     assert dict(Chain.objects.filter(question=question).values_list("pk", "decision")) == {
         dropped.pk: "pending", kept.pk: "accepted"}
+
+
+def test_it_leaves_other_curators_decisions_alone_in_a_curators_bulk(two_curators, users) -> None:  # type: ignore[no-untyped-def]
+    bob, carol = two_curators
+    ds = make_dataset()
+    q1, q2, q3 = make_question(ds, 1), make_question(ds, 2), make_question(ds, 3)
+    carols = q1.chains.order_by("pk").first()
+    review.decide(carol, carols.pk, 0, "accept")
+    review.release_others(carol)
+    bobs = q2.chains.order_by("pk").first()
+    review.decide(bob, bobs.pk, 0, "accept")
+    review.release_others(bob)
+    everything = Chain.objects.filter(question__in=[q1, q2, q3])
+    bulk = BulkAction.objects.create(action="reject", expected_count=6, created_by=bob)
+    review.bulk_apply(bulk, everything, bob)
+    decisions = dict(everything.values_list("pk", "decision"))
+    assert decisions[carols.pk] == "accepted"  # carol's decision stands
+    assert decisions[bobs.pk] == "rejected" and list(decisions.values()).count("rejected") == 5
+    admin_bulk = BulkAction.objects.create(action="reject", expected_count=6, created_by=users["admin"])
+    review.bulk_apply(admin_bulk, everything, users["admin"])
+    assert Chain.objects.get(pk=carols.pk).decision == "rejected"  # an admin may overrule
