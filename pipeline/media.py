@@ -191,12 +191,47 @@ def _check_streams(info: MediaInfo, require_audio: bool) -> None:
 # ----------------------------------------------------------------------------------------------------- probe
 
 
+# Media a dataset may bring, by file extension, with the demuxers (PyAV format names) that may read it. Anything
+# else is refused at import: the file is served to browsers later, and a WAV that is also HTML named `.html` must
+# never reach the storage root.
+MEDIA_CONTAINERS: dict[str, frozenset[str]] = {
+    ".wav": frozenset({"wav"}), ".flac": frozenset({"flac"}), ".ogg": frozenset({"ogg"}),
+    ".opus": frozenset({"ogg"}), ".mp3": frozenset({"mp3"}), ".m4a": frozenset({"mov", "mp4", "m4a"}),
+    ".aac": frozenset({"aac"}), ".mp4": frozenset({"mov", "mp4"}), ".mov": frozenset({"mov", "mp4"}),
+    ".mkv": frozenset({"matroska"}), ".webm": frozenset({"webm", "matroska"}), ".avi": frozenset({"avi"}),
+}
+
+
+def check_container(path: str | os.PathLike[str], format_name: str) -> None:
+    """Refuse a file whose extension is not an accepted media type, or whose content is another container.
+
+    >>> check_container("a.wav", "wav"), check_container("clip.MP4", "mov,mp4,m4a,3gp,3g2,mj2")
+    (None, None)
+    >>> for name, fmt in (("x.html", "wav"), ("x.wav", "mov,mp4,m4a,3gp,3g2,mj2")):
+    ...     try:
+    ...         check_container(name, fmt)
+    ...     except MediaError as exc:
+    ...         print(exc.reason[:42])
+    .html is not an accepted media type (accep
+    the file is mov inside, not the .wav its n
+    """
+    suffix = Path(path).suffix.lower()
+    allowed = MEDIA_CONTAINERS.get(suffix)
+    if allowed is None:
+        raise MediaError(f"{suffix or 'a file without an extension'} is not an accepted media type "
+                         f"(accepted: {', '.join(sorted(MEDIA_CONTAINERS))})")
+    if not allowed & set(format_name.split(",")):
+        raise MediaError(f"the file is {format_name.split(',')[0]} inside, not the {suffix} its name says")
+
+
 def probe(path: str | os.PathLike[str], *, require_audio: bool = True) -> MediaInfo:
     """Read stream parameters and decode the first frame of each stream, so broken files fail at import time.
 
-    Stream headers alone prove little: a file cut short or with garbage payload often opens fine.
+    Stream headers alone prove little: a file cut short or with garbage payload often opens fine. The extension
+    must be an accepted media type and match the container inside (`check_container`).
     """
     with _open(path) as container:
+        check_container(path, container.format.name)
         info = _read_info(container)
     _check_streams(info, require_audio)
     _decode_first_frames(path)

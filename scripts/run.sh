@@ -8,8 +8,8 @@ export DJANGO_SETTINGS_MODULE=webapp.settings
 VAR=${SIGHTSOUND_VAR:-$PWD/var}
 mkdir -p "$VAR"
 if [ -z "${SECRET_KEY:-}" ]; then
-  [ -f "$VAR/secret_key" ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > "$VAR/secret_key"
-  export SECRET_KEY=$(cat "$VAR/secret_key")
+  SECRET_KEY=$(.venv/bin/python -m webapp.core.secret_files "$VAR/secret_key")  # mode 0600, kept across restarts
+  export SECRET_KEY
 fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -29,5 +29,5 @@ echo "RQ worker for queues default, gpu (log: $VAR/worker.log)"
 .venv/bin/python manage.py build_tiny_models   # the default teacher/validator/student until real models are set
 .venv/bin/python manage.py bootstrap_demo
 echo
-echo "SightSound Studio: http://127.0.0.1:8000/  (users: admin, curator; password in $VAR/demo_password)"
+echo "SightSound Studio: http://127.0.0.1:8000/  (users: admin and curator; passwords in $VAR/admin_password and $VAR/curator_password)"
 .venv/bin/python manage.py runserver 127.0.0.1:8000 --noreload

@@ -47,7 +47,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# A Content-Security-Policy for every page: scripts only from our own static files (no inline script anywhere in
+# the templates; JSON data goes through json_script), no plugins, no framing, forms post only to us. Styles allow
+# inline because wavesurfer.js and Chart.js set them from script. File responses carry their own, stricter,
+# sandboxing policy (webapp/core/ranges.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 ROOT_URLCONF = "webapp.urls"
 WSGI_APPLICATION = "webapp.wsgi.application"
@@ -113,6 +133,11 @@ TINY_MODELS_ROOT = env_path("TINY_MODELS_ROOT", VAR_DIR / "models")
 TEACHER_MODEL = env_str("TEACHER_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2_5-vl"))
 VALIDATOR_MODEL = env_str("VALIDATOR_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2-audio"))
 STUDENT_MODEL = env_str("STUDENT_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2-audio"))
+# OpenAI-compatible model servers: the environment variables an admin may name as the API key (a form must not be
+# able to send SECRET_KEY or DATABASE_URL as a Bearer token), and the host names allowed to resolve to loopback,
+# link-local or private addresses (everything else internal is refused by the worker when it sends).
+MODEL_SERVER_KEY_ENVS = env_list("MODEL_SERVER_KEY_ENVS", ["OPENAI_API_KEY"])
+MODEL_SERVER_PRIVATE_HOSTS = env_list("MODEL_SERVER_PRIVATE_HOSTS", [])
 
 # Media pipeline knobs recorded with each clip.
 INGEST_FRAMES = env_int("INGEST_FRAMES", 8, minimum=1)

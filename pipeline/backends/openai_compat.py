@@ -44,6 +44,11 @@ class OpenAIOptions:
     max_retries: int = field(default=4, metadata={"help": "retries after the first attempt"})
     backoff_s: float = field(default=0.5, metadata={"help": "first retry delay; doubles each retry (+ jitter)"})
     jpeg_quality: int = field(default=90, metadata={"help": "frames are sent as JPEG images"})
+    allowed_key_envs: list[str] | None = field(default=None, metadata={
+        "help": "environment variables the key may come from (the web app passes its deployment's list; None: any)"})
+    private_hosts: list[str] | None = field(default=None, metadata={
+        "help": "host names allowed to resolve to loopback, link-local or private addresses (the web app passes "
+                "its deployment's list, so a form cannot aim a worker at internal services; None: no check)"})
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> OpenAIOptions:
@@ -52,7 +57,42 @@ class OpenAIOptions:
             raise ValueError(f"server must be 'vllm' or 'openai', got {opts.server!r}")
         if opts.max_concurrency < 1 or opts.max_retries < 0:
             raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
+        if opts.allowed_key_envs is not None and opts.api_key_env not in opts.allowed_key_envs:
+            raise ValueError(f"the API key may come only from {', '.join(opts.allowed_key_envs) or 'no variable'}; "
+                             f"{opts.api_key_env!r} is not one of them")
         return opts
+
+
+def check_host(base_url: str, private_hosts: list[str] | None) -> None:
+    """Refuse a server whose host resolves to a loopback, link-local, private or reserved address unless the
+    deployment allow-listed that host name: a worker holds secrets and sits inside the network.
+
+    >>> check_host("http://127.0.0.1:8000/v1", ["127.0.0.1"]), check_host("http://10.0.0.5/v1", None)
+    (None, None)
+    >>> try:
+    ...     check_host("http://169.254.169.254/v1", [])
+    ... except ServerError as exc:
+    ...     print(str(exc)[:57])
+    refusing 169.254.169.254: it resolves to 169.254.169.254,
+    """
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    if private_hosts is None:
+        return
+    host = urlsplit(base_url).hostname or ""
+    if host in private_hosts:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as exc:
+        raise ServerError(f"cannot resolve {host}: {exc}") from exc
+    for address in sorted(addresses):
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise ServerError(f"refusing {host}: it resolves to {address}, a non-public address; a deployment that "
+                              "runs its model servers privately lists their host names in MODEL_SERVER_PRIVATE_HOSTS")
 
 
 class ServerError(RuntimeError):
@@ -163,8 +203,10 @@ class OpenAIBackend:
 
         self.model = model
         self.options = OpenAIOptions.from_kwargs(options)
+        check_host(self.options.base_url, self.options.private_hosts)
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.options.api_key_env)
+        self._secret = key or ""
         if key:
             headers["Authorization"] = f"Bearer {key}"
         limits = httpx.Limits(max_connections=self.options.max_concurrency,
@@ -187,6 +229,7 @@ class OpenAIBackend:
                 log.warning("request %s: %s; retry %d/%d in %.1fs", request_id, last, attempt, opts.max_retries,
                             delay)
                 time.sleep(delay)
+            check_host(opts.base_url, opts.private_hosts)  # at every send: DNS may have changed since
             try:
                 response = self._client.post("/chat/completions", json=body)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
@@ -194,7 +237,7 @@ class OpenAIBackend:
                 continue
             if response.status_code == 200:
                 return response.json()
-            detail = response.text[:500]
+            detail = response.text[:500].replace(self._secret, "[redacted]") if self._secret else response.text[:500]
             last = f"HTTP {response.status_code}: {detail}"
             if response.status_code not in RETRY_STATUS:
                 raise ServerError(f"request {request_id} refused by {opts.base_url}: {last}")

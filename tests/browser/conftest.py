@@ -34,8 +34,22 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser, live_server):  # type: ignore[no-untyped-def]
+    """A page for driving the app: Playwright's own polling evaluates strings, which the app's CSP forbids, so this
+    context bypasses the CSP; `strict_page` keeps it and checks that the app itself never needs an exception."""
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def strict_page(browser, live_server):  # type: ignore[no-untyped-def]
+    """A page under the app's real Content-Security-Policy; `pg.csp_violations` collects what the browser refused."""
     context = browser.new_context(base_url=live_server.url)
     pg = context.new_page()
     pg.set_default_timeout(15000)
+    pg.csp_violations = []
+    pg.on("console", lambda m: pg.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     yield pg
     context.close()

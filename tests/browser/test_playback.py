@@ -78,3 +78,21 @@ def test_it_plays_a_claims_evidence_span_when_clicked(page, question: Question) 
     page.wait_for_function("document.getElementById('player').paused", timeout=10000)  # stops at the span's end
     t = page.evaluate("document.getElementById('player').currentTime")
     assert 3.9 <= t <= 4.6, t
+
+
+def test_it_runs_the_question_and_training_pages_under_the_content_security_policy(  # type: ignore[no-untyped-def]
+    strict_page, question: Question
+) -> None:
+    from webapp.training.models import MetricPoint, TrainingRun
+
+    run = TrainingRun.objects.create(stage="grpo", base_model="tiny", status="succeeded")
+    MetricPoint.objects.bulk_create([MetricPoint(run=run, step=s, name="loss", value=1 / s) for s in (1, 2, 3)])
+    _login(strict_page, "bob", "pw-bob")
+    strict_page.goto(f"/questions/{question.pk}/")
+    strict_page.wait_for_selector("#player")
+    strict_page.goto(f"/training/{run.pk}/")
+    strict_page.wait_for_selector("#chart-grid canvas")  # drawn by training.js + Chart.js, our own static files
+    strict_page.goto("/training/compare/")
+    strict_page.wait_for_timeout(500)
+    assert strict_page.csp_violations == []
+    assert "script-src 'self'" in strict_page.goto("/").headers["content-security-policy"]

@@ -108,7 +108,7 @@ def test_the_vllm_backend_says_how_to_get_vllm_when_it_is_absent() -> None:
 class _Server:
     """A real threaded HTTP server answering chat completions; `plan` lists status codes to return first."""
 
-    def __init__(self, plan: list[int] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, plan: list[int] | None = None, delay: float = 0.0, echo_auth: bool = False) -> None:
         self.plan = list(plan or [])
         self.delay = delay
         self.lock = threading.Lock()
@@ -137,7 +137,8 @@ class _Server:
                         "usage": {"prompt_tokens": 42}}
                     data = json.dumps(payload).encode()
                 else:
-                    data = json.dumps({"error": {"message": f"status {status} on purpose"}}).encode()
+                    echoed = f" (you sent {self.headers.get('Authorization')})" if echo_auth else ""
+                    data = json.dumps({"error": {"message": f"status {status} on purpose{echoed}"}}).encode()
                 with server.lock:
                     server.active -= 1
                 self.send_response(status)
@@ -223,3 +224,28 @@ def test_the_api_key_comes_from_the_environment(server_factory: Any, monkeypatch
     monkeypatch.setenv("SIGHTSOUND_TEST_KEY", "sk-test")
     backend = load_backend("openai", "served", base_url="http://127.0.0.1:9/v1", api_key_env="SIGHTSOUND_TEST_KEY")
     assert backend._client.headers["Authorization"] == "Bearer sk-test"
+
+
+
+def test_it_takes_the_key_only_from_an_allow_listed_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "django-secret")
+    with pytest.raises(ValueError, match="'SECRET_KEY' is not one of them"):
+        load_backend("openai", "served", base_url="http://127.0.0.1:9/v1", api_key_env="SECRET_KEY",
+                     allowed_key_envs=["OPENAI_API_KEY"], private_hosts=["127.0.0.1"])
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1", "http://169.254.169.254/v1", "http://10.1.2.3:8000/v1",
+                                 "http://localhost:8000/v1", "http://[::1]:8000/v1"])
+def test_it_refuses_internal_addresses_the_deployment_did_not_allow(url: str) -> None:
+    with pytest.raises(ServerError, match="non-public address"):
+        load_backend("openai", "served", base_url=url, private_hosts=["gpu-box"])
+
+
+def test_it_redacts_the_key_from_a_servers_error_body(server_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-abcdef123456")
+    srv = server_factory(plan=[400], echo_auth=True)
+    backend = load_backend("openai", "served", base_url=srv.url, allowed_key_envs=["OPENAI_API_KEY"],
+                           private_hosts=["127.0.0.1"])
+    with pytest.raises(ServerError) as err:
+        backend.generate([GenerationRequest("q", [{"role": "user", "content": "hi"}])])
+    assert "sk-live-abcdef123456" not in str(err.value) and "[redacted]" in str(err.value)

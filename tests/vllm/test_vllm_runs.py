@@ -64,7 +64,9 @@ def test_a_teacher_run_stores_the_same_chains_through_vllm_as_through_transforme
 
 def test_a_validation_run_judges_through_an_openai_compatible_server(
         admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path], run_worker,  # noqa: F811
-        tmp_path: Path) -> None:
+        tmp_path: Path, settings) -> None:
+    settings.MODEL_SERVER_KEY_ENVS = ["SIGHTSOUND_JUDGE_KEY"]  # what this deployment allows as a key variable
+    settings.MODEL_SERVER_PRIVATE_HOSTS = ["127.0.0.1"]  # and the private host its model server runs on
     teacher = _teacher(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], "transformers", limit=2)
     run_worker("gpu")
     teacher.refresh_from_db()

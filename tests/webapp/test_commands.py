@@ -30,13 +30,28 @@ def test_it_bootstraps_the_demo_with_users_and_playable_clips(settings, tmp_path
     settings.VAR_DIR = tmp_path
     out = io.StringIO()
     call_command("bootstrap_demo", process_now=True, stdout=out, stderr=io.StringIO())
-    password = (tmp_path / "demo_password").read_text().strip()
-    assert f"password: {password}" in out.getvalue()
+    password = (tmp_path / "admin_password").read_text().strip()
+    curator_password = (tmp_path / "curator_password").read_text().strip()
+    assert f"admin with password: {password}" in out.getvalue() and curator_password in out.getvalue()
     admin, curator = authenticate(username="admin", password=password), authenticate(username="curator",
-                                                                                      password=password)
+                                                                                      password=curator_password)
     assert is_admin(admin) and is_curator(curator) and not is_admin(curator)
+    assert password != curator_password and authenticate(username="admin", password=curator_password) is None
+    assert {(tmp_path / f).stat().st_mode & 0o777 for f in ("admin_password", "curator_password")} == {0o600}
     assert Question.objects.count() == 8
     assert set(Clip.objects.values_list("status", flat=True)) == {"ready"}
     call_command("bootstrap_demo", stdout=io.StringIO(), stderr=io.StringIO())  # a second start changes nothing
     assert Question.objects.count() == 8
     assert authenticate(username="admin", password=password) is not None
+
+
+def test_it_keeps_generated_secrets_owner_only(tmp_path: Path) -> None:
+    from webapp.core.secret_files import write_secret
+
+    key, created = write_secret(tmp_path / "var" / "secret_key")
+    assert created and len(key) >= 50 and (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert write_secret(tmp_path / "var" / "secret_key") == (key, False)  # kept across restarts
+    old = tmp_path / "old_key"
+    old.write_text("s3cret\n")
+    old.chmod(0o644)  # what an older run.sh left behind
+    assert write_secret(old) == ("s3cret", False) and old.stat().st_mode & 0o777 == 0o600

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from tests.real_fixtures import REAL as SHARED
@@ -80,3 +81,23 @@ def test_it_rejects_a_music_file_given_to_the_avqa_importer(tmp_path: Path) -> N
     call_command("import_avqa", str(tmp_path / "m.json"), videos=str(tmp_path), stdout=io.StringIO(), stderr=err)
     assert err.getvalue().count("missing required fields") == 2 and "unknown fields" in err.getvalue()
     assert not Question.objects.exists()
+
+
+def test_it_rejects_media_whose_type_or_container_is_not_an_accepted_one(tmp_path: Path) -> None:
+    from pipeline.synth import render_tones, write_wav
+
+    rows = json.loads(MMAU.read_text())[:3]
+    audio = tmp_path / "audio"
+    write_wav(audio / "tone.wav", render_tones([(0.1, 0.5, 440.0)], duration=0.6), 16000)
+    (audio / "evil.html").write_bytes((audio / "tone.wav").read_bytes())  # a real WAV, named html
+    (audio / "fake.wav").write_bytes((audio / "tone.wav").read_bytes().replace(b"WAVE", b"AVI "))
+    for row, name in zip(rows, ("evil.html", "fake.wav", "tone.wav"), strict=True):
+        row["audio_id"] = f"./test-mini-audios/{name}"
+    (tmp_path / "three.json").write_text(json.dumps(rows))
+    err = io.StringIO()
+    call_command("import_mmau", str(tmp_path / "three.json"), audio=str(audio), stdout=io.StringIO(), stderr=err)
+    run = ImportRun.objects.get()
+    reasons = sorted(e["reason"] for e in run.errors)
+    assert run.created_count == 1 and len(reasons) == 2, reasons
+    assert ".html is not an accepted media type" in reasons[0] or ".html is not an accepted media type" in reasons[1]
+    assert not any(p.suffix == ".html" for p in Path(settings.MEDIA_ROOT).rglob("*"))

@@ -92,3 +92,36 @@ def test_it_requires_login_and_a_role(client: Client, nobody_client: Client, sto
 
 def test_it_rejects_writes(curator_client: Client, stored: str) -> None:
     assert curator_client.post(f"/files/{stored}").status_code == 405
+
+
+POLYGLOT = b"RIFF\x24\x00\x00\x00WAVEfmt <html><script>alert(document.cookie)</script></html>"
+
+
+@pytest.mark.parametrize(("name", "disposition"), [
+    ("clip.mp4", "inline"), ("clip.wav", "inline"), ("thumb.jpg", "inline"),
+    ("page.html", "attachment"), ("evil.svg", "attachment"), ("notes.txt", "attachment"), ("x.bin", "attachment"),
+])
+def test_it_shows_only_audio_video_and_images_inline_and_sandboxes_every_file(
+    curator_client: Client, media_root: Path, name: str, disposition: str
+) -> None:
+    path = media_root / "media" / "ds" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(POLYGLOT)
+    r = curator_client.get(f"/files/media/ds/{name}")
+    assert r.status_code == 200 and r["Content-Disposition"].startswith(disposition)
+    assert "sandbox" in r["Content-Security-Policy"] and "default-src 'none'" in r["Content-Security-Policy"]
+    assert r["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("header", ["bytes=" + "9" * 5000 + "-", "bytes=0-" + "9" * 5000, "bytes=-" + "9" * 5000])
+def test_it_answers_absurd_range_numbers_without_an_error(curator_client: Client, stored: str, header: str) -> None:
+    r = curator_client.get(f"/files/{stored}", HTTP_RANGE=header)
+    assert r.status_code in {200, 206, 416}
+    if r.status_code == 206:
+        assert r["Content-Range"].endswith("/10240")
+
+
+def test_it_sends_a_content_security_policy_with_every_page(curator_client: Client) -> None:
+    policy = curator_client.get("/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]

@@ -162,3 +162,41 @@ def test_it_measures_agreement_between_curators_where_they_overlap(two_curators)
     assert between.pairs[0].kappa == dashboards.cohen_kappa([[1, 1], [0, 1]]) == 0.4
     assert between.fleiss == dashboards.fleiss_kappa([[2, 0], [0, 2], [1, 1]]) == 0.3333
     assert dashboards.fleiss_kappa([[2, 0], [0, 2], [2, 0], [1, 1]]) == 0.4667
+
+
+def test_it_never_accepts_a_chain_the_teachers_selection_dropped(two_curators) -> None:  # type: ignore[no-untyped-def]
+    bob, _ = two_curators
+    ds = make_dataset()
+    question = make_question(ds, 1)
+    dropped, kept = question.chains.order_by("pk")
+    Chain.objects.filter(pk=dropped.pk).update(kept=False, drop_reason="wrong_answer")
+    for action, extra in (("accept", {}), ("edit", {"edited_text": "<think>x</think><answer>B</answer>"})):
+        with pytest.raises(review.ReviewError, match="dropped by the teacher's selection"):
+            review.decide(bob, dropped.pk, 0, action, **extra)
+    review.decide(bob, dropped.pk, 0, "reject", reason="other")  # rejecting or flagging it is fine
+    bulk = BulkAction.objects.create(action="accept", expected_count=2, created_by=bob)
+    Chain.objects.filter(pk=dropped.pk).update(decision="pending", version=0)
+    review.bulk_apply(bulk, Chain.objects.filter(question=question), bob)
+    assert dict(Chain.objects.filter(question=question).values_list("pk", "decision")) == {
+        dropped.pk: "pending", kept.pk: "accepted"}
+
+
+def test_it_leaves_other_curators_decisions_alone_in_a_curators_bulk(two_curators, users) -> None:  # type: ignore[no-untyped-def]
+    bob, carol = two_curators
+    ds = make_dataset()
+    q1, q2, q3 = make_question(ds, 1), make_question(ds, 2), make_question(ds, 3)
+    carols = q1.chains.order_by("pk").first()
+    review.decide(carol, carols.pk, 0, "accept")
+    review.release_others(carol)
+    bobs = q2.chains.order_by("pk").first()
+    review.decide(bob, bobs.pk, 0, "accept")
+    review.release_others(bob)
+    everything = Chain.objects.filter(question__in=[q1, q2, q3])
+    bulk = BulkAction.objects.create(action="reject", expected_count=6, created_by=bob)
+    review.bulk_apply(bulk, everything, bob)
+    decisions = dict(everything.values_list("pk", "decision"))
+    assert decisions[carols.pk] == "accepted"  # carol's decision stands
+    assert decisions[bobs.pk] == "rejected" and list(decisions.values()).count("rejected") == 5
+    admin_bulk = BulkAction.objects.create(action="reject", expected_count=6, created_by=users["admin"])
+    review.bulk_apply(admin_bulk, everything, users["admin"])
+    assert Chain.objects.get(pk=carols.pk).decision == "rejected"  # an admin may overrule

@@ -223,3 +223,10 @@ def test_it_resumes_a_snapshot_whose_worker_died(users, admin_client: Client, ru
     run_worker("default")
     snapshot.refresh_from_db()
     assert snapshot.status == "succeeded" and snapshot.items.count() == 6 == snapshot.chain_count
+
+
+def test_it_never_freezes_a_dropped_chain_even_if_marked_accepted(users, admin_client: Client, run_worker) -> None:
+    accepted = _curate(users)
+    Chain.objects.filter(pk=accepted[0].pk).update(kept=False, drop_reason="not_majority")  # e.g. an old decision
+    snapshot = _freeze(admin_client, run_worker)
+    assert set(snapshot.items.values_list("chain_id", flat=True)) == {c.pk for c in accepted[1:]}

@@ -164,3 +164,21 @@ def test_a_vllm_run_without_vllm_in_the_worker_fails_with_how_to_get_it(admin_cl
     run_worker("gpu")
     run.refresh_from_db()
     assert run.status == "failed" and "requirements-gpu.txt" in run.error and "setup_vllm.sh" in run.error
+
+
+def test_it_never_sends_worker_secrets_where_a_form_says(admin_client: Client, curator_client: Client, avqa: Dataset,
+                                                        run_worker, settings) -> None:
+    """Only allow-listed key variables; internal addresses refused when the worker sends; errors for admins only."""
+    base = {"dataset": avqa.pk, "model": "served", "backend": "openai", "prompt_version": "teacher-v1", "k": 1,
+            "temperature": 1.0, "top_p": 0.95, "max_new_tokens": 8, "seed": 0, "limit": 1}
+    for key in ("SECRET_KEY", "DATABASE_URL"):
+        r = admin_client.post("/runs/new/", {**base, "endpoint": "https://api.example.com/v1", "api_key_env": key})
+        assert r.status_code == 400 and not GenerationRun.objects.exists(), key
+    run = _launch(admin_client, avqa, Path("served"), backend="openai", endpoint="http://169.254.169.254/v1",
+                  api_key_env="OPENAI_API_KEY", k=1, limit=1)
+    run_worker("default")
+    run.refresh_from_db()
+    assert run.status == "failed" and "refusing 169.254.169.254" in run.error
+    assert "169.254.169.254" in admin_client.get(f"/runs/{run.pk}/").content.decode()
+    page = curator_client.get(f"/runs/{run.pk}/").content.decode()
+    assert "refusing" not in page and "shown to admins" in page

@@ -19,10 +19,15 @@ class EndpointFields(forms.Form):
     endpoint = forms.CharField(required=False, max_length=500,
                                help_text="OpenAI-compatible base URL ending in /v1 (openai backend only).")
     server_kind = forms.ChoiceField(required=False, choices=SERVER_KINDS, initial="vllm")
-    api_key_env = forms.RegexField(required=False, regex=r"^[A-Z_][A-Z0-9_]{0,63}$", max_length=64,
-                                   initial="OPENAI_API_KEY",
-                                   help_text="Environment variable on the worker that holds the API key.")
+    api_key_env = forms.ChoiceField(required=False, choices=(),
+                                    help_text="Environment variable on the worker that holds the API key "
+                                              "(the deployment's MODEL_SERVER_KEY_ENVS).")
     backend_field = "backend"
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["api_key_env"].choices = [(name, name) for name in settings.MODEL_SERVER_KEY_ENVS]
+        self.fields["api_key_env"].initial = (settings.MODEL_SERVER_KEY_ENVS or [""])[0]
 
     def clean_endpoint(self) -> str:
         """http(s)://host[:port]/path; bare internal host names (gpu-box) are fine, unlike Django's URLField."""
@@ -45,7 +50,7 @@ class EndpointFields(forms.Form):
         if data.get(self.backend_field) != "openai":
             return {}
         return {"base_url": data["endpoint"], "server": data.get("server_kind") or "vllm",
-                "api_key_env": data.get("api_key_env") or "OPENAI_API_KEY"}
+                "api_key_env": data.get("api_key_env") or (settings.MODEL_SERVER_KEY_ENVS or [""])[0]}
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean()

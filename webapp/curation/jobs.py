@@ -20,7 +20,7 @@ from webapp.catalog.models import Clip, Question
 from webapp.core import storage
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, Verdict
-from webapp.curation.runs import launch_validation
+from webapp.curation.runs import launch_validation, server_policy
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def teacher_job(run_id: int) -> str:
         questions = _questions(run)
         total = questions.count()
         done_ids = set(run.chains.values_list("question_id", flat=True).distinct())
-        cfg = TeacherConfig.from_dict(run.config)
+        cfg = TeacherConfig.from_dict({**run.config, "backend_options": server_policy(
+            run.config.get("backend", ""), run.config.get("backend_options") or {})})
         backend = build_backend(cfg)
         done, started, n_chains, n_kept = len(done_ids), time.monotonic(), 0, 0
         agreement: list[float] = []
@@ -135,7 +136,8 @@ def validation_job(run_id: int) -> str:
         done = total - chains.count()
         cfg = ValidationConfig(validators=run.config["validators"], judge_model=run.config.get("judge_model") or None,
                                judge_backend=run.config.get("judge_backend") or "transformers",
-                               judge_backend_options=run.config.get("judge_backend_options") or {})
+                               judge_backend_options=server_policy(run.config.get("judge_backend") or "",
+                                                                   run.config.get("judge_backend_options") or {}))
         counts: dict[str, int] = {}
         batch: list[Verdict] = []
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):

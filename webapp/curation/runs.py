@@ -56,3 +56,14 @@ def launch_validation(source: GenerationRun, validators: str, judge_model: str, 
         )
         run.enqueue()
     return run
+
+
+def server_policy(backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A run's backend options as the worker uses them: an OpenAI-compatible client gets the deployment's allow-lists
+    (key variables, private hosts), which nothing a form stores can widen."""
+    if backend != "openai":
+        return dict(options)
+    from django.conf import settings
+
+    return {**options, "allowed_key_envs": list(settings.MODEL_SERVER_KEY_ENVS),
+            "private_hosts": list(settings.MODEL_SERVER_PRIVATE_HOSTS)}

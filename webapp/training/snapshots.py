@@ -53,7 +53,8 @@ def create_snapshot(data: dict[str, Any], user: AbstractBaseUser | None) -> Data
 # --- freezing -----------------------------------------------------------------------------------------------
 def candidate_chains(snapshot: DatasetSnapshot) -> QuerySet[Chain]:
     """The accepted chains the filters select, ordered by question so the per-question cap can stream."""
-    chains = Chain.objects.filter(question__dataset_id=snapshot.dataset_id, decision=Chain.Decision.ACCEPTED)
+    chains = Chain.objects.filter(question__dataset_id=snapshot.dataset_id, decision=Chain.Decision.ACCEPTED,
+                                  kept=True)  # a dropped chain never trains, whatever its decision says
     f = snapshot.filters
     if f.get("split"):
         chains = chains.filter(question__split=f["split"])

@@ -11,10 +11,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from webapp.core.roles import is_admin
 from webapp.curation.models import BulkAction, Chain, Lease, Review
 from webapp.curation.review.decisions import TO_DECISION
 from webapp.curation.review.forms import ReviewFilterForm
@@ -61,10 +62,16 @@ def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser
     """Apply a bulk accept/reject chain by chain (one Review each), in batches; returns (applied, skipped).
 
     Chains already in the target state, or in a question another curator holds, are skipped and counted, and so
-    are the chains of datasets under review overlap: a bulk decision would stand in for the blind, per-curator
-    reviews that an agreement study exists to collect.
+    are the chains of datasets under review overlap (a bulk decision would stand in for the blind, per-curator
+    reviews that an agreement study exists to collect) and, for an accept, chains the teacher's selection dropped.
+    Overwriting other curators' decisions in bulk is an admin's action: a curator's bulk leaves them alone.
     """
     to_decision = TO_DECISION[bulk.action]
+    if to_decision == Chain.Decision.ACCEPTED:
+        chains = chains.filter(kept=True)
+    if not is_admin(user):  # a curator's bulk touches pending chains and their own decisions, nobody else's
+        chains = chains.filter(Q(decision=Chain.Decision.PENDING) | Exists(Review.objects.filter(
+            chain=OuterRef("pk"), chain_version=OuterRef("version") - 1, curator=user)))
     note = f"bulk #{bulk.pk}" + (f": {bulk.note}" if bulk.note else "")
     ids = list(chains.order_by("id").values_list("id", flat=True))
     applied = 0

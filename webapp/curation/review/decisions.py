@@ -185,6 +185,10 @@ def decide(user: AbstractBaseUser, chain_id: int, seen_version: int, action: str
             chain, history = _lock_stream(chain_id, seen_version, question_id, user)
         else:
             chain = _lock_chain(chain_id, seen_version, question_id)
+        if not chain.kept and TO_DECISION[action] == Decision.ACCEPTED:
+            raise ReviewError(
+                f"Chain #{card_number(chain)} was dropped by the teacher's selection ({chain.drop_reason or 'dropped'})"
+                ": it cannot be accepted into the dataset. Reject or flag it instead.")
         parsed = parse_edit(edited_text, chain.question) if action == Action.EDIT else None
         fields = {"reason": reason, "note": note, "edited_text": parsed.text if parsed else ""}
         if overlap > 1:
