@@ -200,3 +200,12 @@ def test_it_leaves_other_curators_decisions_alone_in_a_curators_bulk(two_curator
     admin_bulk = BulkAction.objects.create(action="reject", expected_count=6, created_by=users["admin"])
     review.bulk_apply(admin_bulk, everything, users["admin"])
     assert Chain.objects.get(pk=carols.pk).decision == "rejected"  # an admin may overrule
+
+
+def test_it_judges_an_edited_open_answer_by_the_shared_rules(two_curators) -> None:  # type: ignore[no-untyped-def]
+    bob, _ = two_curators
+    question = make_question(make_dataset(), 1)
+    question.__class__.objects.filter(pk=question.pk).update(choices=[], answer_index=None, answer_text="two")
+    chain = question.chains.order_by("pk").first()
+    review.decide(bob, chain.pk, 0, "edit", edited_text="<think>Two violins.</think><answer>2 instruments</answer>")
+    assert ChainRevision.objects.get(chain=chain).is_correct is True  # "2 instruments" answers "two"

@@ -49,8 +49,9 @@ def _local_letter(inner: str, question: Question) -> int | None:  # pragma: no c
 
 
 def edit_is_correct(parsed: ParsedEdit, question: Question) -> bool | None:
+    """Is a curator's edited answer right? By the same rules the teacher, rewards and evaluation use."""
     if question.choices:
         return parsed.parsed_answer == question.answer_index if question.answer_index is not None else None
-    from pipeline.answers import normalize
+    from pipeline.answers import open_answer_matches
 
-    return normalize(parsed.open_answer) == normalize(question.answer_text)
+    return open_answer_matches(parsed.open_answer, question.answer_text)
