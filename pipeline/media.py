@@ -224,14 +224,16 @@ def check_container(path: str | os.PathLike[str], format_name: str) -> None:
         raise MediaError(f"the file is {format_name.split(',')[0]} inside, not the {suffix} its name says")
 
 
-def probe(path: str | os.PathLike[str], *, require_audio: bool = True) -> MediaInfo:
+def probe(path: str | os.PathLike[str], *, require_audio: bool = True, check_type: bool = False) -> MediaInfo:
     """Read stream parameters and decode the first frame of each stream, so broken files fail at import time.
 
-    Stream headers alone prove little: a file cut short or with garbage payload often opens fine. The extension
-    must be an accepted media type and match the container inside (`check_container`).
+    Stream headers alone prove little: a file cut short or with garbage payload often opens fine. The decoder
+    sniffs the content whatever the name; `check_type` (what imports ask, since the stored file is later served
+    to browsers under its name) also requires an accepted extension matching the container (`check_container`).
     """
     with _open(path) as container:
-        check_container(path, container.format.name)
+        if check_type:
+            check_container(path, container.format.name)
         info = _read_info(container)
     _check_streams(info, require_audio)
     _decode_first_frames(path)

@@ -212,7 +212,7 @@ class Importer:
     def _store(self, clip: Clip, source: Path) -> None:
         """Probe (rejects undecodable files and videos without sound), then place under the storage root."""
         try:
-            info = probe(source, require_audio=True)
+            info = probe(source, require_audio=True, check_type=True)
         except MediaError as exc:
             raise _RowRejected(f"{source.name}: {exc.reason}") from exc
         relative = f"media/{self.dataset.slug}/{clip.name}{source.suffix.lower()}"
