@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -52,9 +51,14 @@ def test_it_attaches_media_that_arrives_later(tmp_path: Path, media_root: Path) 
     call_command("import_mmau", str(tmp_path / "two.json"), audio=str(audio), allow_missing_media=True,
                  stdout=io.StringIO())
     assert Clip.objects.filter(status="missing").count() == 2
-    # The MMAU audio arrives (a CC-licensed recording stands in for the hosted wav).
+    # The MMAU audio arrives (a CC-licensed recording, decoded to a real WAV, stands in for the hosted wav: a file
+    # whose container is not what its name says is refused).
+    from pipeline.media import decode_audio
+    from pipeline.synth import write_wav
+
     first = Path(rows[0]["audio_id"]).name
-    shutil.copy(SHARED / "librosa_data" / "sorohanro_-_solo-trumpet-06.ogg", audio / first)
+    samples, rate = decode_audio(SHARED / "librosa_data" / "sorohanro_-_solo-trumpet-06.ogg")
+    write_wav(audio / first, samples, rate)
     call_command("import_mmau", str(tmp_path / "two.json"), audio=str(audio), allow_missing_media=True,
                  stdout=io.StringIO())
     run = ImportRun.objects.latest("created_at")

@@ -139,7 +139,9 @@ def test_it_resumes_without_duplicates_after_the_work_horse_is_killed(
     _no_duplicates(run)
 
 
-def test_an_openai_backed_run_keeps_its_endpoint_but_never_a_key(admin_client: Client, avqa: Dataset) -> None:
+def test_an_openai_backed_run_keeps_its_endpoint_but_never_a_key(admin_client: Client, avqa: Dataset,
+                                                                 settings) -> None:
+    settings.MODEL_SERVER_KEY_ENVS = ["OPENAI_API_KEY", "TEACHER_API_KEY"]  # what this deployment allows
     bad = admin_client.post("/runs/new/", {"dataset": avqa.pk, "model": "served", "backend": "openai",
                                            "prompt_version": "teacher-v1", "k": 2, "temperature": 1.0, "top_p": 1.0,
                                            "max_new_tokens": 16, "seed": 0})
