@@ -107,3 +107,28 @@ def test_it_stores_model_output_with_nul_bytes_on_every_backend(dataset: Dataset
     chain.refresh_from_db()
     assert chain.text == "<think>a\ufffdb</think>"
     assert db_safe_json({"claims": [{"text": "x\x00"}], "n": 1}) == {"claims": [{"text": "x\ufffd"}], "n": 1}
+
+
+def test_it_keeps_run_life_cycles_and_chain_decisions_out_of_the_admins_hands(users) -> None:  # type: ignore[no-untyped-def]
+    """Editing a run's status or a chain's decision in the Django admin would bypass the guarded transitions
+    and the review history; those fields are read-only there."""
+    from django.test import Client
+
+    from tests.webapp.review_factories import make_dataset, make_question
+    from webapp.training.models import TrainingRun
+
+    users["admin"].is_superuser = users["admin"].is_staff = True
+    users["admin"].save()
+    client = Client()
+    client.force_login(users["admin"])
+    run = TrainingRun.objects.create(stage="eval", base_model="m", status="running")
+    page = client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
+    assert 'name="status"' not in page and 'name="base_model"' in page
+    client.post(f"/admin/training/trainingrun/{run.pk}/change/",
+                {"stage": "eval", "base_model": "m", "status": "succeeded", "config": "{}", "environment": "{}",
+                 "results": "{}"})
+    run.refresh_from_db()
+    assert run.status == "running"
+    chain = make_question(make_dataset(), 1).chains.first()
+    page = client.get(f"/admin/curation/chain/{chain.pk}/change/").content.decode()
+    assert 'name="decision"' not in page and 'name="version"' not in page and 'name="text"' not in page

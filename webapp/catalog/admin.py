@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
+from webapp.core.admin import RunAdmin
 
 
 @admin.register(Dataset)
@@ -27,6 +28,6 @@ class QuestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(RunAdmin):
     list_display = ["source_name", "dataset", "status", "created_count", "unchanged_count", "error_count", "created_at"]
     list_filter = ["status", "source_format"]

@@ -2,18 +2,22 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from webapp.core.admin import RunAdmin
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
 
 
 @admin.register(GenerationRun)
-class GenerationRunAdmin(admin.ModelAdmin):
+class GenerationRunAdmin(RunAdmin):
     list_display = ["id", "kind", "dataset", "model", "status", "created_at"]
     list_filter = ["kind", "status"]
 
 
 @admin.register(Chain)
 class ChainAdmin(admin.ModelAdmin):
+    """Decisions, versions and text change only through review (each a history row), never here."""
+
     list_display = ["id", "run", "question", "sample_index", "parsed_answer", "is_correct", "decision"]
+    readonly_fields = ["text", "decision", "version", "kept", "drop_reason", "parsed_answer", "is_correct"]
     list_filter = ["decision", "is_correct", "kept"]
     raw_id_fields = ["run", "question"]
 
