@@ -27,7 +27,7 @@ def _import_one(tmp_path: Path, videos: Path) -> Clip:
 
 def test_it_requeues_clips_whose_jobs_vanished_with_redis(tmp_path: Path, real_videos: Path, run_worker) -> None:
     clip = _import_one(tmp_path, real_videos)
-    django_rq.get_queue("default").connection.delete(f"rq:job:{clip_job_id(clip.pk)}")
+    django_rq.get_queue("default").connection.delete(f"rq:job:{clip_job_id(clip.pk, clip.attempt)}")
     django_rq.get_queue("default").empty()  # Redis restarted without persistence
     Clip.objects.filter(pk=clip.pk).update(status="processing")  # the worker died mid-clip
     out = io.StringIO()

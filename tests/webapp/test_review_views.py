@@ -140,7 +140,7 @@ def test_it_runs_a_large_bulk_action_as_a_job(curator_client: Client, users, run
         curator_client.post("/review/bulk/", {"action": "reject", "reason": "other", "note": "bulk",
                                               "queue": "dataset=rev", "confirm": 6})
     run = BulkAction.objects.get()
-    assert run.status == "queued" and run.rq_job_id == f"bulk-{run.pk}"
+    assert run.status == "queued" and run.rq_job_id == f"bulk-{run.pk}-a1"
     run_worker("default")
     run.refresh_from_db()
     assert (run.status, run.applied_count) == ("succeeded", 6)

@@ -5,25 +5,20 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 
 from pipeline.tiny import build_all
 from tests.webapp.conftest import ANNOTATIONS
+from tests.webapp.workers import start_worker, wait_for
 from webapp.catalog.models import Dataset
 from webapp.curation.models import Chain, GenerationRun, Verdict
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -95,28 +90,13 @@ def test_it_cancels_a_queued_run_so_it_never_starts(admin_client: Client, avqa: 
     assert admin_client.post(f"/runs/{run.pk}/cancel/").status_code == 400
 
 
-def _worker_env() -> dict[str, str]:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "DATABASE_URL": url,
-            "REDIS_URL": settings.RQ_QUEUES["gpu"]["URL"], "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "SECRET_KEY": "test", "DEBUG": "1", "HF_HUB_OFFLINE": "1"}
-
-
 def test_it_resumes_without_duplicates_after_the_work_horse_is_killed(
     admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path], run_worker
 ) -> None:
     run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], max_new_tokens=48)
-    worker = subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT,
-                              env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    worker = start_worker(capture=True)
     try:
-        deadline = time.monotonic() + 120
-        while not Chain.objects.filter(run=run).exists():
-            assert time.monotonic() < deadline and worker.poll() is None, "worker never produced a chain"
-            time.sleep(0.05)
+        wait_for(lambda: Chain.objects.filter(run=run).exists(), worker, "produced a chain")
         horses = psutil.Process(worker.pid).children()
         assert horses, "no work-horse to kill"
         for horse in horses:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from pipeline import tiny
 from pipeline.synth import render_tones, write_wav
+from tests.webapp.workers import start_worker, wait_for
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.curation.models import Chain, GenerationRun
 from webapp.training import comparison, runs
@@ -67,32 +63,11 @@ def _snapshot(client: Client, dataset: Dataset, run_worker, **filters: str) -> D
     return snapshot
 
 
-def _worker_env() -> dict[str, str]:
-    db = connection.settings_dict
-    url = f"sqlite:///{db['NAME']}" if db["ENGINE"].endswith("sqlite3") else \
-        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "DATABASE_URL": url,
-            "REDIS_URL": settings.RQ_QUEUES["gpu"]["URL"], "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "SECRET_KEY": "test", "DEBUG": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def _start_worker(**env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT,
-                            env={**_worker_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait_for(condition, worker: subprocess.Popen, what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline and worker.poll() is None, f"worker never {what}"
-        time.sleep(0.05)
-
-
 def _cancel_in_flight(client: Client, run: TrainingRun, started, **env: str) -> dict[psutil.Process, str]:
     """Cancel from the UI once `started()`, with a real worker process; its descendants then, with command lines."""
-    worker = _start_worker(**env)
+    worker = start_worker(**env)
     try:
-        _wait_for(started, worker, "started")
+        wait_for(started, worker, "started")
         busy = {p: " ".join(p.cmdline()) for p in psutil.Process(worker.pid).children(recursive=True)}
         assert client.post(f"/training/{run.pk}/cancel/").status_code == 302
         worker.wait(timeout=120)
@@ -166,9 +141,9 @@ def test_it_resumes_sft_from_its_checkpoint_after_the_work_horse_is_killed(
         saved = _checkpoint_steps(out)
         return bool(saved) and run.metrics.filter(name="loss", step__gt=saved[-1]).exists()
 
-    worker = _start_worker()
+    worker = start_worker()
     try:
-        _wait_for(logged_past_a_checkpoint, worker, "logged a step past a checkpoint")
+        wait_for(logged_past_a_checkpoint, worker, "logged a step past a checkpoint")
         for horse in psutil.Process(worker.pid).children():
             os.kill(horse.pid, signal.SIGKILL)
         worker.wait(timeout=60)

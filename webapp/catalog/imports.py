@@ -25,6 +25,7 @@ from pipeline.media import MediaError, probe
 from pipeline.progress import ProgressFn
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core import storage
+from webapp.core.models import Superseded
 
 logger = logging.getLogger(__name__)
 
@@ -255,14 +256,21 @@ def source_version(source_format: str, data: bytes) -> dict[str, str]:
     return annotation_version(rows)
 
 
-def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | None = None) -> ImportReport:
-    """Apply an import and record its outcome on the ImportRun row (the UI and the command read it)."""
+def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | None = None,
+               attempt: int | None = None) -> ImportReport:
+    """Apply an import and record its outcome on the ImportRun row (the UI and the command read it).
+
+    `attempt` is the queued job's (None in the import command, which runs the run it just made); an attempt that
+    no longer owns the run raises `Superseded` before touching a row. Rows are keyed by their natural keys, so a
+    re-run is the resume.
+    """
     importer = Importer(
         import_run.dataset, split=import_run.split,
         media_dir=Path(import_run.media_dir) if import_run.media_dir else None,
         allow_missing_media=import_run.allow_missing_media,
     )
-    import_run.mark_running()
+    if not import_run.mark_running(attempt=attempt):
+        raise Superseded(f"import {import_run.pk} is {import_run.status}, not queued at attempt {attempt}")
     try:
         report = importer.run(data, on_progress=on_progress or (lambda d, t, _m: import_run.report_progress(d, t)))
     except AnnotationFileError as exc:
@@ -280,7 +288,8 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
         duplicate_count=report.duplicates, skipped_count=report.skipped, error_count=len(report.errors),
         errors=report.errors, warnings=report.warnings, source_version=source_version(import_run.source_format, data),
     )
-    ImportRun.objects.filter(pk=import_run.pk).update(**fields)
+    with import_run.fence():
+        ImportRun.objects.filter(pk=import_run.pk).update(**fields)
     for name, value in fields.items():
         setattr(import_run, name, value)
     import_run.mark_succeeded()

@@ -1,8 +1,12 @@
 """Ingest: the media processing of clips (decode once; derive wav, peaks, thumbnail and frames), and its queueing.
 
 Processing runs on the RQ worker (`jobs.process_clip_job`), or in the import command's own process with
-`--process-now`; either way through `ingest_clip`. Jobs are queued by dotted path and with a deterministic id per
-clip, so recovery can ask Redis whether a clip's job still exists without importing the job module.
+`--process-now`; either way through `ingest_clip`. Jobs are queued by dotted path with an id derived from the
+clip and its attempt, so recovery can ask Redis whether a clip's job still exists without importing the job module.
+
+One clip, one live job: each queueing bumps `Clip.attempt` (a fencing token) and the job carries it; only the
+latest attempt may claim the clip and store results, so a job requeued from the RQ dashboard, or one left
+running by a reprocess, writes nothing. A clip whose job is alive is not queued again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from pipeline.media import MediaError, process_clip
@@ -24,13 +29,15 @@ logger = logging.getLogger(__name__)
 JOB = "webapp.catalog.jobs.process_clip_job"
 
 
-def ingest_clip(clip_id: int) -> str:
+def ingest_clip(clip_id: int, attempt: int | None = None) -> str:
     """Decode a clip once and derive wav, peaks, thumbnail and frames. A bad file flags the clip; it is
-    not a job failure, since retrying cannot fix the file."""
+    not a job failure, since retrying cannot fix the file. `attempt` is the queued job's (None: the command's
+    `--process-now`, which processes the clips it just imported)."""
     clip = Clip.objects.select_related("dataset").get(pk=clip_id)
     if clip.status == Clip.Status.MISSING:
         return "missing"
-    clip.mark_processing()
+    if attempt is not None and attempt != clip.attempt or not clip.mark_processing():
+        return f"superseded: clip {clip_id} is {clip.status} at attempt {clip.attempt} (this job: {attempt})"
     out_dir = storage.resolve(clip.derived_dir)
     try:
         art = process_clip(
@@ -46,7 +53,7 @@ def ingest_clip(clip_id: int) -> str:
         clip.mark_failed(f"processing crashed: {exc!r}")
         raise
     info = art.info
-    Clip.objects.filter(pk=clip.pk).update(
+    stored = Clip.objects.filter(pk=clip.pk, attempt=clip.attempt, status=Clip.Status.PROCESSING).update(
         status=Clip.Status.READY, error="", processed_at=timezone.now(),
         duration=info.duration, fps=info.fps, width=info.width, height=info.height,
         video_codec=info.video_codec or "", audio_codec=info.audio_codec or "", sample_rate=info.sample_rate,
@@ -54,37 +61,50 @@ def ingest_clip(clip_id: int) -> str:
         thumbnail_path=f"{clip.derived_dir}/{art.thumbnail}" if art.thumbnail else "",
         frame_paths=[f"{clip.derived_dir}/{p}" for p in art.frames], frame_times=list(art.frame_times),
     )
-    return "ready"
+    return "ready" if stored else "superseded"
 
 
-def clip_job_id(clip_id: int) -> str:
-    """Deterministic, so recovery can ask Redis whether a clip's job still exists."""
-    return f"process-clip-{clip_id}"
+def clip_job_id(clip_id: int, attempt: int) -> str:
+    """Derived from the clip and its attempt, so recovery can ask Redis whether a clip's job still exists."""
+    return f"process-clip-{clip_id}-a{attempt}"
 
 
 def enqueue_clip_processing(clip_ids: list[int]) -> None:
-    """Queue processing when the surrounding transaction commits, so workers never see missing rows."""
+    """Queue processing as a new attempt of each clip when the surrounding transaction commits, so workers
+    never see missing rows (and never an attempt number that was rolled back)."""
     queue = django_rq.get_queue("default")
+    with transaction.atomic():
+        Clip.objects.filter(pk__in=clip_ids).update(attempt=F("attempt") + 1)
+        attempts = list(Clip.objects.filter(pk__in=clip_ids).order_by("pk").values_list("pk", "attempt"))
 
     def _enqueue() -> None:
-        for clip_id in clip_ids:
-            queue.enqueue(JOB, clip_id, job_id=clip_job_id(clip_id), job_timeout=1800,
+        for clip_id, attempt in attempts:
+            queue.enqueue(JOB, clip_id, attempt, job_id=clip_job_id(clip_id, attempt), job_timeout=1800,
                           description=f"process clip {clip_id}")
 
     transaction.on_commit(_enqueue)
 
 
-def reprocess(clip_ids: list[int]) -> None:
-    """Clips back to pending and their jobs queued again, both or neither (an admin's retry, or recovery)."""
+def reprocess(clip_ids: list[int], job_is_alive: Callable[[str], bool] | None = None) -> list[int]:
+    """Clips back to pending and their jobs queued again, both or neither (an admin's retry, or recovery).
+
+    A clip whose current job is still alive (when `job_is_alive` is given) is left to it: two jobs on one clip
+    would race on its files. Returns the ids queued.
+    """
     with transaction.atomic():
-        Clip.objects.filter(pk__in=clip_ids).update(status=Clip.Status.PENDING, error="")
-        enqueue_clip_processing(clip_ids)
+        clips = Clip.objects.select_for_update().filter(pk__in=clip_ids).exclude(status=Clip.Status.MISSING)
+        ids = [pk for pk, attempt, status in clips.values_list("pk", "attempt", "status")
+               if job_is_alive is None or status not in (Clip.Status.PENDING, Clip.Status.PROCESSING)
+               or not job_is_alive(clip_job_id(pk, attempt))]
+        Clip.objects.filter(pk__in=ids).update(status=Clip.Status.PENDING, error="")
+        enqueue_clip_processing(ids)
+    return ids
 
 
 def requeue_stuck_clips(job_is_alive: Callable[[str], bool]) -> int:
     """Recovery: clips left pending/processing by a dead worker or a restarted Redis go back on the queue."""
-    stuck = [pk for pk in Clip.objects.filter(status__in=[Clip.Status.PENDING, Clip.Status.PROCESSING])
-             .values_list("pk", flat=True) if not job_is_alive(clip_job_id(pk))]
+    stuck = [pk for pk, attempt in Clip.objects.filter(status__in=[Clip.Status.PENDING, Clip.Status.PROCESSING])
+             .values_list("pk", "attempt") if not job_is_alive(clip_job_id(pk, attempt))]
     if stuck:
         reprocess(stuck)
     return len(stuck)

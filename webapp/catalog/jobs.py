@@ -5,29 +5,27 @@ Jobs take ids, never objects; the work itself lives in the modules they call, wh
 
 from __future__ import annotations
 
-from rq import get_current_job
-
 from pipeline.datasets import AnnotationFileError
 from webapp.catalog.imports import run_import
 from webapp.catalog.ingest import enqueue_clip_processing, ingest_clip
 from webapp.catalog.models import ImportRun
 from webapp.core import storage
+from webapp.core.models import Superseded
 
 
-def process_clip_job(clip_id: int) -> str:
-    return ingest_clip(clip_id)
+def process_clip_job(clip_id: int, attempt: int) -> str:
+    return ingest_clip(clip_id, attempt)
 
 
-def import_job(import_run_id: int) -> dict[str, int]:
+def import_job(import_run_id: int, attempt: int) -> dict[str, int] | str:
     """Run an import uploaded through the UI; the annotation file was stored under the storage root."""
     import_run = ImportRun.objects.select_related("dataset").get(pk=import_run_id)
-    job = get_current_job()
-    if job is not None:
-        ImportRun.objects.filter(pk=import_run.pk).update(rq_job_id=job.id)
     data = storage.resolve(import_run.annotations_path).read_bytes()
     try:
-        report = run_import(import_run, data)
+        report = run_import(import_run, data, attempt=attempt)
     except AnnotationFileError:
         return {"created": 0, "errors": 1}  # recorded on the run; retrying the same file cannot help
+    except Superseded as exc:
+        return f"superseded: {exc}"
     enqueue_clip_processing(report.clips_to_process)
     return {"created": report.created, "errors": len(report.errors)}

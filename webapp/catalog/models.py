@@ -81,6 +81,8 @@ class Clip(models.Model):
     frame_paths = models.JSONField(default=list, blank=True)
     frame_times = models.JSONField(default=list, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Fencing token of processing: the number of the latest queued job; only that job may write the results.
+    attempt = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["dataset", "name"]
@@ -104,13 +106,20 @@ class Clip(models.Model):
     def is_usable(self) -> bool:
         return self.status == self.Status.READY
 
-    def mark_processing(self) -> None:
-        Clip.objects.filter(pk=self.pk).update(status=self.Status.PROCESSING, error="")
-        self.status, self.error = self.Status.PROCESSING, ""
+    def mark_processing(self) -> bool:
+        """A processing job claims a pending clip at its own attempt; False when another attempt owns it."""
+        claimed = Clip.objects.filter(pk=self.pk, attempt=self.attempt, status=self.Status.PENDING) \
+            .update(status=self.Status.PROCESSING, error="")
+        if claimed:
+            self.status, self.error = self.Status.PROCESSING, ""
+        return bool(claimed)
 
-    def mark_failed(self, reason: str) -> None:
-        Clip.objects.filter(pk=self.pk).update(status=self.Status.FAILED, error=reason)
-        self.status, self.error = self.Status.FAILED, reason
+    def mark_failed(self, reason: str) -> bool:
+        failed = Clip.objects.filter(pk=self.pk, attempt=self.attempt, status=self.Status.PROCESSING) \
+            .update(status=self.Status.FAILED, error=reason)
+        if failed:
+            self.status, self.error = self.Status.FAILED, reason
+        return bool(failed)
 
 
 class Question(models.Model):
@@ -197,7 +206,7 @@ class ImportRun(Run):
         return f"import {self.source_name} → {self.dataset}"
 
     def job_id(self) -> str:
-        return f"import-{self.pk}"
+        return f"import-{self.pk}-a{self.attempt}"
 
     def job_description(self) -> None:
         return None

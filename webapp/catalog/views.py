@@ -16,6 +16,7 @@ from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
+from webapp.core.recovery import job_is_alive
 
 PAGE_SIZE = 50
 
@@ -96,7 +97,8 @@ def reprocess_clip(request: HttpRequest, pk: int) -> HttpResponse:
     clip = get_object_or_404(Clip, pk=pk)
     if clip.status == Clip.Status.MISSING:
         return HttpResponseBadRequest("This clip has no media yet; import it with its media first.")
-    reprocess([clip.pk])
+    if not reprocess([clip.pk], job_is_alive=job_is_alive):
+        messages.info(request, "This clip is being processed right now; its job will store the result.")
     first = clip.questions.order_by("id").first()
     return redirect(first) if first else redirect("catalog:datasets")
 

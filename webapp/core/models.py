@@ -2,19 +2,30 @@
 
 Status changes go through these methods, which update with a `status__in` guard, so a cancel that
 races a worker's success can never be overwritten and a stale object never resurrects a finished run.
+
+Every queued job is one *attempt* of its run, numbered by `Run.attempt` (a fencing token): the job gets the
+number it was queued with, and every status change, progress report and fenced write of that job checks it.
+A cancel followed by a resume while the old job still runs, a resume after Redis lost the job, or an old job
+requeued from the RQ dashboard therefore cannot act on the run: the superseded attempt raises `Superseded`
+at its next check and stops without writing.
 """
 
 from __future__ import annotations
 
+import logging
 import traceback
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import django_rq
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
 
+logger = logging.getLogger(__name__)
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -27,6 +38,11 @@ class RunStatus(models.TextChoices):
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+class Superseded(Exception):
+    """This attempt no longer owns its run (a newer attempt was queued, or the run left `running`): stop, write
+    nothing more. Jobs catch it and end quietly: the run's status belongs to whoever superseded them."""
+
+
 class Run(models.Model):
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -37,6 +53,9 @@ class Run(models.Model):
     progress_metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     rq_job_id = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="Fencing token: the number of the latest queued job; only that job may act on the run."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -64,17 +83,33 @@ class Run(models.Model):
         return f"{self.progress_done} / {self.progress_total}" if self.progress_total else self.get_status_display()
 
     def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
-        updated = type(self).objects.filter(pk=self.pk, status__in=allowed).update(**fields)
+        """Change the row only while it is in an allowed status *and* still at this object's attempt."""
+        updated = type(self).objects.filter(pk=self.pk, status__in=allowed, attempt=self.attempt).update(**fields)
         if updated:
             for name, value in fields.items():
                 setattr(self, name, value)
         return bool(updated)
 
-    def mark_running(self, job_id: str = "") -> bool:
-        return self._transition(
-            (RunStatus.QUEUED, RunStatus.FAILED), status=RunStatus.RUNNING, started_at=timezone.now(),
+    def mark_running(self, job_id: str = "", attempt: int | None = None) -> bool:
+        """A job claims its run: only a queued run, and only the attempt it was queued as (default: the row's)."""
+        loaded, self.attempt = self.attempt, self.attempt if attempt is None else attempt
+        claimed = self._transition(
+            (RunStatus.QUEUED,), status=RunStatus.RUNNING, started_at=timezone.now(),
             finished_at=None, error="", rq_job_id=job_id or self.rq_job_id,
         )
+        if not claimed:
+            self.attempt = loaded
+        return claimed
+
+    def carry_out(self, attempt: int, work: Callable[[], str], job_id: str = "") -> str:
+        """A job's frame: claim the run as `attempt`, do the work, and end quietly once superseded."""
+        if not self.mark_running(job_id, attempt=attempt):
+            return f"not started: {self} is {self.status} at attempt {self.attempt} (this job is attempt {attempt})"
+        try:
+            return work()
+        except Superseded as exc:
+            logger.info("job stopped: %s", exc)
+            return "superseded"
 
     def mark_succeeded(self) -> bool:
         return self._transition(
@@ -93,9 +128,26 @@ class Run(models.Model):
         return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
                                 finished_at=None, error="")
 
-    def is_cancelled(self) -> bool:
-        """Read from the database, not this object: a job polls it between batches to see an admin's cancel."""
-        return type(self).objects.filter(pk=self.pk, status=RunStatus.CANCELLED).exists()
+    def should_stop(self) -> bool:
+        """Polled by a job between batches, from the database: True once this attempt must stop (an admin's
+        cancel, or recovery failed the run); raises `Superseded` once a newer attempt owns the run."""
+        row = type(self).objects.filter(pk=self.pk).values_list("attempt", "status").first()
+        if row is None or row[0] != self.attempt:
+            raise Superseded(f"{self._meta.verbose_name} {self.pk}: attempt {self.attempt} was superseded")
+        return row[1] != RunStatus.RUNNING
+
+    @contextmanager
+    def fence(self) -> Iterator[None]:
+        """A transaction in which this attempt's writes land only while it is still the run's latest attempt.
+
+        The guard is an UPDATE of the run's own row, so it holds the row lock (PostgreSQL) or the write lock
+        (SQLite) until commit: a resume waits for the batch, and a superseded attempt's batch never lands after
+        it. A cancelled attempt may still write its last batch; `should_stop` is how it learns to stop.
+        """
+        with transaction.atomic():
+            if not type(self).objects.filter(pk=self.pk, attempt=self.attempt).update(attempt=F("attempt")):
+                raise Superseded(f"{self._meta.verbose_name} {self.pk}: attempt {self.attempt} was superseded")
+            yield
 
     # --- queueing: each kind of run says which job, queue and job id it gets ----------------------------------
     def job_name(self) -> str:
@@ -106,24 +158,29 @@ class Run(models.Model):
         return "default"
 
     def job_id(self) -> str:
-        """Unique per attempt by default, so a resumed run's job never collides with the dead one's."""
-        return f"{self._meta.model_name}-{self.pk}-{uuid.uuid4().hex[:8]}"
+        """Unique per attempt, so a resumed run's job never collides with (or overwrites) the dead one's."""
+        return f"{self._meta.model_name}-{self.pk}-a{self.attempt}-{uuid.uuid4().hex[:6]}"
 
     def job_description(self) -> str | None:
         return str(self)
 
     def enqueue(self) -> None:
-        """Queue the run's job when the transaction commits (a worker never sees a missing row); the job id is
-        stored first so recovery can ask Redis whether the job still exists."""
+        """Queue the run's job as a new attempt when the transaction commits (a worker never sees a missing row).
+
+        The attempt number goes up first and travels with the job, which supersedes any earlier job of the run;
+        the job id is stored so recovery can ask Redis whether the job still exists.
+        """
+        type(self).objects.filter(pk=self.pk).update(attempt=F("attempt") + 1)
+        self.attempt = type(self).objects.values_list("attempt", flat=True).get(pk=self.pk)
         job_id = self.job_id()
         type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id)
         self.rq_job_id = job_id
         queue = django_rq.get_queue(self.job_queue())
-        func, run_id, timeout, description = self.job_name(), self.pk, self.job_timeout, self.job_description()
-        options: dict[str, Any] = {"job_id": job_id, "job_timeout": timeout}
-        if description is not None:
+        func, run_id, attempt = self.job_name(), self.pk, self.attempt
+        options: dict[str, Any] = {"job_id": job_id, "job_timeout": self.job_timeout}
+        if (description := self.job_description()) is not None:
             options["description"] = description
-        transaction.on_commit(lambda: queue.enqueue(func, run_id, **options))
+        transaction.on_commit(lambda: queue.enqueue(func, run_id, attempt, **options))
 
     def resume(self) -> bool:
         """Requeue a failed or cancelled run and queue its job again, both or neither."""
@@ -134,10 +191,10 @@ class Run(models.Model):
         return True
 
     def report_progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
-        """Store progress on the row: the UI reads the database only, never RQ."""
+        """Store progress on the row (the UI reads the database only, never RQ); a superseded attempt's is dropped."""
         fields: dict[str, Any] = {"progress_done": done, "progress_total": total}
         if metrics:
             fields["progress_metrics"] = {**self.progress_metrics, **metrics}
-        type(self).objects.filter(pk=self.pk).update(**fields)
+        type(self).objects.filter(pk=self.pk, attempt=self.attempt).update(**fields)
         for name, value in fields.items():
             setattr(self, name, value)

@@ -2,7 +2,8 @@
 
 Both jobs are resumable by construction: they skip the questions (or chains) whose results are already
 stored, and writes use the unique keys (run, question, sample index) / (chain, validator, version) with
-ignore_conflicts, so a retried or resumed job never duplicates a row.
+ignore_conflicts, so a retried or resumed job never duplicates a row. Each job is one attempt of its run: its
+batches land inside `run.fence()`, and a superseded attempt stops at its next batch without writing it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import time
 from collections.abc import Iterator
 from functools import partial
 
-from django.db import transaction
 from django.db.models import QuerySet
 
 from pipeline.media import load_frames, read_audio
 from webapp.catalog.models import Clip, Question
 from webapp.core import storage
+from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, Verdict
 from webapp.curation.runs import launch_validation, server_policy
@@ -49,12 +50,14 @@ def _teacher_items(questions: QuerySet[Question], skip: set[int]) -> Iterator[ob
                           answer_text=q.answer_text, frames=partial(load_frames, storage.root(), paths), fps=fps)
 
 
-def teacher_job(run_id: int) -> str:
+def teacher_job(run_id: int, attempt: int) -> str:
+    run = GenerationRun.objects.select_related("dataset").get(pk=run_id)
+    return run.carry_out(attempt, lambda: _teach(run))
+
+
+def _teach(run: GenerationRun) -> str:
     from pipeline.teacher import TeacherConfig, build_backend, generate_chains
 
-    run = GenerationRun.objects.select_related("dataset").get(pk=run_id)
-    if not run.mark_running():
-        return f"not started: run is {run.status}"
     try:
         questions = _questions(run)
         total = questions.count()
@@ -73,7 +76,7 @@ def teacher_job(run_id: int) -> str:
                           finish_reason=c.finish_reason, logprob=c.logprob)
                     for c in result.chains
                 ]
-                with transaction.atomic():
+                with run.fence():
                     Chain.objects.bulk_create(rows, ignore_conflicts=True)
                 done += 1
                 n_chains += len(rows)
@@ -84,17 +87,18 @@ def teacher_job(run_id: int) -> str:
                     "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
                     "agreement_mean": round(sum(agreement) / len(agreement), 3),
                 })
-                if run.is_cancelled():
-                    logger.info("teacher run %s cancelled after %s questions", run.pk, done)
+                if run.should_stop():
+                    logger.info("teacher run %s stopped after %s questions", run.pk, done)
                     return "cancelled"
         finally:
             backend.close()  # also on cancel and errors: a GPU worker may load another model next
+    except Superseded:
+        raise
     except Exception as exc:
         run.mark_failed(exc)
         raise
     run.report_progress(total, total)
-    run.mark_succeeded()
-    if validators := run.question_filter.get("validate_after"):
+    if run.mark_succeeded() and (validators := run.question_filter.get("validate_after")):
         from django.conf import settings
 
         launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
@@ -123,12 +127,14 @@ def _validation_items(chains: QuerySet[Chain]) -> Iterator[object]:
                              clip_id=str(clip.pk))
 
 
-def validation_job(run_id: int) -> str:
+def validation_job(run_id: int, attempt: int) -> str:
+    run = GenerationRun.objects.select_related("source_run").get(pk=run_id)
+    return run.carry_out(attempt, lambda: _validate(run))
+
+
+def _validate(run: GenerationRun) -> str:
     from pipeline.validate import ValidationConfig, validate_chains
 
-    run = GenerationRun.objects.select_related("source_run").get(pk=run_id)
-    if not run.mark_running():
-        return f"not started: run is {run.status}"
     try:
         chains = _validation_chains(run)
         total = Chain.objects.filter(run=run.source_run).count() if run.config.get("include_dropped") else \
@@ -151,9 +157,11 @@ def validation_job(run_id: int) -> str:
             done += 1
             if len(batch) >= 50:
                 _flush(batch, run, done, total, counts)
-                if run.is_cancelled():
+                if run.should_stop():
                     return "cancelled"
         _flush(batch, run, done, total, counts)
+    except Superseded:
+        raise
     except Exception as exc:
         run.mark_failed(exc)
         raise
@@ -162,7 +170,7 @@ def validation_job(run_id: int) -> str:
 
 
 def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int]) -> None:
-    with transaction.atomic():
+    with run.fence():
         Verdict.objects.bulk_create(batch, ignore_conflicts=True)
     batch.clear()
     run.report_progress(done, total, {"verdicts": dict(counts)})

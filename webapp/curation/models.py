@@ -70,7 +70,7 @@ class GenerationRun(Run):
         return self.queue_name
 
     def job_id(self) -> str:
-        return f"{self.kind}-{self.pk}-{uuid.uuid4().hex[:8]}"
+        return f"{self.kind}-{self.pk}-a{self.attempt}-{uuid.uuid4().hex[:6]}"
 
     def job_description(self) -> str:
         return f"{self.get_kind_display()} run {self.pk}"
@@ -274,7 +274,7 @@ class BulkAction(Run):
         return f"bulk {self.action} #{self.pk} ({self.expected_count} chains)"
 
     def job_id(self) -> str:
-        return f"bulk-{self.pk}"
+        return f"bulk-{self.pk}-a{self.attempt}"
 
     def job_description(self) -> None:
         return None

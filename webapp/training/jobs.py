@@ -17,35 +17,38 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from webapp.catalog.models import Dataset, ImportRun
 from webapp.core import storage
+from webapp.core.models import Superseded
 from webapp.training import runs, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 
 logger = logging.getLogger(__name__)
 
 
-def snapshot_job(snapshot_id: int) -> str:
+def snapshot_job(snapshot_id: int, attempt: int) -> str:
+    snapshot = DatasetSnapshot.objects.select_related("dataset").get(pk=snapshot_id)
+    return snapshot.carry_out(attempt, lambda: _build_snapshot(snapshot))
+
+
+def _build_snapshot(snapshot: DatasetSnapshot) -> str:
     from pipeline.export import ExportStopped
 
-    snapshot = DatasetSnapshot.objects.select_related("dataset").get(pk=snapshot_id)
-    if not snapshot.mark_running():
-        return f"not started: snapshot is {snapshot.status}"
     try:
         total = snapshots.candidate_chains(snapshot).count()
 
         def _progress(n: int, of: int, phase: str) -> bool:
             """Progress on the row; False (stop after this batch) once an admin cancelled the build."""
             snapshot.report_progress(min(n, of), of, {"phase": phase, "chains": n if phase == "freezing" else of})
-            return not snapshot.is_cancelled()
+            return not snapshot.should_stop()
 
         done = snapshots.freeze(snapshot, on_batch=lambda n: _progress(n, total, "freezing"))
-        if snapshot.is_cancelled():
+        if snapshot.should_stop():
             return "cancelled"
         prov = snapshots.provenance(snapshot)
-        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(chain_count=done, provenance=prov)
+        with snapshot.fence():
+            DatasetSnapshot.objects.filter(pk=snapshot.pk).update(chain_count=done, provenance=prov)
         snapshot.chain_count, snapshot.provenance = done, prov
         _progress(0, done, "exporting")
         try:
@@ -53,6 +56,8 @@ def snapshot_job(snapshot_id: int) -> str:
         except ExportStopped:
             return "cancelled"
         snapshot.report_progress(done, done, {"phase": "done", "chains": done, "files": len(files)})
+    except Superseded:
+        raise
     except Exception as exc:
         snapshot.mark_failed(exc)
         raise
@@ -61,7 +66,10 @@ def snapshot_job(snapshot_id: int) -> str:
 
 
 class MetricSink:
-    """`on_progress` for a stage: metrics → MetricPoint rows (bulk), progress on the run, False once cancelled."""
+    """`on_progress` for a stage: metrics → MetricPoint rows (bulk), progress on the run, False once cancelled.
+
+    A superseded attempt raises `Superseded` out of the trainer (or the launcher, which then terminates the
+    launched group): it must not save a checkpoint into the folder the newer attempt now trains in."""
 
     def __init__(self, run: TrainingRun, flush_every: int = 1) -> None:
         self.run, self.flush_every = run, flush_every
@@ -75,11 +83,11 @@ class MetricSink:
         if self.calls % self.flush_every == 0:
             self.flush()
         self.run.report_progress(max(0, int(step)), max(0, int(total)), {k: round(v, 6) for k, v in metrics.items()})
-        return not self.run.is_cancelled()
+        return not self.run.should_stop()
 
     def flush(self) -> None:
         if self.pending:
-            with transaction.atomic():  # a step logged again (a resumed attempt) replaces the earlier value
+            with self.run.fence():  # a step logged again (a resumed attempt) replaces the earlier value
                 MetricPoint.objects.bulk_create(self.pending, update_conflicts=True,
                                                 unique_fields=["run", "name", "step"], update_fields=["value"])
             self.pending.clear()
@@ -198,13 +206,15 @@ def _launcher(stage: str) -> dict[str, Any] | None:
             "cpu": gpus == 0}
 
 
-def training_job(run_id: int) -> str:
+def training_job(run_id: int, attempt: int) -> str:
     from rq import get_current_job
 
     run = TrainingRun.objects.select_related("parent", "snapshot").get(pk=run_id)
     job = get_current_job()
-    if not run.mark_running(job.id if job else ""):
-        return f"not started: run is {run.status}"
+    return run.carry_out(attempt, lambda: _train(run), job.id if job else "")
+
+
+def _train(run: TrainingRun) -> str:
     sink = MetricSink(run)
     try:
         resume = bool(run.config.get("_resume"))
@@ -212,8 +222,9 @@ def training_job(run_id: int) -> str:
         launcher = _launcher(run.stage)
         env = {**runs.environment(), "stage_config": cfg.to_dict(), "resumed": resume,
                "launcher": launcher or {"kind": "inprocess"}}
-        TrainingRun.objects.filter(pk=run.pk).update(environment=env)
-        _drop_points_past_start(run, cfg)
+        with run.fence():
+            TrainingRun.objects.filter(pk=run.pk).update(environment=env)
+            _drop_points_past_start(run, cfg)
         if run.stage == TrainingRun.Stage.EVAL:
             n = _eval_items(run, Path(cfg.items_file))
             run.report_progress(0, n)
@@ -229,17 +240,20 @@ def training_job(run_id: int) -> str:
                                    cpu=launcher["cpu"], stop_grace=settings.TRAINING_STOP_GRACE_SECONDS)
             except StageStopped:
                 sink.flush()
-                if run.is_cancelled():
+                if run.should_stop():
                     return "cancelled"
                 raise
         sink.flush()
-        results = _results(run, result)
-        TrainingRun.objects.filter(pk=run.pk).update(**results)
+        with run.fence():
+            results = _results(run, result)
+            TrainingRun.objects.filter(pk=run.pk).update(**results)
+    except Superseded:
+        raise
     except Exception as exc:
-        sink.flush()
+        sink.flush()  # raises Superseded when a newer attempt owns the run: then it is not this job's to fail
         run.mark_failed(exc)
         raise
-    if run.is_cancelled():
+    if run.should_stop():
         return "cancelled"
     run.mark_succeeded()
     return "succeeded"

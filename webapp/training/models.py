@@ -39,7 +39,7 @@ class DatasetSnapshot(Run):
         return reverse("training:snapshot", args=[self.pk])
 
     def job_id(self) -> str:
-        return f"snapshot-{self.pk}-{uuid.uuid4().hex[:8]}"
+        return f"snapshot-{self.pk}-a{self.attempt}-{uuid.uuid4().hex[:6]}"
 
     def job_description(self) -> str:
         return f"snapshot {self}"
@@ -117,7 +117,7 @@ class TrainingRun(Run):
         return "gpu"
 
     def job_id(self) -> str:
-        return f"train-{self.stage}-{self.pk}-{uuid.uuid4().hex[:8]}"
+        return f"train-{self.stage}-{self.pk}-a{self.attempt}-{uuid.uuid4().hex[:6]}"
 
     def requeue(self) -> bool:
         """Requeue a failed/cancelled run; its job tells a training stage to continue from its last checkpoint-N/."""

@@ -74,7 +74,8 @@ def freeze(snapshot: DatasetSnapshot, on_batch: Any = None) -> int:
     last_q = items.aggregate(q=Max("chain__question_id"))["q"]
     chains = candidate_chains(snapshot)
     if last_q is not None:
-        items.filter(chain__question_id=last_q).delete()
+        with snapshot.fence():
+            items.filter(chain__question_id=last_q).delete()
         chains = chains.filter(question_id__gte=last_q)
     cap = snapshot.max_chains_per_question
     done = items.count()
@@ -102,9 +103,11 @@ def freeze_label_questions(snapshot: DatasetSnapshot) -> int:
     for qid in ids.iterator(chunk_size=5000):
         batch.append(SnapshotQuestion(snapshot=snapshot, question_id=qid))
         if len(batch) >= 5000:
-            SnapshotQuestion.objects.bulk_create(batch, ignore_conflicts=True)
+            with snapshot.fence():
+                SnapshotQuestion.objects.bulk_create(batch, ignore_conflicts=True)
             batch.clear()
-    SnapshotQuestion.objects.bulk_create(batch, ignore_conflicts=True)
+    with snapshot.fence():
+        SnapshotQuestion.objects.bulk_create(batch, ignore_conflicts=True)
     return SnapshotQuestion.objects.filter(snapshot=snapshot).count()
 
 
@@ -134,7 +137,7 @@ def _write_batch(snapshot: DatasetSnapshot, chains: list[Chain]) -> int:
         reviews.setdefault(review.chain_id, []).append(review)
     rows = [SnapshotItem(snapshot=snapshot, chain=c, text=chain_state(c, reviews.get(c.pk, [])).text,
                          chain_version=c.version) for c in chains]
-    with transaction.atomic():
+    with snapshot.fence():  # only the build's latest attempt writes
         SnapshotItem.objects.bulk_create(rows, ignore_conflicts=True)
     chains.clear()
     return len(rows)

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from webapp.core.models import Superseded
 from webapp.core.roles import is_admin
 from webapp.curation.models import BulkAction, Chain, Lease, Review
 from webapp.curation.review.decisions import TO_DECISION
@@ -38,24 +39,33 @@ def start(data: dict[str, Any], filters: ReviewFilterForm, count: int, user: Abs
     return run
 
 
-def execute(bulk_id: int) -> dict[str, int]:
-    """Re-run the stored filter at execution time (the set the curator confirmed, as it is now) and apply it."""
+def execute(bulk_id: int, attempt: int | None = None) -> dict[str, int | str]:
+    """Re-run the stored filter at execution time (the set the curator confirmed, as it is now) and apply it.
+
+    `attempt` is the queued job's (None when applied in the request); a superseded attempt applies nothing more.
+    """
     run = BulkAction.objects.select_related("created_by").get(pk=bulk_id)
-    if not run.mark_running():
-        return {"applied": run.applied_count, "skipped": run.skipped_count}
+    outcome = run.carry_out(attempt if attempt is not None else run.attempt, lambda: _execute(run))
+    run.refresh_from_db(fields=["applied_count", "skipped_count"])
+    return {"applied": run.applied_count, "skipped": run.skipped_count, "outcome": outcome}
+
+
+def _execute(run: BulkAction) -> str:
     try:
         params = QueryDict(mutable=True)
         params.update(run.filters)
         form = ReviewFilterForm(params)
         if not form.is_valid():
             raise ValueError(f"stored filter no longer valid: {form.errors.as_text()}")
-        applied, skipped = bulk_apply(run, form.chains(), run.created_by)
+        bulk_apply(run, form.chains(), run.created_by)
+    except Superseded:
+        raise
     except Exception as exc:
-        logger.exception("bulk action %s failed", bulk_id)
+        logger.exception("bulk action %s failed", run.pk)
         run.mark_failed(exc)
         raise
     run.mark_succeeded()
-    return {"applied": applied, "skipped": skipped}
+    return "succeeded"
 
 
 def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser) -> tuple[int, int]:
@@ -77,7 +87,7 @@ def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser
     applied = 0
     for start in range(0, len(ids), BULK_BATCH):
         batch = ids[start:start + BULK_BATCH]
-        with transaction.atomic():
+        with bulk.fence():  # a superseded attempt of this action (a stale requeue) applies nothing
             now = timezone.now()
             rows = list(
                 Chain.objects.select_for_update(of=("self",)).filter(pk__in=batch)
@@ -95,6 +105,7 @@ def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser
                     applied += 1
         bulk.report_progress(min(start + BULK_BATCH, len(ids)), len(ids))
     skipped = len(ids) - applied
-    BulkAction.objects.filter(pk=bulk.pk).update(applied_count=applied, skipped_count=skipped)
+    with bulk.fence():
+        BulkAction.objects.filter(pk=bulk.pk).update(applied_count=applied, skipped_count=skipped)
     bulk.applied_count, bulk.skipped_count = applied, skipped
     return applied, skipped

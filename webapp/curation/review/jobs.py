@@ -5,5 +5,5 @@ from __future__ import annotations
 from webapp.curation.review.bulk import execute
 
 
-def bulk_job(bulk_id: int) -> dict[str, int]:
-    return execute(bulk_id)
+def bulk_job(bulk_id: int, attempt: int) -> dict[str, int | str]:
+    return execute(bulk_id, attempt)
