@@ -24,9 +24,10 @@ import json
 import logging
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -235,16 +236,25 @@ def _open(text: str) -> str | None:
 
 def _batches(items: Iterable[TeacherItem], size: int, skip_ids: frozenset[str] | set[str]) -> Iterator[
         list[TeacherItem]]:
+    """Fixed batches of the whole item order, so a resumed run batches (and seeds) exactly as an uninterrupted
+    one would: a batch whose items are all stored is skipped, a partly stored one is generated whole."""
     batch: list[TeacherItem] = []
     for item in items:
-        if item.id in skip_ids:
-            continue
         batch.append(item)
         if len(batch) == size:
-            yield batch
+            if not all(it.id in skip_ids for it in batch):
+                yield batch
             batch = []
-    if batch:
+    if batch and not all(it.id in skip_ids for it in batch):
         yield batch
+
+
+def _batch_sampling(sampling: SamplingParams, batch: list[TeacherItem]) -> SamplingParams:
+    """One seed per batch, derived from the base seed and the batch's first item: a batch's chains never depend on
+    which batches ran before it in this process (a resume starts mid-run)."""
+    if sampling.seed is None:
+        return sampling
+    return replace(sampling, seed=(sampling.seed * 1_000_003 + zlib.crc32(batch[0].id.encode())) % 2**31)
 
 
 def build_backend(cfg: TeacherConfig) -> Backend:
@@ -274,14 +284,17 @@ def generate_chains(cfg: TeacherConfig, items: Iterable[TeacherItem], backend: B
     t0 = time.perf_counter()
     try:
         for batch in _batches(items, cfg.batch_size, skip_ids):
+            batch_sampling = _batch_sampling(sampling, batch)
             requests = [GenerationRequest(request_id=it.id, messages=prompt.messages(it.question, it.choices),
                                           media=Media(frames=it.load_frames(), fps=it.fps), n=cfg.k,
-                                          sampling=sampling) for it in batch]
+                                          sampling=batch_sampling) for it in batch]
             results = backend.generate(requests)
             for item, result in zip(batch, results, strict=True):
                 if result.request_id != item.id or len(result.completions) != cfg.k:
                     raise RuntimeError(f"backend returned {result.request_id!r} with {len(result.completions)} "
                                        f"completions for {item.id!r} (k={cfg.k})")
+                if item.id in skip_ids:  # stored by the interrupted run, generated again only to keep the batch
+                    continue
                 qc = select_chains(item, result.completions, cfg)
                 done += 1
                 n_chains += len(qc.chains)

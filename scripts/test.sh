@@ -2,6 +2,7 @@
 # The second README command: set up and run the whole suite, tier by tier.
 #   scripts/test.sh            all tiers that run on this machine (lint, fast, database, browser, vllm)
 #   scripts/test.sh database   one tier; DATABASE_URL=postgres://... runs the database tier on PostgreSQL
+#   DATABASE_URL=postgres://... scripts/test.sh faults   the fault-injection suite (PostgreSQL only)
 # A tier that collects no test, or skips one, fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +20,15 @@ for tier in "${tiers[@]}"; do
     database)
       # Tests marked `postgres` race several processes on one database: selected only when it is PostgreSQL.
       case "${DATABASE_URL:-}" in
-        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision" ;;
-        *) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not postgres" ;;
+        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not faults" ;;
+        *) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not postgres and not faults" ;;
+      esac ;;
+    faults)
+      # Real faults in real processes (docs/reliability.md): SIGKILLed work-horses, a restarted Redis, terminated
+      # PostgreSQL connections. PostgreSQL only; prints the summary table the docs reproduce.
+      case "${DATABASE_URL:-}" in
+        postgres*) "${PYTEST[@]}" tests/webapp/faults -m faults ;;
+        *) echo "the faults tier needs DATABASE_URL=postgres://..." >&2; exit 2 ;;
       esac ;;
     browser)
       scripts/ensure_chromium.sh

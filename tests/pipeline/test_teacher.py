@@ -120,8 +120,9 @@ def test_it_streams_per_batch_reports_progress_and_skips_done_items() -> None:
     out = list(generate_chains(cfg, items, backend=backend, on_progress=lambda d, t, m: progress.append((d, t, m)),
                                skip_ids={"q1"}))
     assert [qc.item_id for qc in out] == ["q0", "q2", "q3", "q4"]
-    assert backend.calls == [["q0", "q2"], ["q3", "q4"]]
-    assert [(d, t) for d, t, _ in progress] == [(2, 4), (4, 4)]
+    # Batches are fixed over the whole order (q1 is generated again only to keep its batch as it was).
+    assert backend.calls == [["q0", "q1"], ["q2", "q3"], ["q4"]]
+    assert [(d, t) for d, t, _ in progress] == [(1, 4), (3, 4), (4, 4)]
     assert progress[-1][2]["kept_share"] == 0.5 and progress[-1][2]["agreement_mean"] == 0.5
     assert progress[-1][2]["chains_per_s"] > 0
     assert isinstance(backend, Backend)
@@ -136,6 +137,20 @@ def _write_frames_dir(folder: Path) -> None:
 @pytest.fixture(scope="module")
 def vl_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny.build_model("tiny-qwen2_5-vl", tmp_path_factory.mktemp("tiny") / "tiny-qwen2_5-vl")
+
+
+def test_a_resumed_run_samples_exactly_the_chains_an_uninterrupted_run_samples(vl_model: Path) -> None:
+    """Found by the fault suite: a resume batched (and seeded) the remaining questions differently, so a killed
+    and resumed teacher run kept other chains than an uninterrupted one."""
+    cfg = TeacherConfig(model=str(vl_model), k=2, batch_size=3, max_new_tokens=10, temperature=1.0, seed=7,
+                        backend_options={"device": "cpu"})
+    items = [_item(i) for i in range(7)]
+    whole = {qc.item_id: [c.text for c in qc.chains] for qc in generate_chains(cfg, items)}
+    stored = {"q0", "q1", "q2", "q3"}  # a kill after the first question of the second batch
+    resumed = {qc.item_id: [c.text for c in qc.chains] for qc in generate_chains(cfg, items, skip_ids=stored)}
+    assert set(resumed) == {"q4", "q5", "q6"}
+    assert resumed == {k: v for k, v in whole.items() if k not in stored}
+    assert len({tuple(v) for v in whole.values()}) > 1  # sampling, not one greedy answer for all
 
 
 def test_it_runs_end_to_end_from_the_cli_and_resumes_without_repeats(vl_model: Path, tmp_path: Path) -> None:

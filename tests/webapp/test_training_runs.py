@@ -20,7 +20,6 @@ from webapp.training import comparison, runs
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from pipeline.media import MediaError, probe
 from pipeline.progress import ProgressFn
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core import storage
+from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 
 logger = logging.getLogger(__name__)
@@ -256,6 +257,11 @@ def source_version(source_format: str, data: bytes) -> dict[str, str]:
     return annotation_version(rows)
 
 
+def _progress(import_run: ImportRun, done: int, total: int) -> None:
+    import_run.report_progress(done, total)
+    failpoint("import.progress")
+
+
 def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | None = None,
                attempt: int | None = None) -> ImportReport:
     """Apply an import and record its outcome on the ImportRun row (the UI and the command read it).
@@ -272,7 +278,7 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
     if not import_run.mark_running(attempt=attempt):
         raise Superseded(f"import {import_run.pk} is {import_run.status}, not queued at attempt {attempt}")
     try:
-        report = importer.run(data, on_progress=on_progress or (lambda d, t, _m: import_run.report_progress(d, t)))
+        report = importer.run(data, on_progress=on_progress or (lambda d, t, _m: _progress(import_run, d, t)))
     except AnnotationFileError as exc:
         ImportRun.objects.filter(pk=import_run.pk).update(
             errors=[{"row": None, "id": None, "reason": str(exc)}], error_count=1

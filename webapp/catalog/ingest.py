@@ -23,6 +23,7 @@ from django.utils import timezone
 from pipeline.media import MediaError, process_clip
 from webapp.catalog.models import Clip
 from webapp.core import storage
+from webapp.core.failpoints import failpoint
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def ingest_clip(clip_id: int, attempt: int | None = None) -> str:
         return "missing"
     if attempt is not None and attempt != clip.attempt or not clip.mark_processing():
         return f"superseded: clip {clip_id} is {clip.status} at attempt {clip.attempt} (this job: {attempt})"
+    failpoint("clip.claimed")
     out_dir = storage.resolve(clip.derived_dir)
     try:
         art = process_clip(
@@ -52,6 +54,7 @@ def ingest_clip(clip_id: int, attempt: int | None = None) -> str:
     except Exception as exc:
         clip.mark_failed(f"processing crashed: {exc!r}")
         raise
+    failpoint("clip.decoded")
     info = art.info
     stored = Clip.objects.filter(pk=clip.pk, attempt=clip.attempt, status=Clip.Status.PROCESSING).update(
         status=Clip.Status.READY, error="", processed_at=timezone.now(),
@@ -61,6 +64,7 @@ def ingest_clip(clip_id: int, attempt: int | None = None) -> str:
         thumbnail_path=f"{clip.derived_dir}/{art.thumbnail}" if art.thumbnail else "",
         frame_paths=[f"{clip.derived_dir}/{p}" for p in art.frames], frame_times=list(art.frame_times),
     )
+    failpoint("clip.stored")
     return "ready" if stored else "superseded"
 
 

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from pipeline.media import load_frames, read_audio
 from webapp.catalog.models import Clip, Question
 from webapp.core import storage
+from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, Verdict
@@ -37,13 +38,12 @@ def _questions(run: GenerationRun) -> QuerySet[Question]:
     return qs
 
 
-def _teacher_items(questions: QuerySet[Question], skip: set[int]) -> Iterator[object]:
-    """Frames are loaded lazily, one question at a time, so memory stays flat in the number of questions."""
+def _teacher_items(questions: QuerySet[Question]) -> Iterator[object]:
+    """Frames are loaded lazily, one question at a time, so memory stays flat in the number of questions. Every
+    question is listed, stored ones too: the teacher batches the whole order the same way on every attempt."""
     from pipeline.teacher import TeacherItem
 
     for q in questions.iterator(chunk_size=200):
-        if q.pk in skip:
-            continue
         paths = list(q.clip.frame_paths)
         fps = len(paths) / q.clip.duration if q.clip.duration else 1.0
         yield TeacherItem(id=str(q.pk), question=q.text, choices=tuple(q.choices), answer_index=q.answer_index,
@@ -68,7 +68,8 @@ def _teach(run: GenerationRun) -> str:
         done, started, n_chains, n_kept = len(done_ids), time.monotonic(), 0, 0
         agreement: list[float] = []
         try:
-            for result in generate_chains(cfg, _teacher_items(questions, done_ids), backend):
+            for result in generate_chains(cfg, _teacher_items(questions), backend,
+                                          skip_ids={str(pk) for pk in done_ids}):
                 rows = [
                     Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
                           parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
@@ -78,6 +79,7 @@ def _teach(run: GenerationRun) -> str:
                 ]
                 with run.fence():
                     Chain.objects.bulk_create(rows, ignore_conflicts=True)
+                failpoint("teacher.batch")
                 done += 1
                 n_chains += len(rows)
                 n_kept += sum(r.kept for r in rows)
@@ -155,6 +157,7 @@ def _validate(run: GenerationRun) -> str:
                 ))
             counts[verdicts[0].label] = counts.get(verdicts[0].label, 0) + 1  # the first one decides
             done += 1
+            failpoint("validation.item")
             if len(batch) >= 50:
                 _flush(batch, run, done, total, counts)
                 if run.should_stop():

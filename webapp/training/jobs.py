@@ -20,6 +20,7 @@ from django.conf import settings
 
 from webapp.catalog.models import Dataset, ImportRun
 from webapp.core import storage
+from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.training import runs, snapshots
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -41,6 +42,7 @@ def _build_snapshot(snapshot: DatasetSnapshot) -> str:
         def _progress(n: int, of: int, phase: str) -> bool:
             """Progress on the row; False (stop after this batch) once an admin cancelled the build."""
             snapshot.report_progress(min(n, of), of, {"phase": phase, "chains": n if phase == "freezing" else of})
+            failpoint("snapshot.progress")
             return not snapshot.should_stop()
 
         done = snapshots.freeze(snapshot, on_batch=lambda n: _progress(n, total, "freezing"))
@@ -82,6 +84,8 @@ class MetricSink:
             self.pending.append(MetricPoint(run=self.run, step=max(0, int(step)), name=name[:64], value=float(value)))
         if self.calls % self.flush_every == 0:
             self.flush()
+            if metrics:
+                failpoint("training.log")
         self.run.report_progress(max(0, int(step)), max(0, int(total)), {k: round(v, 6) for k, v in metrics.items()})
         return not self.run.should_stop()
 

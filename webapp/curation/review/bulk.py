@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.roles import is_admin
 from webapp.curation.models import BulkAction, Chain, Lease, Review
@@ -104,6 +105,7 @@ def bulk_apply(bulk: BulkAction, chains: QuerySet[Chain], user: AbstractBaseUser
                                           note=note, chain_version=version)
                     applied += 1
         bulk.report_progress(min(start + BULK_BATCH, len(ids)), len(ids))
+        failpoint("bulk.batch")
     skipped = len(ids) - applied
     with bulk.fence():
         BulkAction.objects.filter(pk=bulk.pk).update(applied_count=applied, skipped_count=skipped)
