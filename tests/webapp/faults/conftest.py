@@ -8,7 +8,6 @@ from django.conf import settings
 from tests.webapp.faults.harness import OUTCOMES
 
 
-
 @pytest.fixture(autouse=True)
 def _postgres_only() -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
