@@ -7,14 +7,17 @@ killed mid-transaction.
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
 
 from tests.webapp.review_factories import make_dataset
-from webapp.catalog.models import Dataset, ImportRun
+from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.core import embedded_redis
 from webapp.core.models import Run
 from webapp.curation.models import GenerationRun
@@ -110,6 +113,52 @@ def test_redis_lost_between_launch_and_commit_leaves_a_failed_resumable_run(sett
     run.refresh_from_db()
     assert run.status == "failed" and "queue unreachable" in run.error
     assert run.requeue()  # resumable once Redis is back
+
+
+def _one_row(tmp_path: Path, videos: Path) -> Path:
+    name = sorted(videos.glob("*.mp4"))[0].stem
+    rows = [{"id": 1, "video_name": name, "video_id": 1, "question_text": "What is heard?",
+             "multi_choice": ["a", "b", "c", "d"], "answer": 0, "question_relation": "Both", "question_type": "Which"}]
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_import_without_redis_keeps_the_rows_and_says_to_run_recover_jobs(settings, tmp_path: Path,
+                                                                           real_videos: Path, run_worker) -> None:
+    live = settings.RQ_QUEUES
+    _point_queues_at(settings, f"redis://127.0.0.1:{embedded_redis.free_port()}/0")
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("import_avqa", str(_one_row(tmp_path, real_videos)), videos=str(real_videos), dataset="d",
+                     stdout=out, stderr=io.StringIO())
+    message = str(failure.value)
+    assert "queue unreachable" in message and "recover_jobs" in message and "1 clip" in message
+    assert "1 created" in out.getvalue()
+    assert Question.objects.count() == 1 and Clip.objects.get().status == "pending"
+
+    settings.RQ_QUEUES = live  # Redis is back
+    report = io.StringIO()
+    call_command("recover_jobs", stdout=report)
+    assert "1 clips requeued" in report.getvalue()
+    run_worker("default")
+    assert Clip.objects.get().status == "ready"
+
+
+def test_recover_jobs_with_redis_down_says_so(redis_down) -> None:
+    with pytest.raises(CommandError, match="queue unreachable"):
+        call_command("recover_jobs", stdout=io.StringIO())
+
+
+def test_a_reprocess_with_redis_down_says_so_and_leaves_the_clip_pending_for_recover_jobs(
+        users, admin_client: Client, redis_down) -> None:
+    dataset = make_dataset()
+    clip = Clip.objects.create(dataset=dataset, name="c", kind="video", media_path="m/c.mp4", status="failed")
+    r = admin_client.post(f"/clips/{clip.pk}/reprocess/")
+    assert r.status_code == 503
+    assert "recover_jobs" in r.content.decode()
+    clip.refresh_from_db()
+    assert clip.status == "pending"
 
 
 def test_the_rq_dashboard_with_redis_down_says_so(users, redis_down) -> None:
