@@ -238,8 +238,9 @@ def bulk_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @curator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    by_dataset, by_curator = dashboards.progress_by_dataset(), dashboards.progress_by_curator()
-    by_day, between = dashboards.progress_by_day(), dashboards.curator_agreement()
+    user = request.user
+    by_dataset, by_curator = dashboards.progress_by_dataset(user), dashboards.progress_by_curator(user)
+    by_day, between = dashboards.progress_by_day(user=user), dashboards.curator_agreement(user)
     pairs = [{"pair": f"{p.a} · {p.b}", "kappa": p.kappa, "n": p.n} for p in between.pairs]
     context = {
         "by_dataset": by_dataset, "by_curator": by_curator, "by_day": by_day,
