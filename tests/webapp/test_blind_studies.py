@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 
 from tests.webapp.conftest import client_for
 from tests.webapp.review_factories import make_dataset, make_question
@@ -83,3 +84,33 @@ def test_curators_see_no_per_curator_agreement_of_a_study_under_way_admins_do(pe
     bob = client_for(people["bob"]).get("/review/dashboard/")
     assert [(p.a, p.b, p.n) for p in bob.context["between"].pairs] == [("bob", "carol", 5)]
 
+
+def _curator_choices(client: Client, query: str = "") -> list[str]:
+    form = client.get(f"/review/?{query}").context["form"]
+    return [user.username for user in form.fields["curator"].queryset]
+
+
+def test_the_curator_filter_lists_only_people_who_decided_there(people, study) -> None:  # type: ignore[no-untyped-def]
+    single = make_dataset("single")
+    question = make_question(single, 7, chains=2)
+    _decide(people["dave"], question, ["accept", "reject"])
+    admin = client_for(people["alice"])
+    assert _curator_choices(admin) == ["bob", "carol", "dave"]  # not eve, nor alice: no decision anywhere
+    assert _curator_choices(admin, "dataset=single") == ["dave"]
+    assert _curator_choices(admin, "dataset=study") == ["bob", "carol"]
+
+
+def test_a_curator_in_a_blind_study_cannot_filter_by_another_curator(people, study) -> None:  # type: ignore[no-untyped-def]
+    bob = client_for(people["bob"])
+    assert _curator_choices(bob, "dataset=study") == ["bob"]
+    assert "carol" not in _curator_choices(bob)
+    assert bob.get("/review/?dataset=study&decision=any&curator=carol").status_code == 400
+
+
+def test_a_curators_queue_does_not_show_the_consensus_of_an_open_question(people, study) -> None:  # type: ignore[no-untyped-def]
+    bob = client_for(people["bob"])
+    shown = bob.get("/review/?dataset=study&decision=any").context["page"].object_list
+    assert all(chain.decision == "pending" for chain in shown)
+    assert bob.get("/review/?dataset=study&decision=flagged").context["page"].paginator.count == 0
+    admin = client_for(people["alice"])
+    assert admin.get("/review/?dataset=study&decision=flagged").context["page"].paginator.count == 1

@@ -44,3 +44,10 @@ def visible_reviews(user: AbstractBaseUser | None, reviews: QuerySet[Review] | N
         return reviews
     return reviews.filter(Q(curator=user) | ~Q(chain__question__dataset_id__in=studies_under_way()))
 
+
+def hide_open_consensus(user: AbstractBaseUser | None, chains: QuerySet[Chain]) -> QuerySet[Chain]:
+    """For a curator, drop the chains of open questions whose consensus is already set (it would tell them how the
+    others decided); their pending chains stay, they are the queue."""
+    if sees_everything(user):
+        return chains
+    return chains.exclude(in_open_question() & ~Q(decision=Chain.Decision.PENDING))
