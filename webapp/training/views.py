@@ -13,7 +13,7 @@ from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.training import snapshots
+from webapp.training import predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -129,15 +129,13 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     rel = run.results.get("predictions")
     if run.stage != TrainingRun.Stage.EVAL or not rel:
         raise Http404("This run has no predictions.")
-    from pipeline.jsonl import iter_jsonl
-
     show = request.GET.get("show", "all")
-    if show not in {"all", "wrong", "right"}:
+    if show not in predictions.SHOWS:
         return HttpResponseBadRequest("show must be all, wrong or right")
-    rows = [r for r in iter_jsonl(storage.resolve(rel))
-            if show == "all" or r.get("correct") == (show == "right")]
+    rows, unreadable = predictions.rows(storage.resolve(rel), show)  # a page parses its 50 lines, not the file
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    return render(request, "training/predictions.html", {"run": run, "page": page, "show": show})
+    return render(request, "training/predictions.html",
+                  {"run": run, "page": page, "show": show, "unreadable": unreadable})
 
 
 run_cancel = cancel_view(_get_run_for_user)
