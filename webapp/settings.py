@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "webapp.core.middleware.QueueUnreachableMiddleware",
 ]
 
 # A Content-Security-Policy for every page: scripts only from our own static files (no inline script anywhere in

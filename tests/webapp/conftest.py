@@ -44,25 +44,37 @@ def users(db) -> dict[str, User]:
     return {"admin": alice, "curator": bob, "nobody": eve}
 
 
-def _client_for(user: User) -> Client:
+def client_for(user: User) -> Client:
+    """A test client logged in as `user`."""
     client = Client()
     client.force_login(user)
     return client
 
 
 @pytest.fixture
+def curators(users) -> dict[str, User]:
+    """bob (the `users` curator) and three more curators: carol, dave, frank."""
+    group = users["curator"].groups.first()
+    found = {"bob": users["curator"]}
+    for name in ("carol", "dave", "frank"):
+        found[name] = User.objects.create_user(name, password=f"pw-{name}")
+        found[name].groups.add(group)
+    return found
+
+
+@pytest.fixture
 def admin_client(users) -> Client:  # noqa: F811 - overrides pytest-django's superuser fixture on purpose
-    return _client_for(users["admin"])
+    return client_for(users["admin"])
 
 
 @pytest.fixture
 def curator_client(users) -> Client:
-    return _client_for(users["curator"])
+    return client_for(users["curator"])
 
 
 @pytest.fixture
 def nobody_client(users) -> Client:
-    return _client_for(users["nobody"])
+    return client_for(users["nobody"])
 
 
 @pytest.fixture

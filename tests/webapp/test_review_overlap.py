@@ -11,28 +11,13 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from tests.webapp.conftest import client_for
 from tests.webapp.review_factories import make_dataset, make_question
 from webapp.catalog.models import Dataset
 from webapp.curation import review
 from webapp.curation.models import BulkAction, Chain, Lease, Review
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def curators(users) -> dict[str, User]:  # type: ignore[no-untyped-def]
-    group = users["curator"].groups.first()
-    found = {"bob": users["curator"]}
-    for name in ("carol", "dave", "frank"):
-        found[name] = User.objects.create_user(name, password=f"pw-{name}")
-        found[name].groups.add(group)
-    return found
-
-
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _study(overlap: int = 2) -> Dataset:
@@ -54,7 +39,7 @@ def _decide_all(user: User, question, actions: list[str]) -> None:  # type: igno
 def test_it_serves_an_overlap_question_to_two_curators_not_a_third_and_shows_their_kappa(curators) -> None:  # type: ignore[no-untyped-def]
     study = _study(2)
     q1, q2 = make_question(study, 1, chains=4), make_question(study, 2, chains=2)
-    clients = {name: _client(user) for name, user in curators.items()}
+    clients = {name: client_for(user) for name, user in curators.items()}
     served = {name: clients[name].get("/review/next/")["Location"] for name in ("bob", "carol", "dave")}
     assert served == {"bob": f"/review/q/{q1.pk}/", "carol": f"/review/q/{q1.pk}/", "dave": f"/review/q/{q2.pk}/"}
     assert sorted(Lease.objects.filter(question=q1).values_list("slot", "curator__username")) == [
@@ -76,7 +61,9 @@ def test_it_serves_an_overlap_question_to_two_curators_not_a_third_and_shows_the
     assert [c.decision for c in _chains(q1)] == ["accepted", "accepted", "rejected", "flagged"]  # 1–1 is a tie
     assert clients["frank"].get("/review/next/")["Location"] == f"/review/q/{q2.pk}/"  # q1 has left the queue
 
-    dashboard = clients["bob"].get("/review/dashboard/")
+    mine = clients["bob"].get("/review/dashboard/").context["between"]  # q2 is open: the study is under way
+    assert (mine.items, mine.fleiss, mine.pairs) == (4, 0.4667, [])  # a curator sees no per-curator breakdown
+    dashboard = client_for(User.objects.get(username="alice")).get("/review/dashboard/")  # an admin sees them
     between = dashboard.context["between"]
     assert between.items == 4 and [(p.a, p.b, p.n, p.kappa) for p in between.pairs] == [("bob", "carol", 4, 0.5)]
     assert between.fleiss == 0.4667
@@ -87,7 +74,7 @@ def test_it_serves_an_overlap_question_to_two_curators_not_a_third_and_shows_the
 
 def test_it_keeps_each_curators_decisions_blind_until_every_curator_has_decided(curators) -> None:  # type: ignore[no-untyped-def]
     question = make_question(_study(2), 1, chains=2)
-    bob, carol = _client(curators["bob"]), _client(curators["carol"])
+    bob, carol = client_for(curators["bob"]), client_for(curators["carol"])
     first, second = _chains(question)
     assert bob.get(f"/review/q/{question.pk}/").status_code == 200
     bob.post(f"/review/chains/{first.pk}/decide/", {"version": 0, "action": "edit", "queue": "",

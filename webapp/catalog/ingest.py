@@ -24,6 +24,7 @@ from pipeline.media import MediaError, process_clip
 from webapp.catalog.models import Clip
 from webapp.core import storage
 from webapp.core.failpoints import failpoint
+from webapp.core.queueing import REDIS_DOWN, WHAT_TO_DO, QueueUnreachable
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +76,24 @@ def clip_job_id(clip_id: int, attempt: int) -> str:
 
 def enqueue_clip_processing(clip_ids: list[int]) -> None:
     """Queue processing as a new attempt of each clip when the surrounding transaction commits, so workers
-    never see missing rows (and never an attempt number that was rolled back)."""
+    never see missing rows (and never an attempt number that was rolled back).
+
+    Redis down raises QueueUnreachable (from the commit): the clips stay pending, which is exactly what
+    `recover_jobs` looks for, so nothing is lost and the message says to run it once Redis is back."""
     queue = django_rq.get_queue("default")
     with transaction.atomic():
         Clip.objects.filter(pk__in=clip_ids).update(attempt=F("attempt") + 1)
         attempts = list(Clip.objects.filter(pk__in=clip_ids).order_by("pk").values_list("pk", "attempt"))
 
     def _enqueue() -> None:
-        for clip_id, attempt in attempts:
-            queue.enqueue(JOB, clip_id, attempt, job_id=clip_job_id(clip_id, attempt), job_timeout=1800,
-                          description=f"process clip {clip_id}")
+        for n, (clip_id, attempt) in enumerate(attempts):
+            try:
+                queue.enqueue(JOB, clip_id, attempt, job_id=clip_job_id(clip_id, attempt), job_timeout=1800,
+                              description=f"process clip {clip_id}")
+            except REDIS_DOWN as exc:
+                left = len(attempts) - n
+                raise QueueUnreachable(f"queue unreachable: {left} clip{'s' if left != 1 else ''} left pending, "
+                                       f"not queued for processing; {WHAT_TO_DO}") from exc
 
     transaction.on_commit(_enqueue)
 

@@ -25,6 +25,8 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from webapp.core import queueing
+
 logger = logging.getLogger(__name__)
 
 class RunStatus(models.TextChoices):
@@ -168,8 +170,10 @@ class Run(models.Model):
         """Queue the run's job as a new attempt when the transaction commits (a worker never sees a missing row).
 
         The attempt number goes up first and travels with the job, which supersedes any earlier job of the run;
-        the job id is stored so recovery can ask Redis whether the job still exists.
+        the job id is stored so recovery can ask Redis whether the job still exists. Redis is checked first, inside
+        the caller's transaction: unreachable, it raises QueueUnreachable and the launch or resume rolls back whole.
         """
+        queueing.check_reachable(self.job_queue())
         type(self).objects.filter(pk=self.pk).update(attempt=F("attempt") + 1)
         self.attempt = type(self).objects.values_list("attempt", flat=True).get(pk=self.pk)
         job_id = self.job_id()
@@ -180,7 +184,7 @@ class Run(models.Model):
         options: dict[str, Any] = {"job_id": job_id, "job_timeout": self.job_timeout}
         if (description := self.job_description()) is not None:
             options["description"] = description
-        transaction.on_commit(lambda: queue.enqueue(func, run_id, attempt, **options))
+        transaction.on_commit(lambda: queueing.enqueue_or_fail(self, queue, func, (run_id, attempt), options))
 
     def resume(self) -> bool:
         """Requeue a failed or cancelled run and queue its job again, both or neither."""

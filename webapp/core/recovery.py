@@ -18,6 +18,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from webapp.core.models import ACTIVE_STATUSES, Run
+from webapp.core.queueing import REDIS_DOWN, QueueUnreachable
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,15 @@ class RecoveryReport:
 
 
 def job_is_alive(job_id: str) -> bool:
+    """Whether RQ still holds the job, not dead; raises QueueUnreachable when Redis cannot be asked (a job
+    that cannot be seen is not known to be dead)."""
     connection = django_rq.get_connection("default")
     try:
         status = Job.fetch(job_id, connection=connection).get_status()
     except NoSuchJobError:
         return False
+    except REDIS_DOWN as exc:
+        raise QueueUnreachable(f"queue unreachable: could not ask Redis about job {job_id}") from exc
     return status not in _DEAD
 
 
@@ -49,19 +54,36 @@ def fail_if_orphaned(run: Run) -> bool:
     return run.mark_failed(DEAD_WORKER_MESSAGE)
 
 
+def queue_answers_for(run: Run) -> bool:
+    """What a run's page calls: fail_if_orphaned, with Redis down an answer rather than a 500. Returns False when
+    the queue could not be asked (the page says "queue unreachable"; the run keeps its status, since a job that
+    cannot be seen is not known to be dead), True otherwise."""
+    try:
+        fail_if_orphaned(run)
+    except QueueUnreachable:
+        logger.warning("queue unreachable while looking at %s", run)
+        return False
+    return True
+
+
 def _run_models() -> list[type[Run]]:
     return [m for m in apps.get_models() if issubclass(m, Run)]
 
 
 def recover() -> RecoveryReport:
-    """Clean RQ's started registries, let each app requeue its stuck work, and fail orphaned runs.
+    """Clean RQ's started registries, let each app requeue its stuck work, and fail orphaned runs; raises
+    QueueUnreachable when Redis does not answer (recovery is exactly what needs it).
 
     Apps above core plug in through their AppConfig's `requeue_stuck_work(job_is_alive) -> int` (catalog: clips
     whose processing job is gone), so core never imports them.
     """
     report = RecoveryReport()
     for name in ("default", "gpu"):
-        StartedJobRegistry(queue=django_rq.get_queue(name)).cleanup()  # expired heartbeats → failed registry
+        try:
+            StartedJobRegistry(queue=django_rq.get_queue(name)).cleanup()  # expired heartbeats → failed registry
+        except REDIS_DOWN as exc:
+            raise QueueUnreachable("queue unreachable: nothing was recovered; start Redis and run this "
+                                   "again") from exc
     for config in apps.get_app_configs():
         if hook := getattr(config, "requeue_stuck_work", None):
             report.clips_requeued += hook(job_is_alive)

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
-from webapp.core.recovery import fail_if_orphaned
+from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.forms import GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
@@ -57,8 +57,9 @@ def validation_new(request: HttpRequest) -> HttpResponse:
 @curator_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
-    fail_if_orphaned(run)  # a killed worker shows up as failed (and resumable) on the next look
-    return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"), {"run": run})
+    answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
+    return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
+                  {"run": run, "queue_unreachable": not answered})
 
 
 run_cancel = cancel_view(_get_run_for_user)

@@ -11,9 +11,9 @@ from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
-from webapp.core.recovery import fail_if_orphaned
+from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.training import snapshots
+from webapp.training import predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -50,9 +50,10 @@ def snapshot_new(request: HttpRequest) -> HttpResponse:
 @curator_required
 def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     snapshot = _get_snapshot_for_user(request, pk)
-    fail_if_orphaned(snapshot)
+    answered = queue_answers_for(snapshot)
     template = page_or_partial(request, "training/snapshot_detail.html", "snapshot-status")
-    return render(request, template, {"snapshot": snapshot, "runs": snapshot.runs.all()[:50]})
+    return render(request, template, {"snapshot": snapshot, "runs": snapshot.runs.all()[:50],
+                                      "queue_unreachable": not answered})
 
 
 @require_GET
@@ -98,9 +99,9 @@ def run_new(request: HttpRequest) -> HttpResponse:
 @curator_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
-    fail_if_orphaned(run)  # a killed work-horse shows up as failed (and resumable) on the next look
+    answered = queue_answers_for(run)  # a killed work-horse shows up as failed (and resumable) on the next look
     template = page_or_partial(request, "training/run_detail.html", "run-status")
-    return render(request, template, {"run": run, "lineage": lineage(run)[1:],
+    return render(request, template, {"run": run, "lineage": lineage(run)[1:], "queue_unreachable": not answered,
                                       "names": MetricPoint.objects.filter(run=run).values_list("name", flat=True)
                                       .distinct().order_by("name")})
 
@@ -128,15 +129,13 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     rel = run.results.get("predictions")
     if run.stage != TrainingRun.Stage.EVAL or not rel:
         raise Http404("This run has no predictions.")
-    from pipeline.jsonl import iter_jsonl
-
     show = request.GET.get("show", "all")
-    if show not in {"all", "wrong", "right"}:
+    if show not in predictions.SHOWS:
         return HttpResponseBadRequest("show must be all, wrong or right")
-    rows = [r for r in iter_jsonl(storage.resolve(rel))
-            if show == "all" or r.get("correct") == (show == "right")]
+    rows, unreadable = predictions.rows(storage.resolve(rel), show)  # a page parses its 50 lines, not the file
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    return render(request, "training/predictions.html", {"run": run, "page": page, "show": show})
+    return render(request, "training/predictions.html",
+                  {"run": run, "page": page, "show": show, "unreadable": unreadable})
 
 
 run_cancel = cancel_view(_get_run_for_user)

@@ -1,7 +1,9 @@
 """Numbers for the review dashboards: progress per dataset / curator / day, validator-vs-curator agreement, and
 agreement between curators where two or more decided the same chain.
 
-Everything is one GROUP BY per figure, so the page costs the same few queries at 5k or 500k chains.
+Everything is one GROUP BY per figure, so the page costs the same few queries at 5k or 500k chains. Blind studies
+stay blind here too (blind.py): agreement counts settled questions only, and the figures a curator is shown leave
+out other curators' decisions on open questions and any per-curator figure of a study under way.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from webapp.curation.models import Chain, Review, Verdict
+from webapp.curation.review.blind import in_open_question, sees_everything, studies_under_way, visible_reviews
 from webapp.curation.review.history import effective_stack
 
 DECISIONS = [d for d, _ in Chain.Decision.choices]
@@ -22,25 +26,31 @@ VERDICT_LABELS = [label for label, _ in Verdict.Label.choices]
 CURATOR_LABELS = [Chain.Decision.ACCEPTED, Chain.Decision.REJECTED]
 
 
-def progress_by_dataset() -> list[dict[str, object]]:
+def progress_by_dataset(user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
+    """Chains per dataset by decision; to a curator, a chain of an open question is pending whatever its consensus
+    (a flagged one would say the others disagreed)."""
+    counts = {d: Count("id", filter=Q(decision=d)) for d in DECISIONS}
+    if not sees_everything(user):
+        still_open = in_open_question()
+        counts = {d: Count("id", filter=Q(decision=d) & ~still_open) for d in DECISIONS}
+        counts[Chain.Decision.PENDING] = Count("id", filter=Q(decision=Chain.Decision.PENDING) | still_open)
     rows = (Chain.objects.filter(kept=True).values("question__dataset__name", "question__dataset__slug")
-            .annotate(**{d: Count("id", filter=Q(decision=d)) for d in DECISIONS}, total=Count("id"))
-            .order_by("question__dataset__name"))
+            .annotate(**counts, total=Count("id")).order_by("question__dataset__name"))
     return [{"dataset": r["question__dataset__name"], "slug": r["question__dataset__slug"], "total": r["total"],
              "reviewed": r["total"] - r["pending"], **{d: r[d] for d in DECISIONS}} for r in rows]
 
 
-def progress_by_curator() -> list[dict[str, object]]:
+def progress_by_curator(user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
     actions = [a for a, _ in Review.Action.choices]
-    rows = (Review.objects.values("curator__username")
+    rows = (visible_reviews(user).values("curator__username")
             .annotate(**{a: Count("id", filter=Q(action=a)) for a in actions}, total=Count("id"))
             .order_by("-total"))
     return [{"curator": r["curator__username"], "total": r["total"], **{a: r[a] for a in actions}} for r in rows]
 
 
-def progress_by_day(days: int = 30) -> list[dict[str, object]]:
+def progress_by_day(days: int = 30, user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
     since = timezone.now() - timedelta(days=days)
-    rows = (Review.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+    rows = (visible_reviews(user).filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
             .values("day").annotate(total=Count("id"), accepted=Count("id", filter=Q(to_decision="accepted")),
                                     rejected=Count("id", filter=Q(to_decision="rejected")))
             .order_by("day"))
@@ -92,7 +102,9 @@ def cohen_kappa(table: list[list[int]]) -> float | None:
 
 
 def validator_agreement() -> list[Agreement]:
+    """Verdicts against the curators' decision, on settled questions (an open question's consensus is not final)."""
     rows = (Verdict.objects.filter(chain__decision__in=CURATOR_LABELS, chain__kept=True)
+            .exclude(in_open_question("chain__"))
             .values("validator", "validator_version", "label", "chain__decision")
             .annotate(n=Count("id")).order_by("validator", "validator_version"))
     found: dict[tuple[str, str], Agreement] = {}
@@ -151,14 +163,16 @@ def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     The history is replayed as history.effective_stack does (an undo takes back the newest review in force; under
     review overlap, the newest of the same curator's); each curator's label is their newest review left standing,
     if it accepts or rejects. The blind streams of datasets with review overlap are what feed this; chains that
-    two curators happened to decide one after the other count too. Only chains with reviews by two or more
-    curators are read, so the cost follows the overlap, not the whole history.
+    two curators happened to decide one after the other count too, but a question still open (a chain waiting
+    for its N decisions) does not: its labels are neither final nor the others' to see. Only chains with reviews
+    by two or more curators are read, so the cost follows the overlap, not the whole history.
     """
     overlapped = (Review.objects.values("chain_id").annotate(raters=Count("curator", distinct=True))
                   .filter(raters__gte=2).values("chain_id"))
     history: dict[int, list[Review]] = defaultdict(list)
     fields = ("chain_id", "action", "to_decision", "curator_version", "curator__username")
-    for r in (Review.objects.filter(chain_id__in=overlapped, chain__kept=True).select_related("curator")
+    for r in (Review.objects.filter(chain_id__in=overlapped, chain__kept=True).exclude(in_open_question("chain__"))
+              .select_related("curator")
               .only(*fields).order_by("chain_id", "chain_version")):
         history[r.chain_id].append(r)
     labels: dict[int, dict[str, str]] = {}
@@ -172,13 +186,22 @@ def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     return labels
 
 
-def curator_agreement() -> CuratorAgreement:
-    """Pairwise Cohen's kappa for every two curators with chains in common, and Fleiss' kappa over all raters."""
+def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
+    """Pairwise Cohen's kappa for every two curators with chains in common, and Fleiss' kappa over all raters.
+
+    A curator's pairs leave out the studies under way (a per-curator figure of a blind study); Fleiss' kappa, one
+    number over every settled chain, stays."""
     labels = curator_labels_per_chain()
+    private: set[int] = set()
+    if not sees_everything(user) and labels and (under_way := studies_under_way()):
+        private = set(Chain.objects.filter(pk__in=list(labels), question__dataset_id__in=under_way)
+                      .values_list("pk", flat=True))
     tables: dict[tuple[str, str], list[list[int]]] = {}
     counts = []
-    for decided in labels.values():
+    for chain_id, decided in labels.items():
         counts.append([sum(1 for d in decided.values() if d == label) for label in CURATOR_LABELS])
+        if chain_id in private:
+            continue
         names = sorted(decided)
         for i, a in enumerate(names):
             for b in names[i + 1:]:

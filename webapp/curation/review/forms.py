@@ -6,16 +6,27 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 
 from webapp.catalog.models import Dataset, Question
 from webapp.curation.models import BulkAction, Chain, Review, Verdict
+from webapp.curation.review.blind import hide_open_consensus, visible_reviews
 from webapp.curation.review.decisions import REJECT_REASONS
 from webapp.curation.review.queue import pending_chains
 
 FILTER_FIELDS = ("dataset", "split", "question_type", "question_relation", "verdict", "validator_version",
                  "decision", "correct", "curator", "q", "disagree")
+
+
+def deciders(user: AbstractBaseUser | None, dataset_slug: str | None) -> QuerySet[Any]:
+    """Whom the curator filter offers: the people with a decision this user may see (in the dataset, if one is
+    chosen); to a curator in a blind study under way, no other curator of it."""
+    reviews = visible_reviews(user)
+    if dataset_slug:
+        reviews = reviews.filter(chain__question__dataset__slug=dataset_slug)
+    return get_user_model().objects.filter(pk__in=reviews.values("curator")).order_by("username")
 
 
 class ReviewFilterForm(forms.Form):
@@ -31,17 +42,23 @@ class ReviewFilterForm(forms.Form):
                                                           ("any", "any decision")])
     correct = forms.ChoiceField(required=False, choices=[("", "any answer"), ("yes", "correct"),
                                                          ("no", "wrong"), ("none", "no answer")])
-    curator = forms.ModelChoiceField(get_user_model().objects.all(), required=False, to_field_name="username",
+    curator = forms.ModelChoiceField(get_user_model().objects.none(), required=False, to_field_name="username",
                                      empty_label="any curator")
     q = forms.CharField(required=False, max_length=200, label="Text search")
     disagree = forms.BooleanField(required=False, label="Validator and curator disagree")
     page = forms.IntegerField(required=False, min_value=1)
 
+    def __init__(self, *args: Any, user: AbstractBaseUser | None = None, **kwargs: Any) -> None:
+        """`user`: whose view this is (None: a job re-running a filter checked when it was queued)."""
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["curator"].queryset = deciders(user, self.data.get("dataset"))  # type: ignore[attr-defined]
+
     def chains(self) -> QuerySet[Chain]:
         """The chains the filter selects; with no decision given, the review queue (pending, kept)."""
         data = self.cleaned_data
         decided_view = data["decision"] or data["disagree"]  # disagreement needs a decision to disagree with
-        qs = Chain.objects.filter(kept=True) if decided_view else pending_chains()
+        qs = hide_open_consensus(self.user, Chain.objects.filter(kept=True)) if decided_view else pending_chains()
         if data["decision"] and data["decision"] != "any":
             qs = qs.filter(decision=data["decision"])
         if data["dataset"]:
@@ -59,7 +76,8 @@ class ReviewFilterForm(forms.Form):
         if data["correct"]:
             qs = qs.filter(is_correct={"yes": True, "no": False, "none": None}[data["correct"]])
         if data["curator"]:
-            qs = qs.filter(Exists(Review.objects.filter(chain=OuterRef("pk"), curator=data["curator"])))
+            mine = Review.objects.filter(chain=OuterRef("pk"), curator=data["curator"])
+            qs = qs.filter(Exists(visible_reviews(self.user, mine)))
         if data["q"]:
             qs = qs.filter(text__icontains=data["q"])
         if data["disagree"]:
@@ -82,8 +100,8 @@ class ReviewFilterForm(forms.Form):
         return {name: self.data.get(name) for name in FILTER_FIELDS if self.data.get(name) not in (None, "")}
 
 
-def filter_form_from_query(query: str) -> ReviewFilterForm:
-    return ReviewFilterForm(QueryDict(query))
+def filter_form_from_query(query: str, user: AbstractBaseUser | None = None) -> ReviewFilterForm:
+    return ReviewFilterForm(QueryDict(query), user=user)
 
 
 class DecisionForm(forms.Form):

@@ -64,7 +64,7 @@ def _render_item(request: HttpRequest, question: Question, query: str, status: i
 @require_GET
 @curator_required
 def queue(request: HttpRequest) -> HttpResponse:
-    form = ReviewFilterForm(request.GET)
+    form = ReviewFilterForm(request.GET, user=request.user)
     if not form.is_valid():
         return _bad_filter(form)
     chains = form.chains().select_related("question", "question__dataset").order_by("question_id", "id")
@@ -78,7 +78,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 @curator_required
 def next_item(request: HttpRequest) -> HttpResponse:
-    form, step = ReviewFilterForm(request.GET), NextForm(request.GET)
+    form, step = ReviewFilterForm(request.GET, user=request.user), NextForm(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
     if not step.is_valid():
@@ -210,7 +210,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     form = BulkForm(request.POST or request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(f"Invalid bulk action: {form.errors.as_text()}")
-    filters = filter_form_from_query(form.cleaned_data["queue"])
+    filters = filter_form_from_query(form.cleaned_data["queue"], request.user)
     if not filters.is_valid():
         return _bad_filter(filters)
     data, chains = form.cleaned_data, filters.chains()
@@ -238,8 +238,9 @@ def bulk_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @curator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    by_dataset, by_curator = dashboards.progress_by_dataset(), dashboards.progress_by_curator()
-    by_day, between = dashboards.progress_by_day(), dashboards.curator_agreement()
+    user = request.user
+    by_dataset, by_curator = dashboards.progress_by_dataset(user), dashboards.progress_by_curator(user)
+    by_day, between = dashboards.progress_by_day(user=user), dashboards.curator_agreement(user)
     pairs = [{"pair": f"{p.a} · {p.b}", "kappa": p.kappa, "n": p.n} for p in between.pairs]
     context = {
         "by_dataset": by_dataset, "by_curator": by_curator, "by_day": by_day,

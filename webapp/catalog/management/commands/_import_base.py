@@ -17,6 +17,7 @@ from webapp.catalog.imports import (
 )
 from webapp.catalog.ingest import enqueue_clip_processing, ingest_clip
 from webapp.catalog.models import Question
+from webapp.core.queueing import QueueUnreachable
 
 
 class ImportCommand(BaseCommand):
@@ -71,6 +72,9 @@ class ImportCommand(BaseCommand):
                 outcome = ingest_clip(clip_id)
                 self.stdout.write(f"  processed clip {n}/{len(report.clips_to_process)}: {outcome}")
         else:
-            enqueue_clip_processing(report.clips_to_process)
+            try:
+                enqueue_clip_processing(report.clips_to_process)
+            except QueueUnreachable as exc:  # the rows are stored; only the processing waits for Redis
+                raise CommandError(f"imported, but {exc}") from exc
             if report.clips_to_process:
                 self.stdout.write(f"  {len(report.clips_to_process)} clips queued for processing (RQ 'default')")

@@ -1,0 +1,52 @@
+"""The job queue may be down: Redis is a process of its own, and the database, not Redis, is the truth.
+
+So asking Redis is allowed to fail: a page says "queue unreachable" and still shows what the database knows, an action
+that would queue a job checks Redis inside its transaction (unreachable: the transaction rolls back, nothing is kept
+half-made), and a job whose enqueue fails after the commit leaves its run failed and resumable, not "queued" forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import django_rq
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue
+
+logger = logging.getLogger(__name__)
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+WHAT_TO_DO = ("start Redis (scripts/run.sh starts the embedded one), then run `manage.py recover_jobs`, which "
+              "queues again whatever was left waiting")
+LOST_AT_COMMIT = ("queue unreachable: Redis stopped answering as this run was queued, so no job is running it; "
+                  "resume it once Redis is back")
+
+
+class _Failable(Protocol):  # a Run, named structurally: core.models imports this module
+    def mark_failed(self, exc: BaseException | str) -> bool: ...
+
+
+class QueueUnreachable(Exception):
+    """Redis did not answer. The message says what was (or was not) done; no host or path in it, curators read it."""
+
+
+def check_reachable(queue_name: str = "default") -> None:
+    """One PING: called inside the transaction that will queue a job, so an unreachable Redis rolls it back."""
+    try:
+        django_rq.get_connection(queue_name).ping()
+    except REDIS_DOWN as exc:
+        raise QueueUnreachable("queue unreachable: nothing was queued and nothing was changed; start Redis "
+                               "(scripts/run.sh starts the embedded one) and try again") from exc
+
+
+def enqueue_or_fail(run: _Failable, queue: Queue, func: str, args: Sequence[Any], options: dict[str, Any]) -> None:
+    """The after-commit half of `Run.enqueue`: Redis can still vanish between the check and the commit; the run
+    then says so and can be resumed, instead of a 500 after a commit that kept it 'queued' with no job."""
+    try:
+        queue.enqueue(func, *args, **options)
+    except REDIS_DOWN:
+        logger.warning("queue unreachable when queuing %s; marked failed", run)
+        run.mark_failed(LOST_AT_COMMIT)

@@ -1,0 +1,53 @@
+"""What may be seen of a blind agreement study (review overlap) while it is under way, outside the item page too.
+
+A question of an overlap dataset is *open* while any kept chain of it still waits for its N decisions: the test that
+keeps its item page blind (panel.py). Until then a chain's consensus is not final and other curators' decisions on
+it are not for a curator to see, so:
+
+- agreement figures (validator vs curator, curator vs curator) count settled questions only, for everyone;
+- a curator (not an admin) is shown no other curator's decision on an open question in any count or list, and no
+  per-curator figure of a study under way (a dataset with an open question); admins see everything.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from webapp.catalog.models import Dataset
+from webapp.core.roles import is_admin
+from webapp.curation.models import Chain, Review
+
+
+def sees_everything(user: AbstractBaseUser | None) -> bool:
+    """Admins run the studies; a job (no user) applies what was already checked when it was queued."""
+    return user is None or is_admin(user)
+
+
+def in_open_question(chain_path: str = "") -> Q:
+    """Rows whose chain's question is open: chains (`chain_path` ""), or rows reaching a chain ("chain__")."""
+    waiting = Chain.objects.filter(question=OuterRef(f"{chain_path}question"), kept=True,
+                                   decision=Chain.Decision.PENDING)
+    return Q(**{f"{chain_path}question__dataset__review_overlap__gt": 1}) & Q(Exists(waiting))
+
+
+def studies_under_way() -> list[int]:
+    """Ids of the overlap datasets with an open question (a handful of datasets: one small query)."""
+    waiting = Chain.objects.filter(question__dataset=OuterRef("pk"), kept=True, decision=Chain.Decision.PENDING)
+    return list(Dataset.objects.filter(review_overlap__gt=1).filter(Exists(waiting)).values_list("pk", flat=True))
+
+
+def visible_reviews(user: AbstractBaseUser | None, reviews: QuerySet[Review] | None = None) -> QuerySet[Review]:
+    """The reviews this user may count or filter by: for a curator, their own and those outside studies under way."""
+    reviews = reviews if reviews is not None else Review.objects.all()
+    if sees_everything(user):
+        return reviews
+    return reviews.filter(Q(curator=user) | ~Q(chain__question__dataset_id__in=studies_under_way()))
+
+
+def hide_open_consensus(user: AbstractBaseUser | None, chains: QuerySet[Chain]) -> QuerySet[Chain]:
+    """For a curator, drop the chains of open questions whose consensus is already set (it would tell them how the
+    others decided); their pending chains stay, they are the queue."""
+    if sees_everything(user):
+        return chains
+    return chains.exclude(in_open_question() & ~Q(decision=Chain.Decision.PENDING))
