@@ -1,8 +1,8 @@
 """Django settings, all from the environment (see webapp/env.py and the README's table).
 
 Defaults are the single-machine embedded setup: SQLite and a local storage root under ./var, the
-embedded Redis on 127.0.0.1:6390. Several machines: point DATABASE_URL, REDIS_URL and MEDIA_ROOT
-at shared services and storage.
+embedded Redis on 127.0.0.1:6390 with its password from ./var. Several machines: point DATABASE_URL,
+REDIS_URL and MEDIA_ROOT at shared services and storage.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from webapp.core import embedded_redis
 from webapp.env import env_bool, env_choice, env_database, env_int, env_list, env_path, env_redis_url, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -155,7 +156,10 @@ TRAINING_NUM_PROCESSES = env_int("TRAINING_NUM_PROCESSES", 0, minimum=0)
 # After a cancel, how long a launched stage may take to save its checkpoint and exit before its group is killed.
 TRAINING_STOP_GRACE_SECONDS = env_int("TRAINING_STOP_GRACE_SECONDS", 120, minimum=0)
 
-REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6390/0")
+# Unset: the embedded server (scripts/run.sh), with the password it keeps in $SIGHTSOUND_VAR/redis_password, so a
+# `manage.py` command run from a shell reaches it too.
+EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", embedded_redis.DEFAULT_PORT, minimum=1)
+REDIS_URL = env_redis_url("REDIS_URL", embedded_redis.stored_url(EMBEDDED_REDIS_PORT, VAR_DIR / "redis_password"))
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
     "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600},
