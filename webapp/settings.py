@@ -160,11 +160,15 @@ TRAINING_STOP_GRACE_SECONDS = env_int("TRAINING_STOP_GRACE_SECONDS", 120, minimu
 # `manage.py` command run from a shell reaches it too.
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", embedded_redis.DEFAULT_PORT, minimum=1)
 REDIS_URL = env_redis_url("REDIS_URL", embedded_redis.stored_url(EMBEDDED_REDIS_PORT, VAR_DIR / "redis_password"))
+# Jobs are JSON naming one of the app's jobs with ids, for queues, workers and the dashboard alike: whoever can write
+# to Redis must not be able to make a worker unpickle or import anything else (webapp/core/job_policy.py).
+_JOB_SERIALIZER = "rq.serializers.JSONSerializer"
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
-    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600},
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "SERIALIZER": _JOB_SERIALIZER},
+    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600, "SERIALIZER": _JOB_SERIALIZER},
 }
-RQ = {"COMMIT_MODE": "on_db_commit"}
+RQ = {"COMMIT_MODE": "on_db_commit", "JOB_CLASS": "webapp.core.job_policy.AppJob",
+      "WORKER_CLASS": "webapp.core.job_policy.JSONWorker"}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
