@@ -8,6 +8,7 @@ REDIS_URL and MEDIA_ROOT at shared services and storage.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from webapp.core import embedded_redis
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_htmx",
     "django_rq",
+    "axes",
     "webapp.core",
     "webapp.catalog",
     "webapp.curation",
@@ -49,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: it turns a lockout into its response
 ]
 
 # A Content-Security-Policy for every page: scripts only from our own static files (no inline script anywhere in
@@ -97,6 +100,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from one address, logins
+# for that pair are refused for LOGIN_LOCKOUT_MINUTES (a success before the limit resets the count). Axes needs the
+# request at authenticate(): the login form passes it; tests log in with force_login.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "webapp.core.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "webapp.core.login_throttle.lockout_response"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalog:datasets"
 LOGOUT_REDIRECT_URL = "login"
