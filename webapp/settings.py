@@ -12,7 +12,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from webapp.core import embedded_redis
-from webapp.env import env_bool, env_choice, env_database, env_int, env_list, env_path, env_redis_url, env_str
+from webapp.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_int,
+    env_list,
+    env_optional_bool,
+    env_path,
+    env_redis_url,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("SIGHTSOUND_VAR", BASE_DIR / "var")
@@ -40,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.core.tls_proxy.RedirectLoopGuard",  # before SecurityMiddleware's SSL redirect
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -183,7 +194,11 @@ RQ_QUEUES = {
 RQ = {"COMMIT_MODE": "on_db_commit", "JOB_CLASS": "webapp.core.job_policy.AppJob",
       "WORKER_CLASS": "webapp.core.job_policy.JSONWorker"}
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# True: a TLS proxy in front sets X-Forwarded-Proto; False: no proxy; unset with SECURE_SSL_REDIRECT on: a startup
+# warning, and a request a proxy forwarded gets a page saying what to set rather than redirects forever
+# (webapp/core/tls_proxy.py).
+BEHIND_TLS_PROXY = env_optional_bool("BEHIND_TLS_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
