@@ -15,11 +15,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 if [ -z "${REDIS_URL:-}" ]; then
-  .venv/bin/python -m webapp.core.embedded_redis --port "${EMBEDDED_REDIS_PORT:-6390}" --dir "$VAR/redis" > "$VAR/redis.url" &
+  # The server requires the password kept in $VAR/redis_password (mode 0600); its URL carries it, so owner-only too.
+  rm -f "$VAR/redis.url" && install -m 600 /dev/null "$VAR/redis.url"
+  .venv/bin/python -m webapp.core.embedded_redis --port "${EMBEDDED_REDIS_PORT:-6390}" --dir "$VAR/redis" \
+    --password-file "$VAR/redis_password" > "$VAR/redis.url" &
   pids+=($!)
   for _ in $(seq 50); do [ -s "$VAR/redis.url" ] && break; sleep 0.1; done
   export REDIS_URL=$(head -1 "$VAR/redis.url")
-  echo "Embedded Redis on $REDIS_URL"
+  echo "Embedded Redis on 127.0.0.1:${EMBEDDED_REDIS_PORT:-6390} (password in $VAR/redis_password)"
 fi
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py rqworker default gpu --with-scheduler > "$VAR/worker.log" 2>&1 &

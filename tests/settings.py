@@ -1,7 +1,8 @@
 """Test settings: the real settings module with test-only defaults filled in.
 
 An embedded Redis is started here (before django_rq reads RQ_QUEUES) unless REDIS_URL names a server,
-so `pytest` alone works on a fresh checkout and RQ jobs always run against a real Redis.
+so `pytest` alone works on a fresh checkout and RQ jobs always run against a real Redis, with its password
+as in production: every client (test code, in-process and subprocess workers) reaches it through REDIS_URL.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ os.environ.setdefault("SIGHTSOUND_VAR", tempfile.mkdtemp(prefix="sightsound-test
 if not os.environ.get("REDIS_URL"):
     from webapp.core.embedded_redis import free_port, start
 
-    os.environ["REDIS_URL"], _redis_proc = start(free_port(), Path(os.environ["SIGHTSOUND_VAR"]) / "redis")
+    _var = Path(os.environ["SIGHTSOUND_VAR"])
+    os.environ["REDIS_URL"], _redis_proc = start(free_port(), _var / "redis", password_file=_var / "redis_password")
 
 from webapp.settings import *  # noqa: E402,F403
 

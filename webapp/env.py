@@ -37,6 +37,12 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true/false or 1/0")
 
 
+def env_optional_bool(name: str) -> bool | None:
+    """None when unset: for a setting whose absence means "not said", which a check can then point out."""
+    raw = os.environ.get(name)
+    return None if raw is None or raw == "" else env_bool(name, False)
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env_str(name, default).strip().lower()
     if value not in choices:

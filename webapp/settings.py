@@ -1,16 +1,28 @@
 """Django settings, all from the environment (see webapp/env.py and the README's table).
 
 Defaults are the single-machine embedded setup: SQLite and a local storage root under ./var, the
-embedded Redis on 127.0.0.1:6390. Several machines: point DATABASE_URL, REDIS_URL and MEDIA_ROOT
-at shared services and storage.
+embedded Redis on 127.0.0.1:6390 with its password from ./var. Several machines: point DATABASE_URL,
+REDIS_URL and MEDIA_ROOT at shared services and storage.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
-from webapp.env import env_bool, env_choice, env_database, env_int, env_list, env_path, env_redis_url, env_str
+from webapp.core import embedded_redis
+from webapp.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_int,
+    env_list,
+    env_optional_bool,
+    env_path,
+    env_redis_url,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("SIGHTSOUND_VAR", BASE_DIR / "var")
@@ -30,6 +42,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_htmx",
     "django_rq",
+    "axes",
     "webapp.core",
     "webapp.catalog",
     "webapp.curation",
@@ -37,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.core.tls_proxy.RedirectLoopGuard",  # before SecurityMiddleware's SSL redirect
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -49,6 +63,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "webapp.core.middleware.QueueUnreachableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: it turns a lockout into its response
 ]
 
 # A Content-Security-Policy for every page: scripts only from our own static files (no inline script anywhere in
@@ -97,6 +112,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from one address, logins
+# for that pair are refused for LOGIN_LOCKOUT_MINUTES (a success before the limit resets the count). Axes needs the
+# request at authenticate(): the login form passes it; tests log in with force_login.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "webapp.core.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "webapp.core.login_throttle.lockout_response"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalog:datasets"
 LOGOUT_REDIRECT_URL = "login"
@@ -156,14 +181,25 @@ TRAINING_NUM_PROCESSES = env_int("TRAINING_NUM_PROCESSES", 0, minimum=0)
 # After a cancel, how long a launched stage may take to save its checkpoint and exit before its group is killed.
 TRAINING_STOP_GRACE_SECONDS = env_int("TRAINING_STOP_GRACE_SECONDS", 120, minimum=0)
 
-REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6390/0")
+# Unset: the embedded server (scripts/run.sh), with the password it keeps in $SIGHTSOUND_VAR/redis_password, so a
+# `manage.py` command run from a shell reaches it too.
+EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", embedded_redis.DEFAULT_PORT, minimum=1)
+REDIS_URL = env_redis_url("REDIS_URL", embedded_redis.stored_url(EMBEDDED_REDIS_PORT, VAR_DIR / "redis_password"))
+# Jobs are JSON naming one of the app's jobs with ids, for queues, workers and the dashboard alike: whoever can write
+# to Redis must not be able to make a worker unpickle or import anything else (webapp/core/job_policy.py).
+_JOB_SERIALIZER = "rq.serializers.JSONSerializer"
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
-    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600},
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "SERIALIZER": _JOB_SERIALIZER},
+    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600, "SERIALIZER": _JOB_SERIALIZER},
 }
-RQ = {"COMMIT_MODE": "on_db_commit"}
+RQ = {"COMMIT_MODE": "on_db_commit", "JOB_CLASS": "webapp.core.job_policy.AppJob",
+      "WORKER_CLASS": "webapp.core.job_policy.JSONWorker"}
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# True: a TLS proxy in front sets X-Forwarded-Proto; False: no proxy; unset with SECURE_SSL_REDIRECT on: a startup
+# warning, and a request a proxy forwarded gets a page saying what to set rather than redirects forever
+# (webapp/core/tls_proxy.py).
+BEHIND_TLS_PROXY = env_optional_bool("BEHIND_TLS_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)

@@ -9,9 +9,9 @@ import django_rq
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from rq import SimpleWorker
 
 from tests.real_fixtures import AVQA_VIDEO_DIR as REAL_CLIPS  # noqa: E402
+from webapp.core.job_policy import JSONSimpleWorker
 from webapp.core.roles import ensure_groups
 
 ANNOTATIONS = Path(__file__).resolve().parents[1] / "fixtures" / "annotations"
@@ -87,11 +87,12 @@ def real_videos(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_worker():
-    """Drain the queues with a real RQ worker on the real Redis (no fork: it shares the test database)."""
+    """Drain the queues with a real RQ worker on the real Redis (no fork: it shares the test database), reading jobs
+    as the app's workers do: JSON, the app's own jobs only."""
 
     def _run(*queues: str) -> None:
         names = queues or ("default",)
-        worker = django_rq.get_worker(*names, worker_class=SimpleWorker)
+        worker = django_rq.get_worker(*names, worker_class=JSONSimpleWorker)
         worker.work(burst=True)
 
     return _run

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from webapp.catalog.models import Clip, Question
 from webapp.core.roles import is_admin, is_curator
@@ -26,6 +27,10 @@ def test_it_builds_the_tiny_models_once(tmp_path: Path) -> None:
     assert (tmp_path / "tiny-qwen2" / "model.safetensors").stat().st_mtime_ns == before
 
 
+def _authenticate(**credentials: str):  # type: ignore[no-untyped-def]
+    return authenticate(RequestFactory().post("/login/"), **credentials)  # login throttling needs the request
+
+
 def test_it_bootstraps_the_demo_with_users_and_playable_clips(settings, tmp_path: Path) -> None:
     settings.VAR_DIR = tmp_path
     out = io.StringIO()
@@ -33,16 +38,16 @@ def test_it_bootstraps_the_demo_with_users_and_playable_clips(settings, tmp_path
     password = (tmp_path / "admin_password").read_text().strip()
     curator_password = (tmp_path / "curator_password").read_text().strip()
     assert f"admin with password: {password}" in out.getvalue() and curator_password in out.getvalue()
-    admin, curator = authenticate(username="admin", password=password), authenticate(username="curator",
+    admin, curator = _authenticate(username="admin", password=password), _authenticate(username="curator",
                                                                                       password=curator_password)
     assert is_admin(admin) and is_curator(curator) and not is_admin(curator)
-    assert password != curator_password and authenticate(username="admin", password=curator_password) is None
+    assert password != curator_password and _authenticate(username="admin", password=curator_password) is None
     assert {(tmp_path / f).stat().st_mode & 0o777 for f in ("admin_password", "curator_password")} == {0o600}
     assert Question.objects.count() == 8
     assert set(Clip.objects.values_list("status", flat=True)) == {"ready"}
     call_command("bootstrap_demo", stdout=io.StringIO(), stderr=io.StringIO())  # a second start changes nothing
     assert Question.objects.count() == 8
-    assert authenticate(username="admin", password=password) is not None
+    assert _authenticate(username="admin", password=password) is not None
 
 
 def test_it_keeps_generated_secrets_owner_only(tmp_path: Path) -> None:

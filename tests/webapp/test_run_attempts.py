@@ -13,7 +13,6 @@ import django_rq
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from rq.job import Job
 
 from tests.webapp.test_teacher_runs import _launch, _no_duplicates, avqa, tiny_models  # noqa: F401
 from tests.webapp.workers import ROOT, start_worker, wait_for
@@ -69,9 +68,9 @@ def test_cancel_then_resume_while_the_old_job_runs_leaves_one_live_job(
         if worker.poll() is None:
             worker.kill()
     run.refresh_from_db()
-    connection = django_rq.get_queue("gpu").connection
-    old_result = Job.fetch(old_job_id, connection=connection).return_value()
-    new_result = Job.fetch(run.rq_job_id, connection=connection).return_value()
+    queue = django_rq.get_queue("gpu")  # jobs are read with the queue's serializer (JSON)
+    old_result = queue.fetch_job(old_job_id).return_value()
+    new_result = queue.fetch_job(run.rq_job_id).return_value()
     assert old_result == "superseded", out.decode()[-3000:]
     assert new_result == "succeeded" and run.status == "succeeded", (new_result, run.error)
     assert run.attempt == 2
@@ -79,9 +78,8 @@ def test_cancel_then_resume_while_the_old_job_runs_leaves_one_live_job(
     _no_duplicates(run)
 
     finished_at = run.finished_at
-    queue = django_rq.get_queue("gpu")
     for job_id in (old_job_id, run.rq_job_id):  # an admin requeues either job from the RQ dashboard
-        queue.enqueue_job(Job.fetch(job_id, connection=connection))
+        queue.enqueue_job(queue.fetch_job(job_id))
     django_rq.get_worker("gpu").work(burst=True)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.finished_at == finished_at
@@ -100,8 +98,7 @@ def test_a_clip_has_one_live_job_and_a_stale_one_writes_nothing(tmp_path: Path, 
         admin_client.post(f"/clips/{clip.pk}/reprocess/")
     assert queue.count == queued, "a second job was queued for a clip whose job is alive"
 
-    stale = Job.fetch(next(j for j in queue.job_ids if j.startswith(f"process-clip-{clip.pk}-")),
-                      connection=queue.connection)
+    stale = queue.fetch_job(next(j for j in queue.job_ids if j.startswith(f"process-clip-{clip.pk}-")))
     queue.remove(stale.id)
     stale.delete()  # its worker died and Redis lost it: now a reprocess queues a new attempt
     admin_client.post(f"/clips/{clip.pk}/reprocess/")

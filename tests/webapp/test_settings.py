@@ -76,10 +76,23 @@ def test_it_refuses_to_start_without_a_secret_key_in_production() -> None:
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 
+def _production(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The settings docs/deployment.md gives for a team: PostgreSQL, a Redis server with the app's own user, a TLS
+    proxy in front, DEBUG off and a real secret key."""
+    return {"DEBUG": "false", "SECRET_KEY": "k" * 30 + "-Zq8#x!pL2@rT9$wE4%yU7^iO0&aS3*dF6",
+            "ALLOWED_HOSTS": "studio.example.org", "CSRF_TRUSTED_ORIGINS": "https://studio.example.org",
+            "BEHIND_TLS_PROXY": "1", "DATABASE_URL": "postgres://studio:secret@db.internal:5432/studio",
+            "REDIS_URL": "redis://studio:secret@queue.internal:6379/0", "MEDIA_ROOT": str(tmp_path / "storage"),
+            "SIGHTSOUND_VAR": str(tmp_path), **overrides}
+
+
 def test_it_passes_the_deploy_checklist_with_production_settings(tmp_path: Path) -> None:
-    result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="false", SECRET_KEY="k" * 30 + "-Zq8#x!pL2@rT9$wE4%yU7^iO0&aS3*dF6", ALLOWED_HOSTS="studio.example.org",
-        SIGHTSOUND_VAR=str(tmp_path), REDIS_URL="redis://127.0.0.1:6379/0",
-    )
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **_production(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_the_deploy_checklist_flags_an_open_redis_and_an_unsaid_tls_proxy(tmp_path: Path) -> None:
+    result = _manage("check", "--deploy", **_production(tmp_path, REDIS_URL="redis://queue.internal:6379/0",
+                                                        BEHIND_TLS_PROXY=""))
+    assert "sightsound.W001" in result.stderr and "sightsound.W002" in result.stderr, result.stderr

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import django_rq
 from django.apps import apps
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
 from webapp.core.models import ACTIVE_STATUSES, Run
@@ -37,9 +37,9 @@ class RecoveryReport:
 def job_is_alive(job_id: str) -> bool:
     """Whether RQ still holds the job, not dead; raises QueueUnreachable when Redis cannot be asked (a job
     that cannot be seen is not known to be dead)."""
-    connection = django_rq.get_connection("default")
-    try:
-        status = Job.fetch(job_id, connection=connection).get_status()
+    queue = django_rq.get_queue("default")
+    try:  # read with the queues' serializer (JSON): a planted pickle must never be unpickled here either
+        status = queue.job_class.fetch(job_id, connection=queue.connection, serializer=queue.serializer).get_status()
     except NoSuchJobError:
         return False
     except REDIS_DOWN as exc:
