@@ -9,19 +9,32 @@ which both are idempotent by design.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 
+from pipeline import tiny
+from tests.webapp.conftest import ANNOTATIONS
 from tests.webapp.faults.harness import assert_identical, compare, kill_at, recover, settle
+from tests.webapp.review_factories import make_dataset, make_question
 from tests.webapp.test_teacher_runs import _launch, avqa, tiny_models  # noqa: F401
+from tests.webapp.test_training_runs import _launch as _launch_training
+from tests.webapp.test_training_runs import _tone_dataset
+from tests.webapp.workers import start_worker
 from webapp.catalog.imports import get_or_create_dataset, queue_upload
-from webapp.catalog.models import Dataset, ImportRun, Question
-from webapp.curation.models import Chain, GenerationRun, Verdict
+from webapp.catalog.models import Clip, Dataset, ImportRun, Question
+from webapp.core import storage
+from webapp.curation.models import BulkAction, Chain, GenerationRun, Verdict
+from webapp.curation.review.forms import filter_form_from_query
 from webapp.curation.runs import launch_validation
+from webapp.training.models import DatasetSnapshot, MetricPoint, SnapshotItem, TrainingRun
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -121,3 +134,147 @@ def test_teacher_and_validation_killed_mid_run_resume_to_the_uninterrupted_resul
     assert ref_check.status == "succeeded", ref_check.error
     assert_identical(compare("validation (12 chains)", validation_point, _verdicts(ref_check), _verdicts(check),
                              check.status == "succeeded"))
+
+
+# --- clip processing ---------------------------------------------------------------------------------------------
+def _sha(relative: str) -> str:
+    return hashlib.sha256(storage.resolve(relative).read_bytes()).hexdigest() if relative else ""
+
+
+def _clips(dataset: Dataset) -> list[tuple[object, object]]:
+    return [((c.name,), (c.status, c.duration, c.fps, c.width, c.height, c.sample_rate, len(c.frame_paths),
+                         _sha(c.audio_path)))
+            for c in Clip.objects.filter(dataset=dataset)]
+
+
+def _import_clips(name: str, videos: Path) -> Dataset:
+    call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(videos), dataset=name,
+                 stdout=io.StringIO(), stderr=io.StringIO())
+    return Dataset.objects.get(name=name)
+
+
+@pytest.mark.parametrize("point", ["clip.claimed:1", "clip.decoded:1", "clip.stored:1"])
+def test_clip_processing_killed_mid_clip_is_queued_again_by_recovery_and_finishes(
+    point: str, real_videos: Path, tmp_path: Path, run_worker
+) -> None:
+    reference = _import_clips("reference", real_videos)
+    run_worker("default")
+    faulted = _import_clips("faulted", real_videos)
+    kill_at(point, tmp_path, "default")
+    settle()
+    report = recover()  # a clip killed before its result was stored is "processing" with a dead job: queued again
+    assert ("1 clips requeued" in report) == (point != "clip.stored:1"), report
+    run_worker("default")
+    finished = not Clip.objects.filter(dataset=faulted).exclude(status="ready").exists()
+    assert_identical(compare("clip processing (10 real clips)", point, _clips(reference), _clips(faulted), finished))
+
+
+# --- bulk decisions ----------------------------------------------------------------------------------------------
+def _bulk(client: Client, slug: str) -> None:
+    """Post the bulk accept the way the confirm page does: with the count the filter matches now."""
+    user = User.objects.get(pk=client.session["_auth_user_id"])
+    filters = filter_form_from_query(f"dataset={slug}", user)
+    assert filters.is_valid(), filters.errors
+    count = filters.chains().count()
+    r = client.post("/review/bulk/", {"action": "accept", "reason": "", "note": "faults", "queue": f"dataset={slug}",
+                                      "confirm": count})
+    assert r.status_code == 302, r.content.decode()[:500]
+
+
+def _decisions(dataset: Dataset) -> list[tuple[object, object]]:
+    return [((c.question.external_id, c.sample_index), (c.decision, c.version, c.reviews.count()))
+            for c in Chain.objects.filter(question__dataset=dataset).select_related("question")]
+
+
+@pytest.mark.parametrize("point", ["bulk.batch:1", "bulk.batch:2", "bulk.batch:3"])
+def test_a_bulk_accept_killed_between_batches_applies_each_chain_once_when_run_again(
+    point: str, admin_client: Client, tmp_path: Path, run_worker
+) -> None:
+    datasets = {slug: make_dataset(slug) for slug in ("reference", "faulted")}
+    for dataset in datasets.values():
+        for n in range(600):
+            make_question(dataset, n, chains=2)
+    _bulk(admin_client, "reference")
+    run_worker("default")
+    _bulk(admin_client, "faulted")
+    killed = BulkAction.objects.latest("pk")
+    kill_at(point, tmp_path, "default")
+    settle()
+    recover()
+    killed.refresh_from_db()
+    assert killed.status == "failed", killed.status
+    _bulk(admin_client, "faulted")  # the resume of a bulk action is the same action again
+    run_worker("default")
+    again = BulkAction.objects.latest("pk")
+    assert_identical(compare("bulk accept (1,200 chains)", point, _decisions(datasets["reference"]),
+                             _decisions(datasets["faulted"]), again.status == "succeeded"))
+
+
+# --- snapshot, training and evaluation ---------------------------------------------------------------------------
+TIMING = ("runtime", "per_second", "per_s", "tokens_s", "seconds")
+
+
+def _metrics(run: TrainingRun) -> list[tuple[object, object]]:
+    return [((p.name, p.step), p.value) for p in MetricPoint.objects.filter(run=run)
+            if not any(t in p.name for t in TIMING)]
+
+
+def _items(snapshot: DatasetSnapshot) -> list[tuple[object, object]]:
+    return [((i.chain.question.external_id, i.chain.sample_index), (i.text, i.chain_version))
+            for i in SnapshotItem.objects.filter(snapshot=snapshot).select_related("chain__question")]
+
+
+def _drain(*queues: str) -> None:
+    """Run the queue in a worker process like the faulted runs', so float results are computed alike."""
+    worker = start_worker(*queues)
+    assert worker.wait(timeout=600) == 0
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny.build_model("tiny-qwen2-audio", tmp_path_factory.mktemp("tiny") / "tiny-qwen2-audio")
+
+
+def test_snapshot_and_training_stages_killed_mid_run_resume_to_the_uninterrupted_result(
+    admin_client: Client, media_root: Path, student: Path, tmp_path: Path
+) -> None:
+    dataset = _tone_dataset(media_root, 16)
+
+    def snapshot() -> DatasetSnapshot:
+        assert admin_client.post("/snapshots/new/", {"dataset": dataset.pk}).status_code == 302
+        return DatasetSnapshot.objects.latest("pk")
+
+    reference = snapshot()
+    _drain("default")
+    faulted = snapshot()
+    kill_at("snapshot.progress:1", tmp_path, "default")
+    settle()
+    recover()
+    _resume(admin_client, f"/snapshots/{faulted.pk}/resume/", faulted)
+    _drain("default")
+    faulted.refresh_from_db()
+    assert_identical(compare("snapshot freeze + export (16 chains)", "snapshot.progress:1", _items(reference),
+                             _items(faulted), faulted.status == "succeeded"))
+
+    stages = [
+        ("SFT (8 steps)", "training.log:6", dict(stage="sft", recipe="sft_tiny", snapshot=reference.pk, overrides={
+            "max_steps": 8, "save_steps": 4, "logging_steps": 1, "save_total_limit": 1})),
+        ("GRPO (4 steps)", "training.log:3", dict(stage="grpo", recipe="grpo_r1aqa_tiny", targets="r1aqa",
+                                                  snapshot=reference.pk, overrides={
+            "max_steps": 4, "save_steps": 2, "logging_steps": 1, "save_total_limit": 1})),
+        ("evaluation (16 items)", "training.log:2", dict(stage="eval", eval_dataset=dataset.pk, overrides={
+            "batch_size": 1, "max_new_tokens": 8})),
+    ]
+    for kind, point, form in stages:
+        ref_run = _launch_training(admin_client, base_model=str(student), **form)
+        _drain("gpu")
+        ref_run.refresh_from_db()
+        assert ref_run.status == "succeeded", ref_run.error
+        run = _launch_training(admin_client, base_model=str(student), **form)
+        kill_at(point, tmp_path, "gpu")
+        settle()
+        recover()
+        _resume(admin_client, f"/training/{run.pk}/resume/", run)
+        _drain("gpu")
+        run.refresh_from_db()
+        assert_identical(compare(kind, point, _metrics(ref_run), _metrics(run), run.status == "succeeded"))
