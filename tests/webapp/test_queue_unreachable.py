@@ -103,7 +103,8 @@ def test_a_launch_with_redis_down_says_so_and_creates_nothing(users, admin_clien
 def test_redis_lost_between_launch_and_commit_leaves_a_failed_resumable_run(settings, tmp_path: Path) -> None:
     """The launch checked Redis inside its transaction, then Redis died before the commit queued the job: the run
     must not stay 'queued' with no job behind it, and the commit must not raise."""
-    url, proc = embedded_redis.start(embedded_redis.free_port(), tmp_path / "redis")
+    url, proc = embedded_redis.start(embedded_redis.free_port(), tmp_path / "redis",
+                                     password_file=tmp_path / "redis_password")
     _point_queues_at(settings, url)
     with transaction.atomic():
         run = _generation(make_dataset())
