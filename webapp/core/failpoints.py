@@ -2,8 +2,9 @@
 
 `SIGHTSOUND_FAILPOINT=<name>:<n>` in a worker's environment makes the n-th pass of this process through
 `failpoint(name)` create the file named by `SIGHTSOUND_FAILPOINT_FILE` (holding `<name>:<n> <pid>`) and then block
-until the suite SIGKILLs it (tests/webapp/faults, docs/reliability.md). The file is a latch: once it exists, later
-work-horses of the same worker pass the point, so one fault is injected per scenario. Without the variable (every
+while the file exists: the suite SIGKILLs the process there, or breaks something else (Redis, the database
+connection) and deletes the file to let it run into the fault (tests/webapp/faults, docs/reliability.md). Only
+the first process to get there blocks, so one fault is injected per scenario. Without the variable (every
 deployment) a failpoint is one environment lookup. Points sit just after a batch committed (or, for a clip,
 between its steps), where a real crash would leave the most half-done work behind.
 """
@@ -28,10 +29,11 @@ def failpoint(name: str) -> None:
     _passes[name] = _passes.get(name, 0) + 1
     if _passes[name] != int(nth):
         return
-    try:
-        with Path(os.environ[FILE_ENV]).open("x") as fh:
-            fh.write(f"{spec} {os.getpid()}")
-    except FileExistsError:
+    latch = Path(os.environ[FILE_ENV])
+    taken = latch.with_name(latch.name + ".taken")
+    if taken.exists():
         return
-    while True:  # held here until killed: the suite's SIGKILL is the fault
-        time.sleep(1)
+    taken.touch()
+    latch.write_text(f"{spec} {os.getpid()}")
+    while latch.exists():  # held here until killed, or released into the fault the suite made
+        time.sleep(0.1)

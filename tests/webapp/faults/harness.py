@@ -45,6 +45,7 @@ def kill_at(point: str, tmp_path: Path, *queues: str) -> str:
     worker drain the rest and exit. Returns the failpoint line the horse wrote."""
     latch = tmp_path / f"failpoint-{point.replace(':', '-')}"
     latch.unlink(missing_ok=True)
+    latch.with_name(latch.name + ".taken").unlink(missing_ok=True)
     worker = start_worker(*queues, capture=True, **{ENV: point, FILE_ENV: str(latch)})
     try:
         wait_for(lambda: latch.exists() and len(latch.read_text().split()) == 2, worker, f"reached {point}",
