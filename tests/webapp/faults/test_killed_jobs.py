@@ -211,7 +211,7 @@ def test_a_bulk_accept_killed_between_batches_applies_each_chain_once_when_run_a
 
 
 # --- snapshot, training and evaluation ---------------------------------------------------------------------------
-TIMING = ("runtime", "per_second", "per_s", "tokens_s", "seconds")
+TIMING = ("runtime", "per_second", "per_s", "tokens_s", "seconds", "_time")
 # Counters the trainer keeps per process, not per run: after a resume TRL's `num_tokens` counts from zero again and
 # HF's closing `train_loss` averages only the resumed steps (docs/reliability.md lists them as known differences).
 PER_PROCESS = {"num_tokens", "train_loss"}
