@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from pipeline.datasets.limits import record_problem
+
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -241,10 +243,17 @@ def check_answer_index(index: int, choices: tuple[str, ...]) -> None:
         raise RowInvalid(f"answer index {index} out of range 0..{len(choices) - 1}")
 
 
+def quoted(value: str, limit: int = 200) -> str:
+    """`repr` of a value for a message, cut short: a 10 MB field must not become a 10 MB error message."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
+
 def check_plain_name(name: str) -> str:
     """A media name is joined onto the media dir, so it must not be able to point anywhere else."""
     if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
-        raise RowInvalid(f"media name must be a plain file name, got {name!r}")
+        raise RowInvalid(f"media name must be a plain file name, got {quoted(name)}")
     return name
 
 
@@ -271,7 +280,7 @@ def duplicate_choice_warning(choices: tuple[str, ...]) -> str | None:
         seen.add(c)
     if not repeated:
         return None
-    return "duplicate choice texts: " + ", ".join(repr(c) for c in repeated)
+    return "duplicate choice texts: " + ", ".join(quoted(c) for c in repeated)
 
 
 def video_candidates(name: str) -> list[str]:
@@ -311,6 +320,8 @@ class RowFormat:
     name: ClassVar[str]
     media_kind: ClassVar[str]
     id_field: ClassVar[str]
+    # Record field (or `extra` key) -> the name the source file uses, for messages about a value's length.
+    source_names: ClassVar[Mapping[str, str]] = {}
 
     def build(self, obj: dict[str, Any], ctx: RowContext) -> QuestionRecord | None:
         """Turn one row into a record; return None to skip it silently; raise RowInvalid to reject."""
@@ -335,6 +346,8 @@ class RowFormat:
             ctx.warnings.clear()
             try:
                 record = self.build(obj, ctx)
+                if record is not None and (problem := record_problem(record, self.source_names)) is not None:
+                    raise RowInvalid(problem)
             except RowInvalid as exc:
                 result.errors.append(RowError(row_no, external_id, exc.reason))
                 continue
@@ -398,6 +411,9 @@ def resolve_media(
             )
             continue
         path = media_dir / clean
-        if path.is_file():
-            return path
+        try:
+            if path.is_file():
+                return path
+        except OSError:  # a name over the file system's limits (ENAMETOOLONG) names no file there
+            continue
     return None

@@ -684,3 +684,39 @@ def test_it_resolves_the_first_existing_candidate_and_ignores_directories(
     (tmp_path / "clip.webm").write_bytes(b"x")
     (tmp_path / "clip.avi").write_bytes(b"x")
     assert resolve_media(AVQA, tmp_path, record) == tmp_path / "clip.webm"
+
+
+# --------------------------------------------------------------------------- what a record may hold
+
+
+@pytest.mark.parametrize(
+    ("fmt", "row", "reason"),
+    [
+        (AVQA, avqa_row(question_type="t" * 65), "field 'question_type' is too long: 65 characters, at most 64"),
+        (AVQA, avqa_row(id=10**70), "field 'id' is too long: 71 characters, at most 64"),
+        (MMAU, mmau_row(difficulty="d" * 33), "field 'difficulty' is too long: 33 characters, at most 32"),
+        (MUSIC, music_row(video_id="v" * 256), "field 'video_id' is too long: 256 characters, at most 255"),
+        (
+            AVQA,
+            avqa_row(question_text="a\x00b"),
+            "field 'question_text' contains a NUL character, which cannot be stored",
+        ),
+        (
+            MMAU,
+            mmau_row(choices=["dog", "c\ud800t"], answer="dog"),
+            "field 'choices' contains an unpaired surrogate ('\\ud800'), which cannot be stored",
+        ),
+        (
+            MUSIC,
+            music_row(templ_values="[" * 100_000),
+            f"field 'templ_values' is not a JSON-encoded list: {'[' * 200!r}… (100000 characters)",
+        ),
+    ],
+)
+def test_it_rejects_a_value_the_database_cannot_store(fmt: AnnotationFormat, row: Any, reason: str) -> None:
+    assert only_error(fmt, row).reason == reason
+
+
+def test_it_cuts_a_huge_value_short_in_its_message() -> None:
+    reason = only_error(MMAU, mmau_row(answer="x" * 5000)).reason
+    assert reason == f"answer {'x' * 200!r}… (5000 characters) is not one of the choices"

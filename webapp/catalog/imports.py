@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.text import slugify
 
 from pipeline.datasets import FORMATS, AnnotationFileError, resolve_media
@@ -168,14 +168,23 @@ class Importer:
                     category=record.category, sub_category=record.sub_category, difficulty=record.difficulty,
                     split=self.split, extra=dict(record.extra), content_hash=digest,
                 )
-        except IntegrityError as exc:  # a concurrent import won the race for this id
+        except (IntegrityError, DataError) as exc:  # a concurrent import won the race; a value the parser let by
             if clip_is_new:
                 clip.pk = None
+                self._discard_copy(clip)
             raise _RowRejected(f"could not be stored: {exc}") from exc
         self._clips[clip.name] = clip
         report.created += 1
         if clip.name in self._fresh:
             self._queue(clip, report)
+
+    def _discard_copy(self, clip: Clip) -> None:
+        """Remove the media copied for a clip whose row the database refused, unless a stored clip uses the file
+        (a concurrent import of the same clip): nothing refused leaves an orphan under the storage root."""
+        if clip.name in self._fresh:
+            self._fresh.discard(clip.name)
+            if not Clip.objects.filter(media_path=clip.media_path).exists():
+                storage.resolve(clip.media_path).unlink(missing_ok=True)
 
     def _queue(self, clip: Clip, report: ImportReport) -> None:
         if clip.pk not in report.clips_to_process:
