@@ -327,7 +327,8 @@ class RowStream:
         self.accepted = 0
 
     def __iter__(self) -> Iterator[QuestionRecord]:
-        first_by_id: dict[str, tuple[int, str]] = {}  # id -> (row, content hash) of its first record
+        # id -> its first record's row (8 bytes) and content hash (32): one bytes object, the least a row costs
+        first_by_id: dict[str, bytes] = {}
         ctx = RowContext()
         for row_no, obj in enumerate(self._rows, start=1):
             if not isinstance(obj, dict):
@@ -346,16 +347,18 @@ class RowStream:
             if record is None:
                 self.skipped += 1
                 continue
+            digest = bytes.fromhex(record.content_hash())
             first = first_by_id.get(record.external_id)
             if first is not None:
-                if first[1] == record.content_hash():
+                if first[8:] == digest:
                     self.duplicates += 1
                 else:
+                    first_row = int.from_bytes(first[:8], "big")
                     self.errors.append(
-                        RowError(row_no, external_id, f"conflicts with row {first[0]} (same id, different content)")
+                        RowError(row_no, external_id, f"conflicts with row {first_row} (same id, different content)")
                     )
                 continue
-            first_by_id[record.external_id] = (record.row, record.content_hash())
+            first_by_id[record.external_id] = record.row.to_bytes(8, "big") + digest
             self.accepted += 1
             self.warnings.extend(ctx.warnings)
             yield record
