@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
-from pipeline.datasets.limits import record_problem
+from pipeline.datasets.limits import FIELD_LIMITS, record_problem, value_problem
 from pipeline.datasets.stream import iter_rows, json_type
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def check_keys(
     missing = sorted(required - keys)
     if missing:
         problems.append("missing required fields: " + ", ".join(missing))
-    unknown = sorted(k for k in obj if k not in allowed)
+    unknown = sorted(k if k.isprintable() and len(k) <= 64 else quoted(k) for k in obj if k not in allowed)
     if unknown:
         problems.append("unknown fields: " + ", ".join(unknown))
     if problems:
@@ -302,11 +302,13 @@ class RowFormat:
         return RowStream(self, iter_rows(source, max_rows=max_rows))
 
     def _external_id(self, obj: Mapping[str, Any]) -> str | None:
-        """The id for error messages; only scalar ids are trusted enough to echo back."""
+        """The id for error messages; only scalar ids that could be stored are trusted enough to echo back (the
+        report itself is stored: PostgreSQL refuses NUL in JSON)."""
         value = obj.get(self.id_field)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             return None
-        return str(value)
+        text = str(value)
+        return text if value_problem(text, FIELD_LIMITS["external_id"], self.id_field) is None else None
 
 
 class RowStream:

@@ -723,6 +723,13 @@ def test_it_rejects_a_value_the_database_cannot_store(fmt: AnnotationFormat, row
     assert only_error(fmt, row).reason == reason
 
 
+def test_it_echoes_only_ids_and_field_names_that_can_be_stored() -> None:
+    """The row errors are stored too (as JSON, which PostgreSQL refuses with a NUL in it)."""
+    assert only_error(MMAU, mmau_row(id="a\x00b", answer=1)).external_id is None
+    assert only_error(MMAU, mmau_row(id="i" * 65)).external_id is None
+    assert only_error(MMAU, mmau_row(**{"x\x00": 1})).reason == "unknown fields: 'x\\x00'"
+
+
 def test_it_cuts_a_huge_value_short_in_its_message() -> None:
     reason = only_error(MMAU, mmau_row(answer="x" * 5000)).reason
     assert reason == f"answer {'x' * 200!r}… (5000 characters) is not one of the choices"
