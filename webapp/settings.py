@@ -150,6 +150,10 @@ MEDIA_URL = "/unserved-media/"
 IMPORT_ROOTS = [Path(p) for p in env_list("IMPORT_ROOTS", [str(MEDIA_ROOT / "incoming")])]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Annotation imports: an upload is refused as soon as its bytes pass the first; a file with more rows than the
+# second is refused before any row lands (AVQA, the largest, has ~57k).
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 500_000, minimum=1)
 
 # Extracted tagger model and label embeddings (pipeline.validate.sound_events / claims) are cached here.
 os.environ.setdefault("SIGHTSOUND_CACHE", str(VAR_DIR / "cache"))

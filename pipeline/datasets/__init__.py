@@ -7,15 +7,16 @@ from pathlib import Path
 
 from pipeline.datasets.avqa import AvqaFormat
 from pipeline.datasets.base import (
-    AnnotationFileError,
     AnnotationFormat,
     ParseResult,
     QuestionRecord,
     RowError,
+    RowStream,
     resolve_media,
 )
 from pipeline.datasets.mmau import MmauFormat
 from pipeline.datasets.music_avqa import MusicAvqaFormat
+from pipeline.datasets.stream import AnnotationFileError, TooManyRows, iter_rows
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,12 @@ def parse_file(fmt_name: str, path: Path) -> ParseResult:
             f"unknown annotation format {fmt_name!r} (known: {', '.join(sorted(FORMATS))})"
         ) from None
     try:
-        data = Path(path).read_bytes()
+        fh = Path(path).open("rb")
     except OSError as exc:
         raise AnnotationFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
     logger.debug("parsing %s as %s", path, fmt_name)
-    return fmt.parse(data)
+    with fh:
+        return fmt.parse(fh)
 
 
 __all__ = [
@@ -51,6 +53,9 @@ __all__ = [
     "ParseResult",
     "QuestionRecord",
     "RowError",
+    "RowStream",
+    "TooManyRows",
+    "iter_rows",
     "parse_file",
     "resolve_media",
 ]

@@ -42,6 +42,10 @@ class AvqaFormat(RowFormat):
     name = "avqa"
     media_kind = "video"
     id_field = "id"
+    source_names = {
+        "external_id": "id", "media_name": "video_name", "source_media_id": "video_id", "text": "question_text",
+        "choices": "multi_choice", "answer_text": "multi_choice",
+    }
 
     def build(self, obj: dict[str, Any], ctx: RowContext) -> QuestionRecord:
         check_keys(obj, _REQUIRED, _REQUIRED)

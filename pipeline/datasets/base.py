@@ -3,7 +3,7 @@
 Annotation files from public datasets are messy; the web app must show a curator exactly which rows
 are wrong and why, while still importing the good ones. So parsing never stops at the first bad row:
 each row becomes either a `QuestionRecord` or a `RowError`. Only a file that cannot be read as a JSON
-list at all raises `AnnotationFileError`.
+list at all raises `AnnotationFileError` (from `stream`, which reads the file one row at a time).
 
 No media is touched here: `resolve_media` only looks for files, the web app checks decodability.
 """
@@ -14,18 +14,17 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import IO, Any, ClassVar, Protocol, runtime_checkable
+
+from pipeline.datasets.limits import FIELD_LIMITS, record_problem, value_problem
+from pipeline.datasets.stream import iter_rows, json_type
 
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-
-
-class AnnotationFileError(ValueError):
-    """The file as a whole is unusable (not UTF-8, not JSON, not a list): no row can be trusted."""
 
 
 class RowInvalid(Exception):
@@ -74,9 +73,16 @@ class QuestionRecord:
         return out
 
     def content_hash(self) -> str:
-        """Stable fingerprint so a re-import can tell unchanged questions from edited ones."""
-        payload = json.dumps(self.content(), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        """Stable fingerprint so a re-import can tell unchanged questions from edited ones.
+
+        Kept on the record once computed: the parser's duplicate check and the importer both ask for it.
+        """
+        digest = self.__dict__.get("_content_hash")
+        if digest is None:
+            payload = json.dumps(self.content(), sort_keys=True, ensure_ascii=False)
+            digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_content_hash", digest)  # frozen: not a field, so eq and hash ignore it
+        return digest
 
     def extra_value(self, key: str, default: str = "") -> str:
         """Look up one `extra` pair (they are stored as a tuple to keep the record hashable)."""
@@ -124,58 +130,14 @@ class AnnotationFormat(Protocol):
     name: str
     media_kind: str
 
-    def parse(self, data: bytes | str) -> ParseResult: ...
+    def parse(self, data: bytes | str | IO[bytes]) -> ParseResult: ...
+
+    def stream(self, source: bytes | str | IO[bytes], *, max_rows: int | None = None) -> RowStream: ...
 
     def media_candidates(self, record: QuestionRecord) -> list[str]: ...
 
 
-# --------------------------------------------------------------------------- file level
-
-
-def load_json_list(data: bytes | str) -> list[Any]:
-    """Decode a whole annotation file; anything but a JSON list is a file-level error."""
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise AnnotationFileError(
-                f"file is not UTF-8 text (byte {exc.start}: {exc.reason})"
-            ) from exc
-    else:
-        text = data.removeprefix("\ufeff")
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnnotationFileError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    if not isinstance(parsed, list):
-        raise AnnotationFileError(
-            f"expected a JSON list of questions at the top level, got {json_type(parsed)}"
-        )
-    return parsed
-
-
 # --------------------------------------------------------------------------- value checks
-
-
-def json_type(value: Any) -> str:
-    """Name a value by its JSON type, which is what an annotation author thinks in."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def check_keys(
@@ -192,7 +154,7 @@ def check_keys(
     missing = sorted(required - keys)
     if missing:
         problems.append("missing required fields: " + ", ".join(missing))
-    unknown = sorted(k for k in obj if k not in allowed)
+    unknown = sorted(k if k.isprintable() and len(k) <= 64 else quoted(k) for k in obj if k not in allowed)
     if unknown:
         problems.append("unknown fields: " + ", ".join(unknown))
     if problems:
@@ -241,10 +203,17 @@ def check_answer_index(index: int, choices: tuple[str, ...]) -> None:
         raise RowInvalid(f"answer index {index} out of range 0..{len(choices) - 1}")
 
 
+def quoted(value: str, limit: int = 200) -> str:
+    """`repr` of a value for a message, cut short: a 10 MB field must not become a 10 MB error message."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
+
 def check_plain_name(name: str) -> str:
     """A media name is joined onto the media dir, so it must not be able to point anywhere else."""
     if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
-        raise RowInvalid(f"media name must be a plain file name, got {name!r}")
+        raise RowInvalid(f"media name must be a plain file name, got {quoted(name)}")
     return name
 
 
@@ -271,7 +240,7 @@ def duplicate_choice_warning(choices: tuple[str, ...]) -> str | None:
         seen.add(c)
     if not repeated:
         return None
-    return "duplicate choice texts: " + ", ".join(repr(c) for c in repeated)
+    return "duplicate choice texts: " + ", ".join(quoted(c) for c in repeated)
 
 
 def video_candidates(name: str) -> list[str]:
@@ -311,6 +280,8 @@ class RowFormat:
     name: ClassVar[str]
     media_kind: ClassVar[str]
     id_field: ClassVar[str]
+    # Record field (or `extra` key) -> the name the source file uses, for messages about a value's length.
+    source_names: ClassVar[Mapping[str, str]] = {}
 
     def build(self, obj: dict[str, Any], ctx: RowContext) -> QuestionRecord | None:
         """Turn one row into a record; return None to skip it silently; raise RowInvalid to reject."""
@@ -319,61 +290,84 @@ class RowFormat:
     def media_candidates(self, record: QuestionRecord) -> list[str]:
         raise NotImplementedError
 
-    def parse(self, data: bytes | str) -> ParseResult:
-        rows = load_json_list(data)
-        result = ParseResult(records=[], errors=[])
-        first_by_id: dict[str, QuestionRecord] = {}
-        ctx = RowContext()
-        for row_no, obj in enumerate(rows, start=1):
-            if not isinstance(obj, dict):
-                result.errors.append(
-                    RowError(row_no, None, f"expected an object, got {json_type(obj)}")
-                )
-                continue
-            external_id = self._external_id(obj)
-            ctx.row, ctx.external_id = row_no, external_id
-            ctx.warnings.clear()
-            try:
-                record = self.build(obj, ctx)
-            except RowInvalid as exc:
-                result.errors.append(RowError(row_no, external_id, exc.reason))
-                continue
-            if record is None:
-                result.skipped += 1
-                continue
-            first = first_by_id.get(record.external_id)
-            if first is not None:
-                # Compare lazily: building a hash for every row would double the cost of big files.
-                if dataclasses.replace(record, row=first.row) == first:
-                    result.duplicates += 1
-                else:
-                    result.errors.append(
-                        RowError(
-                            row_no,
-                            external_id,
-                            f"conflicts with row {first.row} (same id, different content)",
-                        )
-                    )
-                continue
-            first_by_id[record.external_id] = record
-            result.records.append(record)
-            result.warnings.extend(ctx.warnings)
-        logger.info(
-            "parsed %s annotations: %d records, %d errors, %d duplicates, %d skipped",
-            self.name,
-            len(result.records),
-            len(result.errors),
-            result.duplicates,
-            result.skipped,
-        )
-        return result
+    def parse(self, data: bytes | str | IO[bytes]) -> ParseResult:
+        """The whole file's outcome at once (tests, the CLI); the web app iterates `stream` instead."""
+        stream = self.stream(data)
+        records = list(stream)
+        return ParseResult(records=records, errors=stream.errors, duplicates=stream.duplicates,
+                           skipped=stream.skipped, warnings=stream.warnings)
+
+    def stream(self, source: bytes | str | IO[bytes], *, max_rows: int | None = None) -> RowStream:
+        """The file's records as they are read; see `RowStream`."""
+        return RowStream(self, iter_rows(source, max_rows=max_rows))
 
     def _external_id(self, obj: Mapping[str, Any]) -> str | None:
-        """The id for error messages; only scalar ids are trusted enough to echo back."""
+        """The id for error messages; only scalar ids that could be stored are trusted enough to echo back (the
+        report itself is stored: PostgreSQL refuses NUL in JSON)."""
         value = obj.get(self.id_field)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             return None
-        return str(value)
+        text = str(value)
+        return text if value_problem(text, FIELD_LIMITS["external_id"], self.id_field) is None else None
+
+
+class RowStream:
+    """The records of one file as it is read; errors, warnings and counts accumulate alongside.
+
+    This class owns the row loop, error capture and id de-duplication so every format reports problems the same
+    way. Memory per row is one id and its content hash (to tell an identical repeat from a conflicting one), not the
+    row: a file of any size streams through.
+    """
+
+    def __init__(self, fmt: RowFormat, rows: Iterator[Any]) -> None:
+        self.fmt = fmt
+        self._rows = rows
+        self.errors: list[RowError] = []
+        self.warnings: list[RowError] = []
+        self.duplicates = 0
+        self.skipped = 0
+        self.accepted = 0
+
+    def __iter__(self) -> Iterator[QuestionRecord]:
+        # id -> its first record's row (8 bytes) and content hash (32): one bytes object, the least a row costs
+        first_by_id: dict[str, bytes] = {}
+        ctx = RowContext()
+        for row_no, obj in enumerate(self._rows, start=1):
+            if not isinstance(obj, dict):
+                self.errors.append(RowError(row_no, None, f"expected an object, got {json_type(obj)}"))
+                continue
+            external_id = self.fmt._external_id(obj)
+            ctx.row, ctx.external_id = row_no, external_id
+            ctx.warnings.clear()
+            try:
+                record = self.fmt.build(obj, ctx)
+                if record is not None and (problem := record_problem(record, self.fmt.source_names)) is not None:
+                    raise RowInvalid(problem)
+            except RowInvalid as exc:
+                self.errors.append(RowError(row_no, external_id, exc.reason))
+                continue
+            if record is None:
+                self.skipped += 1
+                continue
+            digest = bytes.fromhex(record.content_hash())
+            first = first_by_id.get(record.external_id)
+            if first is not None:
+                if first[8:] == digest:
+                    self.duplicates += 1
+                else:
+                    first_row = int.from_bytes(first[:8], "big")
+                    self.errors.append(
+                        RowError(row_no, external_id, f"conflicts with row {first_row} (same id, different content)")
+                    )
+                continue
+            first_by_id[record.external_id] = record.row.to_bytes(8, "big") + digest
+            self.accepted += 1
+            self.warnings.extend(ctx.warnings)
+            yield record
+        logger.info(
+            "parsed %s annotations: %d records, %d errors, %d duplicates, %d skipped",
+            self.fmt.name, self.accepted, len(self.errors), self.duplicates, self.skipped,
+        )
 
 
 # --------------------------------------------------------------------------- media lookup
@@ -398,6 +392,9 @@ def resolve_media(
             )
             continue
         path = media_dir / clean
-        if path.is_file():
-            return path
+        try:
+            if path.is_file():
+                return path
+        except OSError:  # a name over the file system's limits (ENAMETOOLONG) names no file there
+            continue
     return None

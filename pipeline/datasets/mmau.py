@@ -21,6 +21,7 @@ from pipeline.datasets.base import (
     get_choices,
     get_str,
     json_type,
+    quoted,
     safe_relative_path,
 )
 
@@ -44,6 +45,10 @@ class MmauFormat(RowFormat):
     name = "mmau"
     media_kind = "audio"
     id_field = "id"
+    source_names = {
+        "external_id": "id", "media_name": "audio_id", "text": "question", "answer_text": "answer",
+        "question_type": "task", "sub_category": "sub-category",
+    }
 
     def build(self, obj: dict[str, Any], ctx: RowContext) -> QuestionRecord:
         check_keys(obj, _REQUIRED, _ALLOWED)
@@ -57,7 +62,7 @@ class MmauFormat(RowFormat):
             )
         answer_text = get_str(obj, "answer", non_empty=True)
         if answer_text not in choices:
-            raise RowInvalid(f"answer {answer_text!r} is not one of the choices")
+            raise RowInvalid(f"answer {quoted(answer_text)} is not one of the choices")
         if (warning := duplicate_choice_warning(choices)) is not None:
             ctx.warn(warning)
         optional = {k: get_str(obj, k) for k in OPTIONAL_FIELDS if k in obj}
@@ -92,7 +97,7 @@ def _audio_path(raw: str) -> str:
     """Normalise "./dir/x.wav" to "dir/x.wav"; refuse anything that could leave the media dir."""
     clean = safe_relative_path(raw)
     if clean is None or raw.endswith("/"):
-        raise RowInvalid(f"media name must be a plain file name, got {raw!r}")
+        raise RowInvalid(f"media name must be a plain file name, got {quoted(raw)}")
     return clean
 
 

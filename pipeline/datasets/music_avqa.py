@@ -21,6 +21,7 @@ from pipeline.datasets.base import (
     check_plain_name,
     get_int,
     get_str,
+    quoted,
     video_candidates,
 )
 
@@ -42,6 +43,10 @@ class MusicAvqaFormat(RowFormat):
     name = "music_avqa"
     media_kind = "video"
     id_field = "question_id"
+    source_names = {
+        "external_id": "question_id", "media_name": "video_id", "source_media_id": "video_id",
+        "text": "question_content", "answer_text": "anser", "question_type": "type", "template": "question_content",
+    }
 
     def build(self, obj: dict[str, Any], ctx: RowContext) -> QuestionRecord | None:
         check_keys(obj, _REQUIRED, _ALLOWED)
@@ -95,11 +100,11 @@ def _json_str_list(obj: dict[str, Any], key: str) -> list[str]:
     raw = get_str(obj, key)
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise RowInvalid(f"field '{key}' is not a JSON-encoded list: {raw!r}") from None
+    except (ValueError, RecursionError):  # not JSON, an integer past Python's digit limit, or nested too deep
+        raise RowInvalid(f"field '{key}' is not a JSON-encoded list: {quoted(raw)}") from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RowInvalid(f"field '{key}' must encode a list of strings: {raw!r}")
+        raise RowInvalid(f"field '{key}' must encode a list of strings: {quoted(raw)}")
     stripped = [v.strip() for v in value]
     if not all(stripped):
-        raise RowInvalid(f"field '{key}' contains an empty string: {raw!r}")
+        raise RowInvalid(f"field '{key}' contains an empty string: {quoted(raw)}")
     return stripped

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.datasets import (
     FORMATS,
@@ -15,9 +18,12 @@ from pipeline.datasets import (
     AnnotationFormat,
     QuestionRecord,
     RowError,
+    TooManyRows,
+    iter_rows,
     parse_file,
     resolve_media,
 )
+from pipeline.datasets.stream import json_type
 
 ROOT = Path(__file__).resolve().parents[2]
 ANNOTATIONS = ROOT / "tests" / "fixtures" / "annotations"
@@ -684,3 +690,132 @@ def test_it_resolves_the_first_existing_candidate_and_ignores_directories(
     (tmp_path / "clip.webm").write_bytes(b"x")
     (tmp_path / "clip.avi").write_bytes(b"x")
     assert resolve_media(AVQA, tmp_path, record) == tmp_path / "clip.webm"
+
+
+# --------------------------------------------------------------------------- what a record may hold
+
+
+@pytest.mark.parametrize(
+    ("fmt", "row", "reason"),
+    [
+        (AVQA, avqa_row(question_type="t" * 65), "field 'question_type' is too long: 65 characters, at most 64"),
+        (AVQA, avqa_row(id=10**70), "field 'id' is too long: 71 characters, at most 64"),
+        (MMAU, mmau_row(difficulty="d" * 33), "field 'difficulty' is too long: 33 characters, at most 32"),
+        (MUSIC, music_row(video_id="v" * 256), "field 'video_id' is too long: 256 characters, at most 255"),
+        (
+            AVQA,
+            avqa_row(question_text="a\x00b"),
+            "field 'question_text' contains a NUL character, which cannot be stored",
+        ),
+        (
+            MMAU,
+            mmau_row(choices=["dog", "c\ud800t"], answer="dog"),
+            "field 'choices' contains an unpaired surrogate ('\\ud800'), which cannot be stored",
+        ),
+        (
+            MUSIC,
+            music_row(templ_values="[" * 100_000),
+            f"field 'templ_values' is not a JSON-encoded list: {'[' * 200!r}… (100000 characters)",
+        ),
+    ],
+)
+def test_it_rejects_a_value_the_database_cannot_store(fmt: AnnotationFormat, row: Any, reason: str) -> None:
+    assert only_error(fmt, row).reason == reason
+
+
+def test_it_echoes_only_ids_and_field_names_that_can_be_stored() -> None:
+    """The row errors are stored too (as JSON, which PostgreSQL refuses with a NUL in it)."""
+    assert only_error(MMAU, mmau_row(id="a\x00b", answer=1)).external_id is None
+    assert only_error(MMAU, mmau_row(id="i" * 65)).external_id is None
+    assert only_error(MMAU, mmau_row(**{"x\x00": 1})).reason == "unknown fields: 'x\\x00'"
+
+
+def test_it_cuts_a_huge_value_short_in_its_message() -> None:
+    reason = only_error(MMAU, mmau_row(answer="x" * 5000)).reason
+    assert reason == f"answer {'x' * 200!r}… (5000 characters) is not one of the choices"
+
+
+# --------------------------------------------------------------------------- reading as a stream
+
+_JSON_SCALARS = (
+    st.none() | st.booleans() | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(st.characters(codec="utf-8"), max_size=12)
+)
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _json_texts(draw: st.DrawFn) -> str:
+    """A JSON document, mostly a list, often broken: cut short, a character changed, whitespace and multibyte text."""
+    value = draw(st.lists(_JSON_VALUES, max_size=5) | _JSON_VALUES)
+    text = json.dumps(value, indent=draw(st.sampled_from([None, 0, 2])), ensure_ascii=draw(st.booleans()))
+    mutation = draw(st.sampled_from(["none", "cut", "replace", "insert"]))
+    at = draw(st.integers(0, len(text)))
+    noise = draw(st.sampled_from(list(' \n,]}["x\\:é€😀0-.')))
+    if mutation == "cut":
+        text = text[:at]
+    elif mutation == "replace":
+        text = text[:at] + noise + text[at + 1 :]
+    elif mutation == "insert":
+        text = text[:at] + noise + text[at:]
+    return text + draw(st.sampled_from(["", " ", "\n", " x"]))
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(text=_json_texts(), chunk=st.integers(1, 9), bom=st.booleans())
+def test_a_stream_reads_what_json_loads_reads_and_fails_where_it_fails(text: str, chunk: int, bom: bool) -> None:
+    """The streaming reader is the standard decoder on a moving window: same rows, same message, same position,
+    whatever the window size (1 byte cuts every token and every multibyte character)."""
+    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogatepass")
+    try:
+        whole = json.loads(data.decode("utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        expected = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    except UnicodeDecodeError:  # a surrogate the dumps wrote raw: the reader must say "not UTF-8" too
+        with pytest.raises(AnnotationFileError, match="not UTF-8"):
+            list(iter_rows(io.BytesIO(data), chunk=chunk))
+        return
+    else:
+        if isinstance(whole, list):
+            got = list(iter_rows(io.BytesIO(data), chunk=chunk))
+            assert json.dumps(got) == json.dumps(whole)
+            return
+        expected = f"expected a JSON list of questions at the top level, got {json_type(whole)}"
+    with pytest.raises(AnnotationFileError) as caught:
+        list(iter_rows(io.BytesIO(data), chunk=chunk))
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[" * 100_000, "invalid JSON at line 1 column 2: nested too deeply to read"),
+        (b'[{"id": 1}, ' + b"7" * 5000 + b"]", "invalid JSON at line 1 column 13: a number with more than 4300 digits"),
+        (b'[{"id": 1}, "caf\xe9"]', "file is not UTF-8 text (byte 16: invalid continuation byte)"),
+        (b'[{"id": 1}, x "caf\xe9"]', "file is not UTF-8 text (byte 18: invalid continuation byte)"),
+    ],
+)
+def test_it_reports_what_json_loads_raised_as_a_python_error(data: bytes, message: str) -> None:
+    with pytest.raises(AnnotationFileError) as caught:
+        AVQA.parse(io.BytesIO(data))
+    assert str(caught.value).startswith(message)
+
+
+def test_it_stops_at_the_row_cap() -> None:
+    rows = iter_rows(io.BytesIO(json.dumps([1, 2, 3]).encode()), max_rows=2)
+    assert [next(rows), next(rows)] == [1, 2]
+    with pytest.raises(TooManyRows, match="more than 2 rows"):
+        next(rows)
+    assert list(iter_rows(io.BytesIO(b"[1, 2]"), max_rows=2)) == [1, 2]
+
+
+def test_it_parses_a_file_read_in_small_chunks_like_a_whole_one() -> None:
+    rows = [avqa_row(id=i, question_text=f"Wo ist der Klang {i}? ☃") for i in range(1, 40)]
+    data = json.dumps(rows, ensure_ascii=False, indent=1).encode()
+    whole = AVQA.parse(data)
+    streamed = AVQA.stream(io.BytesIO(data))
+    assert list(streamed) == whole.records and len(whole.records) == 39

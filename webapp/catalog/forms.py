@@ -9,8 +9,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from webapp.catalog.models import MAX_REVIEW_OVERLAP, Clip, Dataset, Question
-
-MAX_ANNOTATION_BYTES = 200 * 1024 * 1024
+from webapp.catalog.uploads import describe_size
 
 
 class QuestionFilterForm(forms.Form):
@@ -63,10 +62,17 @@ class ImportForm(forms.Form):
         required=False, help_text="MMAU / MUSIC-AVQA: import rows without media, attach the media later."
     )
 
+    def __init__(self, *args, refused_upload: str | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.refused_upload = refused_upload  # why the upload handler dropped the file while it arrived
+
     def clean_annotations(self):  # -> UploadedFile
         upload = self.cleaned_data["annotations"]
-        if upload.size > MAX_ANNOTATION_BYTES:
-            raise forms.ValidationError("Annotation files over 200 MB: use the import command instead.")
+        if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"Annotation files over {describe_size(settings.IMPORT_MAX_UPLOAD_BYTES)}: use the import command "
+                "instead."
+            )
         if not upload.name.lower().endswith(".json"):
             raise forms.ValidationError("Expected a .json annotation file.")
         return upload
@@ -77,6 +83,9 @@ class ImportForm(forms.Form):
 
     def clean(self):  # -> dict
         data = super().clean()
+        if self.refused_upload:  # the file never arrived: say why instead of "This field is required."
+            self.errors.pop("annotations", None)
+            self.add_error("annotations", self.refused_upload)
         if data.get("source_format") == Dataset.Format.AVQA and data.get("allow_missing_media"):
             self.add_error("allow_missing_media", "AVQA clips carry their media; missing media is an error.")
         if not data.get("media_dir") and not data.get("allow_missing_media") and "media_dir" not in self.errors:

@@ -3,7 +3,9 @@ commands and the upload form (the media processing that follows is `ingest`).
 
 Why row by row: one bad row (an out-of-range answer, an undecodable video) must be reported with its
 line and reason while every good row lands. Each row is applied in its own transaction, so a row is
-either fully there (clip + question) or not at all. Re-running an import is a no-op: questions are
+either fully there (clip + question) or not at all. The file is read as a stream, twice: once to the end, so a
+broken or over-long file is refused before any row lands, then row by row as the rows are applied; memory holds
+one row, plus an id and a hash for each row seen. Re-running an import is a no-op: questions are
 matched on (dataset, external id) and compared by content hash; a changed row is a reported conflict,
 never a silent overwrite. A clip imported with its media missing is attached when a later import finds it.
 """
@@ -11,15 +13,18 @@ never a silent overwrite. A clip imported with its media missing is attached whe
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.text import slugify
 
-from pipeline.datasets import FORMATS, AnnotationFileError, resolve_media
+from pipeline.datasets import FORMATS, AnnotationFileError, TooManyRows, iter_rows, resolve_media
 from pipeline.datasets.base import QuestionRecord
 from pipeline.media import MediaError, probe
 from pipeline.progress import ProgressFn
@@ -121,38 +126,47 @@ class Importer:
         self._clips: dict[str, Clip] = {}
         self._fresh: set[str] = set()  # clips given media by this import: they need processing
 
-    def run(self, data: bytes, on_progress: ProgressFn | None = None) -> ImportReport:
+    def run(self, path: Path, on_progress: ProgressFn | None = None) -> ImportReport:
+        """Apply the file at `path`; AnnotationFileError (nothing imported) when it is unusable as a whole."""
+        total = count_rows(path)
         report = ImportReport()
-        parsed = self.fmt.parse(data)  # AnnotationFileError propagates: the whole file is unreadable
-        report.duplicates, report.skipped = parsed.duplicates, getattr(parsed, "skipped", 0)
-        for err in parsed.errors:
-            report.error(err.row, err.external_id, err.reason)
-        report.warnings = [{"row": w.row, "id": w.external_id, "reason": w.reason} for w in parsed.warnings]
         existing = {
-            q.external_id: q for q in Question.objects.filter(dataset=self.dataset).select_related("clip")
+            external_id: (digest, clip_id, clip_status)
+            for external_id, digest, clip_id, clip_status in Question.objects.filter(dataset=self.dataset)
+            .values_list("external_id", "content_hash", "clip_id", "clip__status").iterator()
         }
-        total = len(parsed.records)
-        for n, record in enumerate(parsed.records, start=1):
-            try:
-                self._apply(record, existing.get(record.external_id), report)
-            except _RowRejected as exc:
-                report.error(record.row, record.external_id, str(exc))
-            if on_progress and (n % 25 == 0 or n == total):
-                on_progress(n, total, {})
+        with path.open("rb") as fh:
+            stream = self.fmt.stream(fh)
+            for record in stream:
+                try:
+                    self._apply(record, existing.get(record.external_id), report)
+                except _RowRejected as exc:
+                    report.error(record.row, record.external_id, str(exc))
+                if on_progress and record.row % 25 == 0:
+                    on_progress(record.row, total, {})
+        if on_progress:
+            on_progress(total, total, {})
+        report.duplicates, report.skipped = stream.duplicates, stream.skipped
+        for err in stream.errors:
+            report.error(err.row, err.external_id, err.reason)
+        report.warnings = [{"row": w.row, "id": w.external_id, "reason": w.reason} for w in stream.warnings]
         report.errors.sort(key=lambda e: (e["row"] is not None, e["row"] or 0))
         return report
 
-    def _apply(self, record: QuestionRecord, question: Question | None, report: ImportReport) -> None:
+    def _apply(self, record: QuestionRecord, stored: tuple[str, int, str] | None, report: ImportReport) -> None:
+        """`stored`: (content hash, clip id, clip status) of the question already imported under this id, if any."""
         digest = record.content_hash()
-        if question is not None:
-            if question.content_hash != digest:
+        if stored is not None:
+            stored_digest, clip_id, clip_status = stored
+            if stored_digest != digest:
                 raise _RowRejected(
                     "conflicts with the question already imported under this id (different content); "
                     "not overwritten"
                 )
-            if question.clip.status == Clip.Status.MISSING and self._attach(question.clip, record):
+            clip = Clip.objects.get(pk=clip_id) if clip_status == Clip.Status.MISSING else None
+            if clip is not None and clip.status == Clip.Status.MISSING and self._attach(clip, record):
                 report.attached += 1
-                self._queue(question.clip, report)
+                self._queue(clip, report)
             else:
                 report.unchanged += 1
             return
@@ -168,14 +182,23 @@ class Importer:
                     category=record.category, sub_category=record.sub_category, difficulty=record.difficulty,
                     split=self.split, extra=dict(record.extra), content_hash=digest,
                 )
-        except IntegrityError as exc:  # a concurrent import won the race for this id
+        except (IntegrityError, DataError) as exc:  # a concurrent import won the race; a value the parser let by
             if clip_is_new:
                 clip.pk = None
+                self._discard_copy(clip)
             raise _RowRejected(f"could not be stored: {exc}") from exc
         self._clips[clip.name] = clip
         report.created += 1
         if clip.name in self._fresh:
             self._queue(clip, report)
+
+    def _discard_copy(self, clip: Clip) -> None:
+        """Remove the media copied for a clip whose row the database refused, unless a stored clip uses the file
+        (a concurrent import of the same clip): nothing refused leaves an orphan under the storage root."""
+        if clip.name in self._fresh:
+            self._fresh.discard(clip.name)
+            if not Clip.objects.filter(media_path=clip.media_path).exists():
+                storage.resolve(clip.media_path).unlink(missing_ok=True)
 
     def _queue(self, clip: Clip, report: ImportReport) -> None:
         if clip.pk not in report.clips_to_process:
@@ -239,22 +262,42 @@ class Importer:
         return True
 
 
-def source_version(source_format: str, data: bytes) -> dict[str, str]:
+def count_rows(path: Path) -> int:
+    """Read the whole file once: a JSON list within IMPORT_MAX_ROWS, or AnnotationFileError before any row lands."""
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for _ in iter_rows(fh, max_rows=settings.IMPORT_MAX_ROWS))
+    except TooManyRows as exc:
+        raise AnnotationFileError(
+            f"{exc}, more than one import takes (IMPORT_MAX_ROWS = {exc.limit}): split the file, or raise the setting"
+        ) from exc
+    except OSError as exc:
+        raise AnnotationFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+
+
+class _NotRows(Exception):
+    pass
+
+
+def source_version(source_format: str, path: Path) -> dict[str, str]:
     """Which revision of a benchmark an annotation file is (MMAU test-mini was revised several times, so a number
-    is comparable with a published one only on the same revision); {} where the format has no such notion."""
+    is comparable with a published one only on the same revision); {} where the format has no such notion, or the
+    file's rows are not objects with comparable ids."""
     if source_format != "mmau":
         return {}
-    import json
-
     from pipeline.datasets.mmau_scoring import annotation_version
 
+    def objects(fh: BinaryIO) -> Iterator[dict[str, Any]]:
+        for row in iter_rows(fh):
+            if not isinstance(row, dict):
+                raise _NotRows
+            yield row
+
     try:
-        rows = json.loads(data)
-    except ValueError:
+        with path.open("rb") as fh:
+            return annotation_version(objects(fh))
+    except (_NotRows, AnnotationFileError, TypeError, ValueError):  # TypeError: ids of mixed types do not sort
         return {}
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        return {}
-    return annotation_version(rows)
 
 
 def _progress(import_run: ImportRun, done: int, total: int) -> None:
@@ -262,7 +305,7 @@ def _progress(import_run: ImportRun, done: int, total: int) -> None:
     failpoint("import.progress")
 
 
-def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | None = None,
+def run_import(import_run: ImportRun, path: Path, on_progress: ProgressFn | None = None,
                attempt: int | None = None) -> ImportReport:
     """Apply an import and record its outcome on the ImportRun row (the UI and the command read it).
 
@@ -278,7 +321,8 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
     if not import_run.mark_running(attempt=attempt):
         raise Superseded(f"import {import_run.pk} is {import_run.status}, not queued at attempt {attempt}")
     try:
-        report = importer.run(data, on_progress=on_progress or (lambda d, t, _m: _progress(import_run, d, t)))
+        report = importer.run(path, on_progress=on_progress or (lambda d, t, _m: _progress(import_run, d, t)))
+        version = source_version(import_run.source_format, path)
     except AnnotationFileError as exc:
         ImportRun.objects.filter(pk=import_run.pk).update(
             errors=[{"row": None, "id": None, "reason": str(exc)}], error_count=1
@@ -292,7 +336,7 @@ def run_import(import_run: ImportRun, data: bytes, on_progress: ProgressFn | Non
     fields = dict(
         created_count=report.created, unchanged_count=report.unchanged, attached_count=report.attached,
         duplicate_count=report.duplicates, skipped_count=report.skipped, error_count=len(report.errors),
-        errors=report.errors, warnings=report.warnings, source_version=source_version(import_run.source_format, data),
+        errors=report.errors, warnings=report.warnings, source_version=version,
     )
     with import_run.fence():
         ImportRun.objects.filter(pk=import_run.pk).update(**fields)

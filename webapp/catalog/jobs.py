@@ -20,9 +20,8 @@ def process_clip_job(clip_id: int, attempt: int) -> str:
 def import_job(import_run_id: int, attempt: int) -> dict[str, int] | str:
     """Run an import uploaded through the UI; the annotation file was stored under the storage root."""
     import_run = ImportRun.objects.select_related("dataset").get(pk=import_run_id)
-    data = storage.resolve(import_run.annotations_path).read_bytes()
     try:
-        report = run_import(import_run, data, attempt=attempt)
+        report = run_import(import_run, storage.resolve(import_run.annotations_path), attempt=attempt)
     except AnnotationFileError:
         return {"created": 0, "errors": 1}  # recorded on the run; retrying the same file cannot help
     except Superseded as exc:

@@ -53,7 +53,7 @@ class ImportCommand(BaseCommand):
             allow_missing_media=opts.get("allow_missing_media", False),
         )
         try:
-            report = run_import(run, path.read_bytes())
+            report = run_import(run, path)
         except AnnotationFileError as exc:
             raise CommandError(f"{path}: {exc}") from exc
         self.stdout.write(
