@@ -95,6 +95,8 @@ def env_database(name: str, default: str) -> dict[str, object]:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a valid database URL: {exc}") from exc
     if scheme == "sqlite":
         config["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    else:  # a kept connection that PostgreSQL dropped (restart, failover, pg_terminate_backend) is replaced, not used
+        config["CONN_HEALTH_CHECKS"] = True
     return dict(config)
 
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import io
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import django_rq
 import psutil
 import pytest
+import requests
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -19,13 +23,14 @@ from rq.job import Job
 from tests.webapp.conftest import ANNOTATIONS
 from tests.webapp.faults.harness import assert_identical, compare, recover
 from tests.webapp.faults.test_killed_jobs import _chains, _teacher
+from tests.webapp.review_factories import make_dataset, make_question
 from tests.webapp.test_queue_unreachable import _point_queues_at
 from tests.webapp.test_teacher_runs import avqa, tiny_models  # noqa: F401
 from tests.webapp.workers import start_worker, wait_for
 from webapp.catalog.models import Clip, Dataset
 from webapp.core import embedded_redis
 from webapp.core.failpoints import ENV, FILE_ENV
-from webapp.curation.models import Chain
+from webapp.curation.models import Chain, Review
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -113,3 +118,55 @@ def test_a_worker_whose_database_connection_is_terminated_fails_its_run_cleanly_
     faulted.refresh_from_db()
     assert_identical(compare("pg_terminate_backend (worker)", "connections terminated mid-run",
                              _chains(reference), _chains(faulted), faulted.status == "succeeded"))
+
+
+def _browser(client: Client, live_server) -> requests.Session:  # type: ignore[no-untyped-def]
+    """A real HTTP session on the live server, logged in as the test client's user."""
+    session = requests.Session()
+    session.cookies.set(settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value)
+    session.headers["Referer"] = live_server.url
+    return session
+
+
+def test_web_requests_survive_terminated_database_connections_without_a_partial_write(
+    admin_client: Client, live_server, tmp_path: Path, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    question = make_question(make_dataset(), 1, chains=1)
+    chain = question.chains.get()
+    browser = _browser(admin_client, live_server)
+    item = f"{live_server.url}/review/q/{question.pk}/"
+    assert browser.get(item).status_code == 200  # takes the lease; the server keeps its connection (CONN_MAX_AGE)
+
+    assert _terminate_backends() >= 1  # e.g. a PostgreSQL restart or failover between two requests
+    assert browser.get(item).status_code == 200, "a dead persistent connection was reused"
+
+    latch = tmp_path / "latch"
+    monkeypatch.setenv(ENV, "review.decide:1")
+    monkeypatch.setenv(FILE_ENV, str(latch))
+    decide = f"{live_server.url}/review/chains/{chain.pk}/decide/"
+    form = {"action": "accept", "version": 0}
+    csrf = browser.cookies["csrftoken"]
+    browser.cookies.set("csrftoken", csrf)  # the server marks it Secure; this live server speaks plain HTTP
+    token = {"X-CSRFToken": csrf}
+    answer: list[requests.Response] = []
+    request = threading.Thread(target=lambda: answer.append(browser.post(decide, data=form, headers=token)))
+    request.start()
+    deadline = time.monotonic() + 60
+    while not (latch.exists() and latch.read_text()):
+        assert time.monotonic() < deadline and request.is_alive(), (
+            f"the decision never reached its commit: {answer[0].status_code} {answer[0].text[:800]}" if answer else
+            "the decision never reached its commit")
+        time.sleep(0.05)
+    assert _terminate_backends() >= 1  # mid-request: the decision's rows are written, the commit is not
+    latch.unlink()
+    request.join(timeout=60)
+    response = answer[0]
+    assert response.status_code == 503, response.text[:500]
+    assert "database connection was lost" in response.text and "nothing" in response.text
+    chain.refresh_from_db()
+    assert (chain.decision, chain.version, Review.objects.count()) == ("pending", 0, 0)  # no partial write
+
+    monkeypatch.delenv(ENV)
+    assert browser.post(decide, data=form, headers=token).status_code in (200, 302)  # the retry goes through
+    chain.refresh_from_db()
+    assert (chain.decision, chain.version, Review.objects.count()) == ("accepted", 1, 1)

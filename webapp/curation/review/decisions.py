@@ -18,6 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from webapp.catalog.models import Question
+from webapp.core.failpoints import failpoint
 from webapp.curation.models import Chain, ChainRevision, Lease, Review
 from webapp.curation.review.edits import edit_is_correct, parse_edit
 from webapp.curation.review.errors import ReviewError, StaleWrite
@@ -204,6 +205,7 @@ def decide(user: AbstractBaseUser, chain_id: int, seen_version: int, action: str
             )
         if overlap > 1:
             _update_completion(user, question_id)
+        failpoint("review.decide")  # every row written, the commit still to come
     logger.info("review %s: %s chain %s v%s by %s", review.pk, action, chain_id, seen_version, user.pk)
     return review
 
