@@ -58,6 +58,7 @@ def _build_snapshot(snapshot: DatasetSnapshot) -> str:
         except ExportStopped:
             return "cancelled"
         snapshot.report_progress(done, done, {"phase": "done", "chains": done, "files": len(files)})
+        failpoint("snapshot.exported")
     except Superseded:
         raise
     except Exception as exc:

@@ -19,6 +19,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
+from webapp.core.failpoints import failpoint
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
 from webapp.curation.review.history import chain_state
 from webapp.training.models import DatasetSnapshot, SnapshotItem, SnapshotQuestion
@@ -139,6 +140,7 @@ def _write_batch(snapshot: DatasetSnapshot, chains: list[Chain]) -> int:
                          chain_version=c.version) for c in chains]
     with snapshot.fence():  # only the build's latest attempt writes
         SnapshotItem.objects.bulk_create(rows, ignore_conflicts=True)
+    failpoint("snapshot.batch")
     chains.clear()
     return len(rows)
 

@@ -227,6 +227,12 @@ def _items(snapshot: DatasetSnapshot) -> list[tuple[object, object]]:
             for i in SnapshotItem.objects.filter(snapshot=snapshot).select_related("chain__question")]
 
 
+def _files(snapshot: DatasetSnapshot) -> list[tuple[object, object]]:
+    """The export's files by name with their line counts (their text names the snapshot, so not the bytes)."""
+    folder = storage.resolve(snapshot.export_dir)
+    return [((f.name,), sum(1 for _ in f.open("rb"))) for f in sorted(folder.iterdir()) if f.is_file()]
+
+
 def _drain(*queues: str) -> None:
     """Run the queue in a worker process like the faulted runs', so float results are computed alike."""
     worker = start_worker(*queues)
@@ -249,15 +255,17 @@ def test_snapshot_and_training_stages_killed_mid_run_resume_to_the_uninterrupted
 
     reference = snapshot()
     _drain("default")
-    faulted = snapshot()
-    kill_at("snapshot.progress:1", tmp_path, "default")
-    settle()
-    recover()
-    _resume(admin_client, f"/snapshots/{faulted.pk}/resume/", faulted)
-    _drain("default")
-    faulted.refresh_from_db()
-    assert_identical(compare("snapshot freeze + export (16 chains)", "snapshot.progress:1", _items(reference),
-                             _items(faulted), faulted.status == "succeeded"))
+    reference.refresh_from_db()
+    for point in ("snapshot.batch:1", "snapshot.progress:1", "snapshot.exported:1"):  # frozen, exporting, exported
+        faulted = snapshot()
+        kill_at(point, tmp_path, "default")
+        settle()
+        recover()
+        _resume(admin_client, f"/snapshots/{faulted.pk}/resume/", faulted)
+        _drain("default")
+        faulted.refresh_from_db()
+        assert_identical(compare("snapshot freeze + export (16 chains)", point, _items(reference) + _files(reference),
+                                 _items(faulted) + _files(faulted), faulted.status == "succeeded"))
 
     stages = [
         ("SFT (8 steps)", "training.log:6", dict(stage="sft", recipe="sft_tiny", snapshot=reference.pk, overrides={
