@@ -86,6 +86,17 @@ class FileProgress:
         return False
 
 
+def loss_sum_before(log_history: list[dict[str, Any]], step: int) -> float:
+    """The training loss summed over steps 1..step, from the logged window means (each `loss` is the mean over
+    the steps since the previous log)."""
+    total, previous = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry and int(entry["step"]) <= step:
+            total += float(entry["loss"]) * (int(entry["step"]) - previous)
+            previous = int(entry["step"])
+    return total
+
+
 class ProgressCallback(TrainerCallback):
     """Forward `on_log` metrics to `on_progress`, add tokens/s, and stop training when it returns False.
 
@@ -102,6 +113,8 @@ class ProgressCallback(TrainerCallback):
         self.history: list[tuple[int, dict[str, float]]] = []
         self._last_time: float | None = None
         self._last_tokens = 0
+        self._resumed_at = 0
+        self.loss_offset = 0.0  # added to HF's closing train_loss, which counts only this session's steps
 
     def last(self, key: str) -> float | None:
         """The last reported value of one metric ("loss", "reward"), None if it was never reported."""
@@ -111,12 +124,17 @@ class ProgressCallback(TrainerCallback):
                        **kwargs: Any) -> None:
         self._last_time = time.perf_counter()
         self._last_tokens = int(state.num_input_tokens_seen or 0)
+        self._resumed_at = state.global_step  # > 0 when resuming: the checkpoint's state is loaded by now
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
         metrics = clean_metrics(logs)
+        if "train_loss" in metrics and self._resumed_at and state.global_step:
+            # HF divides this session's loss sum by every step; add the resumed-from steps' share.
+            self.loss_offset = loss_sum_before(state.log_history, self._resumed_at) / state.global_step
+            metrics["train_loss"] += self.loss_offset
         now, tokens = time.perf_counter(), int(state.num_input_tokens_seen or 0)
         if self._last_time is not None and tokens > self._last_tokens and now > self._last_time:
             metrics["tokens_per_second"] = (tokens - self._last_tokens) / (now - self._last_time)

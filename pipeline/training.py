@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -312,12 +313,25 @@ def train_resuming(trainer: Any, cfg: StageConfig, progress: Any) -> dict[str, A
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if cfg.resume and resume_from is None:
         log.info("resume requested but %s has no checkpoint: starting fresh", cfg.output_dir)
+    if resume_from is not None and hasattr(trainer, "_total_train_tokens"):
+        # TRL's SFT token counter lives on the trainer, not in the checkpoint: carry it on, or `num_tokens` restarts.
+        counted = logged_before(resume_from, "num_tokens")
+        trainer._total_train_tokens = int(counted[-1][1]) if counted else 0
     output = trainer.train(resume_from_checkpoint=resume_from)
+    train_metrics = {k: float(v) for k, v in output.metrics.items()}
+    if "train_loss" in train_metrics:
+        train_metrics["train_loss"] += progress.loss_offset  # the steps before the resume count too
     log.info("%s done: %d steps in %.1fs, adapter at %s", type(cfg).__name__.removesuffix("StageConfig"),
              trainer.state.global_step, time.perf_counter() - t0, Path(cfg.output_dir) / "adapter")
     return {"steps": trainer.state.global_step,
-            "metrics": {**progress.last_metrics, **{k: float(v) for k, v in output.metrics.items()}},
+            "metrics": {**progress.last_metrics, **train_metrics},
             "stopped_early": progress.stopped_by_callback, "resumed_from": resume_from}
+
+
+def logged_before(checkpoint: str | os.PathLike[str], key: str) -> list[tuple[int, float]]:
+    """(step, value) of every `key` the run logged up to a checkpoint, from its trainer_state.json."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return [(int(e["step"]), float(e[key])) for e in state.get("log_history", []) if key in e]
 
 
 def remove_printer(trainer: Any) -> None:

@@ -66,6 +66,28 @@ def test_it_trains_checkpoints_and_resumes_the_step_count(sft_data: tuple, tmp_p
     assert [s for s, _, m in seen if "loss" in m] == [4, 5]
 
 
+def test_a_resumed_run_reports_the_run_totals_an_uninterrupted_run_reports(sft_data: tuple, tmp_path: Path) -> None:
+    """Found by the fault suite: after a resume TRL's `num_tokens` restarted from zero and HF's closing `train_loss`
+    counted only the resumed steps (divided by all of them), so the curves and the summary said less than was done."""
+    model, media, train_file, _ = sft_data
+
+    def logged(out: Path, stop_at: int = 99, **kw: object) -> dict[tuple[str, int], float]:
+        seen: dict[tuple[str, int], float] = {}
+
+        def on_progress(step: int, total: int, metrics: dict[str, float]) -> bool:
+            seen.update({(k, step): v for k, v in metrics.items()})
+            return step < stop_at
+
+        run(_cfg(model, media, train_file, out, max_steps=4, **kw), on_progress=on_progress)
+        return seen
+
+    whole = logged(tmp_path / "whole")
+    logged(tmp_path / "killed", stop_at=2)  # stops with checkpoint-2, as a cancelled (or killed) attempt would
+    resumed = logged(tmp_path / "killed", resume=True)
+    for key in [("num_tokens", 3), ("num_tokens", 4), ("loss", 4), ("train_loss", 4)]:
+        assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key
+
+
 def test_it_stops_cleanly_when_on_progress_says_no(sft_data: tuple, tmp_path: Path) -> None:
     model, media, train_file, _ = sft_data
     result = run(_cfg(model, media, train_file, tmp_path, max_steps=6, save_steps=100),

@@ -212,14 +212,11 @@ def test_a_bulk_accept_killed_between_batches_applies_each_chain_once_when_run_a
 
 # --- snapshot, training and evaluation ---------------------------------------------------------------------------
 TIMING = ("runtime", "per_second", "per_s", "tokens_s", "seconds", "_time")
-# Counters the trainer keeps per process, not per run: after a resume TRL's `num_tokens` counts from zero again and
-# HF's closing `train_loss` averages only the resumed steps (docs/reliability.md lists them as known differences).
-PER_PROCESS = {"num_tokens", "train_loss"}
 
 
 def _metrics(run: TrainingRun) -> list[tuple[object, object]]:
     return [((p.name, p.step), p.value) for p in MetricPoint.objects.filter(run=run)
-            if not any(t in p.name for t in TIMING) and p.name not in PER_PROCESS]
+            if not any(t in p.name for t in TIMING)]
 
 
 def _items(snapshot: DatasetSnapshot) -> list[tuple[object, object]]:
