@@ -21,7 +21,7 @@ from django.test import Client
 from rq.job import Job
 
 from tests.webapp.conftest import ANNOTATIONS
-from tests.webapp.faults.harness import assert_identical, compare, recover
+from tests.webapp.faults.harness import OUTCOMES, Outcome, assert_identical, compare, recover
 from tests.webapp.faults.test_killed_jobs import _chains, _teacher
 from tests.webapp.review_factories import make_dataset, make_question
 from tests.webapp.test_queue_unreachable import _point_queues_at
@@ -169,4 +169,7 @@ def test_web_requests_survive_terminated_database_connections_without_a_partial_
     monkeypatch.delenv(ENV)
     assert browser.post(decide, data=form, headers=token).status_code in (200, 302)  # the retry goes through
     chain.refresh_from_db()
+    OUTCOMES.append(Outcome("web request (a decision)", "pg_terminate_backend between and mid-request", injected=2,
+                            recovered=2 * int(chain.decision == "accepted"), lost=int(chain.decision != "accepted"),
+                            duplicated=max(0, Review.objects.count() - 1)))
     assert (chain.decision, chain.version, Review.objects.count()) == ("accepted", 1, 1)
