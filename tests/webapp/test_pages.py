@@ -48,6 +48,24 @@ def test_it_lists_datasets_with_counts_and_progress(curator_client: Client, avqa
     assert 'hx-trigger="every 2s"' in html  # polls while clips wait for processing
 
 
+def test_the_landing_page_counts_questions_and_clips_without_joining_them(curator_client: Client,
+                                                                          avqa: Dataset) -> None:
+    """One query counting distinct questions and clips per status joined the two (questions x clips rows per
+    dataset): at AVQA size the landing page never returned. Each relation is counted on its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Clip.objects.filter(pk=Clip.objects.filter(dataset=avqa).first().pk).update(status="failed")
+    with CaptureQueriesContext(connection) as ctx:
+        page = curator_client.get("/").content.decode()
+    for query in ctx.captured_queries:
+        sql = query["sql"].lower()
+        assert not ("catalog_question" in sql and "catalog_clip" in sql and "join" in sql), sql
+    n_clips = Clip.objects.filter(dataset=avqa).count()
+    assert f">{Question.objects.filter(dataset=avqa).count()}</td>" in page and f">{n_clips}</td>" in page
+    assert f"0 of {n_clips} ready" in page and "1 failed" in page
+
+
 def test_it_stops_polling_once_processing_is_done(curator_client: Client, avqa: Dataset) -> None:
     Clip.objects.update(status="ready")
     r = curator_client.get("/", HTTP_HX_REQUEST="true")
