@@ -61,16 +61,6 @@ NEGATION_CASES = [
 ]
 
 CASES = SUBJECT_CASES + NEGATION_CASES
-# matcher v1 gets these wrong; the marks go with the fix (strict: an unexpected pass fails too)
-_V1_WRONG = {"cat-beside-engine", "dog-at-chainsaw", "baby-next-to-gunfire", "singer-at-keyboard",
-             "rifle-held-dog-barks", "cow-near-birds", "cannot-see-but-horn", "cannot-see-screen-but-keys",
-             "nobody-visible-but-laughter", "shooter-unseen-but-dog", "saw-unseen-motor-heard", "unclear-who-fires"}
-
-
-def _params(cases: list[tuple]) -> list:
-    return [pytest.param(*case, id=case[0], marks=[pytest.mark.xfail(strict=True)] if case[0] in _V1_WRONG else [])
-            for case in cases]
-
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict[str, ChainVerdict]:
@@ -96,14 +86,16 @@ def _check(verdicts: dict[str, ChainVerdict], name: str, label: str, expected: t
     assert verdict.label == label, table
 
 
-@pytest.mark.parametrize(("name", "clip", "think", "label", "expected"), _params(SUBJECT_CASES))
+@pytest.mark.parametrize(("name", "clip", "think", "label", "expected"), SUBJECT_CASES,
+                         ids=[c[0] for c in SUBJECT_CASES])
 def test_a_claim_is_supported_only_by_its_sounding_subject(
     verdicts: dict[str, ChainVerdict], name: str, clip: str, think: str, label: str, expected: tuple[str, str, bool]
 ) -> None:
     _check(verdicts, name, label, expected)
 
 
-@pytest.mark.parametrize(("name", "clip", "think", "label", "expected"), _params(NEGATION_CASES))
+@pytest.mark.parametrize(("name", "clip", "think", "label", "expected"), NEGATION_CASES,
+                         ids=[c[0] for c in NEGATION_CASES])
 def test_a_negation_governs_only_what_it_negates(
     verdicts: dict[str, ChainVerdict], name: str, clip: str, think: str, label: str, expected: tuple[str, str, bool]
 ) -> None:
