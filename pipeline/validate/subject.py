@@ -5,9 +5,9 @@ beside the idling engine" was supported by hearing the engine, and "I cannot see
 negation of everything after "cannot", losing the horn. Three rules, kept to plain patterns (no parser):
 
 1. A context phrase (a place or companion: "beside the engine", "at the keyboard", "near the chickens", up to the
-   next comma) names where the sound is, not what sounds; a lexicon match that *starts* inside one is ignored, so a
-   source phrase that runs into it ("bites into the wood") still counts. Instruments and surfaces ("on the keys",
-   "of a motor", "from the rifle", "with a bow") are sources and are never context.
+   next comma; not "at first" or "in the background") names where the sound is, not what sounds; a lexicon match
+   that *starts* inside one is ignored, so a source phrase that runs into it ("bites into the wood") still counts.
+   Instruments and surfaces ("on the keys", "of a motor", "from the rifle", "with a bow") are sources, never context.
 2. A visual aside merged into a claim ("A man holds a rifle while a dog barks", "Nobody is visible, but …") has no
    sound cue and a visual verb: it is context too.
 3. A negation of seeing ("cannot see", "isn't visible") or of certainty ("not clear who fires") negates no sound.
@@ -20,11 +20,15 @@ from collections.abc import Sequence
 
 from pipeline.validate.lexicon import AUDITORY_CUES, VISUAL_ONLY
 
-# where a sound is, or what it is next to; never its source (not "on", "of", "from", "with", "by", "over")
+# where a sound is, or what it is next to; never its source (not "on", "of", "from", "with", "by", "over"), and
+# not a phrase of time or of the clip itself ("at first", "in the background", "in this clip"): the subject after
+# one of those still sounds
 _CONTEXT = re.compile(
     r"\b(?:beside|besides|next to|near|close to|behind|in front of|alongside|at|in|inside|outside|into|onto|under"
     r"|underneath|beneath|above|toward|towards|past|among|amid|amidst|around|for|(?<!listen )(?<!listens )"
-    r"(?<!listening )(?<!dance )(?<!dances )(?<!dancing )to)\b[^,;]*",
+    r"(?<!listening )(?<!dance )(?<!dances )(?<!dancing )to)\b"
+    r"(?!\s+(?:first|last|once|times|one point|the same time|(?:the|this) (?:start|end|beginning|background"
+    r"|foreground|distance|clip|video|audio|recording|scene|footage)\b))[^,;]*",
     re.IGNORECASE,
 )
 _HEARING = re.compile(r"\b(?:hear\w*|audible|sound\w*|listen\w*|noise\w*)\b", re.IGNORECASE)
@@ -37,8 +41,8 @@ def context_spans(text: str) -> list[tuple[int, int]]:
     >>> t = "A cat meows beside the idling engine, loudly"
     >>> [t[a:b] for a, b in context_spans(t)]
     ['beside the idling engine']
-    >>> context_spans("I listen to the radio")
-    []
+    >>> context_spans("I listen to the radio"), context_spans("In the background the audience laughs")
+    ([], [])
     """
     return [(m.start(), m.end()) for m in _CONTEXT.finditer(text)]
 

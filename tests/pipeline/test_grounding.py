@@ -40,6 +40,12 @@ SUBJECT_CASES = [
      ("audience laughs", "supported", False)),
     ("shots-from-rifle", RIFLE, "A single loud shot rings out from the rifle.", "pass",
      ("shot rings out", "supported", False)),
+    # a phrase of time or of the clip itself is not a place: the subject after it still sounds
+    ("at-first-speech", RIFLE, "At first a man speaks, then a single shot rings out.", "pass",
+     ("man speaks", "supported", False)),
+    ("background-laughter", TALK_SHOW, "In the background the audience laughs.", "pass",
+     ("audience laughs", "supported", False)),
+    ("in-this-clip-dog", GUNS, "In this clip a dog barks.", "fail", ("dog barks", "contradicted", False)),
 ]
 
 NEGATION_CASES = [
@@ -100,3 +106,16 @@ def test_a_negation_governs_only_what_it_negates(
     verdicts: dict[str, ChainVerdict], name: str, clip: str, think: str, label: str, expected: tuple[str, str, bool]
 ) -> None:
     _check(verdicts, name, label, expected)
+
+
+def test_a_sound_in_the_clips_last_half_second_supports_its_claim() -> None:
+    """The tagger scores the padded final patch, so a shot at the very end is heard (TAGGER_VERSION v2)."""
+    audio, sr = decode_audio(AVQA_VIDEO_DIR / f"{GUNS}.mp4")
+    start = int(1.7 * sr)
+    clip = np.concatenate([np.zeros(int(4.815 * sr), dtype=np.float32), audio[start : start + int(0.475 * sr)]])
+    chain = "<think>All is quiet, then a single loud shot rings out at the very end.</think><answer>A</answer>"
+    item = ValidationItem(id="end", audio=clip, sr=sr, chain_text=chain, question="q", choices=[])
+    [(_, [verdict])] = list(validate_chains(ValidationConfig(validators="sound-events"), [item]))
+    [shot] = [c for c in verdict.claims if "shot rings out" in c.text]
+    assert shot.verdict == "supported", verdict.claims
+    assert shot.spans and shot.spans[-1][1] == pytest.approx(len(clip) / sr, abs=0.01)
