@@ -40,6 +40,10 @@ SUBJECT_CASES = [
      ("audience laughs", "supported", False)),
     ("shots-from-rifle", RIFLE, "A single loud shot rings out from the rifle.", "pass",
      ("shot rings out", "supported", False)),
+    ("taps-on-keyboard", TYPING, "Someone taps on the keyboard at a steady pace.", "pass",
+     ("taps on the keyboard", "supported", False)),
+    ("chainsaw-into-trunk", CHAINSAW, "A chainsaw cuts into the tree trunk.", "pass",
+     ("chainsaw cuts", "supported", False)),
     # a phrase of time or of the clip itself is not a place: the subject after it still sounds
     ("at-first-speech", RIFLE, "At first a man speaks, then a single shot rings out.", "pass",
      ("man speaks", "supported", False)),
