@@ -7,9 +7,11 @@ Clauses are split at sentence ends, semicolons and coordinating connectives (", 
 when *both* sides are sound claims, so "a motor whines as it bites into the wood" stays whole while "the chainsaw
 roars, while the crowd cheers" becomes two claims that can be judged separately (half-right chains).
 
-Each claim keeps character offsets into the ORIGINAL chain string (the UI highlights them). Negation ("no engine can
-be heard", "without any speech", "nobody says a word") makes a negative claim whose labels come only from the
-negation's scope. Labels come from a curated lexicon (sources and paraphrases → AudioSet names: "the crowd" → Crowd,
+Each claim keeps character offsets into the ORIGINAL chain string (the UI highlights them). Its labels come only from
+its sounding subject (`subject`): context phrases ("beside the idling engine") and visual asides merged into it ("I
+cannot see it, but …") supply none. Negation ("no engine can be heard", "without any speech", "nobody says a word")
+makes a negative claim whose labels come only from the negation's scope; a negation of seeing negates no sound.
+Labels come from a curated lexicon (sources and paraphrases → AudioSet names: "the crowd" → Crowd,
 Cheering…; "keys clacking" → Typing…) plus MiniLM similarity between the claim and the label names, because the
 lexicon cannot list every paraphrase and the embedding alone is too weak on paraphrases ("clatter of fingers on
 keys" is closest to "Clatter", not "Typing").
@@ -27,11 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.validate.lexicon import AUDITORY_CUES, LEXICON, META_CUES, VISUAL_ONLY
+from pipeline.validate.subject import context_spans, is_visual_aside, negates_a_sound, starts_outside, without_context
 from pipeline.validate.text_embedding import TextEmbedder, default_embedder
 
 log = logging.getLogger(__name__)
 
-CLAIMS_VERSION = "v1"
+# v2: labels from the sounding subject only; negations of seeing and of certainty negate no sound
+MATCHER_VERSION = "v2"
 # labels the embedding must never add: "no speech" is close to "Silence" in MiniLM space, the opposite claim
 _LEXICON_ONLY = frozenset({"Silence"})
 
@@ -76,7 +80,7 @@ _NEGATION = re.compile(
 # negation words that do not negate the sound ("nothing but the hum", "never stops", "not only")
 _FALSE_NEGATION = re.compile(
     r"\b(?:nothing but|nothing except|no other sound than|not only|never stops|doesn't stop|does not stop"
-    r"|no doubt|not far|cannot be missed|can't be missed|can't miss)\b",
+    r"|no doubt|not far|cannot be missed|can't be missed|can't miss|not clear|not sure|not certain)\b",
     re.IGNORECASE,
 )
 _SCOPE_BREAK = re.compile(r",\s*(?:just|only|but|except|apart from|other than)\b|\s+(?:but|except|apart from)\s+|,",
@@ -135,14 +139,18 @@ def is_meta(text: str) -> bool:
 
 
 def negation_scope(text: str) -> str | None:
-    """The words a negation governs ("no engine can be heard" → "no engine can be heard"), or None if positive."""
+    """The words a negation of sound governs ("no engine can be heard" → "no engine can be heard"), else None.
+
+    A negation of seeing ("I cannot see the saw") is skipped and the search goes on after it.
+    """
     cleaned = _FALSE_NEGATION.sub(" ", text)
-    match = _NEGATION.search(cleaned)
-    if not match:
-        return None
-    tail = cleaned[match.start():]
-    brk = _SCOPE_BREAK.search(tail, 1)
-    return tail[: brk.start()] if brk else tail
+    for match in _NEGATION.finditer(cleaned):
+        tail = cleaned[match.start():]
+        brk = _SCOPE_BREAK.search(tail, 1)
+        scope = tail[: brk.start()] if brk else tail
+        if negates_a_sound(scope):
+            return scope
+    return None
 
 
 # ------------------------------------------------------------------------------------------ extractor
@@ -172,7 +180,7 @@ class ClaimExtractor:
 
     @property
     def version(self) -> str:
-        return f"minilm/{CLAIMS_VERSION}"
+        return f"minilm/{MATCHER_VERSION}"
 
     def _embedder(self) -> TextEmbedder:
         if self.embedder is None:
@@ -204,9 +212,11 @@ class ClaimExtractor:
         return self._label_vectors
 
     def _lexicon_labels(self, text: str) -> dict[str, float]:
+        """Labels of every lexicon entry that matches outside the text's context phrases."""
         found: dict[str, float] = {}
+        context = context_spans(text)
         for pattern, names in LEXICON:
-            if pattern.search(text):
+            if starts_outside(pattern, text, context):
                 for name in names:
                     if name in self._label_index:
                         found[name] = self.config.lexicon_confidence
@@ -220,21 +230,26 @@ class ClaimExtractor:
             out.append([(self.labels[i], float(row[i])) for i in top])
         return out
 
-    def _pieces(self, chain: str) -> list[tuple[int, int]]:
-        """Candidate clauses: sentences, then connective splits kept only where both sides carry a sound cue."""
+    def _pieces(self, chain: str) -> list[tuple[int, int, str]]:
+        """Candidate clauses (start, end, sounding text): sentences, then connective splits kept only where both
+        sides carry a sound cue. A visual aside merged into a clause stays in its span but not in its sounding text.
+        """
         start, end = _think_region(chain)
-        out: list[tuple[int, int]] = []
+        out: list[tuple[int, int, str]] = []
         for s_start, s_end in _spans(chain, start, end, _SENTENCE_END):
             if is_meta(chain[s_start:s_end]):
                 continue
-            merged: list[tuple[int, int]] = []
+            merged: list[list[tuple[int, int]]] = []
             for a, b in _clause_candidates(chain, s_start, s_end):
-                previous = chain[merged[-1][0] : merged[-1][1]] if merged else ""
+                previous = chain[merged[-1][0][0] : merged[-1][-1][1]] if merged else ""
                 if merged and not (has_auditory_cue(chain[a:b]) and has_auditory_cue(previous)):
-                    merged[-1] = (merged[-1][0], b)
+                    merged[-1].append((a, b))
                 else:
-                    merged.append((a, b))
-            out.extend(merged)
+                    merged.append([(a, b)])
+            for parts in merged:
+                sounding = [chain[a:b] for a, b in parts if not is_visual_aside(chain[a:b])]
+                text = " ".join(sounding) if sounding else chain[parts[0][0] : parts[-1][1]]
+                out.append((parts[0][0], parts[-1][1], text))
         return out
 
     def extract(self, chain: str) -> list[Claim]:
@@ -244,7 +259,7 @@ class ClaimExtractor:
     def extract_many(self, chains: Sequence[str]) -> list[list[Claim]]:
         """`extract` over many chains with one MiniLM batch: per-chain calls were most of the validator's time."""
         prepared = [self._prepare(chain) for chain in chains]
-        mapped = [m for p in prepared for m in p[3]]
+        mapped = [without_context(m) or m for p in prepared for m in p[3]]
         by_embedding = self._embedding_labels(self._embedder().encode(mapped)) if mapped else []
         out, cursor = [], 0
         for pieces, texts, scopes, mapped_texts in prepared:
@@ -254,14 +269,17 @@ class ClaimExtractor:
         return out
 
     def _prepare(self, chain: str) -> tuple[list[tuple[int, int]], list[str], list[str | None], list[str]]:
-        pieces = self._pieces(chain)
+        """Spans, claim texts, negation scopes and the text labels come from (the scope, else the sounding text)."""
+        found = self._pieces(chain)
+        pieces = [(a, b) for a, b, _ in found]
         texts = [chain[a:b] for a, b in pieces]
-        scopes = [negation_scope(t) for t in texts]
+        sounding = [text for _, _, text in found]
+        scopes = [negation_scope(t) for t in sounding]
         # a bare "or music" / "nor speech" after a negated clause inherits its negation
         for i in range(1, len(texts)):
-            if scopes[i] is None and scopes[i - 1] is not None and re.match(r"(?:or|nor)\b", texts[i], re.I):
-                scopes[i] = texts[i]
-        mapped_texts = [scope if scope is not None else text for text, scope in zip(texts, scopes, strict=True)]
+            if scopes[i] is None and scopes[i - 1] is not None and re.match(r"(?:or|nor)\b", sounding[i], re.I):
+                scopes[i] = sounding[i]
+        mapped_texts = [scope if scope is not None else text for text, scope in zip(sounding, scopes, strict=True)]
         return pieces, texts, scopes, mapped_texts
 
     def _build(self, pieces: list[tuple[int, int]], texts: list[str], scopes: list[str | None],

@@ -1,5 +1,10 @@
 """LALM judge: an audio-language model hears the clip's 16 kHz track and rules on each extracted sound claim.
 
+Why it sees only the claims and the audio (prompt judge-v2): shown the question, the choices and the chain's final
+answer (judge-v1), a judge is invited to confirm the answer rather than listen. Each claim is phrased as a statement
+("There is no speech.") so that "supported" always means "what it says is true of the audio", negative claims
+included. judge-v1 stays selectable through `JudgeConfig.prompt_version` so old runs can be reproduced.
+
 Why the claims are extracted first and numbered in the prompt: verdicts then map back to character offsets in the
 chain (the UI highlights them) even when the judge paraphrases a claim's text. Judges are small models or sampled
 APIs, so their output is parsed leniently: strict JSON, ```json fences, JSON cut off by max_new_tokens (complete
@@ -13,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +33,24 @@ from pipeline.validate.verdicts import LALM, ChainVerdict, ClaimVerdict, Validat
 
 log = logging.getLogger(__name__)
 
-JUDGE_PROMPT_VERSION = "judge-v1"
+PROMPT_VERSION = "judge-v2"  # the default prompt; a change of wording is a new version
+JUDGE_PROMPT_VERSION = PROMPT_VERSION  # the name before v2, kept for callers
 VERDICTS = ("supported", "contradicted", "unverifiable")
 
 JUDGE_SYSTEM = "You are a careful audio analyst. You judge only what can be heard in the audio clip."
-JUDGE_TEMPLATE = """Listen to the audio clip. A student wrote the reasoning below about what this clip sounds like.
+JUDGE_V2_TEMPLATE = """Listen to the audio clip. Each numbered statement below says something about how this clip
+sounds; some of them may be wrong.
+{claims}
+
+For each statement decide whether what it says is true of the audio:
+"supported": it is true of what you hear.
+A statement that a sound is absent is supported when you do not hear that sound.
+"contradicted": it is false of what you hear: the sound it names is not there, or a sound it says is absent is there.
+"unverifiable": the audio cannot tell.
+Reply with JSON only ("overall" is "supported" only if every statement is):
+{{"claims": [{{"id": 1, "text": "...", "verdict": "supported|contradicted|unverifiable"}}],
+ "overall": "supported|contradicted|unverifiable"}}"""
+JUDGE_V1_TEMPLATE = """Listen to the audio clip. A student wrote the reasoning below about what this clip sounds like.
 Question: {question}
 {choices}
 Reasoning:
@@ -50,7 +68,7 @@ or "unverifiable" (the audio cannot tell). Reply with JSON only:
 @dataclass(frozen=True)
 class JudgeConfig:
     max_new_tokens: int = 384
-    prompt_version: str = JUDGE_PROMPT_VERSION
+    prompt_version: str = PROMPT_VERSION  # a key of JUDGE_PROMPTS
 
 
 @dataclass(frozen=True)
@@ -64,12 +82,52 @@ class ParsedJudgement:
 # ------------------------------------------------------------------------------------------- prompt
 
 
-def build_prompt(question: str, choices: Sequence[str], chain: str, claims: Sequence[Claim]) -> str:
+_LEADING_CONNECTIVE = re.compile(r"^(?:(?:and|but|while|whereas|as|then|followed by|with|or|nor|so)\b[\s,]*)+",
+                                 re.IGNORECASE)
+_WITHOUT = re.compile(r"^without\s+(?:any\s+)?", re.IGNORECASE)
+_SAYS_ABSENT = re.compile(r"\b(?:no|not|never|nobody|nothing|none|neither|nor|cannot|can't|couldn't|isn't|aren't"
+                          r"|wasn't|weren't|doesn't|don't|didn't|no one|silent|absent)\b", re.IGNORECASE)
+
+
+def statement(claim: Claim) -> str:
+    """A claim as a sentence that is true exactly when the audio bears it out ("without any speech" → "There is no
+    speech."): clause connectives dropped, an inherited or "without" negation spelled out.
+    """
+    text = _LEADING_CONNECTIVE.sub("", claim.text.strip()).strip(" ,;.")
+    if claim.negated and _WITHOUT.match(text):
+        text = "there is no " + _WITHOUT.sub("", text)
+    elif claim.negated and not _SAYS_ABSENT.search(text):
+        text = "there is no " + text
+    return text[:1].upper() + text[1:] + "."
+
+
+def build_prompt(claims: Sequence[Claim]) -> str:
+    """judge-v2: the numbered statements and nothing of the question, choices, reasoning or answer."""
+    return JUDGE_V2_TEMPLATE.format(claims="\n".join(f"{i}. {statement(c)}" for i, c in enumerate(claims, 1)))
+
+
+def build_prompt_v1(question: str, choices: Sequence[str], chain: str, claims: Sequence[Claim]) -> str:
+    """judge-v1 (kept for reproducing old runs): question, choices and the whole chain, then the claims."""
     choice_lines = "\n".join(f"({letter(i)}) {c}" for i, c in enumerate(choices)) if choices else ""
     claim_lines = "\n".join(f"{i}. {c.text}" + (" [negative claim]" if c.negated else "")
                             for i, c in enumerate(claims, 1))
-    return JUDGE_TEMPLATE.format(question=question, choices=choice_lines, chain=chain,
-                                 claims=claim_lines or "(no explicit sound claims: judge the reasoning as claim 1)")
+    return JUDGE_V1_TEMPLATE.format(question=question, choices=choice_lines, chain=chain,
+                                    claims=claim_lines or "(no explicit sound claims: judge the reasoning as claim 1)")
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    """A prompt version: how it renders, and whether a chain with no sound claim is still sent (v1 only)."""
+
+    render: Callable[[ValidationItem, Sequence[Claim]], str]
+    asks_without_claims: bool
+
+
+JUDGE_PROMPTS: dict[str, JudgePrompt] = {
+    "judge-v1": JudgePrompt(lambda item, claims: build_prompt_v1(item.question, item.choices, item.chain_text,
+                                                                 claims), asks_without_claims=True),
+    "judge-v2": JudgePrompt(lambda _item, claims: build_prompt(claims), asks_without_claims=False),
+}
 
 
 def build_messages(prompt: str) -> list[dict[str, Any]]:
@@ -195,6 +253,11 @@ class Judge:
     extractor: ClaimExtractor | None = None
     policy: ValidationConfig | None = None  # thresholds for the chain label; defaults when None
 
+    def __post_init__(self) -> None:
+        if self.config.prompt_version not in JUDGE_PROMPTS:
+            raise KeyError(f"unknown judge prompt {self.config.prompt_version!r}; known: {sorted(JUDGE_PROMPTS)}")
+        self._prompt = JUDGE_PROMPTS[self.config.prompt_version]
+
     @property
     def version(self) -> str:
         return f"{getattr(self.backend, 'name', 'backend')}/{self.config.prompt_version}"
@@ -205,7 +268,7 @@ class Judge:
 
     def request(self, item: ValidationItem, claims: Sequence[Claim]) -> GenerationRequest:
         audio = resample_to_16k(np.asarray(item.audio, dtype=np.float32), item.sr)
-        prompt = build_prompt(item.question, item.choices, item.chain_text, claims)
+        prompt = self._prompt.render(item, claims)
         return GenerationRequest(request_id=str(item.id), messages=build_messages(prompt),
                                  media=Media(audio=audio, sample_rate=SAMPLE_RATE), n=1, sampling=self.sampling(),
                                  json_schema=judgement_schema(len(claims)))
@@ -226,10 +289,13 @@ class Judge:
                             raw_output=raw)
 
     def judge_many(self, items: Sequence[ValidationItem], claims: Sequence[Sequence[Claim]]) -> list[ChainVerdict]:
-        requests = [self.request(it, cl) for it, cl in zip(items, claims, strict=True)]
-        results = self.backend.generate(requests)
-        out = []
-        for res, cl in zip(results, claims, strict=True):
-            raw = res.completions[0].text if res.completions else ""
-            out.append(self.verdict(raw, cl))
-        return out
+        """One verdict per item; under judge-v2 a chain with no sound claim is uncertain without asking."""
+        asked = [i for i, cl in enumerate(claims) if cl or self._prompt.asks_without_claims]
+        results = self.backend.generate([self.request(items[i], claims[i]) for i in asked]) if asked else []
+        replies = {i: (res.completions[0].text if res.completions else "") for i, res in zip(asked, results,
+                                                                                              strict=True)}
+        return [self.verdict(replies[i], cl) if i in replies else self._not_asked() for i, cl in enumerate(claims)]
+
+    def _not_asked(self) -> ChainVerdict:
+        return ChainVerdict(validator=LALM, validator_version=self.version, label="uncertain", score=0.5, claims=[],
+                            rationale="no sound claim to judge; the judge was not asked", raw_output="")

