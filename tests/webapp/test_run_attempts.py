@@ -18,6 +18,7 @@ from tests.webapp.test_teacher_runs import _launch, _no_duplicates, avqa, tiny_m
 from tests.webapp.workers import ROOT, start_worker, wait_for
 from webapp.catalog.ingest import JOB as CLIP_JOB
 from webapp.catalog.models import Clip, Dataset
+from webapp.core.failpoints import ENV, FILE_ENV
 from webapp.curation.models import Chain
 from webapp.training.jobs import MetricSink
 from webapp.training.models import MetricPoint, TrainingRun
@@ -54,15 +55,17 @@ def test_a_job_superseded_by_cancel_and_resume_can_neither_finish_the_run_nor_wr
 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_then_resume_while_the_old_job_runs_leaves_one_live_job(
-    admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path]  # noqa: F811
+    admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path], tmp_path: Path  # noqa: F811
 ) -> None:
     run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], max_new_tokens=48)
     old_job_id = run.rq_job_id
-    worker = start_worker(capture=True)
+    latch = tmp_path / "latch"  # the old job holds after its first batch while the admin cancels and resumes
+    worker = start_worker(capture=True, **{ENV: "teacher.batch:1", FILE_ENV: str(latch)})
     try:
-        wait_for(lambda: Chain.objects.filter(run=run).exists(), worker, "produced a chain")
+        wait_for(lambda: latch.exists() and bool(latch.read_text()), worker, "produced a chain")
         assert admin_client.post(f"/runs/{run.pk}/cancel/").status_code == 302
         assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302  # the old job is still going
+        latch.unlink()
         out, _ = worker.communicate(timeout=300)  # the burst worker drains both jobs: the old one, then the new
     finally:
         if worker.poll() is None:
