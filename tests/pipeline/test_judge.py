@@ -85,7 +85,7 @@ def test_it_judges_end_to_end_on_tiny_qwen2_audio(tiny_audio_model: Path) -> Non
         [(item_id, verdicts)] = list(validate_chains(cfg, [item], backend=backend))
         policy, sound, lalm = verdicts
         assert item_id == "t"
-        assert lalm.validator == "lalm" and lalm.validator_version.endswith("/judge-v1")
+        assert lalm.validator == "lalm" and f"/{JUDGE_PROMPT_VERSION}+" in lalm.validator_version
         assert isinstance(lalm.raw_output, str) and policy.raw_output == lalm.raw_output  # kept verbatim
         assert len(lalm.claims) == len(sound.claims) == 2
         assert all(c.verdict == "unverifiable" for c in lalm.claims)
