@@ -153,13 +153,14 @@ def describe_policy(config: dict[str, Any]) -> str:
     defaults = ValidationConfig()
     policy = config.get("policy") or defaults.policy
     min_claims = config.get("min_claims", defaults.min_claims)
+    version = config.get("policy_version") or POLICY_VERSION
     if policy == SCORE:
         return (f"score = supported / (supported + contradicted): pass at ≥ "
                 f"{config.get('pass_score', defaults.pass_score):g}, fail at ≤ "
                 f"{config.get('fail_score', defaults.fail_score):g}, uncertain between or with fewer than "
-                f"{min_claims} verifiable claims ({POLICY_VERSION})")
+                f"{min_claims} verifiable claims ({version})")
     return (f"any contradicted sound claim fails the chain; at least {min_claims} supported claim"
-            f"{'s' if min_claims != 1 else ''} passes it ({POLICY_VERSION})")
+            f"{'s' if min_claims != 1 else ''} passes it ({version})")
 
 
 def chain_label(cfg: ValidationConfig, claims: Sequence[ClaimVerdict]) -> tuple[Label, float, str]:
