@@ -9,12 +9,14 @@ not: the score policy passes it (0.8 ≥ 0.75), the default policy fails it. Bef
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from pipeline.tiny import build_model
 from tests.webapp.conftest import ANNOTATIONS
 from webapp.catalog.models import Dataset, Question
 from webapp.curation.models import Chain, GenerationRun, Verdict
@@ -132,3 +134,29 @@ def test_filters_bulk_snapshots_and_dashboards_read_the_verdict_of_record(
         [_record(chains["honest"]).validator_version]
     card = (media_root / snapshot.export_dir / "README.md").read_text()
     assert "### Chain policy in force" in card and STRICT in card
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_model("tiny-qwen2-audio", tmp_path_factory.mktemp("tiny") / "tiny-qwen2-audio")
+
+
+def test_the_review_page_shows_the_policy_claims_with_spans_and_the_judges_opinion(
+        admin_client: Client, curator_client: Client, run_worker, chains: dict[str, Chain], tiny_judge: Path) -> None:
+    teacher = chains["invented"].run
+    both = _validate(admin_client, run_worker, teacher, queue="gpu", validators="both", judge_model=str(tiny_judge))
+    policy = chains["honest"].verdicts.get(validator="policy")
+    judge = chains["honest"].verdicts.get(validator="lalm")
+    assert judge.pk > policy.pk and not any(c["spans"] for c in judge.claims)  # the newest verdict has no spans
+    spans = [c["spans"] for c in policy.claims]
+    assert len(spans) == 2 and all(spans)
+    n_claims = sum(len(c.verdicts.get(validator="policy").claims) for c in chains.values())
+    question = chains["honest"].question
+    for page in (f"/review/q/{question.pk}/", f"/questions/{question.pk}/"):
+        html = curator_client.get(page).content.decode()
+        for claim_spans in spans:
+            assert f'data-spans="{json.dumps(claim_spans)}"' in html, page
+        # the random tiny judge abstains on every claim; its opinion sits beside each one
+        assert html.count('<span class="judge-opinion unverifiable"') == n_claims, page
+        assert "lalm: uncertain" in html and "policy: pass" in html
+    assert _record(chains["honest"]) == policy and policy.run == both
