@@ -99,8 +99,8 @@ class Chain(models.Model):
     version = models.PositiveIntegerField(default=0, help_text="Bumped by every review; stale writes are refused.")
     verdict = models.ForeignKey(
         "Verdict", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The verdict of record: the deciding verdict of the newest validation run that succeeded on this "
-                  "chain. Filters, counts and exports read it; the other verdicts are history.",
+        help_text="The verdict of record: the deciding verdict of the validation run that most recently succeeded "
+                  "on this chain. Filters, counts and exports read it; the other verdicts are history.",
     )
 
     class Meta:

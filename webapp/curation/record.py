@@ -2,9 +2,10 @@
 
 Why one, kept on the chain: a chain collects verdicts from every validator of every validation run (a stale
 validator version, the judge the policy overruled), and "passes if any verdict says pass" let those through. The
-record is the deciding verdict (the policy's, for a `both` run) of the newest validation run that succeeded on the
-chain; it is set in the same transaction that marks the run succeeded, so a failed, cancelled or superseded run
-never changes it. Older verdicts stay as history.
+record is the deciding verdict (the policy's, for a `both` run) of the validation run that most recently succeeded
+on the chain (a resumed older run that finishes last wins: it is the newest finished). It is set in the same
+transaction that marks the run succeeded, so a failed, cancelled or superseded run never changes it.
+Older verdicts stay as history.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from webapp.curation.models import Chain, GenerationRun, Verdict
-
-LABELS = [label for label, _ in Verdict.Label.choices]
 
 
 def deciding_validator(run: GenerationRun) -> str:

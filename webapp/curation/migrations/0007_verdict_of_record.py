@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='chain',
             name='verdict',
-            field=models.ForeignKey(blank=True, help_text='The verdict of record: the deciding verdict of the newest validation run that succeeded on this chain. Filters, counts and exports read it; the other verdicts are history.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='curation.verdict'),
+            field=models.ForeignKey(blank=True, help_text='The verdict of record: the deciding verdict of the validation run that most recently succeeded on this chain. Filters, counts and exports read it; the other verdicts are history.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='curation.verdict'),
         ),
         migrations.AlterField(
             model_name='verdict',
