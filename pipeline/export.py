@@ -419,6 +419,10 @@ def write_card(path: str | os.PathLike[str], *, title: str, provenance: Mapping[
         prov["filters"] = dict(filters)
     selection = _block("filters")
     audio = "embedded as wav bytes (`audio_bytes`)" if embed_audio else "referenced by `audio_path`"
+    # how the validation runs turned claim verdicts into each chain's verdict of record, in words
+    validators = prov.get("validators")
+    policies = validators.get("policies") if isinstance(validators, Mapping) else None
+    policies = "\n".join(f"- {p}" for p in policies or []) or "—"
     text = f"""---
 pretty_name: {title}
 task_categories: [audio-text-to-text]
@@ -458,7 +462,10 @@ ds = load_dataset("parquet", data_files="sft.parquet")["train"]
 ### Teacher (models, prompt versions, K, sampling)
 {_block("teacher_runs")}
 
-### Validators (models, versions, verdict labels and thresholds)
+### Chain policy in force
+{policies}
+
+### Validators (verdicts of record: models, versions, labels and thresholds)
 {_block("validators")}
 
 ### Curation

@@ -16,9 +16,11 @@ The package, bottom up: `lexicon` and `text_embedding` → `claims` (sound claim
 from pipeline.validate.driver import RunConfig, main, output_line, run, validate_chains
 from pipeline.validate.grounding import SoundEventValidator
 from pipeline.validate.verdicts import (
+    ANY_CONTRADICTION,
     LALM,
     POLICY,
     POLICY_VERSION,
+    SCORE,
     SOUND_EVENTS,
     ChainVerdict,
     ClaimVerdict,
@@ -29,12 +31,17 @@ from pipeline.validate.verdicts import (
     Verdict,
     chain_label,
     combine_verdicts,
+    deciding_validator,
+    describe_policy,
+    policy_version,
 )
 
 __all__ = [
+    "ANY_CONTRADICTION",
     "LALM",
     "POLICY",
     "POLICY_VERSION",
+    "SCORE",
     "SOUND_EVENTS",
     "ChainVerdict",
     "ClaimVerdict",
@@ -47,8 +54,11 @@ __all__ = [
     "Verdict",
     "chain_label",
     "combine_verdicts",
+    "deciding_validator",
+    "describe_policy",
     "main",
     "output_line",
+    "policy_version",
     "run",
     "validate_chains",
 ]

@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validator", choices=["sound-events", "lalm", "both"], default="sound-events")
     parser.add_argument("--judge-model", default=None, help="audio LM for lalm/both (local path or hub id)")
     parser.add_argument("--judge-backend", default="transformers")
+    parser.add_argument("--policy", choices=["any-contradiction", "score"], default="any-contradiction",
+                        help="any contradicted sound claim fails the chain (default), or the score thresholds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.validator != "sound-events" and not args.judge_model:
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = RunConfig(
         media_dir=args.media_dir, chains=args.chains, out=args.out,
         validation=ValidationConfig(validators=args.validator, judge_model=args.judge_model,
-                                    judge_backend=args.judge_backend),
+                                    judge_backend=args.judge_backend, policy=args.policy),
     )
     result = run(cfg, on_progress=lambda d, t, _m: log.info("validated %d/%d", d, t) if d == t or d % 50 == 0 else None)
     log.info("wrote %s: %s", result.out_path, result.labels)

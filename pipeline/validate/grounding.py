@@ -7,12 +7,25 @@ and another tagger can replace YAMNet here without touching the policy in `verdi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 
 from pipeline.validate.claims import Claim, ClaimExtractor
 from pipeline.validate.sound_events import SoundEventTagger, TagResult, default_tagger
-from pipeline.validate.verdicts import SOUND_EVENTS, ChainVerdict, ClaimVerdict, ValidationConfig, Verdict, chain_label
+from pipeline.validate.verdicts import (
+    SOUND_EVENTS,
+    ChainVerdict,
+    ClaimVerdict,
+    ValidationConfig,
+    Verdict,
+    chain_label,
+    policy_version,
+)
+from pipeline.validate.versions import compose, matcher_version
+
+# Bump on any change to how a claim's evidence becomes its verdict: part of the sound-event validator_version.
+GROUNDING_VERSION = "v1"
 
 
 def _merge_spans(mask: np.ndarray, tags: TagResult) -> list[tuple[float, float]]:
@@ -44,7 +57,16 @@ class SoundEventValidator:
 
     @property
     def version(self) -> str:
-        return f"{self.tagger.name}+{self.extractor.version}"
+        """Tagger, matcher, grounding, thresholds and policy: everything that can change this validator's verdict."""
+        cfg = self.cfg
+        matcher = matcher_version(self.extractor.version)
+        readable = (f"{self.tagger.name}+{matcher}+grounding-{GROUNDING_VERSION}@{self.tagger.version}"
+                    f"|{policy_version(cfg)}")
+        return compose(readable, {
+            "tagger": [self.tagger.name, self.tagger.version], "matcher": matcher, "claims": asdict(cfg.claims),
+            "grounding": GROUNDING_VERSION, "present": cfg.present_threshold, "absent": cfg.absent_threshold,
+            "min_label_confidence": cfg.min_label_confidence, "policy": policy_version(cfg),
+        })
 
     def judge_claim(self, claim: Claim, tags: TagResult) -> ClaimVerdict:
         cols = [self._index[name] for name, conf in claim.labels if conf >= self.cfg.min_label_confidence]

@@ -19,7 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,16 @@ from pipeline.backends.base import Backend, GenerationRequest, Media, SamplingPa
 from pipeline.media import SAMPLE_RATE
 from pipeline.validate.claims import Claim, ClaimExtractor
 from pipeline.validate.sound_events import resample_to_16k
-from pipeline.validate.verdicts import LALM, ChainVerdict, ClaimVerdict, ValidationConfig, ValidationItem, chain_label
+from pipeline.validate.verdicts import (
+    LALM,
+    ChainVerdict,
+    ClaimVerdict,
+    ValidationConfig,
+    ValidationItem,
+    chain_label,
+    policy_version,
+)
+from pipeline.validate.versions import compose, matcher_version, model_name
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +269,18 @@ class Judge:
 
     @property
     def version(self) -> str:
-        return f"{getattr(self.backend, 'name', 'backend')}/{self.config.prompt_version}"
+        """Judge model, backend, prompt, decoding, claim matcher and policy: all that can change its verdict."""
+        cfg = self.policy or ValidationConfig()
+        model = cfg.judge_model or getattr(self.backend, "model_path", None) or getattr(self.backend, "model", None)
+        backend = getattr(self.backend, "name", "backend")
+        matcher = matcher_version(self.extractor.version) if self.extractor else "no-extractor"
+        readable = f"{model_name(str(model) if model else None)}@{backend}/{self.config.prompt_version}" \
+                   f"+{matcher}|{policy_version(cfg)}"
+        return compose(readable, {
+            "model": str(model), "backend": backend, "prompt": self.config.prompt_version,
+            "max_new_tokens": self.config.max_new_tokens, "matcher": matcher,
+            "claims": asdict(cfg.claims), "policy": policy_version(cfg),
+        })
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=self.config.max_new_tokens,

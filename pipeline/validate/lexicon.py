@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+# Bump on any change to these lists: it is part of every sound-event and judge verdict's validator_version.
+LEXICON_VERSION = "v1"
+
 
 def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)

@@ -35,6 +35,7 @@ from pipeline.media import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
+# Bump on any change to the frontend or the scoring (padding, mel, quantisation): it is part of the tagger's version.
 TAGGER_VERSION = "v2"  # v2: the final partial patch is padded and scored (v1 never heard a clip's last < 0.96 s)
 PATCH_WINDOW_S = 0.96
 PATCH_HOP_S = 0.48

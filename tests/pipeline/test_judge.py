@@ -140,7 +140,8 @@ def test_the_prompt_says_supported_means_true_of_the_audio_for_negative_claims_t
 def test_the_old_prompt_stays_selectable_by_version() -> None:
     old = Judge(_Recorder(), JudgeConfig(prompt_version="judge-v1"))
     assert "Which instrument" in _prompt_text(old.request(_item(), [Claim("keys clatter", 0, 12, False, [])]))
-    assert old.version == "rec/judge-v1" and Judge(_Recorder()).version == f"rec/{PROMPT_VERSION}"
+    assert "@rec/judge-v1+" in old.version and f"@rec/{PROMPT_VERSION}+" in Judge(_Recorder()).version
+    assert old.version != Judge(_Recorder()).version  # the prompt is part of what a verdict's version names
     assert PROMPT_VERSION == "judge-v2"
     with pytest.raises(KeyError, match="judge-v9"):
         Judge(_Recorder(), JudgeConfig(prompt_version="judge-v9"))
@@ -177,7 +178,7 @@ def test_it_judges_end_to_end_on_tiny_qwen2_audio(tiny_audio_model: Path) -> Non
         [(item_id, verdicts)] = list(validate_chains(cfg, [item], backend=backend))
         policy, sound, lalm = verdicts
         assert item_id == "t"
-        assert lalm.validator == "lalm" and lalm.validator_version.endswith(f"/{PROMPT_VERSION}")
+        assert lalm.validator == "lalm" and f"/{PROMPT_VERSION}+" in lalm.validator_version
         assert isinstance(lalm.raw_output, str) and policy.raw_output == lalm.raw_output  # kept verbatim
         assert len(lalm.claims) == len(sound.claims) == 2
         assert all(c.verdict == "unverifiable" for c in lalm.claims)

@@ -31,7 +31,8 @@ def add_chains(question: Question, chains: int, run: GenerationRun | None = None
         text = f"<think>I hear an engine rev at 2 s, chain {k}.</think><answer>B</answer>"
         chain = Chain.objects.create(run=run, question=question, sample_index=k, text=text, parsed_answer=1,
                                      is_correct=True)
-        Verdict.objects.create(chain=chain, validator="lalm", validator_version="v1",
-                               label="pass" if k % 2 == 0 else "fail", score=0.9,
-                               claims=[{"text": "an engine rev", "verdict": "supported", "char_start": 17,
-                                        "char_end": 27, "spans": [[1.5, 3.0]]}])
+        chain.verdict = Verdict.objects.create(
+            chain=chain, validator="lalm", validator_version="v1", label="pass" if k % 2 == 0 else "fail", score=0.9,
+            claims=[{"text": "an engine rev", "verdict": "supported", "char_start": 17, "char_end": 27,
+                     "spans": [[1.5, 3.0]]}])
+        chain.save(update_fields=["verdict"])  # as a succeeded validation run leaves it: the verdict of record

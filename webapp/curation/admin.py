@@ -14,10 +14,11 @@ class GenerationRunAdmin(RunAdmin):
 
 @admin.register(Chain)
 class ChainAdmin(admin.ModelAdmin):
-    """Decisions, versions and text change only through review (each a history row), never here."""
+    """Decisions, versions and text change only through review (each a history row), the verdict of record only
+    when a validation run succeeds: never here."""
 
     list_display = ["id", "run", "question", "sample_index", "parsed_answer", "is_correct", "decision"]
-    readonly_fields = ["text", "decision", "version", "kept", "drop_reason", "parsed_answer", "is_correct"]
+    readonly_fields = ["text", "decision", "version", "kept", "drop_reason", "parsed_answer", "is_correct", "verdict"]
     list_filter = ["decision", "is_correct", "kept"]
     raw_id_fields = ["run", "question"]
 

@@ -100,6 +100,10 @@ class ValidationRunForm(EndpointFields):
                                   help_text="Audio model for the LALM judge (the served model name for openai).")
     judge_backend = forms.ChoiceField(choices=BACKENDS, initial="transformers")
     include_dropped = forms.BooleanField(required=False, help_text="Also judge chains the teacher policy dropped.")
+    policy = forms.ChoiceField(
+        choices=[("any-contradiction", "any contradicted sound claim fails the chain"),
+                 ("score", "score: pass at ≥ 0.75 supported, fail at ≤ 0.5")],
+        initial="any-contradiction", required=False, help_text="How claim verdicts become the chain's verdict.")
 
     backend_field = "judge_backend"
 
@@ -111,4 +115,5 @@ class ValidationRunForm(EndpointFields):
         data = super().clean()
         if data.get("validators") in {"lalm", "both"} and not data.get("judge_model"):
             self.add_error("judge_model", "The LALM judge needs an audio model.")
+        data["policy"] = data.get("policy") or "any-contradiction"  # the default when a client leaves it out
         return data

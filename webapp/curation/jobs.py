@@ -1,7 +1,7 @@
 """RQ jobs for teacher generation and validation: ids in, rows out, written in batches.
 
 Both jobs are resumable by construction: they skip the questions (or chains) whose results are already
-stored, and writes use the unique keys (run, question, sample index) / (chain, validator, version) with
+stored, and writes use the unique keys (run, question, sample index) / (chain, run, validator, version) with
 ignore_conflicts, so a retried or resumed job never duplicates a row. Each job is one attempt of its run: its
 batches land inside `run.fence()`, and a superseded attempt stops at its next batch without writing it.
 """
@@ -22,7 +22,8 @@ from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, Verdict
-from webapp.curation.runs import launch_validation, server_policy
+from webapp.curation.record import succeed_validation
+from webapp.curation.runs import launch_validation, policy_settings, server_policy
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ def _validate(run: GenerationRun) -> str:
         cfg = ValidationConfig(validators=run.config["validators"], judge_model=run.config.get("judge_model") or None,
                                judge_backend=run.config.get("judge_backend") or "transformers",
                                judge_backend_options=server_policy(run.config.get("judge_backend") or "",
-                                                                   run.config.get("judge_backend_options") or {}))
+                                                                   run.config.get("judge_backend_options") or {}),
+                               **policy_settings(run.config))
         counts: dict[str, int] = {}
         batch: list[Verdict] = []
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):
@@ -168,7 +170,7 @@ def _validate(run: GenerationRun) -> str:
     except Exception as exc:
         run.mark_failed(exc)
         raise
-    run.mark_succeeded()
+    succeed_validation(run)  # its verdicts become the chains' verdicts of record
     return "succeeded"
 
 

@@ -97,6 +97,11 @@ class Chain(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.PENDING)
     version = models.PositiveIntegerField(default=0, help_text="Bumped by every review; stale writes are refused.")
+    verdict = models.ForeignKey(
+        "Verdict", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The verdict of record: the deciding verdict of the validation run that most recently succeeded "
+                  "on this chain. Filters, counts and exports read it; the other verdicts are history.",
+    )
 
     class Meta:
         ordering = ["question", "run", "sample_index"]
@@ -126,7 +131,8 @@ class Verdict(models.Model):
     run = models.ForeignKey(GenerationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="verdicts",
                             help_text="The validation run that produced it (resume skips its chains).")
     validator = models.CharField(max_length=64)
-    validator_version = models.CharField(max_length=64)
+    validator_version = models.CharField(max_length=255, help_text="Names all that can change the verdict "
+                                                                        "(pipeline/validate/versions.py).")
     label = models.CharField(max_length=12, choices=Label.choices, db_index=True)
     score = models.FloatField(null=True, blank=True)
     claims = models.JSONField(default=list, blank=True, help_text="Per claim: text, char span, verdict, time spans.")
@@ -136,8 +142,9 @@ class Verdict(models.Model):
 
     class Meta:
         constraints = [
+            # Keyed by run as well: re-validating with the same validator is a new judgement of record, not a no-op.
             models.UniqueConstraint(
-                fields=["chain", "validator", "validator_version"], name="verdict_unique_validator"
+                fields=["chain", "run", "validator", "validator_version"], name="verdict_unique_run_validator"
             ),
         ]
 

@@ -14,8 +14,10 @@ from pipeline.answers import answer_letter
 from webapp.catalog.models import Question
 from webapp.curation.models import Chain, Verdict
 
-# A combined verdict is the one to show first; then the LALM judge; then the sound-event grounding.
+# Without a verdict of record: a combined verdict first; then the LALM judge; then the sound-event grounding.
 _PREFERENCE = ("policy", "combined", "lalm", "sound-events")
+POLICY, LALM = "policy", "lalm"  # pipeline.validate's validator names
+VERDICT_WORDS = ("supported", "contradicted", "unverifiable")
 
 
 @dataclass
@@ -66,11 +68,35 @@ def highlight(text: str, claims: list[dict[str, Any]]) -> list[Segment]:
     return segments
 
 
+def ordered_verdicts(chain: Chain, verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdict of record first, then the history (newest first); without a record, the preferred validator's
+    newest verdict leads (a run still under way)."""
+    return sorted(verdicts, key=lambda v: (v.pk != chain.verdict_id, _rank(v) if not chain.verdict_id else 0, -v.pk))
+
+
+def shown_claims(chain: Chain, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """The claims to highlight: the leading verdict's, which for a `both` run is the policy's and keeps the
+    sound-event time spans (the judge's claims have none); each claim gets the same run's judge opinion beside it."""
+    if not verdicts:
+        return []
+    lead = verdicts[0]
+    claims = [dict(c) for c in lead.claims if isinstance(c, dict)]
+    if lead.validator == POLICY:
+        judge = next((v for v in verdicts if v.validator == LALM and v.run_id == lead.run_id), None)
+        opinions = {(c.get("char_start"), c.get("char_end")): c.get("verdict")
+                    for c in (judge.claims if judge else []) if isinstance(c, dict)}
+        for claim in claims:
+            opinion = opinions.get((claim.get("char_start"), claim.get("char_end")))
+            if opinion in VERDICT_WORDS:
+                claim["judge"] = opinion
+    return claims
+
+
 def chains_for_question(question: Question) -> list[ChainView]:
     views = []
     chains = question.chains.select_related("run").prefetch_related("verdicts").order_by("run_id", "sample_index")
     for chain in chains:
-        verdicts = sorted(chain.verdicts.all(), key=lambda v: (_rank(v), -v.pk))
-        claims = verdicts[0].claims if verdicts else []
-        views.append(ChainView(chain=chain, verdicts=verdicts, segments=highlight(chain.text, claims)))
+        verdicts = ordered_verdicts(chain, list(chain.verdicts.all()))
+        views.append(ChainView(chain=chain, verdicts=verdicts,
+                               segments=highlight(chain.text, shown_claims(chain, verdicts))))
     return views

@@ -42,16 +42,34 @@ def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None,
     return run
 
 
+POLICY_KEYS = ("policy", "pass_score", "fail_score", "min_claims")
+
+
+def policy_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The chain-policy settings a validation run stores, as `ValidationConfig` fields (absent: the defaults)."""
+    return {k: config[k] for k in POLICY_KEYS if k in config}
+
+
+def _policy_config(policy: str) -> dict[str, Any]:
+    """The policy in force and every threshold it reads, frozen into the run's config when it is launched."""
+    from pipeline.validate.verdicts import ValidationConfig, policy_version
+
+    cfg = ValidationConfig(policy=policy)  # type: ignore[arg-type]
+    return {**{k: getattr(cfg, k) for k in POLICY_KEYS}, "policy_version": policy_version(cfg)}
+
+
 def launch_validation(source: GenerationRun, validators: str, judge_model: str, *, include_dropped: bool,
                       user: AbstractBaseUser | None, judge_backend: str = "transformers",
-                      backend_options: dict[str, Any] | None = None) -> GenerationRun:
+                      backend_options: dict[str, Any] | None = None,
+                      policy: str = "any-contradiction") -> GenerationRun:
     with transaction.atomic():
         run = GenerationRun.objects.create(
             dataset=source.dataset, kind=GenerationRun.Kind.VALIDATION, source_run=source, split=source.split,
             model=judge_model if validators != "sound-events" else "",
             backend=judge_backend if validators != "sound-events" else "",
             config={"validators": validators, "judge_model": judge_model, "include_dropped": include_dropped,
-                    "judge_backend": judge_backend, "judge_backend_options": dict(backend_options or {})},
+                    "judge_backend": judge_backend, "judge_backend_options": dict(backend_options or {}),
+                    **_policy_config(policy)},
             created_by=user,
         )
         run.enqueue()
@@ -67,3 +85,12 @@ def server_policy(backend: str, options: dict[str, Any]) -> dict[str, Any]:
 
     return {**options, "allowed_key_envs": list(settings.MODEL_SERVER_KEY_ENVS),
             "private_hosts": list(settings.MODEL_SERVER_PRIVATE_HOSTS)}
+
+
+def policy_in_force(run: GenerationRun) -> str:
+    """A validation run's chain policy in words (its run page says it); blank for a teacher run."""
+    if run.kind != GenerationRun.Kind.VALIDATION:
+        return ""
+    from pipeline.validate.verdicts import describe_policy
+
+    return describe_policy(run.config)

@@ -15,7 +15,7 @@ from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.forms import GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
-from webapp.curation.runs import launch_generation, launch_validation
+from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> GenerationRun:
@@ -50,7 +50,8 @@ def validation_new(request: HttpRequest) -> HttpResponse:
         d = form.cleaned_data
         run = launch_validation(d["source_run"], d["validators"], d["judge_model"],
                                 include_dropped=d["include_dropped"], user=request.user,
-                                judge_backend=d["judge_backend"], backend_options=form.backend_options())
+                                judge_backend=d["judge_backend"], backend_options=form.backend_options(),
+                                policy=d["policy"])
         return redirect(run)
     return render(request, "curation/run_new.html", {"form": form, "title": "Validation"},
                   status=400 if form.errors else 200)
@@ -78,7 +79,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
-                  {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run)})
+                  {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
+                   "policy": policy_in_force(run)})
 
 
 run_cancel = cancel_view(_get_run_for_user)

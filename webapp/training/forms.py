@@ -22,7 +22,7 @@ class SnapshotForm(forms.Form):
     split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
     question_type = forms.CharField(required=False, max_length=64, help_text="Only this question type (optional).")
     verdict_label = forms.ChoiceField(required=False, choices=[("", "any verdict"), *Verdict.Label.choices],
-                                      help_text="Only chains with a verdict of this label.")
+                                      help_text="Only chains whose verdict of record has this label.")
     max_chains_per_question = forms.IntegerField(required=False, min_value=1, max_value=64,
                                                  help_text="Keep at most this many chains per question.")
     embed_audio = forms.BooleanField(required=False, help_text="Embed wav bytes in parquet/hf (else file paths).")

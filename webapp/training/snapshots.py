@@ -15,13 +15,15 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
 from webapp.core.failpoints import failpoint
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
+from webapp.curation.record import with_verdict
 from webapp.curation.review.history import chain_state
+from webapp.curation.runs import policy_in_force
 from webapp.training.models import DatasetSnapshot, SnapshotItem, SnapshotQuestion
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ def candidate_chains(snapshot: DatasetSnapshot) -> QuerySet[Chain]:
     if f.get("question_type"):
         chains = chains.filter(question__question_type=f["question_type"])
     if f.get("verdict_label"):
-        chains = chains.filter(Exists(Verdict.objects.filter(chain=OuterRef("pk"), label=f["verdict_label"])))
+        chains = with_verdict(chains, f["verdict_label"])  # the verdict of record, never any stored verdict
     return chains.order_by("question_id", "sample_index", "id")
 
 
@@ -156,11 +158,10 @@ def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
          "chains": n}
         for r, n in _runs_with_counts(items.values("chain__run_id").annotate(n=Count("id")), "chain__run_id")
     ]
-    verdicts = (Verdict.objects.filter(chain_id__in=chain_ids)
-                .values("validator", "validator_version", "label").annotate(n=Count("id"))
+    of_record = Verdict.objects.filter(pk__in=items.values("chain__verdict_id"))
+    verdicts = (of_record.values("validator", "validator_version", "label").annotate(n=Count("id"))
                 .order_by("validator", "validator_version", "label"))
-    validator_runs = GenerationRun.objects.filter(
-        pk__in=Verdict.objects.filter(chain_id__in=chain_ids).values("run_id"))
+    validator_runs = GenerationRun.objects.filter(pk__in=of_record.values("run_id")).order_by("pk")
     reviews = Review.objects.filter(chain_id__in=chain_ids)
     edited = sum(1 for text, original in items.values_list("text", "chain__text").iterator(chunk_size=2000)
                  if text != original)
@@ -168,7 +169,9 @@ def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
         "teacher_runs": teacher_runs,
         "validators": {
             "verdicts": list(verdicts),
-            "runs": [{"run": r.pk, "model": r.model, "config": r.config} for r in validator_runs],
+            "runs": [{"run": r.pk, "model": r.model, "config": r.config, "policy": policy_in_force(r)}
+                     for r in validator_runs],
+            "policies": sorted({policy_in_force(r) for r in validator_runs}),
         },
         "curation": {
             "chains_frozen": items.count(), "chains_edited": edited, "reviews": reviews.count(),

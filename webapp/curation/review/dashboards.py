@@ -102,16 +102,17 @@ def cohen_kappa(table: list[list[int]]) -> float | None:
 
 
 def validator_agreement() -> list[Agreement]:
-    """Verdicts against the curators' decision, on settled questions (an open question's consensus is not final)."""
-    rows = (Verdict.objects.filter(chain__decision__in=CURATOR_LABELS, chain__kept=True)
-            .exclude(in_open_question("chain__"))
-            .values("validator", "validator_version", "label", "chain__decision")
-            .annotate(n=Count("id")).order_by("validator", "validator_version"))
+    """Each chain's verdict of record against the curators' decision, per validator version, on settled questions
+    (an open question's consensus is not final); history verdicts do not count."""
+    rows = (Chain.objects.filter(decision__in=CURATOR_LABELS, kept=True, verdict__isnull=False)
+            .exclude(in_open_question())
+            .values("verdict__validator", "verdict__validator_version", "verdict__label", "decision")
+            .annotate(n=Count("id")).order_by("verdict__validator", "verdict__validator_version"))
     found: dict[tuple[str, str], Agreement] = {}
     for r in rows:
-        key = (r["validator"], r["validator_version"])
+        key = (r["verdict__validator"], r["verdict__validator_version"])
         agreement = found.setdefault(key, Agreement(*key))
-        agreement.matrix.setdefault(r["label"], defaultdict(int))[r["chain__decision"]] += r["n"]
+        agreement.matrix.setdefault(r["verdict__label"], defaultdict(int))[r["decision"]] += r["n"]
     return list(found.values())
 
 

@@ -7,11 +7,12 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
 
 from webapp.catalog.models import Dataset, Question
 from webapp.curation.models import BulkAction, Chain, Review, Verdict
+from webapp.curation.record import disagrees, with_verdict
 from webapp.curation.review.blind import hide_open_consensus, visible_reviews
 from webapp.curation.review.decisions import REJECT_REASONS
 from webapp.curation.review.queue import pending_chains
@@ -36,8 +37,8 @@ class ReviewFilterForm(forms.Form):
     question_type = forms.CharField(required=False, max_length=64, label="Type")
     question_relation = forms.CharField(required=False, max_length=64, label="Relation")
     verdict = forms.ChoiceField(required=False, choices=[("", "any verdict"), *Verdict.Label.choices,
-                                                         ("none", "no verdict")])
-    validator_version = forms.CharField(required=False, max_length=64, label="Validator version")
+                                                         ("none", "no verdict")], label="Verdict of record")
+    validator_version = forms.CharField(required=False, max_length=255, label="Validator version")
     decision = forms.ChoiceField(required=False, choices=[("", "pending (queue)"), *Chain.Decision.choices,
                                                           ("any", "any decision")])
     correct = forms.ChoiceField(required=False, choices=[("", "any answer"), ("yes", "correct"),
@@ -66,13 +67,11 @@ class ReviewFilterForm(forms.Form):
         for name in ("split", "question_type", "question_relation"):
             if data[name]:
                 qs = qs.filter(**{f"question__{name}": data[name]})
-        verdicts = Verdict.objects.filter(chain=OuterRef("pk"))
+        # verdicts: the chain's verdict of record only (record.py), never "any stored verdict"
         if data["validator_version"]:
-            verdicts = verdicts.filter(validator_version=data["validator_version"])
-        if data["verdict"] == "none":
-            qs = qs.exclude(Exists(verdicts))
-        elif data["verdict"]:
-            qs = qs.filter(Exists(verdicts.filter(label=data["verdict"])))
+            qs = qs.filter(verdict__validator_version=data["validator_version"])
+        if data["verdict"]:
+            qs = with_verdict(qs, data["verdict"])
         if data["correct"]:
             qs = qs.filter(is_correct={"yes": True, "no": False, "none": None}[data["correct"]])
         if data["curator"]:
@@ -81,10 +80,7 @@ class ReviewFilterForm(forms.Form):
         if data["q"]:
             qs = qs.filter(text__icontains=data["q"])
         if data["disagree"]:
-            qs = qs.filter(
-                Q(Q(decision=Chain.Decision.ACCEPTED) & Exists(verdicts.filter(label=Verdict.Label.FAIL)))
-                | Q(Q(decision=Chain.Decision.REJECTED) & Exists(verdicts.filter(label=Verdict.Label.PASS)))
-            )
+            qs = disagrees(qs)
         return qs
 
     def query(self) -> str:

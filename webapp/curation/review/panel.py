@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from webapp.catalog.models import Question
 from webapp.curation.models import Chain, Lease, Review, Verdict
-from webapp.curation.presenters import Segment, answer_letter, highlight
+from webapp.curation.presenters import Segment, answer_letter, highlight, ordered_verdicts, shown_claims
 from webapp.curation.review.decisions import REJECT_REASONS, undoable
 from webapp.curation.review.history import ChainState, effective_stack, own_stack, stream_version
 from webapp.curation.review.leases import lease_holder
@@ -93,7 +93,7 @@ def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemC
             reviews[r.chain_id].append(r)
     items = []
     for i, chain in enumerate(chains, start=1):
-        verdicts_ = sorted(chain.verdicts.all(), key=lambda v: -v.pk)
+        verdicts_ = ordered_verdicts(chain, list(chain.verdicts.all()))
         ordered = sorted(reviews[chain.pk], key=lambda r: r.chain_version)
         state = ChainState(chain=chain, stack=effective_stack(ordered))
         decision, version = chain.decision, chain.version
@@ -103,7 +103,7 @@ def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemC
             if blind:
                 state = ChainState(chain=chain, stack=mine)
                 decision = mine[-1].to_decision if mine else Chain.Decision.PENDING
-        claims = verdicts_[0].claims if verdicts_ and state.revision is None else []
+        claims = shown_claims(chain, verdicts_) if state.revision is None else []
         items.append(ItemChain(i, chain, state, verdicts_, highlight(state.text, claims), decision=decision,
                                version=version))
     return items, history, blind

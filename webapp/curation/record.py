@@ -1,0 +1,56 @@
+"""The verdict of record: the one decision per chain that every filter, count and export reads.
+
+Why one, kept on the chain: a chain collects verdicts from every validator of every validation run (a stale
+validator version, the judge the policy overruled), and "passes if any verdict says pass" let those through. The
+record is the deciding verdict (the policy's, for a `both` run) of the validation run that most recently succeeded
+on the chain (a resumed older run that finishes last wins: it is the newest finished). It is set in the same
+transaction that marks the run succeeded, so a failed, cancelled or superseded run never changes it.
+Older verdicts stay as history.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+
+from webapp.curation.models import Chain, GenerationRun, Verdict
+
+
+def deciding_validator(run: GenerationRun) -> str:
+    from pipeline.validate.verdicts import deciding_validator as deciding
+
+    return deciding(run.config.get("validators", ""))
+
+
+def _deciding_verdicts(run: GenerationRun) -> QuerySet[Verdict]:
+    return Verdict.objects.filter(chain=OuterRef("pk"), run=run, validator=deciding_validator(run))
+
+
+def keep_verdicts_of_record(run: GenerationRun) -> int:
+    """Point every chain the run judged at the run's deciding verdict; the number of chains."""
+    deciding = _deciding_verdicts(run)
+    return (Chain.objects.filter(run=run.source_run_id).filter(Exists(deciding))
+            .update(verdict=Subquery(deciding.values("pk")[:1])))
+
+
+def succeed_validation(run: GenerationRun) -> bool:
+    """Mark the run succeeded and make its verdicts the chains' record, both or neither (inside the run's fence)."""
+    with run.fence():
+        keep_verdicts_of_record(run)
+        if not run.mark_succeeded():
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def with_verdict(chains: QuerySet[Chain], label: str) -> QuerySet[Chain]:
+    """Chains whose verdict of record has `label`; "none": chains without one."""
+    if label == "none":
+        return chains.filter(verdict__isnull=True)
+    return chains.filter(verdict__label=label)
+
+
+def disagrees(chains: QuerySet[Chain]) -> QuerySet[Chain]:
+    """Accepted although the record says fail, or rejected although it says pass."""
+    return chains.filter(Q(decision=Chain.Decision.ACCEPTED, verdict__label=Verdict.Label.FAIL)
+                         | Q(decision=Chain.Decision.REJECTED, verdict__label=Verdict.Label.PASS))
