@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
@@ -23,6 +24,9 @@ from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, Verdict
 from webapp.curation.runs import launch_validation, server_policy
+
+if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
+    from pipeline.teacher import QuestionChains
 
 logger = logging.getLogger(__name__)
 
@@ -109,15 +113,13 @@ def _teach(run: GenerationRun) -> str:
     return "succeeded"
 
 
-def _question_stats(run: GenerationRun, result: object) -> TeacherQuestion:
-    """The question's agreement across its K samples (pipeline.teacher.QuestionChains)."""
-    majority = result.majority_answer  # type: ignore[attr-defined]
+def _question_stats(run: GenerationRun, result: QuestionChains) -> TeacherQuestion:
+    """The question's agreement across its K samples, stored beside its chains."""
+    majority = result.majority_answer
     return TeacherQuestion(
-        run=run, question_id=int(result.item_id),  # type: ignore[attr-defined]
-        majority_index=majority if isinstance(majority, int) else None,
-        majority_text=db_safe(majority) if isinstance(majority, str) else "",
-        agreement=result.agreement, n_samples=result.n_samples,  # type: ignore[attr-defined]
-        n_parsed=result.n_parsed, n_correct=result.n_correct,  # type: ignore[attr-defined]
+        run=run, question_id=int(result.item_id), majority_index=majority if isinstance(majority, int) else None,
+        majority_text=db_safe(majority) if isinstance(majority, str) else "", agreement=result.agreement,
+        n_samples=result.n_samples, n_parsed=result.n_parsed, n_correct=result.n_correct,
     )
 
 
