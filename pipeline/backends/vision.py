@@ -46,9 +46,12 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56
     return h_bar, w_bar
 
 
-def preprocess_video(frames: np.ndarray, fps: float, *, patch: int = 14, merge: int = 2, temporal_patch: int = 2,
-                     min_pixels: int = 56 * 56, max_pixels: int = 112 * 112) -> dict[str, Any]:
+def preprocess_video(frames: np.ndarray, fps: float, *, min_pixels: int, max_pixels: int, patch: int = 14,
+                     merge: int = 2, temporal_patch: int = 2) -> dict[str, Any]:
     """Turn (T, H, W, 3) uint8 frames into Qwen2.5-VL video inputs.
+
+    The per-frame pixel bounds have no default: they are the checkpoint's (its video processor), and a guess
+    would silently shrink a real teacher's frames to thumbnails.
 
     Returns pixel_values_videos (N, 3*temporal_patch*patch*patch) float32, video_grid_thw (1, 3),
     second_per_grid_ts (1,) — what the model's forward takes — and n_tokens, the number of
@@ -100,9 +103,10 @@ def video_prompt(tokenizer: Any, question: str, n_tokens: int, *, system: str | 
     return expand_video_tokens(text, n_tokens)
 
 
-def video_inputs(tokenizer: Any, frames: np.ndarray, fps: float, question: str, **kwargs: Any) -> dict[str, Any]:
+def video_inputs(tokenizer: Any, frames: np.ndarray, fps: float, question: str, *, min_pixels: int, max_pixels: int,
+                 **kwargs: Any) -> dict[str, Any]:
     """Everything `Qwen2_5_VLForConditionalGeneration.generate` needs for one clip and one question."""
-    video = preprocess_video(frames, fps, **kwargs)
+    video = preprocess_video(frames, fps, min_pixels=min_pixels, max_pixels=max_pixels, **kwargs)
     enc = tokenizer(video_prompt(tokenizer, question, video["n_tokens"]), return_tensors="pt")
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
             "pixel_values_videos": video["pixel_values_videos"], "video_grid_thw": video["video_grid_thw"],

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,13 @@ def validate_chains(
 ) -> Iterator[tuple[str, list[ChainVerdict]]]:
     """Yield (item id, verdicts) in input order. For `both` the list is [policy, sound-events, lalm]: the first
     entry is the deciding verdict. Items of one clip should be adjacent: the last clip's tags are kept.
+
+    `items` is consumed one batch at a time and nothing of a finished batch is kept, so memory is flat in the
+    number of clips (the web job streams 40k clips' audio through here). `total` is for progress only; without it
+    a sized `items` gives its length, a generator 0.
     """
-    items = list(items)
-    total = total if total is not None else len(items)
+    if total is None:
+        total = len(items) if isinstance(items, Sized) else 0
     sound = SoundEventValidator(cfg, tagger) if cfg.validators in ("sound-events", "both") else None
     judge = None
     if cfg.validators in ("lalm", "both"):
@@ -74,11 +79,11 @@ def validate_chains(
         extractor = sound.extractor if sound else ClaimExtractor(list((tagger or default_tagger()).labels), cfg.claims)
         judge = Judge(_load_judge(cfg, backend), JudgeConfig(max_new_tokens=cfg.judge_max_new_tokens),
                       extractor=extractor, policy=cfg)
-    tag_cache: dict[object, TagResult] = {}
+    tag_cache: dict[object, tuple[TagResult, np.ndarray]] = {}  # the array pins id() keys while cached
     done = 0
     batch = max(1, cfg.judge_batch_size if judge else cfg.claim_batch_size)
-    for start in range(0, len(items), batch):
-        chunk = items[start : start + batch]
+    source = iter(items)
+    while chunk := list(islice(source, batch)):
         extractor = sound.extractor if sound else judge.extractor  # type: ignore[union-attr]
         claims = extractor.extract_many([it.chain_text for it in chunk])
         judged = judge.judge_many(chunk, claims) if judge else [None] * len(chunk)
@@ -88,8 +93,8 @@ def validate_chains(
                 key = _clip_key(item)
                 if key not in tag_cache:
                     tag_cache.clear()
-                    tag_cache[key] = sound.tagger.tag(item.audio, item.sr)
-                sound_verdict = sound.validate(item_claims, tag_cache[key])
+                    tag_cache[key] = (sound.tagger.tag(item.audio, item.sr), item.audio)
+                sound_verdict = sound.validate(item_claims, tag_cache[key][0])
                 out.append(sound_verdict)
                 if judge_verdict is not None:
                     out = [combine_verdicts(cfg, sound_verdict, judge_verdict), sound_verdict, judge_verdict]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,6 +20,7 @@ from pipeline.backends import GenerationRequest, Media, SamplingParams, load_bac
 from pipeline.backends.base import clean_messages
 from pipeline.backends.hf import TransformersBackend
 
+ROOT = Path(__file__).resolve().parents[2]
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=6)
 
 
@@ -188,3 +191,45 @@ def test_it_rejects_media_the_model_cannot_take(text_backend: TransformersBacken
     no_part = GenerationRequest("x", [{"role": "user", "content": "hi"}], Media(frames=_frames(0), fps=2.0))
     with pytest.raises(ValueError, match="exactly one video part"):
         vl.generate([no_part])
+
+
+def _as_hub_cache(checkpoint: Path, hub: Path, repo: str = "sightsound/tiny-vl") -> str:
+    """Lay a checkpoint out as the hub cache holds a downloaded repo, so it loads by hub id with no local folder."""
+    revision = "0" * 40
+    folder = hub / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(checkpoint, folder / "snapshots" / revision)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    return repo
+
+
+def _load_by_hub_id(hub: Path, repo: str) -> subprocess.CompletedProcess[str]:
+    """A fresh process: the hub cache location is read when huggingface_hub is imported."""
+    code = ("import json; from pipeline.backends.hf import TransformersBackend as B; "
+            f"print(json.dumps(B({repo!r}, device='cpu').video_pixels))")
+    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_it_takes_video_frame_sizes_from_the_processor_of_a_hub_id(models: dict[str, Path], tmp_path: Path) -> None:
+    checkpoint = tmp_path / "vl"
+    shutil.copytree(models["tiny-qwen2_5-vl"], checkpoint)
+    config = json.loads((checkpoint / "processor_config.json").read_text())
+    config["video_processor"]["size"] = {"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28}
+    (checkpoint / "processor_config.json").write_text(json.dumps(config))
+    repo = _as_hub_cache(checkpoint, tmp_path / "hub")
+    proc = _load_by_hub_id(tmp_path / "hub", repo)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [128 * 28 * 28, 768 * 28 * 28]
+
+
+def test_it_refuses_to_guess_video_frame_sizes_when_the_processor_gives_none(models: dict[str, Path],
+                                                                             tmp_path: Path) -> None:
+    checkpoint = tmp_path / "vl"
+    shutil.copytree(models["tiny-qwen2_5-vl"], checkpoint)
+    (checkpoint / "processor_config.json").unlink()
+    repo = _as_hub_cache(checkpoint, tmp_path / "hub")
+    proc = _load_by_hub_id(tmp_path / "hub", repo)
+    assert proc.returncode != 0
+    assert "video_max_pixels" in proc.stderr  # says how to set the sizes instead of falling back to thumbnails

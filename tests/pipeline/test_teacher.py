@@ -213,3 +213,39 @@ def test_it_judges_open_answers_by_number_words_and_votes_them_together() -> Non
              "<think>Hmm.</think><answer>three</answer>"]
     qc = select_chains(open_item, [_c(t) for t in texts], TeacherConfig(model="m"))
     assert [c.is_correct for c in qc.chains] == [True, True, False]
+
+
+def _distinct(answer: str, n: int) -> list[str]:
+    """n well-formed chains ending in `answer`, different enough not to be near-duplicates of each other."""
+    sounds = ["barking", "a moo", "meowing", "a siren", "rustling", "footsteps", "a horn", "rain"]
+    return [f"<think>Heard {sounds[i]} {i} times, clip {i * 7919}.</think><answer>{answer}</answer>" for i in range(n)]
+
+
+def test_it_drops_a_question_the_teacher_got_right_only_by_luck() -> None:
+    cfg = TeacherConfig(model="m", k=8, min_agreement=0.5)
+    lucky = select_chains(_item(), [_c(t) for t in _distinct("B", 1) + _distinct("C", 7)], cfg)
+    assert _reasons(lucky) == ["low_agreement"] + ["wrong_answer"] * 7  # right 1 of 8: a guess, not knowledge
+    assert (lucky.n_samples, lucky.n_parsed, lucky.n_correct) == (8, 8, 1)
+    sure = select_chains(_item(), [_c(t) for t in _distinct("B", 5) + _distinct("C", 3)], cfg)
+    assert _reasons(sure) == [""] * 5 + ["wrong_answer"] * 3
+    off = select_chains(_item(), [_c(t) for t in _distinct("B", 1) + _distinct("C", 7)], TeacherConfig(model="m", k=8))
+    assert _reasons(off)[0] == ""  # the rule is off unless asked for
+
+
+def test_it_records_the_majority_answer_and_agreement_over_k_for_open_answers() -> None:
+    open_item = _item(answer=None, choices=(), text="church bell")
+    texts = ["<think>Deep ringing, slow.</think><answer>church bell</answer>",
+             "<think>A bell tolls from the tower.</think><answer>Church bell!</answer>",
+             "<think>Metallic tone.</think><answer>a gong</answer>", "<think>Hmm, hard to say"]
+    qc = select_chains(open_item, [_c(t) for t in texts], TeacherConfig(model="m"))
+    assert qc.majority_answer == "church bell"
+    assert qc.agreement == pytest.approx(2 / 3)  # over the answers that parsed
+    assert (qc.n_samples, qc.n_parsed, qc.n_correct) == (4, 3, 2)
+
+
+def test_it_budgets_enough_tokens_for_a_whole_chain_by_default() -> None:
+    # at 256 a reasoning chain can be cut before </answer> and dropped as no_answer; decoding stops when a
+    # batch's longest chain ends, so room costs only the batches that use it
+    assert TeacherConfig(model="m").max_new_tokens >= 1024
+    with pytest.raises(ValueError):
+        TeacherConfig.from_dict({"model": "m", "min_agreement": 1.5})

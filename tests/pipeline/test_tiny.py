@@ -158,7 +158,8 @@ def test_it_generates_from_video_frames_through_pipeline_vision(tiny_root: Path)
     path = tiny_root / "tiny-qwen2_5-vl"
     tok, model = AutoTokenizer.from_pretrained(path), _load("tiny-qwen2_5-vl", path)
     frames = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
-    inputs = vision.video_inputs(tok, frames, fps=2.0, question="What is making the sound?")
+    inputs = vision.video_inputs(tok, frames, fps=2.0, question="What is making the sound?",
+                                  min_pixels=tiny.VIDEO_MIN_PIXELS, max_pixels=tiny.VIDEO_MAX_PIXELS)
     assert int((inputs["input_ids"] == model.config.video_token_id).sum()) == 8  # grid (2, 4, 4) / merge²
     out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]
@@ -235,7 +236,8 @@ def test_it_loads_the_full_vl_processor_where_torchvision_exists(tiny_root: Path
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
     text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     ref = proc(text=[text], videos=[frames], return_tensors="pt", do_sample_frames=False)
-    ours = vision.video_inputs(AutoTokenizer.from_pretrained(path), frames, fps=2.0, question=question)
+    ours = vision.video_inputs(AutoTokenizer.from_pretrained(path), frames, fps=2.0, question=question,
+                               min_pixels=tiny.VIDEO_MIN_PIXELS, max_pixels=tiny.VIDEO_MAX_PIXELS)
     assert ours["input_ids"].tolist() == ref["input_ids"].tolist()
     assert ours["video_grid_thw"].tolist() == ref["video_grid_thw"].tolist()
     assert (ours["pixel_values_videos"] - ref["pixel_values_videos"]).abs().max() < 1e-5

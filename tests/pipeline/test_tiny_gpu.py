@@ -40,7 +40,8 @@ def _video_inputs(path: Path) -> dict[str, torch.Tensor]:
     from transformers import AutoTokenizer
 
     frames = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
-    return vision.video_inputs(AutoTokenizer.from_pretrained(path), frames, fps=2.0, question="What is heard?")
+    return vision.video_inputs(AutoTokenizer.from_pretrained(path), frames, fps=2.0, question="What is heard?",
+                               min_pixels=tiny.VIDEO_MIN_PIXELS, max_pixels=tiny.VIDEO_MAX_PIXELS)
 
 
 @pytest.mark.parametrize(("name", "make_inputs"), [("tiny-qwen2-audio", _audio_inputs),

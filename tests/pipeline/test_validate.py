@@ -7,9 +7,11 @@ comes from YAMNet's top labels on these clips (docs/testing.md §Real fixtures).
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,6 +221,43 @@ def test_it_tags_each_clip_once_for_many_chains(
     assert [item_id for item_id, _ in out] == ["c0", "c1", "c2", "c3"]
     assert len(calls) == 1
     assert seen[-1] == (4, 4)
+
+
+def _distinct_clips(audio: np.ndarray, sr: int, n: int, pulled: list[int], arrays: list[weakref.ref]):  # type: ignore[no-untyped-def]
+    """n clips, each its own array (as the web job reads each clip's wav anew), recording what was pulled."""
+    for i in range(n):
+        clip = audio[: sr].copy()
+        arrays.append(weakref.ref(clip))
+        pulled.append(i)
+        yield ValidationItem(id=f"c{i}", audio=clip, sr=sr, chain_text=CASES[0].chain, question="q", choices=[],
+                             clip_id=f"clip{i}")
+
+
+def test_it_pulls_items_one_batch_at_a_time(clip_audio: dict[str, tuple[np.ndarray, int]]) -> None:
+    audio, sr = clip_audio[TYPING]
+    pulled: list[int] = []
+    arrays: list[weakref.ref] = []
+    cfg = ValidationConfig(validators="sound-events", claim_batch_size=4)
+    results = validate_chains(cfg, _distinct_clips(audio, sr, 12, pulled, arrays), total=12)
+    first_id, _ = next(results)
+    assert first_id == "c0"
+    assert len(pulled) <= 4  # not the whole input: a 40k-clip run must not hold every clip's audio
+    assert [item_id for item_id, _ in results] == [f"c{i}" for i in range(1, 12)]
+
+
+def test_it_lets_go_of_each_clips_audio_once_its_batch_is_judged(
+    clip_audio: dict[str, tuple[np.ndarray, int]],
+) -> None:
+    audio, sr = clip_audio[TYPING]
+    pulled: list[int] = []
+    arrays: list[weakref.ref] = []
+    cfg = ValidationConfig(validators="sound-events", claim_batch_size=4)
+    alive_at: list[int] = []
+    for item_id, _ in validate_chains(cfg, _distinct_clips(audio, sr, 12, pulled, arrays), total=12):
+        if item_id == "c10":  # third batch: the first two batches' clips are gone
+            gc.collect()
+            alive_at = [i for i, ref in enumerate(arrays) if ref() is not None]
+    assert alive_at and min(alive_at) >= 8, alive_at
 
 
 def _verdict(label: str, score: float, claims: list[tuple[str, str]]) -> ChainVerdict:

@@ -10,6 +10,7 @@ from pipeline.backends import vision
 
 PATCH, TPS = 14, 2
 MEAN, STD = vision.OPENAI_CLIP_MEAN, vision.OPENAI_CLIP_STD
+PIXELS = {"min_pixels": 56 * 56, "max_pixels": 112 * 112}  # the tiny checkpoint's video processor
 
 
 def _constant_frames(values: list[int], size: int = 56) -> np.ndarray:
@@ -24,7 +25,7 @@ def _channel(row: torch.Tensor, c: int) -> torch.Tensor:
 
 def test_it_computes_grid_and_token_count_for_8_frames_of_64px() -> None:
     frames = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
-    out = vision.preprocess_video(frames, fps=4.0)
+    out = vision.preprocess_video(frames, fps=4.0, **PIXELS)
     # smart_resize(64, 64, factor 28) -> 56x56 -> 4x4 patches; 8 frames / temporal patch 2 -> 4
     assert out["video_grid_thw"].tolist() == [[4, 4, 4]]
     assert tuple(out["pixel_values_videos"].shape) == (4 * 4 * 4, 3 * TPS * PATCH * PATCH)
@@ -35,14 +36,14 @@ def test_it_computes_grid_and_token_count_for_8_frames_of_64px() -> None:
 
 def test_it_keeps_within_the_pixel_budget() -> None:
     frames = np.zeros((2, 480, 640, 3), dtype=np.uint8)
-    out = vision.preprocess_video(frames, fps=1.0, max_pixels=112 * 112)
+    out = vision.preprocess_video(frames, fps=1.0, min_pixels=56 * 56, max_pixels=112 * 112)
     _, gh, gw = out["video_grid_thw"][0].tolist()
     assert (gh * PATCH) * (gw * PATCH) <= 112 * 112 and gh % 2 == 0 and gw % 2 == 0
     assert (gh, gw) == (6, 8)  # smart_resize(480, 640) under 12544 px -> 84x112
 
 
 def test_it_normalises_with_the_openai_clip_mean_and_std() -> None:
-    out = vision.preprocess_video(_constant_frames([0, 0, 255, 255]), fps=2.0)  # 56x56: no resize
+    out = vision.preprocess_video(_constant_frames([0, 0, 255, 255]), fps=2.0, **PIXELS)  # 56x56: no resize
     first, last = out["pixel_values_videos"][0], out["pixel_values_videos"][-1]
     for c in range(3):
         assert torch.allclose(_channel(first, c), torch.tensor(-MEAN[c] / STD[c]), atol=1e-6)
@@ -50,7 +51,7 @@ def test_it_normalises_with_the_openai_clip_mean_and_std() -> None:
 
 
 def test_it_pads_an_odd_frame_count_by_repeating_the_last_frame() -> None:
-    out = vision.preprocess_video(_constant_frames([10, 20, 30]), fps=3.0)
+    out = vision.preprocess_video(_constant_frames([10, 20, 30]), fps=3.0, **PIXELS)
     assert out["video_grid_thw"].tolist() == [[2, 4, 4]]
     expected = (np.float32(30) / 255 - MEAN[0]) / STD[0]
     tail = _channel(out["pixel_values_videos"][-1], 0)
@@ -64,7 +65,7 @@ def test_it_orders_patches_in_merge_blocks() -> None:
     for i in range(4):  # mark each 14x14 patch with its (row, col) index
         for j in range(4):
             frames[:, i * 14:(i + 1) * 14, j * 14:(j + 1) * 14, 0] = 16 * i + j
-    rows = vision.preprocess_video(frames, fps=2.0)["pixel_values_videos"]
+    rows = vision.preprocess_video(frames, fps=2.0, **PIXELS)["pixel_values_videos"]
     marks = [round(float(_channel(r, 0)[0, 0, 0] * STD[0] + MEAN[0]) * 255) for r in rows]
     # Qwen order: 2x2 merge blocks row-major, and row-major inside each block
     assert marks[:8] == [0, 1, 16, 17, 2, 3, 18, 19]
@@ -93,9 +94,9 @@ def test_it_expands_the_video_placeholder_in_the_chat_prompt() -> None:
 
 def test_it_rejects_frames_that_are_not_thwc_uint8() -> None:
     with pytest.raises(ValueError):
-        vision.preprocess_video(np.zeros((4, 64, 64, 3), dtype=np.float32), fps=2.0)
+        vision.preprocess_video(np.zeros((4, 64, 64, 3), dtype=np.float32), fps=2.0, **PIXELS)
     with pytest.raises(ValueError):
-        vision.preprocess_video(np.zeros((64, 64, 3), dtype=np.uint8), fps=2.0)
+        vision.preprocess_video(np.zeros((64, 64, 3), dtype=np.uint8), fps=2.0, **PIXELS)
 
 
 @pytest.mark.torchvision

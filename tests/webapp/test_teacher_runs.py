@@ -70,6 +70,35 @@ def test_it_runs_teacher_generation_then_validation_from_the_ui(admin_client: Cl
     assert html.count('<article class="chain') == 3
 
 
+def test_it_records_each_questions_agreement_and_reports_what_each_rule_dropped(
+        admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path], run_worker) -> None:
+    from webapp.curation.models import TeacherQuestion
+
+    run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], limit=2, min_agreement=0.5)
+    assert run.config["min_agreement"] == 0.5
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    stats = list(TeacherQuestion.objects.filter(run=run).order_by("question_id"))
+    assert [s.question_id for s in stats] == sorted(set(Chain.objects.filter(run=run).values_list(
+        "question_id", flat=True)))
+    for s in stats:
+        chains = Chain.objects.filter(run=run, question_id=s.question_id)
+        assert s.n_samples == 3 and 0.0 <= s.agreement <= 1.0
+        assert s.n_parsed == chains.exclude(drop_reason="no_answer").count()
+        assert s.n_correct == chains.filter(is_correct=True).count()
+    page = admin_client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Selection" in page
+    for reason in ("no_answer", "wrong_answer", "low_agreement", "not_majority", "bad_format", "duplicate"):
+        dropped = Chain.objects.filter(run=run, drop_reason=reason).count()
+        assert f'<tr><th>{reason}</th><td>{dropped}</td>' in page, reason
+
+
+def test_it_offers_a_token_budget_that_fits_a_whole_chain(admin_client: Client) -> None:
+    form = admin_client.get("/runs/new/").content.decode()
+    assert 'name="max_new_tokens" value="1024"' in form and 'name="min_agreement"' in form
+
+
 def test_it_validates_form_input(admin_client: Client, avqa: Dataset, tiny_models: dict[str, Path]) -> None:
     r = admin_client.post("/runs/new/", {"dataset": avqa.pk, "model": "x", "backend": "nope", "k": 0})
     assert r.status_code == 400 and GenerationRun.objects.count() == 0

@@ -79,9 +79,12 @@ class GenerationRunForm(EndpointFields):
     k = forms.IntegerField(min_value=1, max_value=64, initial=4, label="K (samples per question)")
     temperature = forms.FloatField(min_value=0.0, max_value=2.0, initial=1.0)
     top_p = forms.FloatField(min_value=0.01, max_value=1.0, initial=0.95)
-    max_new_tokens = forms.IntegerField(min_value=8, max_value=8192, initial=256)
+    max_new_tokens = forms.IntegerField(min_value=8, max_value=8192, help_text="A chain cut short has no answer.")
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
     majority_only = forms.BooleanField(required=False, help_text="Keep only chains that agree with the majority.")
+    min_agreement = forms.FloatField(required=False, min_value=0.0, max_value=1.0, initial=0.0,
+                                     help_text="Drop chains whose answer fewer than this share of the K samples give "
+                                               "(0.25 drops a question right 1 time in 8: a lucky guess). 0 = off.")
     validate_after = forms.ChoiceField(required=False, choices=[("", "no"), *VALIDATORS],
                                        help_text="Chain a validation run when generation finishes.")
 
@@ -89,6 +92,9 @@ class GenerationRunForm(EndpointFields):
         super().__init__(*args, **kwargs)
         self.fields["prompt_version"].choices = _prompt_choices()
         self.fields["model"].initial = settings.TEACHER_MODEL
+        from pipeline.teacher import TeacherConfig
+
+        self.fields["max_new_tokens"].initial = TeacherConfig.__dataclass_fields__["max_new_tokens"].default
 
 
 class ValidationRunForm(EndpointFields):

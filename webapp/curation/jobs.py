@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
@@ -21,9 +22,12 @@ from webapp.core import storage
 from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
-from webapp.curation.models import Chain, GenerationRun, Verdict
+from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, Verdict
 from webapp.curation.record import succeed_validation
 from webapp.curation.runs import launch_validation, policy_settings, server_policy
+
+if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
+    from pipeline.teacher import QuestionChains
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +78,14 @@ def _teach(run: GenerationRun) -> str:
                 rows = [
                     Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
                           parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
+                          open_answer=db_safe(c.parsed_answer) if isinstance(c.parsed_answer, str) else "",
                           is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
                           finish_reason=c.finish_reason, logprob=c.logprob)
                     for c in result.chains
                 ]
                 with run.fence():
                     Chain.objects.bulk_create(rows, ignore_conflicts=True)
+                    TeacherQuestion.objects.bulk_create([_question_stats(run, result)], ignore_conflicts=True)
                 failpoint("teacher.batch")
                 done += 1
                 n_chains += len(rows)
@@ -106,6 +112,16 @@ def _teach(run: GenerationRun) -> str:
 
         launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
     return "succeeded"
+
+
+def _question_stats(run: GenerationRun, result: QuestionChains) -> TeacherQuestion:
+    """The question's agreement across its K samples, stored beside its chains."""
+    majority = result.majority_answer
+    return TeacherQuestion(
+        run=run, question_id=int(result.item_id), majority_index=majority if isinstance(majority, int) else None,
+        majority_text=db_safe(majority) if isinstance(majority, str) else "", agreement=result.agreement,
+        n_samples=result.n_samples, n_parsed=result.n_parsed, n_correct=result.n_correct,
+    )
 
 
 def _validation_chains(run: GenerationRun) -> QuerySet[Chain]:

@@ -88,6 +88,7 @@ class Chain(models.Model):
     sample_index = models.PositiveSmallIntegerField()
     text = models.TextField(help_text="The teacher's original output; edits live in Review rows.")
     parsed_answer = models.PositiveSmallIntegerField(null=True, blank=True)
+    open_answer = models.TextField(blank=True, help_text="The parsed free-text answer of an open question.")
     is_correct = models.BooleanField(null=True)
     kept = models.BooleanField(default=True, help_text="Survived the teacher's selection policy.")
     drop_reason = models.CharField(max_length=64, blank=True)
@@ -119,6 +120,32 @@ class Chain(models.Model):
 
     def __str__(self) -> str:
         return f"chain {self.run_id}/{self.question_id}/{self.sample_index}"
+
+
+class TeacherQuestion(models.Model):
+    """What a teacher run's K samples of one question agreed on, written with its chains.
+
+    The chains alone cannot say whether a kept chain's answer was knowledge or a lucky draw (right 1 time in 8):
+    this row can, for the selection rule `min_agreement` and for anything that later flags lucky guesses.
+    """
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="question_stats")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="teacher_stats")
+    majority_index = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                      help_text="Multiple choice: the most common answer's index.")
+    majority_text = models.TextField(blank=True, help_text="The most common answer as text (open answers: "
+                                                           "canonical form).")
+    agreement = models.FloatField(help_text="Share of the parsed answers equal to the majority (0 when none).")
+    n_samples = models.PositiveSmallIntegerField(help_text="K.")
+    n_parsed = models.PositiveSmallIntegerField(help_text="Samples with a final answer.")
+    n_correct = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Samples matching the label; "
+                                                                                  "blank when unlabeled.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "question"], name="teacher_question_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} q{self.question_id}: {self.agreement:.2f} agree"
 
 
 class Verdict(models.Model):

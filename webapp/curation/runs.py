@@ -27,7 +27,7 @@ def launch_generation(data: dict[str, Any], user: AbstractBaseUser | None,
     config = {
         "model": data["model"], "backend": data["backend"], "backend_options": dict(backend_options or {}),
         "prompt_version": prompt.version, "k": data["k"],
-        **sampling, "majority_only": data["majority_only"],
+        **sampling, "majority_only": data["majority_only"], "min_agreement": data.get("min_agreement") or 0.0,
     }
     if data["backend"] != "transformers":
         config["batch_size"] = SERVING_BATCH_QUESTIONS

@@ -16,6 +16,7 @@ from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.forms import GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
 from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
+from webapp.curation.selection import selection
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> GenerationRun:
@@ -80,7 +81,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
                   {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
-                   "policy": policy_in_force(run)})
+                   "policy": policy_in_force(run), "selection": selection(run)})
 
 
 run_cancel = cancel_view(_get_run_for_user)
