@@ -106,7 +106,7 @@ def test_another_tagger_version_is_another_sound_event_version(item: ValidationI
 
 def test_another_judge_prompt_or_decoding_is_another_judge_version() -> None:
     base = Judge(_ScriptedJudge(), JudgeConfig(), policy=BOTH)
-    assert base.version != Judge(_ScriptedJudge(), JudgeConfig(prompt_version="judge-v9"), policy=BOTH).version
+    assert base.version != Judge(_ScriptedJudge(), JudgeConfig(prompt_version="judge-v1"), policy=BOTH).version
     assert base.version != Judge(_ScriptedJudge(), JudgeConfig(max_new_tokens=99), policy=BOTH).version
     assert base.version == Judge(_ScriptedJudge(), JudgeConfig(), policy=BOTH).version  # stable
 
