@@ -47,11 +47,12 @@ from pipeline.training import (
     stage_cli,
     strip_none,
     train_resuming,
+    trainer_precision,
     training_arguments,
 )
 from pipeline.trajectory import validation_callbacks
 
-__all__ = ["AudioGRPOTrainer", "AudioRolloutBatch", "GRPOResult", "GRPOStageConfig", "run"]
+__all__ = ["AudioGRPOTrainer", "AudioRolloutBatch", "GRPOResult", "GRPOStageConfig", "rollout_engine_options", "run"]
 
 log = logging.getLogger(__name__)
 AUDIO_KEYS = ("input_features", "feature_attention_mask")
@@ -82,11 +83,19 @@ class GRPOStageConfig(StageConfig):
     importance_sampling_correction: bool = field(
         default=True, metadata={"help": "vLLM rollouts only: TRL's importance-sampling correction for the "
                                         "engine/trainer mismatch. It costs one more log-prob forward per step (old "
-                                        "policy); with exact weight sync the mismatch is small, so turn it off when "
-                                        "that forward costs more than the rollouts save."})
+                                        "policy). The engine holds the merged policy rounded once into its dtype: "
+                                        "in float32 the mismatch is float rounding (~1e-5 per token), in bf16 a LoRA "
+                                        "update below bf16's resolution of a weight does not reach it, so keep the "
+                                        "correction on there; turn it off when that forward costs more than the "
+                                        "rollouts save."})
     vllm_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Colocated engine settings (pipeline.vllm_rollouts."
                                                 "RolloutEngineOptions): dtype, gpu_memory_utilization, ..."})
+
+    @property
+    def single_process(self) -> bool:
+        """vLLM rollouts need one process: the colocated engine is pushed the weights of the one trainer beside it."""
+        return self.rollout_backend == "vllm"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -263,6 +272,15 @@ def _suppressed_tokens(processor: Any) -> list[int]:
     return [i for i in ids if isinstance(i, int) and i != tok.unk_token_id]
 
 
+def rollout_engine_options(cfg: GRPOStageConfig) -> dict[str, Any]:
+    """The colocated engine's settings: the recipe's `vllm_options` over the trainer's own precision.
+
+    `bf16` left on auto means bf16 on CUDA, so the engine must resolve it the same way (it used to read the unset
+    field as "not bf16" and start a float32 engine beside a bf16 trainer: twice the memory, another policy).
+    """
+    return {"dtype": "bfloat16" if trainer_precision(cfg.bf16)["bf16"] else "float32", **cfg.vllm_options}
+
+
 def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> tuple[AudioGRPOTrainer, Any]:
     """The configured trainer and its colocated vLLM engine (None with `generate` rollouts; the caller closes it)."""
     from datasets import Dataset
@@ -301,8 +319,7 @@ def build_trainer(cfg: GRPOStageConfig, callbacks: list[Any] | None = None) -> t
     if cfg.rollout_backend == "vllm":
         from pipeline.vllm_rollouts import ColocatedVLLM
 
-        engine = ColocatedVLLM(cfg.model_name_or_path, **{"dtype": "bfloat16" if cfg.bf16 else "float32",
-                                                           **cfg.vllm_options})
+        engine = ColocatedVLLM(cfg.model_name_or_path, **rollout_engine_options(cfg))
     trainer = AudioGRPOTrainer(model=model, reward_funcs=get_reward_funcs(cfg.reward_funcs), args=args,
                                train_dataset=dataset, processing_class=processor, peft_config=peft_config,
                                callbacks=callbacks or [], media_root=cfg.media_root, rollout_engine=engine)

@@ -30,7 +30,7 @@ from pipeline.training import load_model_and_processor, load_waveform, row_audio
 
 __all__ = [
     "AUDIO_WINDOW_S", "DEFAULT_MAX_NEW_TOKENS", "EvalResult", "evaluate_accuracy", "greedy_settings", "load_student",
-    "modality", "slice_accuracy", "summarise",
+    "modality", "slice_accuracy", "summarise", "with_adapter",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,23 @@ def load_student(model_or_adapter: str | os.PathLike[str], *, bf16: bool | None 
     adapter_cfg = path / "adapter_config.json"
     if not adapter_cfg.is_file():
         return load_model_and_processor(str(path), bf16=bf16)
-    from peft import PeftModel
-
     base = json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
     model, processor = load_model_and_processor(base, bf16=bf16)
-    model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    model = with_adapter(model, path)
     if (path / "processor_config.json").is_file() or (path / "preprocessor_config.json").is_file():
         processor = AutoProcessor.from_pretrained(str(path))
     return model, processor
+
+
+def with_adapter(model: Any, adapter_dir: str | os.PathLike[str]) -> Any:
+    """The base model with a LoRA adapter applied unmerged, computed exactly as the trainer computed it.
+
+    Merging (`merge_and_unload`) rounds W + B @ A into the base's dtype: on a bf16 base every update below bf16's
+    resolution vanishes and the scored model is not the trained one. The unmerged adapter costs a little speed.
+    """
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter_dir))
 
 
 def greedy_settings(max_new_tokens: int) -> dict[str, Any]:

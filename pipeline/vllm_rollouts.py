@@ -60,6 +60,8 @@ def merged_named_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     """(live name, weight) of the policy as vLLM must see it: LoRA merged, PEFT wrappers and adapters dropped.
 
     Merging happens on the fly per LoRA layer (W + scale * B @ A), so the trainer's weights are never touched.
+    The sum is taken in fp32 and yielded in fp32, so it is rounded once, by the engine's loader into its own dtype:
+    added in a bf16 base's dtype, a LoRA delta below bf16's resolution vanished even from an fp32 engine.
     Fully trained modules (`modules_to_save`, e.g. the projector and LM head) contribute their active copy.
     """
     from peft.tuners.lora import LoraLayer
@@ -80,10 +82,10 @@ def merged_named_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
             layer = lora_modules.get(owner[: -len(".base_layer")])
             clean = name.replace(".base_layer", "")
             weight = param.detach()
-            if layer is not None and name.endswith(".weight"):
-                for adapter in layer.active_adapters:
-                    if adapter in layer.lora_A and not layer.merged:
-                        weight = weight + layer.get_delta_weight(adapter).to(weight.dtype)
+            if layer is not None and name.endswith(".weight") and not layer.merged:
+                deltas = [layer.get_delta_weight(a) for a in layer.active_adapters if a in layer.lora_A]
+                if deltas:
+                    weight = weight.float() + sum(d.float() for d in deltas)
             yield clean, weight
         else:
             yield name, param.detach()
@@ -93,7 +95,9 @@ def merged_named_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
 class RolloutEngineOptions:
     """vLLM engine settings for colocated rollouts (GRPOStageConfig.vllm_options)."""
 
-    dtype: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 (match the trainer's)"})
+    dtype: str = field(default="auto", metadata={
+        "help": "float32 | bfloat16; unset, the GRPO stage uses the trainer's precision. float32 holds every LoRA "
+                "update of a bf16 base (twice the memory); bfloat16 rounds the merged policy once to bf16"})
     max_model_len: int = field(default=4096, metadata={"help": "prompt (with audio tokens) + completion"})
     gpu_memory_utilization: float = field(default=0.3, metadata={"help": "GPU share left to the trainer: colocated"})
     enforce_eager: bool = field(default=False, metadata={"help": "no CUDA graphs (tests, CPU)"})
@@ -113,8 +117,9 @@ class ColocatedVLLM:
         self.options = RolloutEngineOptions.from_kwargs(options)
         if torch.distributed.is_available() and torch.distributed.is_initialized() \
                 and torch.distributed.get_world_size() > 1:
-            raise RuntimeError("vLLM rollouts run in a single training process; with several ranks use "
-                               "rollout_backend='generate' or TRAINING_LAUNCHER=inprocess")
+            raise RuntimeError("vLLM rollouts run in a single training process (the web app's workers start "
+                               "them in-process); under `accelerate launch` with several ranks use "
+                               "rollout_backend='generate'")
         # Colocated means in-process: the engine's model runner must live here for weights to be pushed into it.
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         if self.options.cpu_kv_cache_gb is not None:

@@ -162,3 +162,54 @@ def test_it_gives_lora_recipes_lora_learning_rates_with_their_reason() -> None:
         cfg = yaml.safe_load(path.read_text())
         if cfg.get("lora_r") or cfg.get("adapter") or "lora" in lr_line.lower():
             assert float(cfg["learning_rate"]) >= 5e-6, f"{path.name}: {cfg['learning_rate']} is a full-FT rate"
+
+
+def test_the_rollout_engine_takes_the_trainers_precision_when_bf16_is_left_on_auto(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a CUDA worker: auto means a bf16 trainer
+    cfg = GRPOStageConfig(model_name_or_path="m", train_file="g.jsonl", output_dir="out", rollout_backend="vllm",
+                          per_device_train_batch_size=8)
+    assert grpo.rollout_engine_options(cfg)["dtype"] == "bfloat16"
+    assert grpo.rollout_engine_options(replace(cfg, bf16=False))["dtype"] == "float32"
+    assert grpo.rollout_engine_options(replace(cfg, vllm_options={"dtype": "float32"}))["dtype"] == "float32"
+
+
+def test_each_rows_audio_features_stay_with_that_row_through_shuffling_splitting_and_grouping(
+        grpo_data: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every loss micro-batch is checked row by row: the clip its prompt text names, its features, nothing else.
+
+    Prompts name their clip ("Clip t3."), and each clip is a different tone, so a feature row that moved to another
+    row of the batch (TRL shuffles the generation batch, splits it into micro-batches, and repeats each prompt for
+    its group) is caught by comparing it with the features computed afresh from the named clip's file.
+    """
+    import re
+
+    from pipeline.training import load_waveform
+
+    model, media, _, adapter = grpo_data
+    items = [dict(it, prompt=[{"role": "user", "content": [{"type": "audio", "path": it["audio_path"]}, {
+        "type": "text", "text": f"Clip {it['id']}. {it['prompt'][0]['content'][1]['text']}"}]}])
+        for it in tone_items(media)]
+    train_file = write_jsonl(tmp_path / "named.jsonl", items)
+    checked: list[list[str]] = []
+    compute_loss = AudioGRPOTrainer._compute_loss
+
+    def check_rows(trainer: AudioGRPOTrainer, model_: Any, inputs: dict[str, Any]) -> Any:
+        proc = trainer.processing_class
+        ids = []
+        for row, (prompt, mask) in enumerate(zip(inputs["prompt_ids"], inputs["prompt_mask"], strict=True)):
+            clip = re.search(r"Clip (t\d+)\.", proc.tokenizer.decode(prompt[mask.bool()])).group(1)
+            wave = load_waveform(media / f"tones/{clip}.wav")
+            expected = proc.feature_extractor(wave, sampling_rate=16000, return_tensors="pt")["input_features"][0]
+            assert torch.equal(inputs["input_features"][row].cpu(), expected), f"row {row} carries another clip's audio"
+            ids.append(clip)
+        checked.append(ids)
+        return compute_loss(trainer, model_, inputs)
+
+    monkeypatch.setattr(AudioGRPOTrainer, "_compute_loss", check_rows)
+    run(_cfg((model, media, train_file, adapter), tmp_path / "out", max_steps=1, per_device_train_batch_size=4,
+             gradient_accumulation_steps=2, num_generations=4))
+    assert len(checked) == 2 and all(len(ids) == 4 for ids in checked)  # 1 step: 2 micro-batches of 4 rows
+    assert any(len(set(ids)) > 1 for ids in checked), "no micro-batch mixed two groups: nothing was shuffled"

@@ -198,9 +198,13 @@ def _stage_runner(stage: str) -> Callable[..., Any]:
     return run
 
 
-def _launcher(stage: str) -> dict[str, Any] | None:
-    """How this worker runs a training stage: None in this process, else the `accelerate launch` settings."""
-    if stage not in {TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO} or settings.TRAINING_LAUNCHER == "inprocess":
+def _launcher(stage: str, cfg: Any) -> dict[str, Any] | None:
+    """How this worker runs a training stage: None in this process, else the `accelerate launch` settings.
+
+    A stage that needs one process (GRPO with vLLM rollouts: one colocated engine) runs here on any worker.
+    """
+    if stage not in {TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO} or settings.TRAINING_LAUNCHER == "inprocess" \
+            or getattr(cfg, "single_process", False):
         return None
     import torch
 
@@ -224,7 +228,7 @@ def _train(run: TrainingRun) -> str:
     try:
         resume = bool(run.config.get("_resume"))
         cfg = runs.stage_config(run, resume=resume)
-        launcher = _launcher(run.stage)
+        launcher = _launcher(run.stage, cfg)
         env = {**runs.environment(), "stage_config": cfg.to_dict(), "resumed": resume,
                "launcher": launcher or {"kind": "inprocess"}}
         with run.fence():
