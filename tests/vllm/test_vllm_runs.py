@@ -20,7 +20,8 @@ from tests.webapp.conftest import (  # noqa: F401 - fixtures
     run_worker,
     users,
 )
-from tests.webapp.test_teacher_runs import ROOT, _worker_env, avqa  # noqa: F401 - avqa is a fixture
+from tests.webapp.test_teacher_runs import avqa  # noqa: F401 - avqa is a fixture
+from tests.webapp.workers import ROOT, worker_env
 from webapp.catalog.models import Dataset
 from webapp.curation.models import Chain, GenerationRun, Verdict
 
@@ -37,7 +38,7 @@ def _teacher(client: Client, dataset: Dataset, model: Path, backend: str, **extr
 
 def _drain_in_subprocess(queue: str) -> None:
     """A real `rqworker` process: each job's work-horse owns its engine, as on a GPU worker."""
-    done = subprocess.run([sys.executable, "manage.py", "rqworker", queue, "--burst"], cwd=ROOT, env=_worker_env(),
+    done = subprocess.run([sys.executable, "manage.py", "rqworker", queue, "--burst"], cwd=ROOT, env=worker_env(),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
