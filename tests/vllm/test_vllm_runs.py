@@ -72,6 +72,10 @@ def test_a_validation_run_judges_through_an_openai_compatible_server(
     run_worker("gpu")
     teacher.refresh_from_db()
     assert teacher.status == "succeeded", teacher.error
+    # A random teacher writes no sound claim, and the judge (judge-v2) is asked about claims only: give the chains
+    # some to judge, so every chain's verdict comes from the server.
+    Chain.objects.filter(run=teacher).update(
+        text="<think>A dog barks twice, then a car horn honks.</think><answer>A</answer>")
     proc, url = start_server(tiny_models["tiny-qwen2-audio"], "judge", {"audio": 1}, tmp_path / "judge.log")
     try:
         wait_healthy(proc, url, tmp_path / "judge.log")
