@@ -96,3 +96,10 @@ def assert_identical(outcome: Outcome) -> None:
 def settle(seconds: float = 0.2) -> None:
     """Let a killed horse's worker record the failure before recovery looks (RQ moves it to the failed registry)."""
     time.sleep(seconds)
+
+
+def kill_and_recover(point: str, tmp_path: Path, *queues: str) -> str:
+    """`kill_at`, then what an operator does next: let RQ record the death and run `recover_jobs` (its report)."""
+    kill_at(point, tmp_path, *queues)
+    settle()
+    return recover()

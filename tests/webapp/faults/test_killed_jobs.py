@@ -22,7 +22,7 @@ from django.test import Client
 
 from pipeline import tiny
 from tests.webapp.conftest import ANNOTATIONS
-from tests.webapp.faults.harness import assert_identical, compare, kill_at, recover, settle
+from tests.webapp.faults.harness import assert_identical, compare, kill_and_recover
 from tests.webapp.review_factories import make_dataset, make_question
 from tests.webapp.test_teacher_runs import _launch, avqa, tiny_models  # noqa: F401
 from tests.webapp.test_training_runs import _launch as _launch_training
@@ -71,9 +71,7 @@ def test_an_import_killed_mid_file_finishes_on_resume_with_every_row_once(
     reference = _import("reference")
     run_worker("default")
     killed = _import("faulted")
-    kill_at(point, tmp_path, "default")
-    settle()
-    recover()
+    kill_and_recover(point, tmp_path, "default")
     killed.refresh_from_db()
     assert killed.status == "failed", killed.status
     again = _import("faulted")  # the resume of an import is the same file imported again
@@ -112,9 +110,7 @@ def test_teacher_and_validation_killed_mid_run_resume_to_the_uninterrupted_resul
     reference = _teacher(admin_client, avqa, model)
     run_worker("gpu")
     faulted = _teacher(admin_client, avqa, model)
-    kill_at(teacher_point, tmp_path, "gpu")
-    settle()
-    recover()
+    kill_and_recover(teacher_point, tmp_path, "gpu")
     _resume(admin_client, f"/runs/{faulted.pk}/resume/", faulted)
     run_worker("gpu")
     faulted.refresh_from_db()
@@ -124,9 +120,7 @@ def test_teacher_and_validation_killed_mid_run_resume_to_the_uninterrupted_resul
     ref_check = launch_validation(reference, "sound-events", "", include_dropped=True, user=None)
     run_worker("default")
     check = launch_validation(faulted, "sound-events", "", include_dropped=True, user=None)
-    kill_at(validation_point, tmp_path, "default")
-    settle()
-    recover()
+    kill_and_recover(validation_point, tmp_path, "default")
     _resume(admin_client, f"/runs/{check.pk}/resume/", check)
     run_worker("default")
     check.refresh_from_db()
@@ -160,9 +154,8 @@ def test_clip_processing_killed_mid_clip_is_queued_again_by_recovery_and_finishe
     reference = _import_clips("reference", real_videos)
     run_worker("default")
     faulted = _import_clips("faulted", real_videos)
-    kill_at(point, tmp_path, "default")
-    settle()
-    report = recover()  # a clip killed before its result was stored is "processing" with a dead job: queued again
+    # a clip killed before its result was stored is "processing" with a dead job: queued again
+    report = kill_and_recover(point, tmp_path, "default")
     assert ("1 clips requeued" in report) == (point != "clip.stored:1"), report
     run_worker("default")
     finished = not Clip.objects.filter(dataset=faulted).exclude(status="ready").exists()
@@ -198,9 +191,7 @@ def test_a_bulk_accept_killed_between_batches_applies_each_chain_once_when_run_a
     run_worker("default")
     _bulk(admin_client, "faulted")
     killed = BulkAction.objects.latest("pk")
-    kill_at(point, tmp_path, "default")
-    settle()
-    recover()
+    kill_and_recover(point, tmp_path, "default")
     killed.refresh_from_db()
     assert killed.status == "failed", killed.status
     _bulk(admin_client, "faulted")  # the resume of a bulk action is the same action again
@@ -255,9 +246,7 @@ def test_snapshot_and_training_stages_killed_mid_run_resume_to_the_uninterrupted
     reference.refresh_from_db()
     for point in ("snapshot.batch:1", "snapshot.progress:1", "snapshot.exported:1"):  # frozen, exporting, exported
         faulted = snapshot()
-        kill_at(point, tmp_path, "default")
-        settle()
-        recover()
+        kill_and_recover(point, tmp_path, "default")
         _resume(admin_client, f"/snapshots/{faulted.pk}/resume/", faulted)
         _drain("default")
         faulted.refresh_from_db()
@@ -279,9 +268,7 @@ def test_snapshot_and_training_stages_killed_mid_run_resume_to_the_uninterrupted
         ref_run.refresh_from_db()
         assert ref_run.status == "succeeded", ref_run.error
         run = _launch_training(admin_client, base_model=str(student), **form)
-        kill_at(point, tmp_path, "gpu")
-        settle()
-        recover()
+        kill_and_recover(point, tmp_path, "gpu")
         _resume(admin_client, f"/training/{run.pk}/resume/", run)
         _drain("gpu")
         run.refresh_from_db()
