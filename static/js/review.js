@@ -64,28 +64,24 @@
   });
 
   // --- chain selection ------------------------------------------------------------------------------------
-  let selected = null;
+  // The server marks the selected card (data-selected on the panel, class "selected" on the card): after a
+  // decision the next pending chain, after an undo the undone one, after a refusal the refused one. A class added
+  // here after a swap would be wiped when htmx settles the new panel's attributes, so a swap only re-reads it.
+  let selected = null;  // the chosen card's element id
   function chains() { return Array.from(document.querySelectorAll("#review-panel .review-chain")); }
   function select(article) {
     chains().forEach(function (c) { c.classList.toggle("selected", c === article); });
-    selected = article ? article.dataset.index : null;
+    selected = article ? article.id : null;
     if (article) article.scrollIntoView({ block: "nearest" });
   }
-  function current() { return chains().find(function (c) { return c.dataset.index === selected; }) || null; }
-  function selectFirstPending() {  // auto-advance inside a question: the next chain still pending
-    const all = chains();
-    const after = all.filter(function (c) { return !selected || parseInt(c.dataset.index, 10) > parseInt(selected, 10); });
-    const pending = after.concat(all).find(function (c) { return c.dataset.decision === "pending"; });
-    select(pending || all[0] || null);
+  function current() { return chains().find(function (c) { return c.id === selected; }) || null; }
+  function selectFromServer() {
+    const panel = document.getElementById("review-panel");
+    const id = panel && panel.dataset.selected;
+    select(id ? document.getElementById("chain-" + id) : null);
   }
-  selectFirstPending();
-  document.body.addEventListener("htmx:afterSwap", function (ev) {
-    if (ev.detail.target && ev.detail.target.id === "review-panel") {
-      const stillThere = current();
-      if (stillThere && stillThere.dataset.decision === "pending" && document.getElementById("review-error")) select(stillThere);
-      else selectFirstPending();
-    }
-  });
+  selectFromServer();
+  document.body.addEventListener("htmx:afterSettle", selectFromServer);
   document.addEventListener("click", function (ev) {
     const article = ev.target.closest(".review-chain");
     if (article && !ev.target.closest("form, details, mark")) select(article);

@@ -138,14 +138,34 @@ def _csrf_input(request: HttpRequest) -> str:
     return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
 
 
+def selected_card(chains: list[ItemChain], focus: int | None = None, advance: bool = False) -> ItemChain | None:
+    """The card the keys act on, chosen by the server so that it survives htmx's swap (a class added by script
+    after a swap was wiped when htmx settled the new panel's attributes: the outline vanished while the keys still
+    acted on the chain remembered by the script).
+
+    `focus` is the chain a decision, undo or refusal was about: after a decision (`advance`) the next pending card
+    after it, wrapping round, else that chain itself; with no focus, the first pending card.
+    """
+    cards = [ic for ic in chains if ic.chain.pk == focus]
+    if not advance and cards:
+        return cards[0]
+    start = chains.index(cards[0]) + 1 if cards else 0
+    rotated = chains[start:] + chains[:start]
+    pending = [ic for ic in rotated if ic.decision == Chain.Decision.PENDING]
+    return (pending or cards or chains or [None])[0]
+
+
 def panel_context(request: HttpRequest, question: Question, query: str, edit_draft: dict[int, str] | None = None,
-                   lease: Lease | None = None, **extra: object) -> dict[str, object]:
+                   lease: Lease | None = None, focus: int | None = None, advance: bool = False,
+                   **extra: object) -> dict[str, object]:
     lease = lease or lease_holder(question.pk, request.user)
     chains, history, blind = _item_chains(question, request.user)
     for ic in chains:
         ic.draft = (edit_draft or {}).get(ic.chain.pk)
     undo_chain, undo_version = _undo_target(request, question, chains, history)
+    selected = selected_card(chains, focus, advance)
     return {
+        "selected": selected.chain.pk if selected else None,
         "question": question, "clip": question.clip, "chains": chains, "queue": query, "blind": blind,
         "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
         "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,

@@ -137,8 +137,10 @@ def spectrogram(request: HttpRequest, pk: int) -> HttpResponse:
 # --- decisions ----------------------------------------------------------------------------------------------
 
 
-def _after_write(request: HttpRequest, question: Question, query: str, message: str, done: bool) -> HttpResponse:
-    """Auto-advance once no chain of the question is pending; otherwise show the question again."""
+def _after_write(request: HttpRequest, chain: Chain, query: str, message: str, done: bool) -> HttpResponse:
+    """Auto-advance once no chain of the question is pending; otherwise show the question again, the next pending
+    chain after this one selected."""
+    question = chain.question
     target = next_url(query, after=question.pk) if done else item_url(question.pk, query)
     if not request.htmx:
         messages.success(request, message)
@@ -147,7 +149,7 @@ def _after_write(request: HttpRequest, question: Question, query: str, message: 
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target
         return response
-    return _render_item(request, question, query, notice=message)
+    return _render_item(request, question, query, notice=message, focus=chain.pk, advance=True)
 
 
 def _refused(request: HttpRequest, question: Question, query: str, exc: review.ReviewError,
@@ -163,7 +165,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     query = request.POST.get("queue", "")
     if not form.is_valid():
         return _refused(request, chain.question, query, review.ReviewError(form.errors.as_text()),
-                        edit_draft={chain.pk: request.POST.get("text", "")})
+                        focus=chain.pk, edit_draft={chain.pk: request.POST.get("text", "")})
     data, overlap = form.cleaned_data, chain.question.dataset.review_overlap
     query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
     try:
@@ -171,10 +173,10 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                                 note=data["note"], edited_text=data["text"], question_id=chain.question_id,
                                 overlap=overlap)
     except review.ReviewError as exc:
-        return _refused(request, chain.question, query, exc, edit_draft={chain.pk: data["text"]})
+        return _refused(request, chain.question, query, exc, focus=chain.pk, edit_draft={chain.pk: data["text"]})
     verb = written.get_action_display().lower()
     card, done = review.card_number_and_done(chain, request.user, overlap)
-    return _after_write(request, chain.question, query, f"Chain #{card}: {verb} → {written.to_decision}.", done)
+    return _after_write(request, chain, query, f"Chain #{card}: {verb} → {written.to_decision}.", done)
 
 
 @require_POST
@@ -189,12 +191,12 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
         written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id,
                               overlap=chain.question.dataset.review_overlap)
     except review.ReviewError as exc:
-        return _refused(request, chain.question, query, exc)
+        return _refused(request, chain.question, query, exc, focus=chain.pk)
     message = f"Undone: chain #{review.card_number(chain)} is {written.to_decision} again."
     if not request.htmx:
         messages.success(request, message)
         return redirect(item_url(chain.question_id, query))
-    response = _render_item(request, chain.question, query, notice=message)
+    response = _render_item(request, chain.question, query, notice=message, focus=chain.pk)  # the undone chain
     if reverse("review:item", args=[chain.question_id]) not in request.headers.get("HX-Current-URL", ""):
         response = HttpResponse(status=204)  # undoing the item just left: go back to it
         response["HX-Redirect"] = item_url(chain.question_id, query)

@@ -1,0 +1,77 @@
+"""The review loop in a real Chromium, key by key: the selection a curator sees is the one the keys act on, reject
+works without the mouse, a refused write stays with its chain, a read-only page has no live buttons, `k` walks back.
+
+Questions here have no real media (the player shows nothing): these tests are about the decisions, not playback.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.helpers import login
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.catalog.models import Question
+from webapp.curation.models import Chain
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Counts htmx's settle events: a swapped panel is final only once htmx has settled its attributes.
+COUNT_SETTLES = (
+    "document.body.addEventListener('htmx:afterSettle', function () { window.settles = (window.settles || 0) + 1; })"
+)
+
+
+@pytest.fixture
+def questions(users) -> list[Question]:  # type: ignore[no-untyped-def]
+    dataset = make_dataset("loop")
+    return [make_question(dataset, n, chains=3) for n in (1, 2, 3)]
+
+
+def _cards(question: Question) -> list[Chain]:
+    return list(question.chains.order_by("sample_index"))
+
+
+def _open_first(page, question: Question) -> None:  # type: ignore[no-untyped-def]
+    login(page, "bob", "pw-bob")
+    page.goto("/review/next/")
+    page.wait_for_url(f"**/review/q/{question.pk}/")
+    page.evaluate(COUNT_SETTLES)
+
+
+def _press(page, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Press a key that writes, and wait until htmx has swapped and settled the panel it gets back."""
+    before = page.evaluate("window.settles || 0")
+    page.keyboard.press(key)
+    page.wait_for_function(f"(window.settles || 0) > {before}")
+
+
+def _selected(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The ids of the cards drawn as selected (with a visible outline)."""
+    return page.evaluate(
+        "Array.from(document.querySelectorAll('.review-chain')).filter(function (c) {"
+        " return getComputedStyle(c).outlineStyle !== 'none'; }).map(function (c) { return c.id; })"
+    )
+
+
+def _decisions(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.eval_on_selector_all(".review-chain", "cs => cs.map(c => c.dataset.decision)")
+
+
+def test_it_keeps_the_selected_chain_visible_after_every_decision(page, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    c1, c2, c3 = _cards(questions[0])
+    _open_first(page, questions[0])
+    assert _selected(page) == [f"chain-{c1.pk}"]
+    _press(page, "a")
+    assert _decisions(page) == ["accepted", "pending", "pending"]
+    assert _selected(page) == [f"chain-{c2.pk}"]
+    _press(page, "u")  # undo reselects the undone chain
+    assert _decisions(page) == ["pending", "pending", "pending"]
+    assert _selected(page) == [f"chain-{c1.pk}"]
+    _press(page, "a")  # ...and the next accept acts on it, then moves on by one chain, not two
+    assert _decisions(page) == ["accepted", "pending", "pending"]
+    assert _selected(page) == [f"chain-{c2.pk}"]
+    page.keyboard.press("3")
+    assert _selected(page) == [f"chain-{c3.pk}"]
+    _press(page, "f")  # the next pending chain, wrapping round
+    assert _decisions(page) == ["accepted", "pending", "flagged"]
+    assert _selected(page) == [f"chain-{c2.pk}"]
