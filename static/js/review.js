@@ -101,11 +101,36 @@
   }
   function openDetails(cls, focusSelector) {
     const article = current();
-    if (!article) return;
+    if (!article) return null;
     const details = article.querySelector(cls);
+    if (!details) return null;
     details.open = true;
-    const field = details.querySelector(focusSelector);
+    const field = focusSelector && details.querySelector(focusSelector);
     if (field) { field.focus(); if (field.tagName === "TEXTAREA") field.setSelectionRange(field.value.length, field.value.length); }
+    return details;
+  }
+  // The reject form of the selected chain while it is open: digits pick its reason, Enter submits. Nothing in it
+  // takes the focus, so every other key keeps working.
+  function openReject() {
+    const article = current();
+    const details = article && article.querySelector(".act-reject");
+    return details && details.open ? details : null;
+  }
+  function rejectKey(ev) {
+    const details = openReject();
+    if (!details) return false;
+    const form = details.querySelector("form");
+    if (/^[1-9]$/.test(ev.key)) {
+      const radio = form.querySelectorAll("input[name=reason]")[parseInt(ev.key, 10) - 1];
+      if (radio) radio.checked = true;
+      return true;
+    }
+    if (ev.key === "Enter" && !ev.target.closest("button, summary, a")) {
+      ev.preventDefault();
+      if (form.reportValidity()) submit(form);
+      return true;
+    }
+    return false;
   }
   function toggleHelp(force) {
     const help = document.getElementById("review-help");
@@ -121,7 +146,8 @@
       }
       return;
     }
-    const inField = ev.target.closest && ev.target.closest("input, textarea, select");
+    // Typing goes to text fields; a focused radio button, checkbox or button does not keep the keys to itself.
+    const inField = ev.target.closest && ev.target.closest("input:not([type=radio]):not([type=checkbox]), textarea, select");
     if (ev.key === "Escape") {
       toggleHelp(false);
       document.querySelectorAll("#review-panel details[open]").forEach(function (d) { d.open = false; });
@@ -129,12 +155,12 @@
       return;
     }
     if (inField) return;
-    if (media.claimKey(ev) || media.transportKey(ev)) return;
+    if (media.claimKey(ev) || rejectKey(ev) || media.transportKey(ev)) return;
     const article = current();
     switch (ev.key) {
       case "a": if (article) submit(article.querySelector(".act-accept form, form.act-accept")); break;
       case "f": if (article) submit(article.querySelector("form.act-flag")); break;
-      case "x": ev.preventDefault(); openDetails(".act-reject", "select"); break;
+      case "x": ev.preventDefault(); openDetails(".act-reject", null); break;
       case "e": ev.preventDefault(); openDetails(".act-edit", "textarea"); break;
       case "u": submit(document.getElementById("undo-form")); break;
       case "s": toggleSpectrogram(); break;

@@ -11,6 +11,7 @@ import pytest
 from tests.browser.helpers import login
 from tests.webapp.review_factories import make_dataset, make_question
 from webapp.catalog.models import Question
+from webapp.curation import review
 from webapp.curation.models import Chain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,3 +76,31 @@ def test_it_keeps_the_selected_chain_visible_after_every_decision(page, question
     _press(page, "f")  # the next pending chain, wrapping round
     assert _decisions(page) == ["accepted", "pending", "flagged"]
     assert _selected(page) == [f"chain-{c2.pk}"]
+
+
+def _reason(page, chain: Chain) -> str | None:  # type: ignore[no-untyped-def]
+    return page.evaluate(f"new FormData(document.querySelector('#chain-{chain.pk} .act-reject form')).get('reason')")
+
+
+def test_it_rejects_from_the_keyboard_with_a_reason_picked_by_digit(page, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    c1, c2, c3 = _cards(questions[0])
+    _open_first(page, questions[0])
+    page.keyboard.press("x")
+    assert page.evaluate(f"document.querySelector('#chain-{c1.pk} .act-reject').open")
+    assert _reason(page, c1) in (None, "")  # no reason preselected
+    assert page.evaluate("document.activeElement.tagName") not in ("SELECT", "INPUT", "TEXTAREA")
+    page.keyboard.press("?")  # other keys still work while the form is open
+    assert page.is_visible("#review-help")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#review-help")
+    page.keyboard.press("x")
+    page.keyboard.press("4")  # while the form is open, a digit picks a reason, not a chain
+    assert _reason(page, c1) == review.REJECT_REASONS[3][0]
+    assert _selected(page) == [f"chain-{c1.pk}"]
+    _press(page, "Enter")
+    assert _decisions(page) == ["rejected", "pending", "pending"]
+    c1.refresh_from_db()
+    assert c1.decision == "rejected" and c1.reviews.get().reason == review.REJECT_REASONS[3][0]
+    assert _selected(page) == [f"chain-{c2.pk}"]
+    page.keyboard.press("3")  # the form is gone: digits pick chains again
+    assert _selected(page) == [f"chain-{c3.pk}"]

@@ -21,8 +21,13 @@ from webapp.curation.review.decisions import REJECT_REASONS, undoable
 from webapp.curation.review.history import ChainState, effective_stack, own_stack, stream_version
 from webapp.curation.review.leases import lease_holder
 
-# The reject reasons as <option>s, escaped once here instead of once per chain card on every item page.
-REASON_OPTIONS = format_html_join("", '<option value="{}">{}</option>', REJECT_REASONS)
+# The reject reasons as numbered radio buttons (a digit picks one while the reject form is open; none is preselected,
+# so a reason is always a choice), escaped once here instead of once per chain card on every item page.
+REASON_CHOICES = format_html_join(
+    "",
+    '<label><input type="radio" name="reason" value="{}" required> <kbd>{}</kbd> {}</label>',
+    ((value, number, label) for number, (value, label) in enumerate(REJECT_REASONS, start=1)),
+)
 
 def item_url(question_id: int, query: str) -> str:
     url = reverse("review:item", args=[question_id])
@@ -169,7 +174,7 @@ def panel_context(request: HttpRequest, question: Question, query: str, edit_dra
         "question": question, "clip": question.clip, "chains": chains, "queue": query, "blind": blind,
         "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
         "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,
-        "reason_options": REASON_OPTIONS, "csrf_input": _csrf_input(request),
+        "reason_choices": REASON_CHOICES, "csrf_input": _csrf_input(request),
         "next_url": next_url(query, after=question.pk), **extra,
     }
 
