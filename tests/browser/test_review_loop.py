@@ -6,13 +6,16 @@ Questions here have no real media (the player shows nothing): these tests are ab
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from tests.browser.helpers import login
 from tests.webapp.review_factories import make_dataset, make_question
 from webapp.catalog.models import Question
 from webapp.curation import review
-from webapp.curation.models import Chain
+from webapp.curation.models import Chain, Lease
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,3 +107,29 @@ def test_it_rejects_from_the_keyboard_with_a_reason_picked_by_digit(page, questi
     assert _selected(page) == [f"chain-{c2.pk}"]
     page.keyboard.press("3")  # the form is gone: digits pick chains again
     assert _selected(page) == [f"chain-{c3.pk}"]
+
+
+def test_it_shows_a_refused_write_next_to_its_chain(page, questions: list[Question], users) -> None:  # type: ignore[no-untyped-def]
+    c1, c2, _ = _cards(questions[0])
+    _open_first(page, questions[0])
+    # Bob's lease runs out and Alice takes the question: Bob's next decision is refused (409).
+    Lease.objects.filter(question=questions[0]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert review.try_claim(users["admin"], questions[0].pk)
+    _press(page, "a")
+    assert _decisions(page) == ["pending", "pending", "pending"]
+    assert "alice is reviewing" in page.inner_text(f"#chain-{c1.pk} .chain-error")
+    assert page.locator("details.act-edit[open]").count() == 0  # never an empty editor
+    assert _selected(page) == [f"chain-{c1.pk}"]
+
+
+def test_it_refuses_an_invalid_reject_next_to_its_chain(page, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    c1, _, _ = _cards(questions[0])
+    _open_first(page, questions[0])
+    page.keyboard.press("x")
+    page.keyboard.press("6")  # "other" needs a note: refused (400)
+    _press(page, "Enter")
+    assert _decisions(page) == ["pending", "pending", "pending"]
+    assert "Say why in the note" in page.inner_text(f"#chain-{c1.pk} .chain-error")
+    assert page.locator("details.act-edit[open]").count() == 0
+    assert _reason(page, c1) == "other"  # the reject form is open again as it was sent, to add the note
+    assert _selected(page) == [f"chain-{c1.pk}"]

@@ -39,6 +39,23 @@ def next_url(query: str, after: int | None = None) -> str:
     return reverse("review:next") + (f"?{params}" if params else "")
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A write the server refused, shown on its chain's card with the form it came from open again (an edit's text,
+    a reject's reason and note); an accept, flag or undo reopens no form."""
+
+    chain_id: int
+    message: str
+    action: str = ""
+    text: str = ""
+    reason: str = ""
+    note: str = ""
+
+    def reasons(self) -> list[tuple[int, str, str, bool]]:
+        """The numbered reject reasons with the one that was picked checked again."""
+        return [(n, value, label, value == self.reason) for n, (value, label) in enumerate(REJECT_REASONS, start=1)]
+
+
 @dataclass
 class ItemChain:
     """A chain card as this curator sees it: with review overlap, `decision` and `version` are the curator's own
@@ -50,6 +67,7 @@ class ItemChain:
     verdicts: list[Verdict]
     segments: list[Segment] = field(default_factory=list)
     draft: str | None = None  # a refused edit, shown again in its open editor
+    refused: Refused | None = None  # a refused write on this chain: its message, the form it came from
     decision: str = Chain.Decision.PENDING
     version: int = 0
 
@@ -160,17 +178,20 @@ def selected_card(chains: list[ItemChain], focus: int | None = None, advance: bo
     return (pending or cards or chains or [None])[0]
 
 
-def panel_context(request: HttpRequest, question: Question, query: str, edit_draft: dict[int, str] | None = None,
+def panel_context(request: HttpRequest, question: Question, query: str, refused: Refused | None = None,
                    lease: Lease | None = None, focus: int | None = None, advance: bool = False,
                    **extra: object) -> dict[str, object]:
     lease = lease or lease_holder(question.pk, request.user)
     chains, history, blind = _item_chains(question, request.user)
     for ic in chains:
-        ic.draft = (edit_draft or {}).get(ic.chain.pk)
+        if refused is not None and refused.chain_id == ic.chain.pk:
+            ic.refused = refused
+            ic.draft = refused.text if refused.action == "edit" else None
     undo_chain, undo_version = _undo_target(request, question, chains, history)
     selected = selected_card(chains, focus, advance)
     return {
         "selected": selected.chain.pk if selected else None,
+        "error_on_card": refused is not None and any(ic.refused for ic in chains),
         "question": question, "clip": question.clip, "chains": chains, "queue": query, "blind": blind,
         "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
         "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,

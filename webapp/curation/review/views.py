@@ -34,7 +34,7 @@ from webapp.curation.review.forms import (
     UndoForm,
     filter_form_from_query,
 )
-from webapp.curation.review.panel import item_url, next_url, panel_context
+from webapp.curation.review.panel import Refused, item_url, next_url, panel_context
 
 PAGE_SIZE = 50
 
@@ -152,9 +152,15 @@ def _after_write(request: HttpRequest, chain: Chain, query: str, message: str, d
     return _render_item(request, question, query, notice=message, focus=chain.pk, advance=True)
 
 
-def _refused(request: HttpRequest, question: Question, query: str, exc: review.ReviewError,
-             **extra: object) -> HttpResponse:
-    return _render_item(request, question, query, status=exc.status, error=exc.message, **extra)
+def _refused(request: HttpRequest, chain: Chain, query: str, exc: review.ReviewError) -> HttpResponse:
+    """A refused write (409 stale or lease held, 400 invalid) shows its message on that chain's card, the chain
+    still selected, and reopens only the form it came from with what was typed in it: a refused accept used to
+    open an empty editor."""
+    post = request.POST
+    refused = Refused(chain.pk, exc.message, post.get("action", ""), post.get("text", ""), post.get("reason", ""),
+                      post.get("note", ""))
+    return _render_item(request, chain.question, query, status=exc.status, error=exc.message, focus=chain.pk,
+                        refused=refused)
 
 
 @require_POST
@@ -164,8 +170,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     query = request.POST.get("queue", "")
     if not form.is_valid():
-        return _refused(request, chain.question, query, review.ReviewError(form.errors.as_text()),
-                        focus=chain.pk, edit_draft={chain.pk: request.POST.get("text", "")})
+        return _refused(request, chain, query, review.ReviewError(form.errors.as_text()))
     data, overlap = form.cleaned_data, chain.question.dataset.review_overlap
     query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
     try:
@@ -173,7 +178,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                                 note=data["note"], edited_text=data["text"], question_id=chain.question_id,
                                 overlap=overlap)
     except review.ReviewError as exc:
-        return _refused(request, chain.question, query, exc, focus=chain.pk, edit_draft={chain.pk: data["text"]})
+        return _refused(request, chain, query, exc)
     verb = written.get_action_display().lower()
     card, done = review.card_number_and_done(chain, request.user, overlap)
     return _after_write(request, chain, query, f"Chain #{card}: {verb} → {written.to_decision}.", done)
@@ -191,7 +196,7 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
         written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id,
                               overlap=chain.question.dataset.review_overlap)
     except review.ReviewError as exc:
-        return _refused(request, chain.question, query, exc, focus=chain.pk)
+        return _refused(request, chain, query, exc)
     message = f"Undone: chain #{review.card_number(chain)} is {written.to_decision} again."
     if not request.htmx:
         messages.success(request, message)
