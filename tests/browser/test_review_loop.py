@@ -133,3 +133,17 @@ def test_it_refuses_an_invalid_reject_next_to_its_chain(page, questions: list[Qu
     assert page.locator("details.act-edit[open]").count() == 0
     assert _reason(page, c1) == "other"  # the reject form is open again as it was sent, to add the note
     assert _selected(page) == [f"chain-{c1.pk}"]
+
+
+def test_it_shows_no_live_decision_buttons_without_the_lease(page, questions: list[Question], users) -> None:  # type: ignore[no-untyped-def]
+    assert review.try_claim(users["admin"], questions[0].pk)
+    login(page, "bob", "pw-bob")
+    page.goto(f"/review/q/{questions[0].pk}/")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    assert "alice is reviewing" in page.inner_text("#lease-banner")
+    assert page.locator("#review-panel .review-chain button:enabled, #review-panel .review-chain summary").count() == 0
+    page.keyboard.press("a")
+    page.keyboard.press("x")
+    page.keyboard.press("Enter")
+    assert posts == [] and page.locator("details[open]").count() == 0

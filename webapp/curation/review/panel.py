@@ -189,11 +189,14 @@ def panel_context(request: HttpRequest, question: Question, query: str, refused:
             ic.draft = refused.text if refused.action == "edit" else None
     undo_chain, undo_version = _undo_target(request, question, chains, history)
     selected = selected_card(chains, focus, advance)
+    mine = lease is not None and lease.curator_id == request.user.pk
     return {
         "selected": selected.chain.pk if selected else None,
         "error_on_card": refused is not None and any(ic.refused for ic in chains),
         "question": question, "clip": question.clip, "chains": chains, "queue": query, "blind": blind,
-        "lease": lease, "mine": lease is not None and lease.curator_id == request.user.pk,
+        "lease": lease, "mine": mine,
+        # Another curator holds the question: the cards carry no decision forms (they could only be refused).
+        "read_only": lease is not None and not mine,
         "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,
         "reason_choices": REASON_CHOICES, "csrf_input": _csrf_input(request),
         "next_url": next_url(query, after=question.pk), **extra,
