@@ -147,3 +147,27 @@ def test_it_shows_no_live_decision_buttons_without_the_lease(page, questions: li
     page.keyboard.press("x")
     page.keyboard.press("Enter")
     assert posts == [] and page.locator("details[open]").count() == 0
+
+
+def test_it_goes_back_with_k_in_this_sessions_order(page, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    q1, q2, q3 = questions
+    _open_first(page, q1)
+    for question in (q2, q3):  # j skips on without deciding anything
+        page.keyboard.press("j")
+        page.wait_for_url(f"**/review/q/{question.pk}/")
+    for question in (q2, q1):
+        page.keyboard.press("k")
+        page.wait_for_url(f"**/review/q/{question.pk}/")
+    page.keyboard.press("j")  # and forward again in queue order
+    page.wait_for_url(f"**/review/q/{q2.pk}/")
+
+
+def test_it_carries_the_queue_filters_into_start_reviewing(page, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    other = make_question(make_dataset("other"), 9, chains=2)
+    login(page, "bob", "pw-bob")
+    page.goto("/review/")
+    with page.expect_response("**/review/?*dataset=other*"):
+        page.select_option("#review-filters select[name=dataset]", "other")
+    page.wait_for_function("document.getElementById('queue-count').textContent.trim() === '2'")
+    page.click("#start-review")
+    page.wait_for_url(f"**/review/q/{other.pk}/?dataset=other")

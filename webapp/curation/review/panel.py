@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
@@ -37,6 +38,28 @@ def item_url(question_id: int, query: str) -> str:
 def next_url(query: str, after: int | None = None) -> str:
     params = query + (("&" if query else "") + urlencode({"after": after}) if after else "")
     return reverse("review:next") + (f"?{params}" if params else "")
+
+
+TRAIL_KEY = "review_trail"  # session key: the questions this session opened, in the order first opened
+TRAIL_MAX = 500
+
+
+def remember_visit(session: SessionBase, question_id: int) -> None:
+    """Record a question in this session's order for `k`. Only first visits count: going back with `k` and forward
+    again must not reorder the trail (k, k from the third question walks to the second, then the first)."""
+    trail = session.get(TRAIL_KEY, [])
+    if question_id not in trail:
+        session[TRAIL_KEY] = [*trail, question_id][-TRAIL_MAX:]
+
+
+def previous_in_session(session: SessionBase, question_id: int) -> int | None:
+    """`k`: the question opened before this one in this session, whether or not anything was decided on it (`j`
+    skips without deciding); None when this was the session's first."""
+    trail = session.get(TRAIL_KEY, [])
+    if question_id not in trail:
+        return trail[-1] if trail else None
+    at = trail.index(question_id)
+    return trail[at - 1] if at > 0 else None
 
 
 @dataclass(frozen=True)

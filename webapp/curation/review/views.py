@@ -34,7 +34,14 @@ from webapp.curation.review.forms import (
     UndoForm,
     filter_form_from_query,
 )
-from webapp.curation.review.panel import Refused, item_url, next_url, panel_context
+from webapp.curation.review.panel import (
+    Refused,
+    item_url,
+    next_url,
+    panel_context,
+    previous_in_session,
+    remember_visit,
+)
 
 PAGE_SIZE = 50
 
@@ -100,18 +107,22 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
     claimed = review.claim(request.user, question.pk, question.dataset.review_overlap)
     if claimed is not None and claimed[1]:  # newly taken (not a renewal): hand back the one held before
         review.release_others(request.user, keep_question_id=question.pk)
+    remember_visit(request.session, question.pk)
     return _render_item(request, question, form.query(), lease=claimed[0] if claimed else None)
 
 
 @require_GET
 @curator_required
 def previous(request: HttpRequest, pk: int) -> HttpResponse:
-    """`k`: the question this curator reviewed last before this one, looked up when asked for (not on every page)."""
+    """`k`: the question opened before this one in this session (skipped ones included); at the session's first,
+    the question this curator reviewed last before this one, looked up when asked for (not on every page)."""
     question = _get_question_for_user(request, pk)
     form = ReviewFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
-    previous_id = review.previous_question_id(request.user, question)
+    previous_id = previous_in_session(request.session, question.pk) or review.previous_question_id(
+        request.user, question
+    )
     if previous_id is None:
         messages.info(request, "You have not reviewed another question before this one.")
     return redirect(item_url(previous_id or question.pk, form.query()))
