@@ -90,7 +90,7 @@ def question(request: HttpRequest, pk: int) -> HttpResponse:
     }
     for config in apps.get_app_configs():  # apps above catalog add their panels (curation: the chains)
         if panel := getattr(config, "question_context", None):
-            context.update(panel(q))
+            context.update(panel(q, request.GET))
     return render(request, "catalog/question.html", context)
 
 

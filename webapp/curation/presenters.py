@@ -10,9 +10,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q
+from django.http import QueryDict
+
 from pipeline.answers import answer_letter
 from webapp.catalog.models import Question
-from webapp.curation.models import Chain, Verdict
+from webapp.curation.models import Chain, GenerationRun, Verdict
 
 # Without a verdict of record: a combined verdict first; then the LALM judge; then the sound-event grounding.
 _PREFERENCE = ("policy", "combined", "lalm", "sound-events")
@@ -92,11 +96,51 @@ def shown_claims(chain: Chain, verdicts: list[Verdict]) -> list[dict[str, Any]]:
     return claims
 
 
-def chains_for_question(question: Question) -> list[ChainView]:
-    views = []
-    chains = question.chains.select_related("run").prefetch_related("verdicts").order_by("run_id", "sample_index")
-    for chain in chains:
-        verdicts = ordered_verdicts(chain, list(chain.verdicts.all()))
-        views.append(ChainView(chain=chain, verdicts=verdicts,
-                               segments=highlight(chain.text, shown_claims(chain, verdicts))))
-    return views
+CHAINS_PER_RUN_PAGE = 8  # a K=64 run shown whole made the question page 25,000 px tall
+
+
+@dataclass
+class RunChains:
+    """One run's chains of a question, a page at a time, paged by its own query parameter (`run_<id>`), so each
+    run pages on its own and every page is a plain link (no script needed)."""
+
+    run: GenerationRun
+    page: Page
+    chains: list[ChainView]
+    kept: int
+    params: QueryDict
+
+    @property
+    def param(self) -> str:
+        return f"run_{self.run.pk}"
+
+    def _url(self, number: int) -> str:
+        params = self.params.copy()
+        params[self.param] = str(number)
+        return f"?{params.urlencode()}#run-{self.run.pk}-chains"
+
+    @property
+    def previous_url(self) -> str:
+        return self._url(self.page.previous_page_number()) if self.page.has_previous() else ""
+
+    @property
+    def next_url(self) -> str:
+        return self._url(self.page.next_page_number()) if self.page.has_next() else ""
+
+
+def chains_for_question(question: Question, params: QueryDict | None = None) -> list[RunChains]:
+    """The question's chains grouped by run, each run paged (CHAINS_PER_RUN_PAGE a page): two queries per run."""
+    params = params if params is not None else QueryDict()
+    runs = (GenerationRun.objects.filter(chains__question=question).distinct().order_by("pk")
+            .annotate(kept=Count("chains", filter=Q(chains__question=question, chains__kept=True))))
+    groups = []
+    for run in runs:
+        chains = question.chains.filter(run=run).prefetch_related("verdicts").order_by("sample_index")
+        page = Paginator(chains, CHAINS_PER_RUN_PAGE).get_page(params.get(f"run_{run.pk}"))
+        views = []
+        for chain in page.object_list:
+            verdicts = ordered_verdicts(chain, list(chain.verdicts.all()))
+            views.append(ChainView(chain=chain, verdicts=verdicts,
+                                   segments=highlight(chain.text, shown_claims(chain, verdicts))))
+        groups.append(RunChains(run=run, page=page, chains=views, kept=run.kept, params=params))
+    return groups
