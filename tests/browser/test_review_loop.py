@@ -171,3 +171,39 @@ def test_it_carries_the_queue_filters_into_start_reviewing(page, questions: list
     page.wait_for_function("document.getElementById('queue-count').textContent.trim() === '2'")
     page.click("#start-review")
     page.wait_for_url(f"**/review/q/{other.pk}/?dataset=other")
+
+
+def test_it_reviews_under_the_apps_strict_csp(strict_page, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    c1, c2, _ = _cards(questions[0])
+    login(strict_page, "bob", "pw-bob")
+    strict_page.goto("/review/next/")
+    strict_page.wait_for_url(f"**/review/q/{questions[0].pk}/")
+    strict_page.keyboard.press("x")
+    strict_page.keyboard.press("4")
+    strict_page.keyboard.press("Enter")
+    strict_page.wait_for_selector(f"#chain-{c1.pk}[data-decision=rejected]")
+    strict_page.wait_for_selector(f"#chain-{c2.pk}.selected")
+    strict_page.keyboard.press("?")
+    strict_page.wait_for_selector("#review-help", state="visible")
+    assert strict_page.csp_violations == []
+
+
+def test_it_rejects_without_javascript(browser, live_server, questions: list[Question]) -> None:  # type: ignore[no-untyped-def]
+    c1, c2, _ = _cards(questions[0])
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        pg = context.new_page()
+        login(pg, "bob", "pw-bob")
+        pg.goto(f"/review/q/{questions[0].pk}/")
+        card = f"#chain-{c1.pk}"
+        pg.click(f"{card} .act-reject summary")  # <details> opens natively
+        pg.click(f"{card} .act-reject button[type=submit]")  # no reason chosen: the browser asks for one
+        assert pg.get_attribute(card, "data-decision") == "pending"
+        pg.check(f"{card} input[name=reason][value=wrong-answer]")
+        with pg.expect_navigation():
+            pg.click(f"{card} .act-reject button[type=submit]")
+        assert pg.get_attribute(card, "data-decision") == "rejected"
+        assert pg.locator(".review-chain.selected").count() == 1  # the server marks the next pending chain
+        assert pg.locator(f"#chain-{c2.pk}.selected").count() == 1
+    finally:
+        context.close()
