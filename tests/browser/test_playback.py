@@ -73,7 +73,7 @@ def test_it_plays_a_claims_evidence_span_when_clicked(page, question: Question) 
     page.goto(f"/questions/{question.pk}/")
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     page.evaluate("document.getElementById('player').muted = true")
-    page.click("mark.claim.supported")
+    page.click(".chain mark.claim.supported")  # a claim in a chain, not the legend's sample
     page.wait_for_function("!document.getElementById('player').paused")
     page.wait_for_function("document.getElementById('player').paused", timeout=10000)  # stops at the span's end
     t = page.evaluate("document.getElementById('player').currentTime")
