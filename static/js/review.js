@@ -87,38 +87,9 @@
     if (article && !ev.target.closest("form, details, mark")) select(article);
   });
 
-  // --- long chains fold (to FOLD_PX, "Show all" or o unfolds); without script every chain shows in full ------
-  const FOLD_PX = 320;
-  const unfolded = new Set();  // card ids the curator unfolded: a swapped panel keeps them open
-  function setFolded(article, folded) {
-    const text = article.querySelector(".text"), btn = article.querySelector(".unfold");
-    if (!text || !btn) return;
-    text.classList.toggle("folded", folded);
-    btn.textContent = folded ? "Show all (o)" : "Fold (o)";
-    btn.setAttribute("aria-expanded", folded ? "false" : "true");
-    if (folded) unfolded.delete(article.id); else unfolded.add(article.id);
-  }
-  function foldLongChains() {
-    chains().forEach(function (article) {
-      const text = article.querySelector(".text");
-      if (!text || article.querySelector(".unfold") || text.scrollHeight <= FOLD_PX * 1.25) return;
-      const btn = document.createElement("button");
-      btn.type = "button";
-      btn.className = "unfold link";
-      text.after(btn);
-      setFolded(article, !unfolded.has(article.id));
-    });
-  }
-  function toggleFold(article) {
-    const text = article && article.querySelector(".text");
-    if (text && article.querySelector(".unfold")) setFolded(article, !text.classList.contains("folded"));
-  }
-  foldLongChains();
-  document.body.addEventListener("htmx:afterSettle", foldLongChains);
-  document.addEventListener("click", function (ev) {
-    const btn = ev.target.closest(".unfold");
-    if (btn) toggleFold(btn.closest(".review-chain"));
-  });
+  // --- long chains fold (fold.js): a swapped panel folds its long chains again, `o` toggles the selected one ---
+  const fold = window.SightSound.fold;
+  document.body.addEventListener("htmx:afterSettle", function () { fold.apply(document); });
 
   // A decision key pressed while the previous one is in flight is dropped (it would hit a stale version), and a form
   // swapped in a moment ago is handed to htmx first: otherwise a fast key press submits it natively (full reload).
@@ -197,7 +168,7 @@
       case "e": ev.preventDefault(); openDetails(".act-edit", "textarea"); break;
       case "u": submit(document.getElementById("undo-form")); break;
       case "s": toggleSpectrogram(); break;
-      case "o": toggleFold(article); break;
+      case "o": fold.toggle(article); break;
       case "j": { const l = document.getElementById("next-link"); if (l) window.location = l.href; break; }
       case "k": { const l = document.getElementById("prev-link"); if (l) window.location = l.href; break; }
       case "?": toggleHelp(); break;

@@ -61,6 +61,8 @@ def test_it_wraps_long_tokens_and_folds_long_chains(page, busy_question: Questio
     assert _box(page, f"{card} .text")["height"] > 2 * folded
     page.keyboard.press("o")  # ...and "o" folds the selected chain again
     assert _box(page, f"{card} .text")["height"] == folded
+    page.goto(f"/questions/{busy_question.pk}/")  # the question page folds it too
+    assert _box(page, f"{card} .text")["height"] == folded
 
 
 def test_it_explains_the_claim_colours_with_a_legend(page, busy_question: Question) -> None:  # type: ignore[no-untyped-def]
