@@ -218,3 +218,20 @@ def test_it_serves_the_spectrogram_computed_on_the_server(curator_client: Client
     loudest = max(range(128), key=lambda b: rows[len(rows) // 2][b])
     assert loudest == 16  # 1 kHz of 0-8 kHz on 128 bins
     assert curator_client.get(f"/review/q/{questions[1].pk}/spectrogram.json").status_code == 404  # no audio
+
+
+def test_it_offers_no_undo_on_a_question_another_curator_now_holds(curator_client: Client, questions, users) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.curation import review
+
+    chain = questions[0].chains.order_by("sample_index").first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    assert 'id="undo-form"' in curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    Lease.objects.filter(question=questions[0]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert review.try_claim(users["admin"], questions[0].pk)  # alice takes the question over
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    assert "alice is reviewing" in page
+    assert 'id="undo-form"' not in page and "Accept (a)" not in page  # read-only: nothing that would be refused
