@@ -33,12 +33,12 @@ from pipeline.datasets.limits import CHAIN_LIMITS, value_problem
 from pipeline.datasets.stream import json_type
 from pipeline.teacher import QuestionChains, TeacherConfig, TeacherItem, select_chains
 
-__all__ = ["ChainFile", "ChainFileError", "ChainRow", "QuestionInfo", "RowError", "read_chain_file",
-           "select_imported"]
+__all__ = ["ChainFile", "ChainFileError", "ChainRow", "QuestionInfo", "RowError", "read_chain_file", "select_imported"]
 
 _TEACHER_REQUIRED = frozenset({"id", "sample_index", "text"})
-_TEACHER_OPTIONAL = frozenset({"parsed_answer", "is_correct", "kept", "drop_reason", "majority_answer", "agreement",
-                               "n_correct"})  # the teacher's own view of its chains: recomputed, not trusted
+_TEACHER_OPTIONAL = frozenset(
+    {"parsed_answer", "is_correct", "kept", "drop_reason", "majority_answer", "agreement", "n_correct"}
+)  # the teacher's own view of its chains: recomputed, not trusted
 _SHORT_REQUIRED = frozenset({"id", "question", "chain"})
 _COMMON_OPTIONAL = frozenset({"model", "prompt_version", "n_tokens", "finish_reason", "logprob"})
 _MAX_SAMPLE_INDEX = 32_767  # Chain.sample_index is a small integer
@@ -159,10 +159,18 @@ def _row(line: int, obj: Any, next_index: dict[str, int]) -> ChainRow:
             index = next_index.get(question, 0)
     if index is None or not 0 <= index <= _MAX_SAMPLE_INDEX:
         raise _Bad(f"field 'sample_index' must be between 0 and {_MAX_SAMPLE_INDEX}, got {index}")
-    return ChainRow(line=line, question=question, sample_index=index, text=text, chain_id=chain_id,
-                    n_tokens=_number(obj, "n_tokens", int), finish_reason=_str(obj, "finish_reason", required=False),
-                    logprob=_number(obj, "logprob", float), model=_str(obj, "model", required=False),
-                    prompt_version=_str(obj, "prompt_version", required=False))
+    return ChainRow(
+        line=line,
+        question=question,
+        sample_index=index,
+        text=text,
+        chain_id=chain_id,
+        n_tokens=_number(obj, "n_tokens", int),
+        finish_reason=_str(obj, "finish_reason", required=False),
+        logprob=_number(obj, "logprob", float),
+        model=_str(obj, "model", required=False),
+        prompt_version=_str(obj, "prompt_version", required=False),
+    )
 
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[int, str | _Bad]]:
@@ -189,8 +197,9 @@ def _decode(text: str | _Bad) -> Any:
         raise _Bad(f"not readable JSON ({type(exc).__name__})") from exc
 
 
-def read_chain_file(fh: IO[bytes], question: Callable[[str], QuestionInfo | None], *,
-                    max_rows: int | None = None) -> ChainFile:
+def read_chain_file(
+    fh: IO[bytes], question: Callable[[str], QuestionInfo | None], *, max_rows: int | None = None
+) -> ChainFile:
     """Check every line of a chains JSONL: good rows grouped by question id, bad ones with line and reason.
 
     `question` looks an external id up in the target dataset (None: unknown, a row error). Raises ChainFileError
@@ -211,8 +220,9 @@ def read_chain_file(fh: IO[bytes], question: Callable[[str], QuestionInfo | None
             if question(row.question) is None:
                 raise _Bad(f"unknown question id {quoted(row.question, 80)}: no question of the dataset has it")
             if (first := seen.get((row.question, row.sample_index))) is not None:
-                raise _Bad(f"duplicate of line {first} (question {quoted(row.question, 80)}, "
-                           f"sample {row.sample_index})")
+                raise _Bad(
+                    f"duplicate of line {first} (question {quoted(row.question, 80)}, sample {row.sample_index})"
+                )
             if row.chain_id and (first := chain_ids.get(row.chain_id)) is not None:
                 raise _Bad(f"duplicate chain id: line {first} has it too")
         except _Bad as exc:
@@ -242,9 +252,15 @@ def select_imported(info: QuestionInfo, rows: list[ChainRow], cfg: TeacherConfig
     row's sample index."""
     cfg = cfg or TeacherConfig(model="imported")
     ordered = sorted(rows, key=lambda r: r.sample_index)
-    item = TeacherItem(id=str(info.key), question=info.text,
-                       choices=info.choices, answer_index=info.answer_index, answer_text=info.answer_text,
-                       frames=np.zeros((0, 1, 1, 3), dtype=np.uint8), fps=0.0)
+    item = TeacherItem(
+        id=str(info.key),
+        question=info.text,
+        choices=info.choices,
+        answer_index=info.answer_index,
+        answer_text=info.answer_text,
+        frames=np.zeros((0, 1, 1, 3), dtype=np.uint8),
+        fps=0.0,
+    )
     result = select_chains(item, [_Completion(r.text, r.n_tokens, r.finish_reason, r.logprob) for r in ordered], cfg)
     for chain, row in zip(result.chains, ordered, strict=True):
         chain.sample_index = row.sample_index

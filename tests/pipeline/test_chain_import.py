@@ -10,8 +10,9 @@ import pytest
 from pipeline.chain_import import ChainFileError, QuestionInfo, read_chain_file, select_imported
 
 QUESTIONS = {
-    "q1": QuestionInfo(key=1, text="What is heard?", choices=("A dog", "Beeps", "Rain"), answer_index=1,
-                       answer_text="Beeps"),
+    "q1": QuestionInfo(
+        key=1, text="What is heard?", choices=("A dog", "Beeps", "Rain"), answer_index=1, answer_text="Beeps"
+    ),
     "q2": QuestionInfo(key=2, text="How many?", choices=("One", "Two"), answer_index=0, answer_text="One"),
 }
 
@@ -27,8 +28,14 @@ def _read(*lines: object):  # type: ignore[no-untyped-def]
 
 def test_it_reads_both_row_shapes_and_numbers_short_rows_per_question() -> None:
     parsed = _read(
-        {"id": "q1", "sample_index": 3, "text": "<think>x</think><answer>B</answer>", "kept": False,
-         "drop_reason": "no_answer", "prompt_version": "teacher-v1"},
+        {
+            "id": "q1",
+            "sample_index": 3,
+            "text": "<think>x</think><answer>B</answer>",
+            "kept": False,
+            "drop_reason": "no_answer",
+            "prompt_version": "teacher-v1",
+        },
         {"id": "c1", "question": "q2", "chain": "<think>one beep</think><answer>A</answer>", "model": "big-lvlm"},
         {"id": "c2", "question": "q2", "chain": "<think>one beep again</think><answer>A</answer>"},
     )
@@ -69,8 +76,9 @@ def test_it_refuses_an_empty_file_or_one_over_the_row_limit() -> None:
     with pytest.raises(ChainFileError, match="no chains"):
         read_chain_file(io.BytesIO(b"\n\n"), QUESTIONS.get)
     with pytest.raises(ChainFileError, match="more than 2"):
-        read_chain_file(_file(*[{"id": f"c{i}", "question": "q1", "chain": "x"} for i in range(3)]), QUESTIONS.get,
-                        max_rows=2)
+        read_chain_file(
+            _file(*[{"id": f"c{i}", "question": "q1", "chain": "x"} for i in range(3)]), QUESTIONS.get, max_rows=2
+        )
 
 
 def test_it_reports_a_line_that_is_not_utf8() -> None:
@@ -81,12 +89,20 @@ def test_it_reports_a_line_that_is_not_utf8() -> None:
 def test_it_selects_like_the_teacher_recomputing_what_the_file_claims() -> None:
     parsed = _read(
         {"id": "q1", "sample_index": 0, "text": "<think>I hear beeps.</think><answer>B</answer>"},
-        {"id": "q1", "sample_index": 1, "text": "<think>A dog barks.</think><answer>A</answer>", "is_correct": True,
-         "kept": True},
+        {
+            "id": "q1",
+            "sample_index": 1,
+            "text": "<think>A dog barks.</think><answer>A</answer>",
+            "is_correct": True,
+            "kept": True,
+        },
         {"id": "q1", "sample_index": 2, "text": "I am not sure", "kept": True},
         {"id": "q1", "sample_index": 3, "text": "<think>I hear beeps.</think><answer>B</answer>"},
-        {"id": "q1", "sample_index": 5, "text": "<think>Short electronic beeps, evenly spaced.</think>"
-                                                "<answer>Beeps</answer>"},
+        {
+            "id": "q1",
+            "sample_index": 5,
+            "text": "<think>Short electronic beeps, evenly spaced.</think><answer>Beeps</answer>",
+        },
     )
     result = select_imported(QUESTIONS["q1"], parsed.groups["q1"])
     by_index = {c.sample_index: c for c in result.chains}
