@@ -24,8 +24,8 @@ class Selection:
 
 
 def selection(run: GenerationRun) -> Selection | None:
-    """None for a validation run; counts so far for a running teacher run."""
-    if run.kind != GenerationRun.Kind.TEACHER:
+    """None for a validation run; counts so far for a running teacher run or chain import."""
+    if not run.makes_chains:
         return None
     from pipeline.teacher import DROP_REASONS
 
