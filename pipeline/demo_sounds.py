@@ -23,6 +23,7 @@ import form `{id, question, chain}`, so bootstrap imports both through the ordin
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import logging
 import shutil
@@ -220,7 +221,11 @@ def build_demo_sounds(out_dir: Path) -> Path:
     for clip in CLIPS:
         target = audio / clip.file
         if clip.file in GENERATED:
-            write_wav(target, GENERATED[clip.file](), SAMPLE_RATE)
+            tmp = write_wav(target.with_name(f".{clip.file}.tmp.wav"), GENERATED[clip.file](), SAMPLE_RATE)
+            if target.is_file() and filecmp.cmp(tmp, target, shallow=False):
+                tmp.unlink()  # unchanged: keep the file (and its mtime) as it is
+            else:
+                tmp.replace(target)
         elif not target.is_file() or target.stat().st_size != (MEDIA / clip.file).stat().st_size:
             shutil.copyfile(MEDIA / clip.file, target)
             shutil.copyfile((MEDIA / clip.file).with_suffix(".txt"), target.with_suffix(".txt"))
