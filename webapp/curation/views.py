@@ -17,6 +17,7 @@ from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.chain_imports import queue_chain_import
+from webapp.curation.empty_states import run_notice
 from webapp.curation.forms import ChainImportForm, GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
 from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
@@ -105,7 +106,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
                   {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
-                   "policy": policy_in_force(run), "selection": selection(run),
+                   "policy": policy_in_force(run), "selection": selection(run), "notice": run_notice(run),
                    "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None})
 
 
