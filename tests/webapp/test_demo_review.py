@@ -4,6 +4,7 @@ by ear (a grounded chain passes, one that invents a sound fails)."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from pipeline.demo_sounds import CLIPS
+from pipeline.demo_sounds import AUDIO_DIR, CLIPS, QUESTIONS_NAME, build_demo_sounds, chains
+from pipeline.tiny import build_model
 from webapp.catalog.models import Question
 from webapp.curation.models import Chain, GenerationRun
 
@@ -24,9 +26,13 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
     settings.VAR_DIR = tmp_path
     started = time.monotonic()
     call_command("bootstrap_demo_sounds", process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
+    bootstrapped = time.monotonic()
     run_worker("default")
-    with capsys.disabled():  # a figure for the notes, never asserted
-        print(f"\ndemo sounds: bootstrap + import + validation {time.monotonic() - started:.1f} s")
+    with capsys.disabled():  # figures for the notes, never asserted
+        print(
+            f"\ndemo sounds: bootstrap {bootstrapped - started:.1f} s, then import + validation on the worker "
+            f"{time.monotonic() - bootstrapped:.1f} s"
+        )
     imported = GenerationRun.objects.get(kind="imported")
     validation = GenerationRun.objects.get(kind="validation", source_run=imported)
     assert imported.status == validation.status == "succeeded", validation.error or imported.error
@@ -57,3 +63,55 @@ def test_bootstrapping_the_demo_sounds_again_changes_nothing(settings, tmp_path:
     counts = (Question.objects.count(), Chain.objects.count(), GenerationRun.objects.count())
     call_command("bootstrap_demo_sounds", stdout=io.StringIO(), stderr=io.StringIO())
     assert (Question.objects.count(), Chain.objects.count(), GenerationRun.objects.count()) == counts
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_model("tiny-qwen2-audio", tmp_path_factory.mktemp("tiny") / "tiny-qwen2-audio")
+
+
+@pytest.mark.slow
+def test_validating_the_demo_with_both_shows_spans_and_the_judges_opinion_beside_each_claim(
+    settings, tmp_path: Path, admin_client: Client, curator_client: Client, run_worker, tiny_judge: Path
+) -> None:
+    """The robin's chains only: the tiny judge takes about 15 s a chain on a busy 2-core machine."""
+    folder = build_demo_sounds(tmp_path / "demo")
+    call_command(
+        "import_mmau",
+        str(folder / QUESTIONS_NAME),
+        audio=str(folder / AUDIO_DIR),
+        dataset="demo",
+        process_now=True,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    robin = tmp_path / "robin.jsonl"
+    robin.write_text("".join(json.dumps(row) + "\n" for row in chains() if row["question"] == "demo-sound-robin"))
+    call_command("import_chains", str(robin), dataset="demo", now=True, stdout=io.StringIO(), stderr=io.StringIO())
+    imported = GenerationRun.objects.get(kind="imported")
+    r = admin_client.post(
+        "/runs/validate/",
+        {
+            "source_run": imported.pk,
+            "validators": "both",
+            "judge_model": str(tiny_judge),
+            "judge_backend": "transformers",
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    both = GenerationRun.objects.latest("pk")
+    run_worker("gpu")
+    both.refresh_from_db()
+    assert both.status == "succeeded", both.error
+    question = Question.objects.get(external_id="demo-sound-robin")
+    kept = list(Chain.objects.filter(question=question, kept=True).order_by("sample_index"))
+    policies = [c.verdicts.get(run=both, validator="policy") for c in kept]
+    assert all(c.verdict_id == p.pk for c, p in zip(kept, policies, strict=True))  # the newest run is the record
+    spans = [claim["spans"] for p in policies for claim in p.claims if claim["spans"]]
+    assert spans  # the tagger's time spans for the sounds it heard
+    html = curator_client.get(f"/review/q/{question.pk}/").content.decode()
+    for claim_spans in spans:
+        assert f'data-spans="{json.dumps(claim_spans)}"' in html
+    n_claims = sum(len(p.claims) for p in policies)
+    assert html.count('<span class="judge-opinion') == n_claims  # the judge's word beside every claim
+    assert "policy: pass" in html and "policy: fail" in html
