@@ -143,3 +143,14 @@ def test_the_dataset_page_offers_admins_the_import_with_the_dataset_chosen(admin
     assert "/runs/import/" not in curator_client.get(dataset.get_absolute_url()).content.decode()
     form = admin_client.get(f"/runs/import/?dataset={dataset.pk}").content.decode()
     assert f'value="{dataset.pk}" selected' in form and 'enctype="multipart/form-data"' in form
+
+
+def test_a_file_without_chains_fails_its_run_and_imports_nothing(dataset: Dataset, tmp_path: Path) -> None:
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+    with pytest.raises(CommandError, match="holds no chains"):
+        call_command("import_chains", str(path), dataset=dataset.name, now=True, stdout=io.StringIO())
+    run = GenerationRun.objects.get(kind="imported")
+    assert run.status == "failed" and not run.chains.exists()
