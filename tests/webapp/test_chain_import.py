@@ -136,8 +136,9 @@ def test_the_chain_limits_are_what_the_database_stores() -> None:
     assert CHAIN_LIMITS["prompt_version"] == GenerationRun._meta.get_field("prompt_version").max_length
 
 
-def test_the_dataset_page_offers_admins_the_import_with_the_dataset_chosen(admin_client: Client, curator_client: Client,
-                                                                          dataset: Dataset) -> None:
+def test_the_dataset_page_offers_admins_the_import_with_the_dataset_chosen(
+    admin_client: Client, curator_client: Client, dataset: Dataset
+) -> None:
     page = admin_client.get(dataset.get_absolute_url()).content.decode()
     assert f'href="/runs/import/?dataset={dataset.pk}"' in page
     assert "/runs/import/" not in curator_client.get(dataset.get_absolute_url()).content.decode()
