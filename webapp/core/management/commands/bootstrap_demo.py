@@ -48,6 +48,6 @@ class Command(BaseCommand):
             split="train", process_now=opts["process_now"], stdout=self.stdout, stderr=self.stderr,
         )
         # Clips the tagger recognises and hand-written chains about them, validated: the review queue's first work.
-        call_command("bootstrap_demo_sounds", process_now=opts["process_now"], stdout=self.stdout, stderr=self.stderr)
+        call_command("bootstrap_demo_sounds", stdout=self.stdout, stderr=self.stderr)
         for username, password in passwords.items():
             self.stdout.write(f"Log in as {username} with password: {password}  ({folder / f'{username}_password'})")

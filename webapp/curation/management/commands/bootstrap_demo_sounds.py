@@ -1,9 +1,10 @@
-"""python manage.py bootstrap_demo_sounds [--process-now]: the demo's reviewable content (idempotent).
+"""python manage.py bootstrap_demo_sounds: the demo's reviewable content (idempotent).
 
 Imports the clips of `pipeline.demo_sounds` (sounds the tagger recognises) as an MMAU-format dataset, imports their
 hand-written chains through the chain import (kind *imported*), and chains a sound-event validation run, so the
-review queue opens with real work and verdicts a person can check by ear. A second run changes nothing: the
-questions are unchanged, the chains file is already imported, so no new validation is queued.
+review queue opens with real work and verdicts a person can check by ear. The clips are processed here, not on the
+worker: with several workers the validation could otherwise start before its clips have audio. A second run changes
+nothing: the questions are unchanged, the chains file is already imported, so no new validation is queued.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", type=Path, default=None, help="Where the files are written (VAR_DIR/demo_sounds).")
-        parser.add_argument("--process-now", action="store_true", help="Process clips here, not on the worker.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         started = time.monotonic()
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             audio=str(folder / AUDIO_DIR),
             dataset=DATASET,
             split="train",
-            process_now=opts["process_now"],
+            process_now=True,  # five short clips, under a second: the validation queued next finds their audio
             stdout=self.stdout,
             stderr=self.stderr,
         )
