@@ -30,6 +30,17 @@ FIELD_LIMITS: dict[str, int] = {
     "extra": TEXT_LIMIT,  # each value
 }
 
+# What an imported chain's strings may hold (pipeline/chain_import.py); checked against `Chain` and `Question` like
+# FIELD_LIMITS. A chain's text is free text in the database: its bound is a sanity one, above any token budget.
+CHAIN_LIMITS: dict[str, int] = {
+    "id": 64,  # the chain's own id in the file (reported with its errors)
+    "question": 64,  # Question.external_id
+    "text": 100_000,
+    "finish_reason": 16,  # Chain.finish_reason
+    "model": 500,  # GenerationRun.model
+    "prompt_version": 64,  # GenerationRun.prompt_version
+}
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 

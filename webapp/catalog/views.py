@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.apps import apps
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.catalog import queries
@@ -16,7 +15,7 @@ from webapp.catalog.forms import ImportForm, QuestionFilterForm, ReviewOverlapFo
 from webapp.catalog.imports import DatasetFormatMismatch, get_or_create_dataset, queue_upload
 from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
-from webapp.catalog.uploads import UploadLimit
+from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import job_is_alive
@@ -106,17 +105,11 @@ def reprocess_clip(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(first) if first else redirect("catalog:datasets")
 
 
-@csrf_exempt  # only so the upload handler goes in before the CSRF check reads the body: checked just below
+@csrf_exempt  # only so the upload handler goes in before the CSRF check reads the body: upload_form_view checks it
 @require_http_methods(["GET", "POST"])
 @admin_required
-def import_new(request: HttpRequest) -> HttpResponse:
-    limit = UploadLimit(request, settings.IMPORT_MAX_UPLOAD_BYTES)
-    request.upload_handlers.insert(0, limit)
-    return _import_form(request, limit)
-
-
-@csrf_protect
-def _import_form(request: HttpRequest, limit: UploadLimit) -> HttpResponse:
+@upload_form_view
+def import_new(request: HttpRequest, limit: UploadLimit) -> HttpResponse:
     data, files = request.POST or None, request.FILES or None  # reading the body runs the upload handlers
     form = ImportForm(data, files, refused_upload=limit.message() if limit.refused else None)
     if request.method == "POST" and form.is_valid():

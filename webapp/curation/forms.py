@@ -99,7 +99,8 @@ class GenerationRunForm(EndpointFields):
 
 class ValidationRunForm(EndpointFields):
     source_run = forms.ModelChoiceField(
-        queryset=GenerationRun.objects.filter(kind=GenerationRun.Kind.TEACHER), label="Teacher run"
+        queryset=GenerationRun.objects.filter(kind__in=(GenerationRun.Kind.TEACHER, GenerationRun.Kind.IMPORTED)),
+        label="Chains of (teacher or imported run)",
     )
     validators = forms.ChoiceField(choices=VALIDATORS, initial="sound-events")
     judge_model = forms.CharField(max_length=500, required=False,
@@ -122,4 +123,31 @@ class ValidationRunForm(EndpointFields):
         if data.get("validators") in {"lalm", "both"} and not data.get("judge_model"):
             self.add_error("judge_model", "The LALM judge needs an audio model.")
         data["policy"] = data.get("policy") or "any-contradiction"  # the default when a client leaves it out
+        return data
+
+
+class ChainImportForm(forms.Form):
+    """A chains JSONL generated elsewhere, with the provenance the run records (blank: what the rows claim)."""
+
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    chains = forms.FileField(label="Chains file", help_text="JSONL: pipeline.teacher output, or {id, question, chain} "
+                                                            "per line (docs/curation.md).")
+    model = forms.CharField(required=False, max_length=500, label="Model that wrote them",
+                            help_text="As claimed by whoever generated the file; blank: the rows' `model`.")
+    prompt_version = forms.CharField(required=False, max_length=64,
+                                     help_text="Blank: the rows' `prompt_version`.")
+    prompt = forms.CharField(required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 4}),
+                             help_text="The prompt they were generated with, for the record.")
+    validate_after = forms.ChoiceField(required=False, choices=[("", "no"), *VALIDATORS],
+                                       help_text="Chain a validation run when the import finishes.")
+
+    def __init__(self, *args, refused_upload: str | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.refused_upload = refused_upload
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        if self.refused_upload:  # the file never arrived: say why instead of "This field is required."
+            self.errors.pop("chains", None)
+            self.add_error("chains", self.refused_upload)
         return data

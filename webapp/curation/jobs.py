@@ -1,6 +1,6 @@
-"""RQ jobs for teacher generation and validation: ids in, rows out, written in batches.
+"""RQ jobs for teacher generation, chain imports and validation: ids in, rows out, written in batches.
 
-Both jobs are resumable by construction: they skip the questions (or chains) whose results are already
+Every job is resumable by construction: they skip the questions (or chains) whose results are already
 stored, and writes use the unique keys (run, question, sample index) / (chain, run, validator, version) with
 ignore_conflicts, so a retried or resumed job never duplicates a row. Each job is one attempt of its run: its
 batches land inside `run.fence()`, and a superseded attempt stops at its next batch without writing it.
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from pipeline.media import load_frames, read_audio
-from webapp.catalog.models import Clip, Question
+from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
 from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
@@ -27,6 +29,7 @@ from webapp.curation.record import succeed_validation
 from webapp.curation.runs import launch_validation, policy_settings, server_policy
 
 if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
+    from pipeline.chain_import import ChainFile, QuestionInfo
     from pipeline.teacher import QuestionChains
 
 logger = logging.getLogger(__name__)
@@ -75,17 +78,7 @@ def _teach(run: GenerationRun) -> str:
         try:
             for result in generate_chains(cfg, _teacher_items(questions), backend,
                                           skip_ids={str(pk) for pk in done_ids}):
-                rows = [
-                    Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
-                          parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
-                          open_answer=db_safe(c.parsed_answer) if isinstance(c.parsed_answer, str) else "",
-                          is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
-                          finish_reason=c.finish_reason, logprob=c.logprob)
-                    for c in result.chains
-                ]
-                with run.fence():
-                    Chain.objects.bulk_create(rows, ignore_conflicts=True)
-                    TeacherQuestion.objects.bulk_create([_question_stats(run, result)], ignore_conflicts=True)
+                rows = store_question_chains(run, result)
                 failpoint("teacher.batch")
                 done += 1
                 n_chains += len(rows)
@@ -108,10 +101,24 @@ def _teach(run: GenerationRun) -> str:
         raise
     run.report_progress(total, total)
     if run.mark_succeeded() and (validators := run.question_filter.get("validate_after")):
-        from django.conf import settings
-
         launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
     return "succeeded"
+
+
+def store_question_chains(run: GenerationRun, result: QuestionChains) -> list[Chain]:
+    """Write one question's selected chains and its agreement, fenced; teacher runs and chain imports both do."""
+    rows = [
+        Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
+              parsed_answer=c.parsed_answer if isinstance(c.parsed_answer, int) else None,
+              open_answer=db_safe(c.parsed_answer) if isinstance(c.parsed_answer, str) else "",
+              is_correct=c.is_correct, kept=c.kept, drop_reason=c.drop_reason, n_tokens=c.n_tokens,
+              finish_reason=c.finish_reason, logprob=c.logprob)
+        for c in result.chains
+    ]
+    with run.fence():
+        Chain.objects.bulk_create(rows, ignore_conflicts=True)
+        TeacherQuestion.objects.bulk_create([_question_stats(run, result)], ignore_conflicts=True)
+    return rows
 
 
 def _question_stats(run: GenerationRun, result: QuestionChains) -> TeacherQuestion:
@@ -195,3 +202,80 @@ def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, coun
         Verdict.objects.bulk_create(batch, ignore_conflicts=True)
     batch.clear()
     run.report_progress(done, total, {"verdicts": dict(counts)})
+
+
+# --------------------------------------------------------------------------------------- chain imports
+
+MAX_ERRORS_SHOWN = 200  # an import's run page lists this many row errors; the count covers all
+
+
+def _question_infos(dataset: Dataset) -> dict[str, QuestionInfo]:
+    from pipeline.chain_import import QuestionInfo
+
+    rows = dataset.questions.values_list("pk", "external_id", "text", "choices", "answer_index", "answer_text")
+    return {ext: QuestionInfo(key=pk, text=text, choices=tuple(choices), answer_index=index, answer_text=answer)
+            for pk, ext, text, choices, index, answer in rows.iterator()}
+
+
+def import_chains_job(run_id: int, attempt: int) -> str:
+    run = GenerationRun.objects.select_related("dataset").get(pk=run_id)
+    return run.carry_out(attempt, lambda: _import(run))
+
+
+def _record_file(run: GenerationRun, parsed: ChainFile) -> None:
+    """Row errors, and the provenance the rows claim where the form left it blank."""
+    fields: dict[str, object] = {}
+    if not run.model and (models := parsed.claimed("model")):
+        fields["model"] = ", ".join(models)[:500]
+    if not run.prompt_version and (versions := parsed.claimed("prompt_version")):
+        fields["prompt_version"] = ", ".join(versions)[:64]
+    k = max((len(rows) for rows in parsed.groups.values()), default=0)
+    fields["samples_per_question"] = min(k, 32_767)
+    with run.fence():
+        GenerationRun.objects.filter(pk=run.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.report_progress(0, len(parsed.groups), {
+        "rows": parsed.n_rows, "error_count": len(parsed.errors),
+        "errors": [{**e.to_json(), "reason": db_safe(e.reason)} for e in parsed.errors[:MAX_ERRORS_SHOWN]],
+    })
+
+
+def chain_counts(run: GenerationRun) -> dict[str, object]:
+    """Chains stored, kept, and how many each drop reason took, counted across every attempt."""
+    reasons = Counter(run.chains.exclude(drop_reason="").values_list("drop_reason", flat=True))
+    return {"chains": run.chains.count(), "kept": run.chains.filter(kept=True).count(), "dropped": dict(reasons)}
+
+
+def _import(run: GenerationRun) -> str:
+    from pipeline.chain_import import ChainFileError, read_chain_file, select_imported
+
+    try:
+        questions = _question_infos(run.dataset)
+        try:
+            with storage.resolve(run.config["path"]).open("rb") as fh:
+                parsed = read_chain_file(fh, questions.get, max_rows=settings.IMPORT_MAX_ROWS)
+        except (ChainFileError, OSError) as exc:
+            run.mark_failed(f"chains file rejected: {exc}")
+            return "failed"
+        _record_file(run, parsed)
+        done = set(run.chains.values_list("question__external_id", flat=True).distinct())
+        n_done = len(done)
+        for external_id, rows in parsed.groups.items():
+            if external_id in done:
+                continue
+            store_question_chains(run, select_imported(questions[external_id], rows))
+            n_done += 1
+            run.report_progress(n_done, len(parsed.groups))
+            if run.should_stop():
+                return "cancelled"
+        run.report_progress(n_done, len(parsed.groups), chain_counts(run))
+    except Superseded:
+        raise
+    except Exception as exc:
+        run.mark_failed(exc)
+        raise
+    if run.mark_succeeded() and (validators := run.question_filter.get("validate_after")):
+        launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
+    logger.info("chain import %s: %s rows, %s errors", run.pk, parsed.n_rows, len(parsed.errors))
+    return "succeeded"

@@ -23,6 +23,7 @@ class GenerationRun(Run):
     class Kind(models.TextChoices):
         TEACHER = "teacher", "Teacher chains"
         VALIDATION = "validation", "Validation"
+        IMPORTED = "imported", "Imported chains"  # generated elsewhere, read from a file (chain_imports.py)
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="generation_runs")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TEACHER)
@@ -50,9 +51,17 @@ class GenerationRun(Run):
         return reverse("curation:run", args=[self.pk])
 
     @property
+    def makes_chains(self) -> bool:
+        """A teacher run or an import: a run whose chains can be validated and reviewed."""
+        return self.kind in (self.Kind.TEACHER, self.Kind.IMPORTED)
+
+    @property
     def queue_name(self) -> str:
         """Teacher and LALM work needs a GPU; the sound-event validator is cheap CPU work, and a run whose model
-        sits behind an OpenAI-compatible server only sends HTTP requests (its tagger, if any, is CPU work too)."""
+        sits behind an OpenAI-compatible server only sends HTTP requests (its tagger, if any, is CPU work too).
+        An import only reads a file."""
+        if self.kind == self.Kind.IMPORTED:
+            return "default"
         if self.kind == self.Kind.VALIDATION and self.config.get("validators") == "sound-events":
             return "default"
         if self.backend == "openai":
@@ -64,6 +73,8 @@ class GenerationRun(Run):
     def job_name(self) -> str:
         if self.kind == self.Kind.TEACHER:
             return "webapp.curation.jobs.teacher_job"
+        if self.kind == self.Kind.IMPORTED:
+            return "webapp.curation.jobs.import_chains_job"
         return "webapp.curation.jobs.validation_job"
 
     def job_queue(self) -> str:

@@ -22,10 +22,17 @@ class Selection:
     agreement_mean: float | None
     lucky: int  # labelled questions answered right by a minority of their K samples
 
+    @property
+    def summary(self) -> str:
+        """'0 of 32 kept: 31 had no answer, 1 wrong answer'."""
+        from webapp.curation.empty_states import kept_summary
+
+        return kept_summary(self.kept, self.chains, dict(self.dropped))
+
 
 def selection(run: GenerationRun) -> Selection | None:
-    """None for a validation run; counts so far for a running teacher run."""
-    if run.kind != GenerationRun.Kind.TEACHER:
+    """None for a validation run; counts so far for a running teacher run or chain import."""
+    if not run.makes_chains:
         return None
     from pipeline.teacher import DROP_REASONS
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.curation.forms import GenerationRunForm, ValidationRunForm
+from webapp.curation.chain_imports import queue_chain_import
+from webapp.curation.empty_states import run_notice
+from webapp.curation.forms import ChainImportForm, GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
 from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
 from webapp.curation.selection import selection
@@ -58,6 +63,26 @@ def validation_new(request: HttpRequest) -> HttpResponse:
                   status=400 if form.errors else 200)
 
 
+@csrf_exempt  # only so the upload handler goes in before the CSRF check reads the body: upload_form_view checks it
+@require_http_methods(["GET", "POST"])
+@admin_required
+@upload_form_view
+def chain_import_new(request: HttpRequest, limit: UploadLimit) -> HttpResponse:
+    form = ChainImportForm(request.POST or None, request.FILES or None, initial={"dataset": request.GET.get("dataset")},
+                           refused_upload=limit.message() if limit.refused else None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        run, created = queue_chain_import(d["dataset"], d["chains"], model=d["model"], prompt=d["prompt"],
+                                          prompt_version=d["prompt_version"], validate_after=d["validate_after"],
+                                          user=request.user)
+        if not created:
+            messages.info(request, f"This file was imported into {d['dataset']} already, as run #{run.pk}: "
+                                   "nothing changed.")
+        return redirect(run)
+    return render(request, "curation/run_new.html", {"form": form, "title": "Chain import", "multipart": True},
+                  status=400 if form.errors else 200)
+
+
 def _same_model(a: str, b: str) -> bool:
     """One checkpoint named two ways: the same folder however written, or a local copy named like a hub id."""
     def norm(name: str) -> str:
@@ -81,7 +106,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
                   {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
-                   "policy": policy_in_force(run), "selection": selection(run)})
+                   "policy": policy_in_force(run), "selection": selection(run), "notice": run_notice(run),
+                   "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None})
 
 
 run_cancel = cancel_view(_get_run_for_user)

@@ -22,11 +22,13 @@ from webapp.core import storage
 from webapp.core.decorators import curator_required
 from webapp.core.htmx import page_or_partial
 from webapp.curation import review
+from webapp.curation.empty_states import why_queue_empty
 from webapp.curation.models import BulkAction, Chain
 from webapp.curation.review import bulk as bulk_actions
 from webapp.curation.review import dashboards
 from webapp.curation.review import spectrogram as spectrogram_frames
 from webapp.curation.review.forms import (
+    FILTER_FIELDS,
     BulkForm,
     DecisionForm,
     NextForm,
@@ -92,7 +94,10 @@ def next_item(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(f"Invalid request: {step.errors.as_text()}")
     question = review.claim_next(request.user, form.chains(), after=step.cleaned_data["after"])
     if question is None:
-        return render(request, "curation/review_empty.html", {"query": form.query()})
+        dataset = form.cleaned_data.get("dataset")
+        filtered = any(form.cleaned_data.get(name) for name in FILTER_FIELDS if name != "dataset")
+        why = why_queue_empty(request.user, dataset_id=dataset.pk if dataset else None, filtered=filtered)
+        return render(request, "curation/review_empty.html", {"query": form.query(), "why": why})
     return redirect(item_url(question.pk, form.query()))
 
 

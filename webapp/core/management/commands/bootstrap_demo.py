@@ -1,4 +1,4 @@
-"""Create the roles, a demo admin and curator, and import the generated demo dataset (idempotent).
+"""Create the roles, a demo admin and curator, and import the generated demo datasets and chains (idempotent).
 
 Each user gets a password of their own, kept in a 0600 file under VAR_DIR: with one shared password a curator could
 log in as the superuser.
@@ -47,5 +47,7 @@ class Command(BaseCommand):
             "import_avqa", str(annotations), videos=str(demo_dir / "videos"), dataset="Demo (synthetic AVQA)",
             split="train", process_now=opts["process_now"], stdout=self.stdout, stderr=self.stderr,
         )
+        # Clips the tagger recognises and hand-written chains about them, validated: the review queue's first work.
+        call_command("bootstrap_demo_sounds", stdout=self.stdout, stderr=self.stderr)
         for username, password in passwords.items():
             self.stdout.write(f"Log in as {username} with password: {password}  ({folder / f'{username}_password'})")
