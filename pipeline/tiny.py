@@ -24,7 +24,10 @@ if TYPE_CHECKING:  # heavy imports stay inside the builders: importing this modu
 
 log = logging.getLogger(__name__)
 
-TINY_MODELS = ("tiny-qwen2", "tiny-qwen2-audio", "tiny-qwen2_5-vl")
+# tiny-qwen2-audio-2s: the same student with a 2 s audio window (100 encoder positions instead of Whisper's 1500),
+# sized for the demo task's one-second tones so SFT and evaluation take seconds on a CPU (pipeline/demo_task.py).
+TINY_MODELS = ("tiny-qwen2", "tiny-qwen2-audio", "tiny-qwen2_5-vl", "tiny-qwen2-audio-2s")
+SHORT_AUDIO_WINDOW_S = 2
 # Bump whenever anything below changes what lands on disk: the marker makes stale builds rebuild.
 RECIPE_VERSION = 1
 MARKER = "sightsound_tiny.json"
@@ -191,7 +194,11 @@ def _save_qwen2(tok: PreTrainedTokenizerBase, out: Path) -> torch.nn.Module:
     return model
 
 
-def _save_qwen2_audio(tok: PreTrainedTokenizerBase, out: Path) -> torch.nn.Module:
+def save_qwen2_audio(tok: PreTrainedTokenizerBase, out: Path, chunk_s: int = 30) -> torch.nn.Module:
+    """A tiny Qwen2-Audio whose feature extractor keeps `chunk_s` seconds (Whisper's 30 s by default).
+
+    vLLM's Qwen2-Audio accepts only the 30 s window (3000 mel frames); shorter windows are for transformers.
+    """
     from transformers import (
         Qwen2AudioConfig,
         Qwen2AudioForConditionalGeneration,
@@ -203,14 +210,16 @@ def _save_qwen2_audio(tok: PreTrainedTokenizerBase, out: Path) -> torch.nn.Modul
     # _tied_weights_keys), so saying "tied" would make vLLM (which honours the flag) drop lm_head and
     # compute different logits from transformers. Real Qwen2-Audio-7B is untied too.
     text = dict(model_type="qwen2", **_text_config(tok, tied=False))
-    config = Qwen2AudioConfig(audio_config=AUDIO_ENCODER, text_config=text,
+    audio = dict(AUDIO_ENCODER, max_source_positions=chunk_s * 50)  # 100 mel frames/s, halved by the encoder
+    config = Qwen2AudioConfig(audio_config=audio, text_config=text,
                               audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"))
     model = _seeded(Qwen2AudioForConditionalGeneration, config)
     model.generation_config = _generation_config(tok)
     model.save_pretrained(out)
     rewrite_audio_keys(out / "model.safetensors")
     # chat_template=None selects Qwen2AudioProcessor's built-in template: the one the real checkpoint uses.
-    processor = Qwen2AudioProcessor(WhisperFeatureExtractor(feature_size=128, sampling_rate=16000), tok)
+    extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=chunk_s)
+    processor = Qwen2AudioProcessor(extractor, tok)
     processor.save_pretrained(out)
     return model
 
@@ -268,7 +277,10 @@ def _with_template(tok: PreTrainedTokenizerBase, template: str) -> PreTrainedTok
     return tok
 
 
-_BUILDERS = {"tiny-qwen2": _save_qwen2, "tiny-qwen2-audio": _save_qwen2_audio, "tiny-qwen2_5-vl": _save_qwen2_5_vl}
+_BUILDERS = {
+    "tiny-qwen2": _save_qwen2, "tiny-qwen2-audio": save_qwen2_audio, "tiny-qwen2_5-vl": _save_qwen2_5_vl,
+    "tiny-qwen2-audio-2s": lambda tok, out: save_qwen2_audio(tok, out, chunk_s=SHORT_AUDIO_WINDOW_S),
+}
 
 
 def _read_marker(out_dir: Path) -> dict[str, Any] | None:

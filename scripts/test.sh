@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The second README command: set up and run the whole suite, tier by tier.
-#   scripts/test.sh            all tiers that run on this machine (lint, fast, database, browser, vllm)
+#   scripts/test.sh            all tiers that run on this machine (lint, fast, database, learning, browser, vllm)
 #   scripts/test.sh database   one tier; DATABASE_URL=postgres://... runs the database tier on PostgreSQL
 #   DATABASE_URL=postgres://... scripts/test.sh faults   the fault-injection suite (PostgreSQL only)
 # A tier that collects no test, or skips one, fails.
@@ -10,18 +10,21 @@ scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SIGHTSOUND_FAIL_ON_SKIP=1 TOKENIZERS_PARALLELISM=false
 PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider)
 tiers=("$@")
-[ ${#tiers[@]} -gt 0 ] || tiers=(lint fast database browser vllm)
+[ ${#tiers[@]} -gt 0 ] || tiers=(lint fast database learning browser vllm)
 for tier in "${tiers[@]}"; do
   echo "=== tier: $tier (${DATABASE_URL:-sqlite}) ==="
   case "$tier" in
     lint)  # style, the import-linter contracts, and the cycle test import-linter cannot express
       .venv/bin/ruff check . && .venv/bin/lint-imports --no-cache && "${PYTEST[@]}" tests/lint ;;
-    fast) "${PYTEST[@]}" tests/pipeline -m "not gpu and not torchvision" ;;
+    fast) "${PYTEST[@]}" tests/pipeline -m "not gpu and not torchvision and not learning" ;;
+    learning)  # a tiny student trained until it has learnt (from the audio): minutes of CPU, so once, on SQLite
+      "${PYTEST[@]}" tests/pipeline -m "learning and not gpu and not torchvision"
+      "${PYTEST[@]}" tests/webapp -m "learning and not gpu and not torchvision" ;;
     database)
       # Tests marked `postgres` race several processes on one database: selected only when it is PostgreSQL.
       case "${DATABASE_URL:-}" in
-        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not faults" ;;
-        *) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not postgres and not faults" ;;
+        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not faults and not learning" ;;
+        *) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not postgres and not faults and not learning" ;;
       esac ;;
     faults)
       # Real faults in real processes (docs/reliability.md): SIGKILLed work-horses, a restarted Redis, terminated

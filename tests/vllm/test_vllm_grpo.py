@@ -14,7 +14,7 @@ import torch
 from pipeline.grpo import AudioGRPOTrainer, GRPOStageConfig, build_trainer
 from pipeline.sft import SFTStageConfig
 from pipeline.sft import run as sft_run
-from tests.pipeline.test_learns_from_audio import check_learns_from_audio
+from tests.pipeline.test_learns_from_audio import check_rollouts_learn
 from tests.pipeline.training_data import sft_row, tiny_student, tone_items, write_jsonl
 
 VLLM = {"enforce_eager": True, "max_model_len": 1024, "dtype": "float32"}
@@ -106,6 +106,6 @@ def test_grpo_run_with_vllm_rollouts_can_skip_the_importance_sampling_forward(da
 
 
 def test_it_learns_the_pitch_from_the_audio_with_vllm_rollouts(tmp_path: Path) -> None:
-    summary = check_learns_from_audio(tmp_path, chunk_s=30, shuffled_control=False, rollout_backend="vllm",
-                                      vllm_options={**VLLM, "max_model_len": 512})
+    summary = check_rollouts_learn(tmp_path, chunk_s=30, rollout_backend="vllm",
+                                   vllm_options={**VLLM, "max_model_len": 512})
     print(f"LEARNING TEST (vLLM rollouts): {summary}")

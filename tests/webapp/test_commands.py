@@ -20,7 +20,8 @@ def test_it_builds_the_tiny_models_once(tmp_path: Path) -> None:
     out = io.StringIO()
     call_command("build_tiny_models", out=str(tmp_path), stdout=out)
     lines = out.getvalue().splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["tiny-qwen2", "tiny-qwen2-audio", "tiny-qwen2_5-vl"]
+    assert [line.split("\t")[0] for line in lines] == ["tiny-qwen2", "tiny-qwen2-audio", "tiny-qwen2_5-vl",
+                                                      "tiny-qwen2-audio-2s"]
     assert all((tmp_path / name / "config.json").exists() for name in ("tiny-qwen2", "tiny-qwen2-audio"))
     before = (tmp_path / "tiny-qwen2" / "model.safetensors").stat().st_mtime_ns
     call_command("build_tiny_models", out=str(tmp_path), stdout=io.StringIO())

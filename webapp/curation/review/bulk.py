@@ -28,14 +28,17 @@ BULK_BATCH = 500
 BULK_INLINE_MAX = 200  # chains applied in the request; more go to a worker
 
 
-def start(data: dict[str, Any], filters: ReviewFilterForm, count: int, user: AbstractBaseUser) -> BulkAction:
-    """Record the bulk action the curator confirmed (`count` chains); apply it now when small, else queue it."""
+def start(data: dict[str, Any], filters: ReviewFilterForm, count: int, user: AbstractBaseUser, *,
+          inline: bool = False) -> BulkAction:
+    """Record the bulk action the curator confirmed (`count` chains); apply it now when small (or `inline`, for a
+    command that must see it applied), else queue it."""
+    queued = count > BULK_INLINE_MAX and not inline
     with transaction.atomic():
         run = BulkAction.objects.create(action=data["action"], reason=data["reason"], note=data["note"],
                                         filters=filters.stored(), expected_count=count, created_by=user)
-        if count > BULK_INLINE_MAX:
+        if queued:
             run.enqueue()
-    if count <= BULK_INLINE_MAX:
+    if not queued:
         execute(run.pk)
     return run
 
