@@ -22,6 +22,7 @@ def test_it_plays_and_seeks_the_clip(page, question: Question) -> None:  # type:
     ranges: list[str] = []
     page.on("request", lambda r: ranges.append(r.headers.get("range", "")) if "/files/media/" in r.url else None)
     _login(page, "bob", "pw-bob")
+    page.click("nav >> text=Datasets")  # a curator lands on the review queue
     page.click("text=browser")
     page.click(f"text={question.text}")
     page.wait_for_function("document.getElementById('player').readyState >= 1")
