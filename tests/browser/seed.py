@@ -11,10 +11,10 @@ from pathlib import Path
 from django.contrib.auth.models import User
 
 from tests.browser.helpers import import_real_question
-from tests.webapp.review_factories import add_chains, make_question
+from tests.webapp.review_factories import make_question
 from webapp.catalog.models import Dataset, ImportRun, Question
 from webapp.core.models import RunStatus
-from webapp.curation.models import BulkAction, Chain, GenerationRun
+from webapp.curation.models import BulkAction, Chain, GenerationRun, Verdict
 from webapp.curation.review import decisions
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 
@@ -48,6 +48,61 @@ def _summary(acc: float) -> dict[str, float | int]:
     }
 
 
+# Chains a teacher could write for the first real clip (a keyboard / organ, what YAMNet hears on it: docs/testing.md),
+# with the claims a validator would check: grounded, invented, half-right, and one dropped for its wrong answer.
+ORGAN_CHAINS = [
+    (
+        "<think>Sustained chords ring out with the reedy, even tone of an organ; the notes change every second or "
+        "so and nothing else is heard.</think><answer>B</answer>",
+        1,
+        "pass",
+        [
+            ("Sustained chords", "supported", [[0.0, 4.0]]),
+            ("the reedy, even tone of an organ", "supported", [[0.5, 6.0]]),
+        ],
+    ),
+    (
+        "<think>A car engine revs under the music and a horn sounds near the end, so the car makes the sound."
+        "</think><answer>B</answer>",
+        1,
+        "fail",
+        [("A car engine revs", "contradicted", []), ("a horn sounds near the end", "contradicted", [])],
+    ),
+    (
+        "<think>Keys are pressed and a melody plays, maybe over a quiet crowd murmuring in the background."
+        "</think><answer>B</answer>",
+        1,
+        "uncertain",
+        [("a melody plays", "supported", [[1.0, 5.0]]), ("a quiet crowd murmuring", "unverifiable", [])],
+    ),
+    ("<think>A bell rings twice.</think><answer>C</answer>", 2, "fail", [("A bell rings twice", "contradicted", [])]),
+]
+
+
+def _organ_chains(question: Question, run: GenerationRun) -> None:
+    Question.objects.filter(pk=question.pk).update(
+        choices=["a dog", "an organ", "a bell", "rain"], answer_text="an organ"
+    )
+    for k, (text, answer, label, claims) in enumerate(ORGAN_CHAINS):
+        chain = Chain.objects.create(
+            run=run, question=question, sample_index=k, text=text, parsed_answer=answer, is_correct=answer == 1
+        )
+        spans = [
+            {"text": t, "verdict": v, "char_start": text.index(t), "char_end": text.index(t) + len(t), "spans": sp}
+            for t, v, sp in claims
+        ]
+        chain.verdict = Verdict.objects.create(
+            chain=chain,
+            validator="lalm",
+            validator_version="v1",
+            label=label,
+            score=0.9,
+            claims=spans,
+            rationale="Checked against the clip.",
+        )
+        chain.save(update_fields=["verdict"])
+
+
 def seed(tmp_path: Path, real_videos: Path, users: dict[str, User], media_root: Path) -> Seeded:
     question = import_real_question(tmp_path, real_videos, dataset="Sounds")
     dataset = question.dataset
@@ -62,7 +117,7 @@ def seed(tmp_path: Path, real_videos: Path, users: dict[str, User], media_root: 
         prompt_template="Listen and think.",
         sampling={"temperature": 1.0, "top_p": 0.95, "max_new_tokens": 256, "seed": 0},
     )
-    add_chains(question, 4, run=teacher)
+    _organ_chains(question, teacher)
     make_question(dataset, 2, chains=2, run=teacher, clip=question.clip, split="test")
     Chain.objects.filter(run=teacher, sample_index=3).update(kept=False, drop_reason="wrong_answer")
     validation = GenerationRun.objects.create(
