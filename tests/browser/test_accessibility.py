@@ -174,3 +174,45 @@ def test_it_finds_no_serious_accessibility_violation_on_any_page(
         if not p.name.startswith("_")
     }
     assert templates - rendered == set(), "a template no visit renders"
+
+
+# For each element focused by Tab: its outline and the colour behind that outline, which is drawn outside the element
+# (outline-offset): the first opaque background among its ancestors.
+FOCUS_RING = """() => {
+  const el = document.activeElement, style = getComputedStyle(el);
+  let node = el.parentElement, bg = "rgb(255, 255, 255)";
+  while (node && node.nodeType === 1) {
+    const b = getComputedStyle(node).backgroundColor;
+    if (!b.startsWith("rgba") || !b.endsWith(", 0)")) { bg = b; break; }
+    node = node.parentElement;
+  }
+  return {tag: el.tagName, text: (el.textContent || el.name || "").trim().slice(0, 30), style: style.outlineStyle,
+          width: parseFloat(style.outlineWidth), color: style.outlineColor, background: bg};
+}"""
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(c) / 255 for c in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_it_shows_a_focus_ring_that_stands_out_on_every_control(page, users) -> None:  # type: ignore[no-untyped-def]
+    """WCAG 2.4.7 / 1.4.11: a keyboard user sees where focus is, on the dark top bar as on the light page (3:1)."""
+    login(page, "alice", "pw-alice")
+    page.goto(reverse("training:compare"))
+    weak, seen = [], []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        ring = page.evaluate(FOCUS_RING)
+        if ring["tag"] == "BODY":  # past the last control
+            break
+        seen.append(ring)
+        if ring["style"] == "none" or ring["width"] < 2 or _contrast(ring["color"], ring["background"]) < 3:
+            weak.append(ring)
+    assert len(seen) >= 10 and weak == []
