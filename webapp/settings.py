@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.core.context.roles",
+                "webapp.core.context.navigation",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

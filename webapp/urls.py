@@ -6,9 +6,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
 
 from webapp.core import views as core_views
+from webapp.core.navigation import LoginView
 
 urlpatterns = [
-    path("login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
+    path("login/", login_not_required(LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("rq/", include("django_rq.urls")),

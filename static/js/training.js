@@ -2,12 +2,24 @@
 // accuracy bar chart of the comparison page. The pages work without this: the data is also a link / table.
 (function () {
   "use strict";
+  // Small multiples: what tells whether training works comes first (loss, rewards, KL, accuracy), the rest by name.
+  const FIRST = [/(^|\/)loss$/, /reward/, /(^|\/)kl$/, /accuracy/];
+  function rank(name) {
+    const i = FIRST.findIndex(function (re) { return re.test(name); });
+    return i < 0 ? FIRST.length : i;
+  }
+  function before(a, b) {
+    return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+  }
   function lineChart(grid, name) {
     const box = document.createElement("figure");
     box.className = "chart";
-    box.innerHTML = "<figcaption></figcaption><canvas height='160'></canvas>";
+    box.dataset.name = name;
+    box.innerHTML = "<figcaption></figcaption><canvas height='190'></canvas>";
     box.querySelector("figcaption").textContent = name;
-    grid.appendChild(box);
+    // a series first logged in a later poll still takes its place in the order
+    const next = [...grid.children].find(function (f) { return before(name, f.dataset.name) < 0; });
+    grid.insertBefore(box, next || null);
     return new Chart(box.querySelector("canvas"), {
       type: "line",
       data: { datasets: [{ label: name, data: [], pointRadius: 0, borderWidth: 1.5 }] },

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
+from tests.browser.helpers import import_real_question
 from tests.browser.helpers import login as _login  # noqa: E402
 from webapp.catalog.models import Question
 
@@ -17,20 +15,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def question(tmp_path: Path, real_videos: Path, users) -> Question:  # type: ignore[no-untyped-def]
-    name = sorted(real_videos.glob("*.mp4"))[0].stem
-    rows = [{"id": 1, "video_name": name, "video_id": 1, "question_text": "What is making the sound?",
-             "multi_choice": ["a dog", "a car", "a bell", "rain"], "answer": 1,
-             "question_relation": "Both", "question_type": "Which"}]
-    (tmp_path / "one.json").write_text(json.dumps(rows))
-    call_command("import_avqa", str(tmp_path / "one.json"), videos=str(real_videos), dataset="browser",
-                 process_now=True, stdout=io.StringIO())
-    return Question.objects.select_related("clip").get()
+    return import_real_question(tmp_path, real_videos)
 
 
 def test_it_plays_and_seeks_the_clip(page, question: Question) -> None:  # type: ignore[no-untyped-def]
     ranges: list[str] = []
     page.on("request", lambda r: ranges.append(r.headers.get("range", "")) if "/files/media/" in r.url else None)
     _login(page, "bob", "pw-bob")
+    page.click("nav >> text=Datasets")  # a curator lands on the review queue
     page.click("text=browser")
     page.click(f"text={question.text}")
     page.wait_for_function("document.getElementById('player').readyState >= 1")

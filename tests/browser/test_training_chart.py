@@ -74,3 +74,20 @@ def test_it_draws_each_accuracy_with_its_confidence_interval_on_the_comparison(p
     assert drawn["labels"] == ["overall", "question_type=Pitch"]
     assert drawn["bars"] == [[[0.45, 0.75], [0.45, 0.75]], [[0.68, 0.9], [0.68, 0.9]]]
     assert all(h > 0 for h in drawn["heights"]) and errors == []
+
+
+def test_it_draws_the_curves_as_a_grid_with_loss_rewards_kl_and_accuracy_first(page, users) -> None:  # type: ignore[no-untyped-def]
+    run = TrainingRun.objects.create(stage="grpo", base_model="tiny", status=RunStatus.SUCCEEDED)
+    names = ["epoch", "grad_norm", "kl", "learning_rate", "loss", "mean_token_accuracy", "reward",
+             "rewards/format_reward", "completion_length"]
+    MetricPoint.objects.bulk_create([MetricPoint(run=run, step=s, name=n, value=s) for s in (1, 2) for n in names])
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _login(page, "bob", "pw-bob")
+    page.goto(f"/training/{run.pk}/")
+    page.wait_for_function(f"document.querySelectorAll('#chart-grid figure').length === {len(names)}")
+    order = page.eval_on_selector_all("#chart-grid figcaption", "els => els.map(e => e.textContent)")
+    assert order[:5] == ["loss", "reward", "rewards/format_reward", "kl", "mean_token_accuracy"]
+    assert order[5:] == sorted(order[5:])
+    boxes = [page.locator("#chart-grid figure").nth(i).bounding_box() for i in range(4)]
+    assert len({round(b["y"]) for b in boxes}) == 1, "the first four charts share a row"
+    assert all(b["height"] < 260 for b in boxes), "small multiples, not full-width charts"

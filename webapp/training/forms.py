@@ -11,6 +11,7 @@ from django.conf import settings
 from webapp.catalog.models import Dataset, Question
 from webapp.core.models import RunStatus
 from webapp.curation.models import Verdict
+from webapp.training.comparison import baseline_label
 from webapp.training.models import DatasetSnapshot, TrainingRun
 from webapp.training.recipes import LaunchError, recipe_names
 from webapp.training.runs import DESIGNS, launch_check
@@ -98,6 +99,18 @@ class TrainingRunForm(forms.Form):
         return data
 
 
+class EvaluationChoices(forms.ModelMultipleChoiceField):
+    """Each succeeded evaluation as a checkbox that says which baseline it scores and how it did."""
+
+    def label_from_instance(self, obj: TrainingRun) -> str:
+        accuracy = obj.results.get("accuracy")
+        scored = f" · accuracy {accuracy:.3f}" if isinstance(accuracy, int | float) else ""
+        return f"#{obj.pk} {obj.name or 'evaluation'} · {baseline_label(obj)}{scored}"
+
+
 class CompareForm(forms.Form):
-    runs = forms.ModelMultipleChoiceField(
-        required=False, queryset=TrainingRun.objects.filter(stage="eval", status=RunStatus.SUCCEEDED))
+    # Checkboxes, not a multi-select: picking several runs must not need Ctrl-click (nor lose the choice on a slip).
+    runs = EvaluationChoices(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=TrainingRun.objects.filter(stage="eval", status=RunStatus.SUCCEEDED)
+        .select_related("parent__parent").order_by("-pk"))

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -13,7 +21,7 @@ from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.training import predictions, snapshots
+from webapp.training import adapters, predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
@@ -136,6 +144,19 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "training/predictions.html",
                   {"run": run, "page": page, "show": show, "unreadable": unreadable})
+
+
+@require_GET
+@curator_required
+def adapter_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The trained adapter and the run's config as one zip, streamed from the run's own checkpoint folder."""
+    run = _get_run_for_user(request, pk)
+    folder = adapters.adapter_folder(run)
+    if folder is None:
+        raise Http404("This run has no adapter in storage.")
+    response = StreamingHttpResponse(adapters.zip_stream(run, folder), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{run.stage}-{run.pk}-adapter.zip"'
+    return response
 
 
 run_cancel = cancel_view(_get_run_for_user)
