@@ -38,6 +38,7 @@ PAGES: dict[str, Callable[[Seeded], str]] = {
     "curation:runs": lambda s: reverse("curation:runs"),
     "curation:run_new": lambda s: reverse("curation:run_new") + f"?dataset={s.dataset.pk}",
     "curation:validation_new": lambda s: reverse("curation:validation_new"),
+    "curation:chain_import_new": lambda s: reverse("curation:chain_import_new"),
     "curation:run": lambda s: reverse("curation:run", args=[s.teacher.pk]),
     "review:queue": lambda s: reverse("review:queue"),
     "review:next": lambda s: reverse("review:next"),
