@@ -87,6 +87,21 @@ def test_it_undoes_the_previous_item_after_auto_advance(curator_client: Client, 
     assert second.decision == "pending"
 
 
+def test_it_marks_an_edited_chains_verdicts_as_not_validated_since_the_edit(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    edited, untouched = questions[0].chains.order_by("sample_index")
+    curator_client.post(f"/review/chains/{edited.pk}/decide/",
+                        {"action": "edit", "version": 0, "text": "<think>a bell rings</think><answer>C</answer>"})
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    edited_card = page[page.index(f'id="chain-{edited.pk}"'):page.index(f'id="chain-{untouched.pk}"')]
+    untouched_card = page[page.index(f'id="chain-{untouched.pk}"'):]
+    assert 'class="verdict pass stale" title="judged the text before the edit · verdict of record' in edited_card
+    assert "lalm: pass · not validated since edit</span>" in edited_card
+    assert "not validated since edit" not in untouched_card
+    curator_client.post(f"/review/chains/{edited.pk}/undo/", {"version": 1})  # the teacher's text is back
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    assert "not validated since edit" not in page and "lalm: pass</span>" in page
+
+
 def test_it_shows_history_on_the_item_page(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
     chain = questions[0].chains.first()
     curator_client.post(f"/review/chains/{chain.pk}/decide/",
@@ -156,6 +171,25 @@ def test_it_draws_the_dashboard(curator_client: Client, questions, users: dict[s
     assert "No chain has been decided by two curators yet." in page
 
 
+def test_it_counts_the_days_as_the_totals_beside_them(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    """An undo that puts a chain back to accepted is an undo, not a second acceptance, on every dashboard figure."""
+    chain = questions[0].chains.order_by("sample_index").first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    curator_client.post(f"/review/chains/{chain.pk}/decide/",
+                        {"action": "reject", "version": 1, "reason": "other", "note": "no"})
+    curator_client.post(f"/review/chains/{chain.pk}/undo/", {"version": 2})
+    chain.refresh_from_db()
+    assert chain.decision == "accepted"
+    page = curator_client.get("/review/dashboard/")
+    (day,), (curator,) = page.context["chart_data"]["days"], page.context["chart_data"]["curators"]
+    counts = {k: day[k] for k in ("total", "accept", "reject", "undo")}
+    assert counts == {"total": 3, "accept": 1, "reject": 1, "undo": 1}
+    assert {k: day[k] for k in curator if k != "curator"} == {k: v for k, v in curator.items() if k != "curator"}
+    assert page.context["by_dataset"][0]["accepted"] == day["accept"]
+    assert "<tfoot><tr><th>30 days</th><th>3</th><th>1</th><th>1</th><th>0</th><th>0</th><th>1</th></tr></tfoot>" in (
+        page.content.decode())
+
+
 def test_it_charts_agreement_between_curators_on_the_dashboard(curator_client: Client, questions,
                                                               users: dict[str, User]) -> None:  # type: ignore[no-untyped-def]
     carol = User.objects.create_user("carol", password="pw-carol")
@@ -218,3 +252,13 @@ def test_it_serves_the_spectrogram_computed_on_the_server(curator_client: Client
     loudest = max(range(128), key=lambda b: rows[len(rows) // 2][b])
     assert loudest == 16  # 1 kHz of 0-8 kHz on 128 bins
     assert curator_client.get(f"/review/q/{questions[1].pk}/spectrogram.json").status_code == 404  # no audio
+
+
+def test_it_lists_a_runs_model_by_name_and_k_with_the_full_path_on_hover(curator_client: Client) -> None:
+    from webapp.curation.models import GenerationRun
+
+    path = "/srv/models/checkpoints/2026-11-30/experiments/long-prefix/Qwen2.5-Omni-7B-sft-step-1200/"
+    run = GenerationRun.objects.create(dataset=make_dataset(), model=path, samples_per_question=8)
+    page = curator_client.get("/runs/").content.decode()
+    assert f'<td title="{path}">Qwen2.5-Omni-7B-sft-step-1200 · K=8</td>' in page
+    assert GenerationRun(model="Qwen/Qwen2-Audio-7B").model_name == "Qwen2-Audio-7B" and run.model_name

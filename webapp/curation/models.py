@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from webapp.catalog.models import Dataset, Question
 from webapp.core.models import Run
+from webapp.core.text import model_name
 
 
 class GenerationRun(Run):
@@ -48,6 +49,10 @@ class GenerationRun(Run):
 
     def get_absolute_url(self) -> str:
         return reverse("curation:run", args=[self.pk])
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.model)
 
     @property
     def queue_name(self) -> str:
