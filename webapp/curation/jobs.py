@@ -23,7 +23,7 @@ from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, Verdict
-from webapp.curation.record import succeed_validation
+from webapp.curation.record import succeed_validation, verdict_counts
 from webapp.curation.runs import launch_validation, policy_settings, server_policy
 
 if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
@@ -70,7 +70,9 @@ def _teach(run: GenerationRun) -> str:
         cfg = TeacherConfig.from_dict({**run.config, "backend_options": server_policy(
             run.config.get("backend", ""), run.config.get("backend_options") or {})})
         backend = build_backend(cfg)
-        done, started, n_chains, n_kept = len(done_ids), time.monotonic(), 0, 0
+        # Counters start from what earlier attempts stored, so a resumed run's page counts all its chains.
+        n_chains, n_kept = run.chains.count(), run.chains.filter(kept=True).count()
+        done, started, new_chains = len(done_ids), time.monotonic(), 0
         agreement: list[float] = []
         try:
             for result in generate_chains(cfg, _teacher_items(questions), backend,
@@ -89,11 +91,12 @@ def _teach(run: GenerationRun) -> str:
                 failpoint("teacher.batch")
                 done += 1
                 n_chains += len(rows)
+                new_chains += len(rows)
                 n_kept += sum(r.kept for r in rows)
                 agreement.append(result.agreement)
                 elapsed = max(time.monotonic() - started, 1e-6)
                 run.report_progress(done, total, {
-                    "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
+                    "chains": n_chains, "kept": n_kept, "chains_per_s": round(new_chains / elapsed, 3),
                     "agreement_mean": round(sum(agreement) / len(agreement), 3),
                 })
                 if run.should_stop():
@@ -164,7 +167,7 @@ def _validate(run: GenerationRun) -> str:
                                judge_backend_options=server_policy(run.config.get("judge_backend") or "",
                                                                    run.config.get("judge_backend_options") or {}),
                                **policy_settings(run.config))
-        counts: dict[str, int] = {}
+        counts = verdict_counts(run)  # earlier attempts' verdicts count too: the page shows the run's, not the job's
         batch: list[Verdict] = []
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):
             for v in verdicts:
@@ -180,6 +183,8 @@ def _validate(run: GenerationRun) -> str:
                 _flush(batch, run, done, total, counts)
                 if run.should_stop():
                     return "cancelled"
+            else:  # progress per chain, not per batch of 50: a slow judge still shows it moving
+                run.report_progress(done, total, {"verdicts": dict(counts)})
         _flush(batch, run, done, total, counts)
     except Superseded:
         raise

@@ -22,6 +22,19 @@ class Selection:
     agreement_mean: float | None
     lucky: int  # labelled questions answered right by a minority of their K samples
 
+    @property
+    def summary(self) -> str:
+        """What was kept and why the rest was not, in words: '0 of 32 kept: 31 had no answer, 1 wrong answer'."""
+        why = [f"{n} {DROP_WORDS.get(reason, reason)}" for reason, n in sorted(self.dropped, key=lambda d: -d[1]) if n]
+        return f"{self.kept} of {self.chains} kept" + (f": {', '.join(why)}" if why else "")
+
+
+# pipeline.teacher's drop reasons as the run page says them after a count ("31 had no answer").
+DROP_WORDS = {
+    "wrong_answer": "wrong answer", "no_answer": "had no answer", "low_agreement": "below the agreement threshold",
+    "not_majority": "not the majority answer", "duplicate": "duplicate", "bad_format": "bad format",
+}
+
 
 def selection(run: GenerationRun) -> Selection | None:
     """None for a validation run; counts so far for a running teacher run."""

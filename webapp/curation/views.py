@@ -15,6 +15,8 @@ from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.forms import GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
+from webapp.curation.presenters import progress_in_words, verdict_counts_in_words
+from webapp.curation.record import verdict_counts
 from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
 from webapp.curation.selection import selection
 
@@ -79,9 +81,12 @@ def judge_is_student(run: GenerationRun) -> bool:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
+    validation = run.kind == GenerationRun.Kind.VALIDATION
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
                   {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
-                   "policy": policy_in_force(run), "selection": selection(run)})
+                   "policy": policy_in_force(run), "selection": selection(run),
+                   "progress_label": progress_in_words(run),
+                   "verdicts_in_words": verdict_counts_in_words(verdict_counts(run)) if validation else ""})
 
 
 run_cancel = cancel_view(_get_run_for_user)
