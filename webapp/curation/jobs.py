@@ -169,6 +169,7 @@ def _validate(run: GenerationRun) -> str:
                                **policy_settings(run.config))
         counts = verdict_counts(run)  # earlier attempts' verdicts count too: the page shows the run's, not the job's
         batch: list[Verdict] = []
+        rate = _Rate()  # this attempt's chains/s, kept with the run: the next launch form estimates from it
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):
             for v in verdicts:
                 batch.append(Verdict(
@@ -178,14 +179,15 @@ def _validate(run: GenerationRun) -> str:
                 ))
             counts[verdicts[0].label] = counts.get(verdicts[0].label, 0) + 1  # the first one decides
             done += 1
+            rate.tick()
             failpoint("validation.item")
             if len(batch) >= 50:
-                _flush(batch, run, done, total, counts)
+                _flush(batch, run, done, total, counts, rate)
                 if run.should_stop():
                     return "cancelled"
             else:  # progress per chain, not per batch of 50: a slow judge still shows it moving
-                run.report_progress(done, total, {"verdicts": dict(counts)})
-        _flush(batch, run, done, total, counts)
+                run.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
+        _flush(batch, run, done, total, counts, rate)
     except Superseded:
         raise
     except Exception as exc:
@@ -195,8 +197,22 @@ def _validate(run: GenerationRun) -> str:
     return "succeeded"
 
 
-def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int]) -> None:
+class _Rate:
+    """Chains per second since this attempt started."""
+
+    def __init__(self) -> None:
+        self.started, self.n = time.monotonic(), 0
+
+    def tick(self) -> None:
+        self.n += 1
+
+    def metrics(self) -> dict[str, float]:
+        return {"chains_per_s": round(self.n / max(time.monotonic() - self.started, 1e-6), 3)} if self.n else {}
+
+
+def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int],
+           rate: _Rate) -> None:
     with run.fence():
         Verdict.objects.bulk_create(batch, ignore_conflicts=True)
     batch.clear()
-    run.report_progress(done, total, {"verdicts": dict(counts)})
+    run.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})

@@ -13,6 +13,7 @@ from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
+from webapp.curation.estimates import teacher_estimate, validation_estimate
 from webapp.curation.forms import GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
 from webapp.curation.presenters import progress_in_words, verdict_counts_in_words
@@ -41,8 +42,15 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         return redirect(launch_generation(form.cleaned_data, request.user,
                                           backend_options=form.backend_options()))
-    return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation"},
-                  status=400 if form.errors else 200)
+    estimate = teacher_estimate(form["dataset"].value(), form["split"].value() or "", _number(form["limit"].value()),
+                                _number(form["k"].value()) or 1, str(form["model"].value() or ""))
+    return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation",
+                                                     "estimate": estimate}, status=400 if form.errors else 200)
+
+
+def _number(value: object) -> int | None:
+    """A form value as a count for the estimate (what the user typed so far; the form validates it properly)."""
+    return int(str(value)) if str(value or "").isdigit() else None
 
 
 @require_http_methods(["GET", "POST"])
@@ -56,7 +64,8 @@ def validation_new(request: HttpRequest) -> HttpResponse:
                                 judge_backend=d["judge_backend"], backend_options=form.backend_options(),
                                 policy=d["policy"])
         return redirect(run)
-    return render(request, "curation/run_new.html", {"form": form, "title": "Validation"},
+    estimate = validation_estimate(form["source_run"].value(), bool(form["include_dropped"].value()))
+    return render(request, "curation/run_new.html", {"form": form, "title": "Validation", "estimate": estimate},
                   status=400 if form.errors else 200)
 
 
