@@ -2,7 +2,8 @@
 
 Each row is decoded by the standard library's own decoder (`JSONDecoder.raw_decode`) on a window of the file, so a
 stream yields exactly what `json.loads` of the whole file did (NaN, duplicate keys, lone surrogates, huge integers)
-and a broken file fails with exactly its message and position (`invalid JSON at line 32 column 1: Expecting value`).
+and a broken file fails with exactly its message and position (`invalid JSON at line 32 column 1: Expecting value`),
+followed by what was expected in plain words and the text around the position (`near: 1,⟨here⟩]`).
 ijson was measured and not used: its C backend rejects NaN, which `json.loads` reads (one odd row would have failed a
 whole file), turns lone surrogates into '?', gives no line and column, and `ijson.items` builds a prefix string per
 nesting level (a file of 100,000 nested brackets took the process past its memory).
@@ -184,13 +185,48 @@ class _Window:
             self.fail("Extra data", self.pos)
 
     def fail(self, message: str, pos: int) -> NoReturn:
-        """Raise the file-level error for `pos` in the window, as `json.loads` words it for the whole file.
+        """Raise the file-level error for `pos` in the window, as `json.loads` words it for the whole file, then
+        in plain words and with the text around it (`explain`).
 
         A file that is also not UTF-8 further on fails as not UTF-8, as it did when the whole file was decoded first.
         """
         line = self._dropped_lines + self.text.count("\n", 0, pos) + 1
         newline = self.text.rfind("\n", 0, pos)
         column = pos - newline if newline >= 0 else self._dropped + pos - self._last_dropped_newline
+        near = self.excerpt(pos)
         while self.read_more():  # raises AnnotationFileError if a byte further on is not UTF-8
             self.pos = len(self.text)
-        raise AnnotationFileError(f"invalid JSON at line {line} column {column}: {message}")
+        raise AnnotationFileError(f"invalid JSON at line {line} column {column}: {message}{explain(message, near)}")
+
+    def excerpt(self, pos: int) -> str:
+        """Up to `_EXCERPT` characters of the line on either side of `pos` (what is in the window of it)."""
+        start = max(self.text.rfind("\n", 0, pos) + 1, pos - _EXCERPT)
+        end = self.text.find("\n", pos)
+        end = min(len(self.text) if end < 0 else end, pos + _EXCERPT)
+        return self.text[start:pos].lstrip() + _HERE + self.text[pos:end].rstrip()
+
+
+_EXCERPT = 30
+_HERE = "⟨here⟩"
+# What json's messages mean to someone who wrote the file by hand or by script, and their usual cause.
+_PLAIN = {
+    "Expecting value": "expected a value (a string, number, object, list, true, false or null); a comma "
+                       "before a closing bracket, or a file cut short, leaves this gap",
+    "Expecting ',' delimiter": "expected a comma between two items, or the closing bracket; a comma may be missing "
+                               "at the end of the previous line",
+    "Expecting ':' delimiter": "expected a colon between a key and its value",
+    "Expecting property name enclosed in double quotes": "expected a key in double quotes; a comma before '}', or "
+                                                        "single quotes, cause this",
+    "Unterminated string starting at": "a string opened here is never closed with a double quote",
+    "Invalid control character at": "a raw line break or tab inside a string; write it as \\n or \\t",
+    "Invalid \\escape": "a backslash escape JSON does not know; write a literal backslash as \\\\",
+    "Invalid \\uXXXX escape": "\\u must be followed by four hexadecimal digits",
+    "Extra data": "expected the end of the file after the top-level list",
+}
+
+
+def explain(message: str, near: str) -> str:
+    """' — <what was expected, in plain words>; near: <text ⟨here⟩ text>' for an error `json` worded."""
+    plain = _PLAIN.get(message)
+    said = f" — {plain}" if plain else ""
+    return f"{said}; near: {near}" if near != _HERE else said

@@ -17,14 +17,14 @@
   const ds = data.datasets;
   stacked("chart-datasets", ds.map(function (r) { return r.dataset; }),
     ["accepted", "rejected", "flagged", "pending"].map(function (k) { return [k, ds.map(function (r) { return r[k]; })]; }));
+  function byAction(rows) {  // the per-curator and per-day charts count the same thing: review actions
+    return [["accepted", "accept"], ["rejected", "reject"], ["edit", "edit"], ["flagged", "flag"], ["undo", "undo"]]
+      .map(function (s) { return [s[0], rows.map(function (r) { return r[s[1]]; })]; });
+  }
   const cs = data.curators;
-  stacked("chart-curators", cs.map(function (r) { return r.curator; }),
-    [["accepted", cs.map(function (r) { return r.accept; })], ["rejected", cs.map(function (r) { return r.reject; })],
-     ["edit", cs.map(function (r) { return r.edit; })], ["flagged", cs.map(function (r) { return r.flag; })],
-     ["undo", cs.map(function (r) { return r.undo; })]]);
+  stacked("chart-curators", cs.map(function (r) { return r.curator; }), byAction(cs));
   const days = data.days;
-  stacked("chart-days", days.map(function (r) { return r.day; }),
-    [["accepted", days.map(function (r) { return r.accepted; })], ["rejected", days.map(function (r) { return r.rejected; })]]);
+  stacked("chart-days", days.map(function (r) { return r.day; }), byAction(days));
   const pairs = data.pairs || [];
   const pairsEl = document.getElementById("chart-pairs");
   if (pairsEl && pairs.length) {  // Cohen's kappa per pair of curators, on its own -1..1 scale

@@ -122,6 +122,27 @@ def test_it_rejects_invalid_json_with_line_and_column() -> None:
         parse_file("avqa", ANNOTATIONS / "avqa_malformed.json")
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'[\n {"id": 1,\n  "answer": 2\n  "q": 3}\n]',
+         "invalid JSON at line 4 column 3: Expecting ',' delimiter — expected a comma between two items, or the "
+         "closing bracket; a comma may be missing at the end of the previous line; near: ⟨here⟩\"q\": 3}"),
+        (b'[{"id": 1},\n]',
+         "invalid JSON at line 2 column 1: Expecting value — expected a value (a string, number, object, list, true, "
+         "false or null); a comma before a closing bracket, or a file cut short, leaves this gap; near: ⟨here⟩]"),
+        (b"", "invalid JSON at line 1 column 1: Expecting value — expected a value (a string, number, object, list, "
+              "true, false or null); a comma before a closing bracket, or a file cut short, leaves this gap"),
+        (b"[1] x", "invalid JSON at line 1 column 5: Extra data — expected the end of the file after the top-level "
+                   "list; near: 1] ⟨here⟩x"),
+    ],
+)
+def test_it_says_what_was_expected_in_plain_words_and_shows_where(data: bytes, message: str) -> None:
+    with pytest.raises(AnnotationFileError) as caught:
+        list(iter_rows(io.BytesIO(data), chunk=4))
+    assert str(caught.value) == message
+
+
 def test_it_rejects_a_file_that_is_not_a_list() -> None:
     with pytest.raises(AnnotationFileError, match="expected a JSON list .* got object"):
         parse_file("avqa", ANNOTATIONS / "avqa_not_a_list.json")
@@ -787,7 +808,7 @@ def test_a_stream_reads_what_json_loads_reads_and_fails_where_it_fails(text: str
         expected = f"expected a JSON list of questions at the top level, got {json_type(whole)}"
     with pytest.raises(AnnotationFileError) as caught:
         list(iter_rows(io.BytesIO(data), chunk=chunk))
-    assert str(caught.value) == expected
+    assert str(caught.value) == expected or str(caught.value).startswith((f"{expected} — ", f"{expected}; near: "))
 
 
 @pytest.mark.parametrize(

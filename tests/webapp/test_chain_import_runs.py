@@ -77,7 +77,7 @@ def test_it_imports_the_good_rows_and_reports_each_bad_one_with_line_and_reason(
     assert run.model == "big-lvlm-72b" and run.prompt_version == "teacher-v1"  # claimed by the rows
     page = admin_client.get(f"/runs/{run.pk}/").content.decode()
     assert "Provenance" in page and "chains.jsonl" in page and "big-lvlm-72b" in page and "teacher-v1" in page
-    assert "Rows not imported" in page and "unknown question id" in page and "Validate these chains" in page
+    assert "Rows not imported" in page and "unknown question id" in page and ">Validate it</a>" in page
     assert "Think, then answer." in page
 
 

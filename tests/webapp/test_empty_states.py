@@ -69,7 +69,7 @@ def test_a_teacher_run_page_says_what_was_kept_and_that_a_tiny_teacher_writes_no
     Chain.objects.filter(question=question).update(kept=False, drop_reason="no_answer")
     Chain.objects.filter(question=question, sample_index=3).update(drop_reason="wrong_answer")
     page = admin_client.get(f"/runs/{run.pk}/").content.decode()
-    assert "0 of 4 kept: 3 had no answer, 1 wrong answer." in page
+    assert "<strong>0 of 4 kept: 3 had no answer, 1 wrong answer</strong>" in page
     assert 'id="tiny-model"' in page and "tiny random model" in page and "TEACHER_MODEL" in page
     run.model = "Qwen/Qwen2.5-VL-7B-Instruct"
     run.save()

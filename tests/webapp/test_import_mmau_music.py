@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from tests.real_fixtures import REAL as SHARED
-from webapp.catalog.models import Clip, ImportRun, Question
+from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +37,11 @@ def test_it_imports_all_of_mmau_with_missing_media(tmp_path: Path) -> None:
 def test_it_refuses_missing_mmau_media_unless_allowed(tmp_path: Path) -> None:
     rows = json.loads(MMAU.read_text())[:3]
     (tmp_path / "three.json").write_text(json.dumps(rows))
-    err = io.StringIO()
-    call_command("import_mmau", str(tmp_path / "three.json"), audio=str(tmp_path), stdout=io.StringIO(), stderr=err)
-    assert err.getvalue().count("media file not found") == 3
-    assert not Question.objects.exists()
+    with pytest.raises(CommandError) as caught:
+        call_command("import_mmau", str(tmp_path / "three.json"), audio=str(tmp_path), stdout=io.StringIO())
+    message = str(caught.value)
+    assert message.count("media file not found") == 3 and "none of its 3 rows would import" in message
+    assert not Dataset.objects.exists()  # a file that imports nothing leaves no empty dataset
 
 
 def test_it_attaches_media_that_arrives_later(tmp_path: Path, media_root: Path) -> None:
@@ -81,10 +82,10 @@ def test_it_imports_music_avqa_open_questions(tmp_path: Path) -> None:
 def test_it_rejects_a_music_file_given_to_the_avqa_importer(tmp_path: Path) -> None:
     rows = json.loads(MUSIC_VAL.read_text())[:2]
     (tmp_path / "m.json").write_text(json.dumps(rows))
-    err = io.StringIO()
-    call_command("import_avqa", str(tmp_path / "m.json"), videos=str(tmp_path), stdout=io.StringIO(), stderr=err)
-    assert err.getvalue().count("missing required fields") == 2 and "unknown fields" in err.getvalue()
-    assert not Question.objects.exists()
+    with pytest.raises(CommandError) as caught:
+        call_command("import_avqa", str(tmp_path / "m.json"), videos=str(tmp_path), stdout=io.StringIO())
+    assert str(caught.value).count("missing required fields") == 2 and "unknown fields" in str(caught.value)
+    assert not Dataset.objects.exists()
 
 
 def test_it_rejects_media_whose_type_or_container_is_not_an_accepted_one(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from tests.webapp.test_import_limits import mmau_row
-from webapp.catalog.models import Clip, ImportRun, Question
+from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 
 pytestmark = pytest.mark.django_db
 
@@ -84,8 +84,7 @@ def test_a_file_over_the_row_cap_is_refused_before_any_row_imports(tmp_path: Pat
     with pytest.raises(CommandError, match=r"more than 5 rows.*IMPORT_MAX_ROWS"):
         _import_mmau(path, tmp_path)
     assert not Question.objects.exists() and not Clip.objects.exists()
-    run = ImportRun.objects.get()
-    assert run.status == "failed" and run.errors[0]["row"] is None and "IMPORT_MAX_ROWS" in run.errors[0]["reason"]
+    assert not Dataset.objects.exists() and not ImportRun.objects.exists()  # refused before anything is made
 
 
 def test_a_file_at_the_row_cap_imports(tmp_path: Path, settings) -> None:
@@ -104,3 +103,11 @@ def test_a_truncated_file_imports_nothing(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match=r"invalid JSON at line 1 column \d+"):
         _import_mmau(path, tmp_path)
     assert not Question.objects.exists()
+
+
+def test_a_file_the_command_cannot_import_leaves_no_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps([mmau_row(n) for n in range(5)])[:-1])
+    with pytest.raises(CommandError, match=r"invalid JSON at line 1 column \d+: Expecting ',' delimiter — expected"):
+        _import_mmau(path, tmp_path)
+    assert not Dataset.objects.exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.template.defaultfilters import filesizeformat
 from django.test import Client
 
 from tests.webapp.conftest import ANNOTATIONS
@@ -46,6 +47,13 @@ def test_it_lists_datasets_with_counts_and_progress(curator_client: Client, avqa
     assert "AVQA sample" in html
     assert "0 of 10 ready" in html
     assert 'hx-trigger="every 2s"' in html  # polls while clips wait for processing
+
+
+def test_it_shows_the_storage_each_dataset_uses(curator_client: Client, avqa: Dataset) -> None:
+    stored = sum(Clip.objects.filter(dataset=avqa).values_list("size_bytes", flat=True))
+    html = curator_client.get("/").content.decode()
+    assert stored > 0 and ">Media stored</th>" in html
+    assert f'<td class="num">{filesizeformat(stored)}</td>' in html
 
 
 def test_the_landing_page_counts_questions_and_clips_without_joining_them(curator_client: Client,

@@ -87,6 +87,21 @@ def test_it_undoes_the_previous_item_after_auto_advance(curator_client: Client, 
     assert second.decision == "pending"
 
 
+def test_it_marks_an_edited_chains_verdicts_as_not_validated_since_the_edit(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    edited, untouched = questions[0].chains.order_by("sample_index")
+    curator_client.post(f"/review/chains/{edited.pk}/decide/",
+                        {"action": "edit", "version": 0, "text": "<think>a bell rings</think><answer>C</answer>"})
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    edited_card = page[page.index(f'id="chain-{edited.pk}"'):page.index(f'id="chain-{untouched.pk}"')]
+    untouched_card = page[page.index(f'id="chain-{untouched.pk}"'):]
+    assert 'class="verdict pass stale" title="judged the text before the edit · verdict of record' in edited_card
+    assert "lalm: pass · not validated since edit</span>" in edited_card
+    assert "not validated since edit" not in untouched_card
+    curator_client.post(f"/review/chains/{edited.pk}/undo/", {"version": 1})  # the teacher's text is back
+    page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
+    assert "not validated since edit" not in page and "lalm: pass</span>" in page
+
+
 def test_it_shows_history_on_the_item_page(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
     chain = questions[0].chains.first()
     curator_client.post(f"/review/chains/{chain.pk}/decide/",
@@ -154,6 +169,25 @@ def test_it_draws_the_dashboard(curator_client: Client, questions, users: dict[s
     assert 'id="chart-datasets"' in page and "chart.umd.min.js" in page and 'id="dashboard-data"' in page
     assert "?disagree=on&amp;validator_version=v1" in page and "1 disagreement" in page
     assert "No chain has been decided by two curators yet." in page
+
+
+def test_it_counts_the_days_as_the_totals_beside_them(curator_client: Client, questions) -> None:  # type: ignore[no-untyped-def]
+    """An undo that puts a chain back to accepted is an undo, not a second acceptance, on every dashboard figure."""
+    chain = questions[0].chains.order_by("sample_index").first()
+    curator_client.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    curator_client.post(f"/review/chains/{chain.pk}/decide/",
+                        {"action": "reject", "version": 1, "reason": "other", "note": "no"})
+    curator_client.post(f"/review/chains/{chain.pk}/undo/", {"version": 2})
+    chain.refresh_from_db()
+    assert chain.decision == "accepted"
+    page = curator_client.get("/review/dashboard/")
+    (day,), (curator,) = page.context["chart_data"]["days"], page.context["chart_data"]["curators"]
+    counts = {k: day[k] for k in ("total", "accept", "reject", "undo")}
+    assert counts == {"total": 3, "accept": 1, "reject": 1, "undo": 1}
+    assert {k: day[k] for k in curator if k != "curator"} == {k: v for k, v in curator.items() if k != "curator"}
+    assert page.context["by_dataset"][0]["accepted"] == day["accept"]
+    assert "<tfoot><tr><th>30 days</th><th>3</th><th>1</th><th>1</th><th>0</th><th>0</th><th>1</th></tr></tfoot>" in (
+        page.content.decode())
 
 
 def test_it_charts_agreement_between_curators_on_the_dashboard(curator_client: Client, questions,
@@ -235,3 +269,74 @@ def test_it_offers_no_undo_on_a_question_another_curator_now_holds(curator_clien
     page = curator_client.get(f"/review/q/{questions[0].pk}/").content.decode()
     assert "alice is reviewing" in page
     assert 'id="undo-form"' not in page and "Accept (a)" not in page  # read-only: nothing that would be refused
+
+
+def test_it_lists_a_runs_model_by_name_and_k_with_the_full_path_on_hover(curator_client: Client) -> None:
+    from webapp.curation.models import GenerationRun
+
+    path = "/srv/models/checkpoints/2026-11-30/experiments/long-prefix/Qwen2.5-Omni-7B-sft-step-1200/"
+    run = GenerationRun.objects.create(dataset=make_dataset(), model=path, samples_per_question=8)
+    page = curator_client.get("/runs/").content.decode()
+    assert f'<td title="{path}">Qwen2.5-Omni-7B-sft-step-1200 · K=8</td>' in page
+    assert GenerationRun(model="Qwen/Qwen2-Audio-7B").model_name == "Qwen2-Audio-7B" and run.model_name
+
+
+def _teacher_run_with(dataset, drops: list[str]):  # type: ignore[no-untyped-def]
+    from webapp.curation.models import GenerationRun
+
+    run = GenerationRun.objects.create(dataset=dataset, status="succeeded")
+    question = make_question(dataset, 1, chains=0, run=run)
+    for k, reason in enumerate(drops):
+        Chain.objects.create(run=run, question=question, sample_index=k, text="t", kept=not reason, drop_reason=reason)
+    return run, question
+
+
+def test_it_says_what_a_teacher_run_kept_and_why_and_offers_to_validate_it(admin_client: Client) -> None:
+    run, _ = _teacher_run_with(make_dataset(), ["no_answer", "", "no_answer", "wrong_answer"])
+    fragment = admin_client.get(f"/runs/{run.pk}/", **HX).content.decode()  # what the polling swaps in
+    assert "<strong>1 of 4 kept: 2 had no answer, 1 wrong answer</strong>" in fragment
+    assert 'id="cta-validate"' in fragment and ">Validate it</a>" in fragment
+
+
+def test_it_counts_a_validation_runs_verdicts_in_words_over_all_its_attempts(admin_client: Client) -> None:
+    from webapp.curation.models import GenerationRun, Verdict
+
+    dataset = make_dataset()
+    source, question = _teacher_run_with(dataset, ["", "", "", ""])
+    run = GenerationRun.objects.create(dataset=dataset, kind="validation", source_run=source, status="succeeded",
+                                       config={"validators": "both"}, attempt=2, progress_metrics={"verdicts": {}})
+    labels = ["pass", "pass", "fail", "uncertain"]
+    for chain, label in zip(source.chains.order_by("sample_index"), labels, strict=True):
+        Verdict.objects.create(chain=chain, run=run, validator="policy", validator_version="p1", label=label)
+        Verdict.objects.create(chain=chain, run=run, validator="lalm", validator_version="j1", label="fail")
+    fragment = admin_client.get(f"/runs/{run.pk}/", **HX).content.decode()
+    assert 'Verdicts: <strong>2 pass, 1 fail, 1 unsure</strong>' in fragment  # the deciding verdicts only
+    assert 'id="cta-snapshot"' in fragment and ">Snapshot it</a>" in fragment
+
+
+def test_the_next_step_of_a_snapshot_and_a_training_run_comes_with_the_polled_status(admin_client: Client) -> None:
+    """The status fragment the page polls carries the call to action, so it appears when the run finishes."""
+    from webapp.training.models import DatasetSnapshot, TrainingRun
+
+    snapshot = DatasetSnapshot.objects.create(dataset=make_dataset(), version=1, status="succeeded")
+    run = TrainingRun.objects.create(stage="sft", base_model="/models/student", snapshot=snapshot,
+                                     status="succeeded")
+    fragment = admin_client.get(f"/snapshots/{snapshot.pk}/", **HX).content.decode()
+    assert 'id="cta-train"' in fragment and ">Train on it</a>" in fragment
+    fragment = admin_client.get(f"/training/{run.pk}/", **HX).content.decode()
+    assert f'href="/training/new/?stage=eval&amp;parent={run.pk}">Evaluate it</a>' in fragment
+    assert "<h1>" not in fragment  # the fragment, not the page
+
+
+def test_a_launch_form_says_it_is_working_once_submitted(admin_client: Client) -> None:
+    page = admin_client.get("/runs/new/").content.decode()
+    assert '<form method="post" action="" data-launch>' in page and 'data-busy="Launch: working…"' in page
+    assert '<script src="/static/js/launch.js" defer></script>' in page
+
+
+def test_the_run_page_presenters_pass_their_doctests() -> None:
+    import doctest
+
+    from webapp.curation import presenters
+
+    assert doctest.testmod(presenters).failed == 0

@@ -114,3 +114,19 @@ def test_a_clip_has_one_live_job_and_a_stale_one_writes_nothing(tmp_path: Path, 
     run_worker("default")
     clip.refresh_from_db()
     assert clip.status == "ready" and clip.processed_at == processed_at
+
+
+@pytest.mark.django_db
+def test_a_training_run_keeps_the_steps_per_second_its_attempt_measured() -> None:
+    """The launch forms estimate from it; a resumed attempt measures from its own first step, not from step 0."""
+    run = TrainingRun.objects.create(stage="grpo", base_model="tiny")
+    run.enqueue()
+    run = _fresh(run)
+    assert run.mark_running("job-a")
+    sink = MetricSink(run)
+    sink(40, 100, {"loss": 2.0})  # a resumed attempt starts at step 40
+    assert "steps_per_s" not in _fresh(run).progress_metrics  # one point is no rate
+    sink(41, 100, {"loss": 1.9})
+    sink(45, 100, {"loss": 1.5})
+    metrics = _fresh(run).progress_metrics
+    assert metrics["steps_per_s"] > 0 and metrics["loss"] == 1.5

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from pipeline.datasets import AnnotationFileError
+from webapp.catalog.imports import preflight
 from webapp.catalog.models import MAX_REVIEW_OVERLAP, Clip, Dataset, Question
 from webapp.catalog.uploads import describe_size
 
@@ -65,6 +68,11 @@ class ImportForm(forms.Form):
     def __init__(self, *args, refused_upload: str | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.refused_upload = refused_upload  # why the upload handler dropped the file while it arrived
+        roots = ", ".join(str(r) for r in settings.IMPORT_ROOTS)
+        self.fields["media_dir"].help_text = (
+            f"Absolute path of a folder under an import root ({roots}): copy or link the media there; the worker "
+            "reads it from that folder."
+        )
 
     def clean_annotations(self):  # -> UploadedFile
         upload = self.cleaned_data["annotations"]
@@ -90,7 +98,28 @@ class ImportForm(forms.Form):
             self.add_error("allow_missing_media", "AVQA clips carry their media; missing media is an error.")
         if not data.get("media_dir") and not data.get("allow_missing_media") and "media_dir" not in self.errors:
             self.add_error("media_dir", "Give the media directory, or allow missing media.")
+        if data.get("annotations") and data.get("source_format"):
+            self._check_file(data)
         return data
+
+    def _check_file(self, data: dict[str, Any]) -> None:
+        """Read the uploaded file before anything is created: a broken file is reported here with its line and
+        column whatever else is wrong with the form, and a file no row of which would land in a new dataset (wrong
+        format, wrong media folder) is refused rather than leaving an empty dataset behind."""
+        upload = data["annotations"]
+        media_ok = "media_dir" not in self.errors and "allow_missing_media" not in self.errors
+        try:
+            upload.seek(0)
+            problem = preflight(upload, data["source_format"], media_dir=data.get("media_dir"),
+                                allow_missing_media=data.get("allow_missing_media") or not media_ok)
+        except AnnotationFileError as exc:
+            self.add_error("annotations", f"{upload.name} was not imported: {exc}")
+            return
+        finally:
+            upload.seek(0)
+        fresh = not Question.objects.filter(dataset__name=data.get("dataset", "")).exists()
+        if problem and media_ok and fresh:
+            self.add_error("annotations", f"{upload.name} was not imported: {problem}")
 
 
 class ReviewOverlapForm(forms.ModelForm):

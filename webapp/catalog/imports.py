@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -66,19 +67,25 @@ class DatasetFormatMismatch(ValueError):
     pass
 
 
-def get_or_create_dataset(name: str, source_format: str) -> Dataset:
+def check_dataset_format(name: str, source_format: str) -> Dataset | None:
+    """The dataset of that name, if there is one; DatasetFormatMismatch if it holds another format's data."""
     dataset = Dataset.objects.filter(name=name).first()
+    if dataset is not None and dataset.source_format != source_format:
+        raise DatasetFormatMismatch(
+            f"dataset {name!r} holds {dataset.get_source_format_display()} data; "
+            f"choose another dataset name for {source_format} annotations"
+        )
+    return dataset
+
+
+def get_or_create_dataset(name: str, source_format: str) -> Dataset:
+    dataset = check_dataset_format(name, source_format)
     if dataset is None:
         slug = slugify(name) or "dataset"
         base, n = slug, 2
         while Dataset.objects.filter(slug=slug).exists():
             slug, n = f"{base}-{n}", n + 1
         return Dataset.objects.create(name=name, slug=slug, source_format=source_format)
-    if dataset.source_format != source_format:
-        raise DatasetFormatMismatch(
-            f"dataset {name!r} holds {dataset.get_source_format_display()} data; "
-            f"choose another dataset name for {source_format} annotations"
-        )
     return dataset
 
 
@@ -265,14 +272,67 @@ class Importer:
 def count_rows(path: Path) -> int:
     """Read the whole file once: a JSON list within IMPORT_MAX_ROWS, or AnnotationFileError before any row lands."""
     try:
-        with path.open("rb") as fh:
+        with path.open("rb") as fh, _row_cap():
             return sum(1 for _ in iter_rows(fh, max_rows=settings.IMPORT_MAX_ROWS))
+    except OSError as exc:
+        raise AnnotationFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def _row_cap() -> Iterator[None]:
+    try:
+        yield
     except TooManyRows as exc:
         raise AnnotationFileError(
             f"{exc}, more than one import takes (IMPORT_MAX_ROWS = {exc.limit}): split the file, or raise the setting"
         ) from exc
-    except OSError as exc:
-        raise AnnotationFileError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+
+
+PREFLIGHT_EXAMPLES = 3
+
+
+def preflight(fh: BinaryIO, source_format: str, *, media_dir: Path | None, allow_missing_media: bool) -> str | None:
+    """Why this file would import nothing at all, or None when at least one row would land.
+
+    Run before a dataset or an import run is created, so that a file that is broken (AnnotationFileError, raised
+    with line, column and what was expected) or whose every row fails (wrong format, wrong media folder) leaves
+    no empty dataset behind. Media is only looked up here (a stat per row); probing it is the import's work.
+    """
+    fmt = FORMATS[source_format]
+    stream = fmt.stream(fh, max_rows=settings.IMPORT_MAX_ROWS)
+    rows = usable = 0
+    missing: list[dict[str, object]] = []
+    with _row_cap():
+        for record in stream:
+            rows += 1
+            if allow_missing_media or (media_dir is not None and resolve_media(fmt, media_dir, record)):
+                usable += 1
+            elif len(missing) < PREFLIGHT_EXAMPLES:
+                tried = ", ".join(fmt.media_candidates(record))
+                missing.append({"row": record.row, "id": record.external_id,
+                                "reason": f"media file not found: tried {tried}"})
+    if usable:
+        return None
+    rows += len(stream.errors) + stream.duplicates + stream.skipped
+    if not rows:
+        return "the file holds no rows (an empty list)"
+    if not missing and not stream.errors:
+        return f"none of its {rows} rows would import (all skipped as deleted)"
+    found = [{"row": e.row, "id": e.external_id, "reason": e.reason} for e in stream.errors[:PREFLIGHT_EXAMPLES]]
+    examples = sorted(found + missing, key=lambda e: int(str(e["row"])))
+    where = f" under {media_dir}" if missing and media_dir is not None else ""
+    return (f"none of its {rows} row{'s' if rows != 1 else ''} would import{where}, e.g. "
+            + "; ".join(format_error(e) for e in examples[:PREFLIGHT_EXAMPLES]))
+
+
+def ensure_import_roots(**_kwargs: object) -> None:
+    """Create the IMPORT_ROOTS folders (after every `migrate`, which `scripts/run.sh` runs at start), so the folder
+    the upload form names exists to put media in. A root that cannot be made (a mount not there) is logged."""
+    for root in settings.IMPORT_ROOTS:
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            logger.warning("import root %s could not be created: %s", root, exc.strerror or exc)
 
 
 class _NotRows(Exception):

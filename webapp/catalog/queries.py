@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
@@ -51,11 +51,13 @@ def datasets_with_counts() -> list[Dataset]:
         n_questions=Subquery(Question.objects.filter(dataset=OuterRef("pk")).order_by().values("dataset")
                              .annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
     ).order_by("name"))
-    per_status: dict[tuple[int, str], int] = {
-        (row["dataset_id"], row["status"]): row["n"]
-        for row in Clip.objects.order_by().values("dataset_id", "status").annotate(n=Count("pk"))
-    }
+    per_status: dict[tuple[int, str], int] = {}
+    media_bytes: dict[int, int] = {}
+    for row in Clip.objects.order_by().values("dataset_id", "status").annotate(n=Count("pk"), b=Sum("size_bytes")):
+        per_status[row["dataset_id"], row["status"]] = row["n"]
+        media_bytes[row["dataset_id"]] = media_bytes.get(row["dataset_id"], 0) + (row["b"] or 0)
     for d in datasets:
+        d.media_bytes = media_bytes.get(d.pk, 0)  # type: ignore[attr-defined]  # the stored media copies
         counts = {status: per_status.get((d.pk, status), 0) for status in Clip.Status.values}
         d.n_questions = d.n_questions or 0  # type: ignore[attr-defined]
         d.n_clips = sum(counts.values())  # type: ignore[attr-defined]

@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.catalog import queries
 from webapp.catalog.forms import ImportForm, QuestionFilterForm, ReviewOverlapForm
+from webapp.catalog.housekeeping import delete_dataset, plan_dataset_deletion
 from webapp.catalog.imports import DatasetFormatMismatch, get_or_create_dataset, queue_upload
 from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
@@ -75,6 +77,21 @@ def review_overlap(request: HttpRequest, slug: str) -> HttpResponse:
     messages.success(request, f"{dataset.name}: each question is now reviewed by {dataset.review_overlap} "
                               f"curator{'s' if dataset.review_overlap > 1 else ''}.")
     return redirect(dataset.get_absolute_url())
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def dataset_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: what deleting the dataset removes and frees, or what keeps it; POST: delete it, when nothing does."""
+    dataset = _get_dataset_for_user(request, slug)
+    plan = plan_dataset_deletion(dataset)
+    if request.method == "POST" and plan.allowed:
+        delete_dataset(plan)
+        messages.success(request, f"Deleted {dataset.name}; {filesizeformat(plan.bytes_freed)} freed on disk.")
+        return redirect("catalog:datasets")
+    refused = request.method == "POST"
+    return render(request, "catalog/dataset_delete.html", {"dataset": dataset, "plan": plan},
+                  status=409 if refused else 200)
 
 
 @require_GET

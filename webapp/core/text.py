@@ -6,7 +6,14 @@ it often); SQLite would store it. Replacing NUL keeps both backends identical an
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
+
+
+def model_name(model: str) -> str:
+    """A model path's last component (a hub id's name): what tells runs apart in a list, where checkpoint paths
+    share long prefixes and a path cut to fit loses exactly the name."""
+    return PurePosixPath(model.rstrip("/")).name or model
 
 
 def db_safe(text: str) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django import forms
 from django.conf import settings
 
 from webapp.catalog.models import Dataset, Question
+from webapp.core.forms import SectionedForm
 from webapp.curation.models import GenerationRun
 
 BACKENDS = [("transformers", "transformers generate (in the worker)"), ("vllm", "vLLM (in the worker)"),
@@ -13,8 +16,10 @@ BACKENDS = [("transformers", "transformers generate (in the worker)"), ("vllm", 
 SERVER_KINDS = [("vllm", "vLLM server (top_k, repetition penalty)"), ("openai", "strict OpenAI API")]
 
 
-class EndpointFields(forms.Form):
+class EndpointFields(SectionedForm):
     """Where an `openai` backend sends requests; the API key itself stays in the worker's environment."""
+
+    ENDPOINT_FIELDS: ClassVar[list[str]] = ["endpoint", "server_kind", "api_key_env"]
 
     endpoint = forms.CharField(required=False, max_length=500,
                                help_text="OpenAI-compatible base URL ending in /v1 (openai backend only).")
@@ -88,8 +93,19 @@ class GenerationRunForm(EndpointFields):
     validate_after = forms.ChoiceField(required=False, choices=[("", "no"), *VALIDATORS],
                                        help_text="Chain a validation run when generation finishes.")
 
+    sections: ClassVar[list[tuple[str, list[str]]]] = [
+        ("Data", ["dataset", "split", "question_type", "limit"]),
+        ("Teacher", ["model", "backend", *EndpointFields.ENDPOINT_FIELDS, "prompt_version"]),
+        ("Sampling", ["k", "temperature", "top_p", "max_new_tokens", "seed"]),
+        ("Selection and next step", ["majority_only", "min_agreement", "validate_after"]),
+    ]
+    shown_when: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        name: ("backend", ("openai",)) for name in EndpointFields.ENDPOINT_FIELDS
+    }
+
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
+        self.preselect("dataset", Dataset.objects.all())
         self.fields["prompt_version"].choices = _prompt_choices()
         self.fields["model"].initial = settings.TEACHER_MODEL
         from pipeline.teacher import TeacherConfig
@@ -113,9 +129,20 @@ class ValidationRunForm(EndpointFields):
         initial="any-contradiction", required=False, help_text="How claim verdicts become the chain's verdict.")
 
     backend_field = "judge_backend"
+    sections: ClassVar[list[tuple[str, list[str]]]] = [
+        ("Chains", ["source_run", "include_dropped"]),
+        ("Validators", ["validators", "policy"]),
+        ("Judge", ["judge_model", "judge_backend", *EndpointFields.ENDPOINT_FIELDS]),
+    ]
+    shown_when: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        **{name: ("judge_backend", ("openai",)) for name in EndpointFields.ENDPOINT_FIELDS},
+        "judge_model": ("validators", ("lalm", "both")), "judge_backend": ("validators", ("lalm", "both")),
+    }
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
+        self.preselect("source_run", GenerationRun.objects.filter(kind=GenerationRun.Kind.TEACHER,
+                                                                  status="succeeded"))
         self.fields["judge_model"].initial = settings.VALIDATOR_MODEL
 
     def clean(self):  # type: ignore[no-untyped-def]

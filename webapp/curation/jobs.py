@@ -25,7 +25,7 @@ from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
 from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, Verdict
-from webapp.curation.record import succeed_validation
+from webapp.curation.record import succeed_validation, verdict_counts
 from webapp.curation.runs import launch_validation, policy_settings, server_policy
 
 if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
@@ -73,7 +73,9 @@ def _teach(run: GenerationRun) -> str:
         cfg = TeacherConfig.from_dict({**run.config, "backend_options": server_policy(
             run.config.get("backend", ""), run.config.get("backend_options") or {})})
         backend = build_backend(cfg)
-        done, started, n_chains, n_kept = len(done_ids), time.monotonic(), 0, 0
+        # Counters start from what earlier attempts stored, so a resumed run's page counts all its chains.
+        n_chains, n_kept = run.chains.count(), run.chains.filter(kept=True).count()
+        done, started, new_chains = len(done_ids), time.monotonic(), 0
         agreement: list[float] = []
         try:
             for result in generate_chains(cfg, _teacher_items(questions), backend,
@@ -82,11 +84,12 @@ def _teach(run: GenerationRun) -> str:
                 failpoint("teacher.batch")
                 done += 1
                 n_chains += len(rows)
+                new_chains += len(rows)
                 n_kept += sum(r.kept for r in rows)
                 agreement.append(result.agreement)
                 elapsed = max(time.monotonic() - started, 1e-6)
                 run.report_progress(done, total, {
-                    "chains": n_chains, "kept": n_kept, "chains_per_s": round(n_chains / elapsed, 3),
+                    "chains": n_chains, "kept": n_kept, "chains_per_s": round(new_chains / elapsed, 3),
                     "agreement_mean": round(sum(agreement) / len(agreement), 3),
                 })
                 if run.should_stop():
@@ -171,8 +174,9 @@ def _validate(run: GenerationRun) -> str:
                                judge_backend_options=server_policy(run.config.get("judge_backend") or "",
                                                                    run.config.get("judge_backend_options") or {}),
                                **policy_settings(run.config))
-        counts: dict[str, int] = {}
+        counts = verdict_counts(run)  # earlier attempts' verdicts count too: the page shows the run's, not the job's
         batch: list[Verdict] = []
+        rate = _Rate()  # this attempt's chains/s, kept with the run: the next launch form estimates from it
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):
             for v in verdicts:
                 batch.append(Verdict(
@@ -182,12 +186,15 @@ def _validate(run: GenerationRun) -> str:
                 ))
             counts[verdicts[0].label] = counts.get(verdicts[0].label, 0) + 1  # the first one decides
             done += 1
+            rate.tick()
             failpoint("validation.item")
             if len(batch) >= 50:
-                _flush(batch, run, done, total, counts)
+                _flush(batch, run, done, total, counts, rate)
                 if run.should_stop():
                     return "cancelled"
-        _flush(batch, run, done, total, counts)
+            else:  # progress per chain, not per batch of 50: a slow judge still shows it moving
+                run.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
+        _flush(batch, run, done, total, counts, rate)
     except Superseded:
         raise
     except Exception as exc:
@@ -197,11 +204,25 @@ def _validate(run: GenerationRun) -> str:
     return "succeeded"
 
 
-def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int]) -> None:
+class _Rate:
+    """Chains per second since this attempt started."""
+
+    def __init__(self) -> None:
+        self.started, self.n = time.monotonic(), 0
+
+    def tick(self) -> None:
+        self.n += 1
+
+    def metrics(self) -> dict[str, float]:
+        return {"chains_per_s": round(self.n / max(time.monotonic() - self.started, 1e-6), 3)} if self.n else {}
+
+
+def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int],
+           rate: _Rate) -> None:
     with run.fence():
         Verdict.objects.bulk_create(batch, ignore_conflicts=True)
     batch.clear()
-    run.report_progress(done, total, {"verdicts": dict(counts)})
+    run.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
 
 
 # --------------------------------------------------------------------------------------- chain imports

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from webapp.catalog.models import Dataset, Question
 from webapp.core.models import Run
+from webapp.core.text import model_name
 
 
 class GenerationRun(Run):
@@ -54,6 +55,10 @@ class GenerationRun(Run):
     def makes_chains(self) -> bool:
         """A teacher run or an import: a run whose chains can be validated and reviewed."""
         return self.kind in (self.Kind.TEACHER, self.Kind.IMPORTED)
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.model)
 
     @property
     def queue_name(self) -> str:

@@ -72,6 +72,29 @@ def highlight(text: str, claims: list[dict[str, Any]]) -> list[Segment]:
     return segments
 
 
+VERDICT_COUNT_WORDS = (("pass", "pass"), ("fail", "fail"), ("uncertain", "unsure"))
+
+
+def verdict_counts_in_words(counts: dict[str, int]) -> str:
+    """'27 pass, 4 fail, 1 unsure': a validation run's outcome as a sentence, not a dict.
+
+    >>> verdict_counts_in_words({"fail": 4, "pass": 27, "uncertain": 1})
+    '27 pass, 4 fail, 1 unsure'
+    >>> verdict_counts_in_words({})
+    'no verdict yet'
+    """
+    parts = [f"{counts[label]} {word}" for label, word in VERDICT_COUNT_WORDS if counts.get(label)]
+    return ", ".join(parts) or "no verdict yet"
+
+
+def progress_in_words(run: GenerationRun) -> str:
+    """'12 / 40 questions' (a teacher run writes K chains a question) or '96 / 256 chains' (a validation run)."""
+    if not run.progress_total:
+        return run.progress_label
+    unit = "questions" if run.kind == GenerationRun.Kind.TEACHER else "chains"
+    return f"{run.progress_done} / {run.progress_total} {unit}"
+
+
 def ordered_verdicts(chain: Chain, verdicts: list[Verdict]) -> list[Verdict]:
     """The verdict of record first, then the history (newest first); without a record, the preferred validator's
     newest verdict leads (a run still under way)."""

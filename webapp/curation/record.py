@@ -11,7 +11,7 @@ Older verdicts stay as history.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from webapp.curation.models import Chain, GenerationRun, Verdict
 
@@ -24,6 +24,13 @@ def deciding_validator(run: GenerationRun) -> str:
 
 def _deciding_verdicts(run: GenerationRun) -> QuerySet[Verdict]:
     return Verdict.objects.filter(chain=OuterRef("pk"), run=run, validator=deciding_validator(run))
+
+
+def verdict_counts(run: GenerationRun) -> dict[str, int]:
+    """The run's deciding verdicts by label, from the database: every attempt's, not only the latest one's."""
+    rows = (Verdict.objects.filter(run=run, validator=deciding_validator(run)).values_list("label")
+            .annotate(n=Count("id")).order_by())
+    return dict(rows)  # type: ignore[arg-type]
 
 
 def keep_verdicts_of_record(run: GenerationRun) -> int:

@@ -18,8 +18,11 @@ from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.chain_imports import queue_chain_import
 from webapp.curation.empty_states import run_notice
+from webapp.curation.estimates import teacher_estimate, validation_estimate
 from webapp.curation.forms import ChainImportForm, GenerationRunForm, ValidationRunForm
 from webapp.curation.models import GenerationRun
+from webapp.curation.presenters import progress_in_words, verdict_counts_in_words
+from webapp.curation.record import verdict_counts
 from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
 from webapp.curation.selection import selection
 
@@ -44,8 +47,15 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         return redirect(launch_generation(form.cleaned_data, request.user,
                                           backend_options=form.backend_options()))
-    return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation"},
-                  status=400 if form.errors else 200)
+    estimate = teacher_estimate(form["dataset"].value(), form["split"].value() or "", _number(form["limit"].value()),
+                                _number(form["k"].value()) or 1, str(form["model"].value() or ""))
+    return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation",
+                                                     "estimate": estimate}, status=400 if form.errors else 200)
+
+
+def _number(value: object) -> int | None:
+    """A form value as a count for the estimate (what the user typed so far; the form validates it properly)."""
+    return int(str(value)) if str(value or "").isdigit() else None
 
 
 @require_http_methods(["GET", "POST"])
@@ -59,7 +69,8 @@ def validation_new(request: HttpRequest) -> HttpResponse:
                                 judge_backend=d["judge_backend"], backend_options=form.backend_options(),
                                 policy=d["policy"])
         return redirect(run)
-    return render(request, "curation/run_new.html", {"form": form, "title": "Validation"},
+    estimate = validation_estimate(form["source_run"].value(), bool(form["include_dropped"].value()))
+    return render(request, "curation/run_new.html", {"form": form, "title": "Validation", "estimate": estimate},
                   status=400 if form.errors else 200)
 
 
@@ -104,10 +115,13 @@ def judge_is_student(run: GenerationRun) -> bool:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     answered = queue_answers_for(run)  # a killed worker shows up as failed (and resumable) on the next look
+    validation = run.kind == GenerationRun.Kind.VALIDATION
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
                   {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
                    "policy": policy_in_force(run), "selection": selection(run), "notice": run_notice(run),
-                   "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None})
+                   "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None,
+                   "progress_label": progress_in_words(run),
+                   "verdicts_in_words": verdict_counts_in_words(verdict_counts(run)) if validation else ""})
 
 
 run_cancel = cancel_view(_get_run_for_user)

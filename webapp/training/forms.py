@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 
 from webapp.catalog.models import Dataset, Question
+from webapp.core.forms import SectionedForm
 from webapp.core.models import RunStatus
 from webapp.curation.models import Verdict
 from webapp.training.comparison import baseline_label
@@ -17,7 +18,7 @@ from webapp.training.recipes import LaunchError, recipe_names
 from webapp.training.runs import DESIGNS, launch_check
 
 
-class SnapshotForm(forms.Form):
+class SnapshotForm(SectionedForm):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
     name = forms.CharField(required=False, max_length=120)
     split = forms.ChoiceField(required=False, choices=[("", "every split"), *Question.SPLITS])
@@ -28,8 +29,16 @@ class SnapshotForm(forms.Form):
                                                  help_text="Keep at most this many chains per question.")
     embed_audio = forms.BooleanField(required=False, help_text="Embed wav bytes in parquet/hf (else file paths).")
 
+    sections = [("Data", ["dataset", "name"]),
+                ("Which chains", ["split", "question_type", "verdict_label", "max_chains_per_question"]),
+                ("Export", ["embed_audio"])]
 
-class TrainingRunForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.preselect("dataset", Dataset.objects.all())
+
+
+class TrainingRunForm(SectionedForm):
     stage = forms.ChoiceField(choices=TrainingRun.Stage.choices)
     name = forms.CharField(required=False, max_length=120, help_text="e.g. label-only SFT, SightSound SFT→GRPO.")
     base_model = forms.CharField(max_length=500, help_text="Student checkpoint (ignored when a parent is chosen).")
@@ -62,8 +71,19 @@ class TrainingRunForm(forms.Form):
     in_sample = forms.BooleanField(required=False, help_text="Evaluation: allow questions or clips the model trained "
                                    "on (the number is then labelled in-sample everywhere).")
 
+    sections = [("Data", ["stage", "snapshot", "eval_dataset", "eval_split", "eval_limit", "val_split"]),
+                ("Model", ["name", "base_model", "parent", "checkpoint"]),
+                ("Training", ["targets", "design", "recipe", "overrides", "in_sample"])]
+    shown_when = {
+        **{name: ("stage", ("sft", "grpo")) for name in ("targets", "design", "recipe", "val_split")},
+        **{name: ("stage", ("eval",)) for name in ("eval_dataset", "eval_split", "eval_limit", "checkpoint",
+                                                  "in_sample")},
+    }
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.initial.get("stage") in (None, "", TrainingRun.Stage.SFT):  # GRPO and evaluation name their own
+            self.preselect("snapshot", DatasetSnapshot.objects.filter(status=RunStatus.SUCCEEDED))
         self.fields["recipe"].choices = [("", "none (defaults)"), *((n, n) for n in recipe_names())]
         self.fields["base_model"].initial = settings.STUDENT_MODEL
 

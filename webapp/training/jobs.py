@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,17 @@ class MetricSink:
         self.run, self.flush_every = run, flush_every
         self.pending: list[MetricPoint] = []
         self.calls = 0
+        self.first: tuple[int, float] | None = None  # (step, monotonic time) of this attempt's first report
+
+    def _rate(self, step: int) -> dict[str, float]:
+        """This attempt's optimizer steps per second, kept with the run as the deployment's measured throughput."""
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (step, now)
+        first_step, since = self.first
+        if step <= first_step or now <= since:
+            return {}
+        return {"steps_per_s": round((step - first_step) / (now - since), 4)}
 
     def __call__(self, step: int, total: int, metrics: dict[str, float]) -> bool:
         self.calls += 1
@@ -87,7 +99,8 @@ class MetricSink:
             self.flush()
             if metrics:
                 failpoint("training.log")
-        self.run.report_progress(max(0, int(step)), max(0, int(total)), {k: round(v, 6) for k, v in metrics.items()})
+        rounded = {k: round(v, 6) for k, v in metrics.items()}
+        self.run.report_progress(max(0, int(step)), max(0, int(total)), {**rounded, **self._rate(int(step))})
         return not self.run.should_stop()
 
     def flush(self) -> None:

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from webapp.catalog.models import Dataset
 from webapp.core.models import Run
+from webapp.core.text import model_name
 from webapp.curation.models import Chain
 
 
@@ -112,6 +113,10 @@ class TrainingRun(Run):
 
     def get_absolute_url(self) -> str:
         return reverse("training:run", args=[self.pk])
+
+    @property
+    def base_model_name(self) -> str:
+        return model_name(self.base_model)
 
     def job_queue(self) -> str:
         return "gpu"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q
@@ -40,22 +40,36 @@ def progress_by_dataset(user: AbstractBaseUser | None = None) -> list[dict[str, 
              "reviewed": r["total"] - r["pending"], **{d: r[d] for d in DECISIONS}} for r in rows]
 
 
+ACTIONS = [a for a, _ in Review.Action.choices]
+
+
+def _action_counts() -> dict[str, Count]:
+    return {a: Count("id", filter=Q(action=a)) for a in ACTIONS}
+
+
 def progress_by_curator(user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
-    actions = [a for a, _ in Review.Action.choices]
-    rows = (visible_reviews(user).values("curator__username")
-            .annotate(**{a: Count("id", filter=Q(action=a)) for a in actions}, total=Count("id"))
+    rows = (visible_reviews(user).values("curator__username").annotate(**_action_counts(), total=Count("id"))
             .order_by("-total"))
-    return [{"curator": r["curator__username"], "total": r["total"], **{a: r[a] for a in actions}} for r in rows]
+    return [{"curator": r["curator__username"], "total": r["total"], **{a: r[a] for a in ACTIONS}} for r in rows]
 
 
 def progress_by_day(days: int = 30, user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
-    since = timezone.now() - timedelta(days=days)
+    """Reviews per calendar day (TIME_ZONE) of the last `days`, today included, by action.
+
+    Counted as the per-curator table counts them, by what the curator did: counting by the decision a review left
+    (`to_decision`, as this did) put an undo back to *accepted*, or an edit, among the day's acceptances, so the
+    days did not add up to the totals beside them. The window starts at a midnight, so the first day is whole.
+    """
+    first = timezone.localdate() - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, time.min))
     rows = (visible_reviews(user).filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
-            .values("day").annotate(total=Count("id"), accepted=Count("id", filter=Q(to_decision="accepted")),
-                                    rejected=Count("id", filter=Q(to_decision="rejected")))
-            .order_by("day"))
-    return [{"day": r["day"].isoformat(), "total": r["total"], "accepted": r["accepted"],
-             "rejected": r["rejected"]} for r in rows]
+            .values("day").annotate(**_action_counts(), total=Count("id")).order_by("day"))
+    return [{"day": r["day"].isoformat(), "total": r["total"], **{a: r[a] for a in ACTIONS}} for r in rows]
+
+
+def day_totals(by_day: list[dict[str, object]]) -> dict[str, int]:
+    """The per-day table's total row: each action summed over the days shown."""
+    return {key: sum(int(str(r[key])) for r in by_day) for key in ("total", *ACTIONS)}
 
 
 @dataclass

@@ -267,6 +267,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     pairs = [{"pair": f"{p.a} · {p.b}", "kappa": p.kappa, "n": p.n} for p in between.pairs]
     context = {
         "by_dataset": by_dataset, "by_curator": by_curator, "by_day": by_day,
+        "day_totals": dashboards.day_totals(by_day),
         "agreement": dashboards.validator_agreement(), "curator_labels": dashboards.CURATOR_LABELS,
         "between": between,
         "chart_data": {"datasets": by_dataset, "curators": by_curator, "days": by_day, "pairs": pairs},

@@ -10,9 +10,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pipeline.datasets import AnnotationFileError
 from webapp.catalog.imports import (
     DatasetFormatMismatch,
+    check_dataset_format,
     format_error,
     get_or_create_dataset,
     new_import_run,
+    preflight,
     run_import,
 )
 from webapp.catalog.ingest import enqueue_clip_processing, ingest_clip
@@ -44,13 +46,22 @@ class ImportCommand(BaseCommand):
         media_dir = Path(opts["media_dir"]) if opts["media_dir"] else None
         if media_dir is not None and not media_dir.is_dir():
             raise CommandError(f"media directory not found: {media_dir}")
+        name = opts["dataset"] or path.stem
+        allow_missing = opts.get("allow_missing_media", False)
         try:
-            dataset = get_or_create_dataset(opts["dataset"] or path.stem, self.source_format)
+            check_dataset_format(name, self.source_format)
+            with path.open("rb") as fh:  # before the dataset is made: a file that imports nothing leaves none
+                problem = preflight(fh, self.source_format, media_dir=media_dir, allow_missing_media=allow_missing)
+            if problem and not Question.objects.filter(dataset__name=name).exists():
+                raise CommandError(f"{path}: {problem}")
+            dataset = get_or_create_dataset(name, self.source_format)
+        except AnnotationFileError as exc:
+            raise CommandError(f"{path}: {exc}") from exc
         except DatasetFormatMismatch as exc:
             raise CommandError(str(exc)) from exc
         run = new_import_run(
             dataset, source_name=path.name, split=opts["split"], media_dir=media_dir.resolve() if media_dir else None,
-            allow_missing_media=opts.get("allow_missing_media", False),
+            allow_missing_media=allow_missing,
         )
         try:
             report = run_import(run, path)
