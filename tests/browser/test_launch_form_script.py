@@ -39,3 +39,24 @@ def test_it_disables_the_launch_button_once_pressed(page, users) -> None:  # typ
     button.click()
     assert button.is_disabled() and button.text_content() == "Launch: working…"
     assert button.get_attribute("aria-busy") == "true"
+
+
+def test_it_updates_the_estimate_when_a_field_changes(strict_page, users) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from webapp.curation.models import GenerationRun
+
+    dataset = make_dataset()
+    for n in range(30):
+        make_question(dataset, n, chains=0)
+    GenerationRun.objects.create(dataset=dataset, status="succeeded", finished_at=timezone.now(),
+                                 progress_metrics={"chains_per_s": 0.05})
+    login(strict_page, "alice", "pw-alice")
+    strict_page.goto("/runs/new/")
+    estimate = strict_page.locator("#estimate")
+    assert estimate.text_content().startswith("120 chains: about 40 min")  # K=4 by default
+    strict_page.fill("#id_k", "8")
+    strict_page.locator("#id_k").dispatch_event("change")
+    strict_page.wait_for_function("document.querySelector('#estimate').textContent.startsWith('240 chains')")
+    assert "about 80 min" in estimate.text_content()
+    assert strict_page.csp_violations == []

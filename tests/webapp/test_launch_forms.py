@@ -59,4 +59,38 @@ def test_every_launch_form_comes_in_sections(admin_client: Client) -> None:
                         ("/training/new/", "Training")):
         page = admin_client.get(url)
         assert page.status_code == 200 and f"<legend>{legend}</legend>" in page.content.decode(), url
-    assert 'id="estimate"' not in admin_client.get("/runs/validate/").content.decode()  # no teacher run to judge
+    assert 'id="estimate"></p>' in admin_client.get("/runs/validate/").content.decode()  # no teacher run to judge
+
+
+def test_it_estimates_a_training_run_from_the_steps_per_second_an_earlier_run_measured(admin_client: Client) -> None:
+    from webapp.training.models import DatasetSnapshot, TrainingRun
+
+    snapshot = DatasetSnapshot.objects.create(dataset=make_dataset(), version=1, status="succeeded")
+    assert 'id="estimate">No earlier run to estimate from' in admin_client.get(
+        "/training/new/", {"estimate": "1", "stage": "sft", "recipe": "sft_tiny"}).content.decode()
+    earlier = TrainingRun.objects.create(stage="sft", base_model="/models/student", status="succeeded",
+                                         snapshot=snapshot, finished_at=timezone.now(),
+                                         progress_metrics={"steps_per_s": 2.0})
+    TrainingRun.objects.create(stage="grpo", base_model="/models/student", status="succeeded", snapshot=snapshot,
+                               finished_at=timezone.now(), progress_metrics={"steps_per_s": 0.01})
+    fragment = admin_client.get("/training/new/", {"estimate": "1", "stage": "sft", "recipe": "sft_tiny",
+                                                   "overrides": '{"max_steps": 600}'}).content.decode()
+    assert fragment.strip().endswith(
+        f'id="estimate">600 steps: about 5 min at the 2 steps/s measured in training run #{earlier.pk}.</p>')
+    assert "<form" not in fragment  # the fragment alone, for the form to swap in
+    # The recipe's own max_steps (sft_tiny: 20) while the overrides do not parse yet; nothing for an evaluation.
+    page = admin_client.get("/training/new/", {"estimate": "1", "stage": "sft", "recipe": "sft_tiny",
+                                               "overrides": '{"max_st'}).content.decode()
+    assert "20 steps: under a minute at the 2 steps/s" in page
+    evaluation = admin_client.get("/training/new/", {"estimate": "1", "stage": "eval"}).content.decode()
+    assert 'id="estimate"></p>' in evaluation
+
+
+def test_it_answers_a_changed_teacher_form_with_the_new_estimate(admin_client: Client) -> None:
+    dataset = make_dataset()
+    for n in range(30):
+        make_question(dataset, n, chains=0)
+    GenerationRun.objects.create(dataset=dataset, status="succeeded", finished_at=timezone.now(),
+                                 progress_metrics={"chains_per_s": 0.05})
+    fragment = admin_client.get("/runs/new/", {"estimate": "1", "dataset": dataset.pk, "k": "8"}).content.decode()
+    assert "240 chains: about 80 min" in fragment and "<form" not in fragment

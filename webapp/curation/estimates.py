@@ -11,10 +11,9 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from webapp.catalog.models import Dataset
+from webapp.core.estimates import NO_REFERENCE, duration_text
 from webapp.core.models import RunStatus
 from webapp.curation.models import Chain, GenerationRun
-
-NO_REFERENCE = "No earlier run to estimate from: the first run measures this deployment's throughput."
 
 
 def measured(kind: str, model: str = "") -> GenerationRun | None:
@@ -27,12 +26,10 @@ def measured(kind: str, model: str = "") -> GenerationRun | None:
 
 def describe(chains: int, reference: GenerationRun | None) -> str:
     """'2,048 chains: about 14 min at the 2.4 chains/s measured in run #7', or why there is no estimate."""
-    rate = float((reference.progress_metrics if reference else {}).get("chains_per_s") or 0)
-    if reference is None or rate <= 0:
+    if reference is None:
         return NO_REFERENCE
-    minutes = chains / rate / 60
-    took = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"
-    return f"{chains:,} chains: {took} at the {rate:g} chains/s measured in run #{reference.pk}."
+    return duration_text(chains, "chains", float(reference.progress_metrics.get("chains_per_s") or 0),
+                         f"run #{reference.pk}")
 
 
 def teacher_estimate(dataset_id: object, split: str, limit: int | None, k: int, model: str) -> str:

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.estimates import estimate_fragment
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
@@ -43,14 +44,20 @@ def runs(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @admin_required
 def run_new(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("estimate"):  # the form changed: the estimate again, for what it says now
+        return estimate_fragment(request, _teacher_estimate(GenerationRunForm(request.GET)))
     form = GenerationRunForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
     if request.method == "POST" and form.is_valid():
         return redirect(launch_generation(form.cleaned_data, request.user,
                                           backend_options=form.backend_options()))
-    estimate = teacher_estimate(form["dataset"].value(), form["split"].value() or "", _number(form["limit"].value()),
-                                _number(form["k"].value()) or 1, str(form["model"].value() or ""))
     return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation",
-                                                     "estimate": estimate}, status=400 if form.errors else 200)
+                                                     "estimate": _teacher_estimate(form)},
+                  status=400 if form.errors else 200)
+
+
+def _teacher_estimate(form: GenerationRunForm) -> str:
+    return teacher_estimate(form["dataset"].value(), form["split"].value() or "", _number(form["limit"].value()),
+                            _number(form["k"].value()) or 1, str(form["model"].value() or ""))
 
 
 def _number(value: object) -> int | None:
@@ -61,6 +68,8 @@ def _number(value: object) -> int | None:
 @require_http_methods(["GET", "POST"])
 @admin_required
 def validation_new(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("estimate"):
+        return estimate_fragment(request, _validation_estimate(ValidationRunForm(request.GET)))
     form = ValidationRunForm(request.POST or None, initial={"source_run": request.GET.get("source")})
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -69,9 +78,13 @@ def validation_new(request: HttpRequest) -> HttpResponse:
                                 judge_backend=d["judge_backend"], backend_options=form.backend_options(),
                                 policy=d["policy"])
         return redirect(run)
-    estimate = validation_estimate(form["source_run"].value(), bool(form["include_dropped"].value()))
-    return render(request, "curation/run_new.html", {"form": form, "title": "Validation", "estimate": estimate},
+    return render(request, "curation/run_new.html", {"form": form, "title": "Validation",
+                                                     "estimate": _validation_estimate(form)},
                   status=400 if form.errors else 200)
+
+
+def _validation_estimate(form: ValidationRunForm) -> str:
+    return validation_estimate(form["source_run"].value(), bool(form["include_dropped"].value()))
 
 
 @csrf_exempt  # only so the upload handler goes in before the CSRF check reads the body: upload_form_view checks it

@@ -17,12 +17,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.estimates import estimate_fragment
 from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.training import adapters, predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
+from webapp.training.estimates import training_estimate
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 from webapp.training.runs import launch, lineage
@@ -96,11 +98,19 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @admin_required
 def run_new(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("estimate"):  # the form changed: the estimate again, for what it says now
+        return estimate_fragment(request, _training_estimate(TrainingRunForm(request.GET)))
     initial = {k: request.GET.get(k) for k in ("stage", "parent", "snapshot") if request.GET.get(k)}
     form = TrainingRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         return redirect(launch(form.cleaned_data, request.user))
-    return render(request, "training/run_new.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "training/run_new.html", {"form": form, "estimate": _training_estimate(form)},
+                  status=400 if form.errors else 200)
+
+
+def _training_estimate(form: TrainingRunForm) -> str:
+    return training_estimate(form["stage"].value(), form["recipe"].value(), form["overrides"].value(),
+                             form["base_model"].value())
 
 
 @require_GET
