@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.apps import apps
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +21,7 @@ from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.housekeeping import confirm_or_delete
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import job_is_alive
 
@@ -85,13 +88,9 @@ def dataset_delete(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: what deleting the dataset removes and frees, or what keeps it; POST: delete it, when nothing does."""
     dataset = _get_dataset_for_user(request, slug)
     plan = plan_dataset_deletion(dataset)
-    if request.method == "POST" and plan.allowed:
-        delete_dataset(plan)
-        messages.success(request, f"Deleted {dataset.name}; {filesizeformat(plan.bytes_freed)} freed on disk.")
-        return redirect("catalog:datasets")
-    refused = request.method == "POST"
-    return render(request, "catalog/dataset_delete.html", {"dataset": dataset, "plan": plan},
-                  status=409 if refused else 200)
+    return confirm_or_delete(request, plan, partial(delete_dataset, plan), name=dataset.name,
+                             action=reverse("catalog:dataset_delete", args=[dataset.slug]),
+                             back=dataset.get_absolute_url(), done=reverse("catalog:datasets"))
 
 
 @require_GET
