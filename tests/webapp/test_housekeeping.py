@@ -178,6 +178,16 @@ def test_it_deletes_a_runs_checkpoints_and_keeps_the_run(admin_client: Client, u
     assert "Evaluate it" not in detail and "GRPO from it" not in detail and "adapter.zip" not in detail
 
 
+def test_it_offers_no_run_to_start_from_once_its_checkpoints_are_gone(admin_client: Client, users,
+                                                                     media_root: Path) -> None:  # type: ignore[no-untyped-def]
+    from webapp.training.forms import TrainingRunForm
+
+    run = _trained(media_root, users)
+    assert run in TrainingRunForm().fields["parent"].queryset
+    admin_client.post(f"/training/{run.pk}/checkpoints/delete/")
+    assert run not in TrainingRunForm().fields["parent"].queryset
+
+
 def test_it_keeps_checkpoints_a_queued_run_reads(admin_client: Client, users, media_root: Path) -> None:  # type: ignore[no-untyped-def]
     from webapp.training.models import TrainingRun
 
