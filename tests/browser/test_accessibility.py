@@ -73,6 +73,7 @@ MORE_PAGES: list[Callable[[Seeded], str]] = [
 NOT_PAGES: dict[str, Callable[[Seeded], str]] = {
     "logout": lambda s: reverse("logout"),  # POST only
     "media": lambda s: reverse("media", args=[s.question.clip.media_path]),  # the clip itself
+    "catalog:dataset_archive": lambda s: reverse("catalog:dataset_archive", args=[s.dataset.slug]),  # POST only
     "catalog:review_overlap": lambda s: reverse("catalog:review_overlap", args=[s.dataset.slug]),
     "catalog:reprocess_clip": lambda s: reverse("catalog:reprocess_clip", args=[s.question.clip.pk]),
     "curation:run_cancel": lambda s: reverse("curation:run_cancel", args=[s.teacher.pk]),

@@ -249,3 +249,30 @@ def test_the_new_deletions_are_for_admins_only(curator_client: Client, users, me
                       (f"/runs/{generation.pk}/delete/", f"/runs/{generation.pk}/")):
         assert curator_client.get(url).status_code == 403 and curator_client.post(url).status_code == 403
         assert url not in curator_client.get(page).content.decode()
+
+
+# --- archiving a dataset ------------------------------------------------------------------------------------------
+def test_it_archives_a_dataset_out_of_the_datasets_page_and_review_queue_and_back(admin_client: Client,
+                                                                                  users) -> None:  # type: ignore[no-untyped-def]
+    dataset, _run = _curated(users)
+    listed = f'href="/datasets/{dataset.slug}/"'
+    queued = f'href="/review/q/{Question.objects.get().pk}/'
+    assert listed in admin_client.get("/").content.decode()
+    assert queued in admin_client.get("/review/").content.decode()
+    assert admin_client.post(f"/datasets/{dataset.slug}/archive/", {"archived": "1"}).status_code == 302
+    page = admin_client.get("/").content.decode()
+    assert listed not in page and 'href="/?archived=1"' in page
+    assert listed in admin_client.get("/?archived=1").content.decode()
+    assert queued not in admin_client.get("/review/").content.decode()
+    assert queued in admin_client.get(f"/review/?dataset={dataset.slug}").content.decode()
+    assert 'id="archived"' in admin_client.get(f"/datasets/{dataset.slug}/").content.decode()
+    admin_client.post(f"/datasets/{dataset.slug}/archive/", {"archived": "0"})
+    assert listed in admin_client.get("/").content.decode()
+    assert queued in admin_client.get("/review/").content.decode()
+
+
+def test_it_lets_only_admins_archive(curator_client: Client, users) -> None:  # type: ignore[no-untyped-def]
+    dataset, _run = _curated(users)
+    assert curator_client.post(f"/datasets/{dataset.slug}/archive/", {"archived": "1"}).status_code == 403
+    assert not Dataset.objects.get(pk=dataset.pk).archived
+    assert "/archive/" not in curator_client.get(f"/datasets/{dataset.slug}/").content.decode()

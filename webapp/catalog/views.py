@@ -40,10 +40,12 @@ def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
 @require_GET
 @curator_required
 def datasets(request: HttpRequest) -> HttpResponse:
-    rows = [(d, queries.progress_of(d)) for d in queries.datasets_with_counts()]
+    show_archived = request.GET.get("archived") == "1"
+    rows = [(d, queries.progress_of(d)) for d in queries.datasets_with_counts(archived=show_archived)]
     recent_imports = ImportRun.objects.select_related("dataset")[:10]
     template = page_or_partial(request, "catalog/datasets.html", "dataset-table")
-    return render(request, template, {"rows": rows, "recent_imports": recent_imports,
+    return render(request, template, {"rows": rows, "recent_imports": recent_imports, "show_archived": show_archived,
+                                      "n_archived": Dataset.objects.filter(archived=True).count(),
                                       "polling": any(p.active for _, p in rows)})
 
 
@@ -79,6 +81,18 @@ def review_overlap(request: HttpRequest, slug: str) -> HttpResponse:
     form.save()
     messages.success(request, f"{dataset.name}: each question is now reviewed by {dataset.review_overlap} "
                               f"curator{'s' if dataset.review_overlap > 1 else ''}.")
+    return redirect(dataset.get_absolute_url())
+
+
+@require_POST
+@admin_required
+def dataset_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    """Archive (`archived=1`) or bring back (`archived=0`) a dataset: hidden from the datasets page and the queue."""
+    dataset = _get_dataset_for_user(request, slug)
+    archive = request.POST.get("archived") == "1"
+    Dataset.objects.filter(pk=dataset.pk).update(archived=archive)
+    done = "archived: hidden from the datasets page and the review queue" if archive else "is back in both"
+    messages.success(request, f"{dataset.name} {done}.")
     return redirect(dataset.get_absolute_url())
 
 
