@@ -176,6 +176,8 @@ def test_it_deletes_a_runs_checkpoints_and_keeps_the_run(admin_client: Client, u
     detail = admin_client.get(f"/training/{run.pk}/").content.decode()
     assert "checkpoints deleted on" in detail
     assert "Evaluate it" not in detail and "GRPO from it" not in detail and "adapter.zip" not in detail
+    TrainingRun.objects.filter(pk=run.pk).update(status="failed")
+    assert "Resume from the start" in admin_client.get(f"/training/{run.pk}/").content.decode()
 
 
 def test_it_offers_no_run_to_start_from_once_its_checkpoints_are_gone(admin_client: Client, users,
