@@ -33,6 +33,7 @@ PAGES: dict[str, Callable[[Seeded], str]] = {
     "catalog:datasets": lambda s: reverse("catalog:datasets"),
     "catalog:questions": lambda s: reverse("catalog:questions", args=[s.dataset.slug]),
     "catalog:question": lambda s: reverse("catalog:question", args=[s.question.pk]),
+    "catalog:dataset_delete": lambda s: reverse("catalog:dataset_delete", args=[s.dataset.slug]),  # a snapshot keeps it
     "catalog:import_new": lambda s: reverse("catalog:import_new"),
     "catalog:import": lambda s: reverse("catalog:import", args=[s.imported.pk]),
     "curation:runs": lambda s: reverse("curation:runs"),
@@ -40,6 +41,7 @@ PAGES: dict[str, Callable[[Seeded], str]] = {
     "curation:validation_new": lambda s: reverse("curation:validation_new"),
     "curation:chain_import_new": lambda s: reverse("curation:chain_import_new"),
     "curation:run": lambda s: reverse("curation:run", args=[s.teacher.pk]),
+    "curation:run_delete": lambda s: reverse("curation:run_delete", args=[s.teacher.pk]),  # kept: validated, frozen
     "review:queue": lambda s: reverse("review:queue"),
     "review:next": lambda s: reverse("review:next"),
     "review:item": lambda s: reverse("review:item", args=[s.question.pk]),
@@ -49,10 +51,12 @@ PAGES: dict[str, Callable[[Seeded], str]] = {
     "training:snapshots": lambda s: reverse("training:snapshots"),
     "training:snapshot_new": lambda s: reverse("training:snapshot_new"),
     "training:snapshot": lambda s: reverse("training:snapshot", args=[s.snapshot.pk]),
+    "training:snapshot_delete": lambda s: reverse("training:snapshot_delete", args=[s.snapshot.pk]),  # runs keep it
     "training:runs": lambda s: reverse("training:runs"),
     "training:run_new": lambda s: reverse("training:run_new") + f"?stage=eval&parent={s.sft.pk}",
     "training:compare": lambda s: reverse("training:compare"),
     "training:run": lambda s: reverse("training:run", args=[s.sft.pk]),
+    "training:run_checkpoints_delete": lambda s: reverse("training:run_checkpoints_delete", args=[s.sft.pk]),
     "training:run_predictions": lambda s: reverse("training:run_predictions", args=[s.evaluations[0].pk]),
 }
 # Pages reached only in a state the list above does not produce, visited as extra URLs.
@@ -60,6 +64,7 @@ MORE_PAGES: list[Callable[[Seeded], str]] = [
     lambda s: reverse("training:run", args=[s.grpo.pk]),  # an active run, polling
     lambda s: reverse("training:run", args=[s.evaluations[1].pk]),  # an evaluation with its results
     lambda s: reverse("curation:run", args=[s.validation.pk]),
+    lambda s: reverse("curation:run_delete", args=[s.validation.pk]),  # allowed: what it removes and frees
     lambda s: reverse("review:next") + "?split=val",  # nothing to review
     lambda s: "/no-such-page/",  # 404
 ]
@@ -68,6 +73,7 @@ MORE_PAGES: list[Callable[[Seeded], str]] = [
 NOT_PAGES: dict[str, Callable[[Seeded], str]] = {
     "logout": lambda s: reverse("logout"),  # POST only
     "media": lambda s: reverse("media", args=[s.question.clip.media_path]),  # the clip itself
+    "catalog:dataset_archive": lambda s: reverse("catalog:dataset_archive", args=[s.dataset.slug]),  # POST only
     "catalog:review_overlap": lambda s: reverse("catalog:review_overlap", args=[s.dataset.slug]),
     "catalog:reprocess_clip": lambda s: reverse("catalog:reprocess_clip", args=[s.question.clip.pk]),
     "curation:run_cancel": lambda s: reverse("curation:run_cancel", args=[s.teacher.pk]),

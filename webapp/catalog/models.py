@@ -34,6 +34,9 @@ class Dataset(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_REVIEW_OVERLAP)],
         help_text="How many different curators review each question (2+ for an agreement study; blind until done).",
     )
+    archived = models.BooleanField(
+        default=False, help_text="Hidden from the datasets page and the review queue unless asked for; reversible.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -41,13 +41,14 @@ class ClipProgress:
         return bool(self.pending or self.processing)
 
 
-def datasets_with_counts() -> list[Dataset]:
-    """Every dataset with its question count and clip counts per status, each relation counted on its own.
+def datasets_with_counts(archived: bool = False) -> list[Dataset]:
+    """Every dataset (the archived ones too when asked) with its question count and clip counts per status, each
+    relation counted on its own.
 
     Counting questions and clips in one query joins them (questions x clips rows per dataset: ~2.5 billion for one
     AVQA-sized dataset, a landing page that never loaded); two grouped queries visit each row once.
     """
-    datasets = list(Dataset.objects.annotate(
+    datasets = list((Dataset.objects.all() if archived else Dataset.objects.filter(archived=False)).annotate(
         n_questions=Subquery(Question.objects.filter(dataset=OuterRef("pk")).order_by().values("dataset")
                              .annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
     ).order_by("name"))

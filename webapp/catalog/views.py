@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.apps import apps
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +21,7 @@ from webapp.catalog.ingest import reprocess
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
+from webapp.core.housekeeping import confirm_or_delete
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import job_is_alive
 
@@ -37,10 +40,12 @@ def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
 @require_GET
 @curator_required
 def datasets(request: HttpRequest) -> HttpResponse:
-    rows = [(d, queries.progress_of(d)) for d in queries.datasets_with_counts()]
+    show_archived = request.GET.get("archived") == "1"
+    rows = [(d, queries.progress_of(d)) for d in queries.datasets_with_counts(archived=show_archived)]
     recent_imports = ImportRun.objects.select_related("dataset")[:10]
     template = page_or_partial(request, "catalog/datasets.html", "dataset-table")
-    return render(request, template, {"rows": rows, "recent_imports": recent_imports,
+    return render(request, template, {"rows": rows, "recent_imports": recent_imports, "show_archived": show_archived,
+                                      "n_archived": Dataset.objects.filter(archived=True).count(),
                                       "polling": any(p.active for _, p in rows)})
 
 
@@ -79,19 +84,27 @@ def review_overlap(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(dataset.get_absolute_url())
 
 
+@require_POST
+@admin_required
+def dataset_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    """Archive (`archived=1`) or bring back (`archived=0`) a dataset: hidden from the datasets page and the queue."""
+    dataset = _get_dataset_for_user(request, slug)
+    archive = request.POST.get("archived") == "1"
+    Dataset.objects.filter(pk=dataset.pk).update(archived=archive)
+    done = "archived: hidden from the datasets page and the review queue" if archive else "is back in both"
+    messages.success(request, f"{dataset.name} {done}.")
+    return redirect(dataset.get_absolute_url())
+
+
 @require_http_methods(["GET", "POST"])
 @admin_required
 def dataset_delete(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: what deleting the dataset removes and frees, or what keeps it; POST: delete it, when nothing does."""
     dataset = _get_dataset_for_user(request, slug)
     plan = plan_dataset_deletion(dataset)
-    if request.method == "POST" and plan.allowed:
-        delete_dataset(plan)
-        messages.success(request, f"Deleted {dataset.name}; {filesizeformat(plan.bytes_freed)} freed on disk.")
-        return redirect("catalog:datasets")
-    refused = request.method == "POST"
-    return render(request, "catalog/dataset_delete.html", {"dataset": dataset, "plan": plan},
-                  status=409 if refused else 200)
+    return confirm_or_delete(request, plan, partial(delete_dataset, plan), name=dataset.name,
+                             action=reverse("catalog:dataset_delete", args=[dataset.slug]),
+                             back=dataset.get_absolute_url(), done=reverse("catalog:datasets"))
 
 
 @require_GET

@@ -11,6 +11,7 @@ urlpatterns = [
     path("validate/", views.validation_new, name="validation_new"),
     path("import/", views.chain_import_new, name="chain_import_new"),
     path("<int:pk>/", views.run_detail, name="run"),
+    path("<int:pk>/delete/", views.run_delete, name="run_delete"),
     path("<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("<int:pk>/resume/", views.run_resume, name="run_resume"),
 ]

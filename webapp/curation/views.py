@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.estimates import estimate_fragment
+from webapp.core.housekeeping import confirm_or_delete
 from webapp.core.htmx import page_or_partial
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
@@ -21,6 +24,7 @@ from webapp.curation.chain_imports import queue_chain_import
 from webapp.curation.empty_states import run_notice
 from webapp.curation.estimates import teacher_estimate, validation_estimate
 from webapp.curation.forms import ChainImportForm, GenerationRunForm, ValidationRunForm
+from webapp.curation.housekeeping import delete_run, plan_run_deletion
 from webapp.curation.models import GenerationRun
 from webapp.curation.presenters import progress_in_words, verdict_counts_in_words
 from webapp.curation.record import verdict_counts
@@ -135,6 +139,17 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
                    "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None,
                    "progress_label": progress_in_words(run),
                    "verdicts_in_words": verdict_counts_in_words(verdict_counts(run)) if validation else ""})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def run_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the chains, verdicts and reviews deleting the run removes, or what keeps it; POST: delete it."""
+    run = _get_run_for_user(request, pk)
+    plan = plan_run_deletion(run)
+    return confirm_or_delete(request, plan, partial(delete_run, plan), name=str(run),
+                             action=reverse("curation:run_delete", args=[pk]), back=run.get_absolute_url(),
+                             done=reverse("curation:runs"))
 
 
 run_cancel = cancel_view(_get_run_for_user)

@@ -43,7 +43,8 @@ class TrainingRunForm(SectionedForm):
     name = forms.CharField(required=False, max_length=120, help_text="e.g. label-only SFT, SightSound SFT→GRPO.")
     base_model = forms.CharField(max_length=500, help_text="Student checkpoint (ignored when a parent is chosen).")
     parent = forms.ModelChoiceField(
-        required=False, queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED).exclude(stage="eval"),
+        required=False, queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED).exclude(stage="eval")
+        .exclude(results__has_key="checkpoints_deleted_at"),  # its adapter is gone (training/housekeeping.py)
         help_text="Continue from this run's adapter (GRPO, evaluation).")
     snapshot = forms.ModelChoiceField(required=False, queryset=DatasetSnapshot.objects.filter(
         status=RunStatus.SUCCEEDED).select_related("dataset"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -131,6 +132,12 @@ class TrainingRun(Run):
         TrainingRun.objects.filter(pk=self.pk).update(config={**self.config, "_resume": True})
         self.config["_resume"] = True
         return True
+
+    @property
+    def checkpoints_deleted_at(self) -> datetime | None:
+        """When an admin deleted the run's checkpoints (training/housekeeping.py): its adapter is gone."""
+        stamp = self.results.get("checkpoints_deleted_at")
+        return datetime.fromisoformat(stamp) if stamp else None
 
     @property
     def output_dir(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
@@ -13,16 +15,18 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.estimates import estimate_fragment
+from webapp.core.housekeeping import confirm_or_delete
 from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.training import adapters, predictions, snapshots
+from webapp.training import adapters, housekeeping, predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.estimates import training_estimate
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
@@ -86,6 +90,17 @@ snapshot_resume = resume_view(
     _get_snapshot_for_user, "Snapshot {run} is {run.status}; only failed or cancelled ones can resume.")
 
 
+@require_http_methods(["GET", "POST"])
+@admin_required
+def snapshot_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what deleting the snapshot removes and frees, or the runs that keep it; POST: delete it."""
+    snapshot = _get_snapshot_for_user(request, pk)
+    plan = housekeeping.plan_snapshot_deletion(snapshot)
+    return confirm_or_delete(request, plan, partial(housekeeping.delete_snapshot, plan), name=f"snapshot {snapshot}",
+                             action=reverse("training:snapshot_delete", args=[pk]), back=snapshot.get_absolute_url(),
+                             done=reverse("training:snapshots"))
+
+
 # --- training runs ------------------------------------------------------------------------------------------
 @require_GET
 @curator_required
@@ -122,6 +137,22 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, {"run": run, "lineage": lineage(run)[1:], "queue_unreachable": not answered,
                                       "names": MetricPoint.objects.filter(run=run).values_list("name", flat=True)
                                       .distinct().order_by("name")})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def run_checkpoints_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the disk the run's checkpoints take, or the active runs that need them; POST: free it, keep the run."""
+    run = _get_run_for_user(request, pk)
+    if run.stage == TrainingRun.Stage.EVAL:
+        raise Http404("An evaluation keeps no checkpoints.")
+    plan = housekeeping.plan_checkpoint_deletion(run)
+    return confirm_or_delete(request, plan, partial(housekeeping.delete_checkpoints, plan),
+                             name=f"the checkpoints of {run}",
+                             action=reverse("training:run_checkpoints_delete", args=[pk]),
+                             back=run.get_absolute_url(), done=run.get_absolute_url(),
+                             keeps="The run stays, with its metrics, results and predictions; no run can start "
+                                   "from its adapter afterwards.")
 
 
 @require_GET

@@ -64,6 +64,8 @@ class ReviewFilterForm(forms.Form):
             qs = qs.filter(decision=data["decision"])
         if data["dataset"]:
             qs = qs.filter(question__dataset=data["dataset"])
+        else:  # an archived dataset is reviewed only when chosen by name
+            qs = qs.exclude(question__dataset__archived=True)
         for name in ("split", "question_type", "question_relation"):
             if data[name]:
                 qs = qs.filter(**{f"question__{name}": data[name]})
