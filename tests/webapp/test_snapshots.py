@@ -65,6 +65,22 @@ def test_it_freezes_only_accepted_chains_with_the_edited_text(users, admin_clien
     assert snapshot.provenance["validators"]["verdicts"]
 
 
+def test_its_card_says_when_the_chains_were_imported_from_a_file(users, admin_client: Client, run_worker) -> None:
+    from webapp.core import storage
+    from webapp.curation.models import GenerationRun
+
+    accepted = _curate(users)
+    GenerationRun.objects.filter(pk=accepted[0].run_id).update(kind="imported", model="big-lvlm-72b",
+                                                                config={"source_name": "cluster-chains.jsonl"})
+    snapshot = _freeze(admin_client, run_worker)
+    (run,) = snapshot.provenance["teacher_runs"]
+    assert (run["kind"], run["source_file"], run["model"]) == ("imported", "cluster-chains.jsonl", "big-lvlm-72b")
+    card = (storage.resolve(snapshot.export_dir) / "README.md").read_text()
+    assert '"kind": "imported"' in card and '"source_file": "cluster-chains.jsonl"' in card
+    page = admin_client.get(f"/snapshots/{snapshot.pk}/").content.decode()
+    assert f"imported run #{run['run']} (cluster-chains.jsonl)" in page
+
+
 def test_it_applies_filters_and_the_per_question_cap(users, admin_client: Client, run_worker) -> None:
     _curate(users)
     snapshot = _freeze(admin_client, run_worker, split="train", question_type="Which", verdict_label="pass",

@@ -149,11 +149,13 @@ def _write_batch(snapshot: DatasetSnapshot, chains: list[Chain]) -> int:
 
 # --- provenance and export ----------------------------------------------------------------------------------
 def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
-    """Teacher runs (model, prompt version, K, sampling), validators (versions, labels, thresholds), curation."""
+    """Teacher runs (kind: teacher or imported from a file; model, prompt version, K, sampling), validators
+    (versions, labels, thresholds), curation."""
     items = SnapshotItem.objects.filter(snapshot=snapshot)
     chain_ids = items.values("chain_id")
     teacher_runs = [
-        {"run": r.pk, "model": r.model, "backend": r.backend, "prompt_version": r.prompt_version,
+        {"run": r.pk, "kind": r.kind, "source_file": r.config.get("source_name"), "model": r.model,
+         "backend": r.backend, "prompt_version": r.prompt_version,
          "k": r.samples_per_question, "sampling": r.sampling, "majority_only": r.config.get("majority_only"),
          "chains": n}
         for r, n in _runs_with_counts(items.values("chain__run_id").annotate(n=Count("id")), "chain__run_id")
