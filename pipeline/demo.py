@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.media import SAMPLE_RATE
-from pipeline.synth import Tone, render_tones, write_av_clip
+from pipeline.synth import Tone, render_tones, write_av_clip, write_text_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,7 @@ def build_demo(out_dir: Path, n: int = 8) -> Path:
                       sample_rate=SAMPLE_RATE, samples=_track(sc))
         items.append(_item(i, sc, name))
     path = out_dir / JSON_NAME
-    text = json.dumps(items, indent=2) + "\n"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+    write_text_if_changed(path, json.dumps(items, indent=2) + "\n")
     log.info("demo dataset: %d clips in %s", n, out_dir)
     return out_dir
 

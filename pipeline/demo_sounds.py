@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.synth import write_wav
+from pipeline.synth import write_text_if_changed, write_wav
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +171,6 @@ CLIPS: tuple[DemoClip, ...] = (
 GENERATED = {"demo_beeps.wav": _beeps, "demo_dial_tone.wav": _dial_tone}
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-
 
 def questions() -> list[dict[str, object]]:
     """MMAU rows; choices keep their order (answers are text, so "A" is not always right: the order is fixed per
@@ -229,8 +223,8 @@ def build_demo_sounds(out_dir: Path) -> Path:
         elif not target.is_file() or target.stat().st_size != (MEDIA / clip.file).stat().st_size:
             shutil.copyfile(MEDIA / clip.file, target)
             shutil.copyfile((MEDIA / clip.file).with_suffix(".txt"), target.with_suffix(".txt"))
-    _write_if_changed(out_dir / QUESTIONS_NAME, json.dumps(questions(), indent=2) + "\n")
-    _write_if_changed(out_dir / CHAINS_NAME, "".join(json.dumps(row) + "\n" for row in chains()))
+    write_text_if_changed(out_dir / QUESTIONS_NAME, json.dumps(questions(), indent=2) + "\n")
+    write_text_if_changed(out_dir / CHAINS_NAME, "".join(json.dumps(row) + "\n" for row in chains()))
     log.info("demo sounds: %d clips, %d chains in %s", len(CLIPS), len(chains()), out_dir)
     return out_dir
 

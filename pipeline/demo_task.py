@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.answers import letter
 from pipeline.media import SAMPLE_RATE
-from pipeline.synth import render_tones, write_wav
+from pipeline.synth import render_tones, write_text_if_changed, write_wav
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,6 @@ def _rows(out_dir: Path, split: str, n: int, seed: int) -> tuple[list[dict[str, 
     return rows, chains
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-
 
 def fingerprint(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
@@ -109,9 +103,9 @@ def build_task(out_dir: Path, n_train: int = 256, n_test: int = 100) -> TaskFile
         raise RuntimeError("a test clip is byte-identical to a train clip: the splits must be disjoint")
     files = TaskFiles(out_dir / "pitch_train.json", out_dir / "pitch_test.json", out_dir / AUDIO_DIR,
                       out_dir / "pitch_chains.jsonl")
-    _write_if_changed(files.train, json.dumps(train, indent=1) + "\n")
-    _write_if_changed(files.test, json.dumps(test, indent=1) + "\n")
-    _write_if_changed(files.chains, "".join(json.dumps(c) + "\n" for c in chains))
+    write_text_if_changed(files.train, json.dumps(train, indent=1) + "\n")
+    write_text_if_changed(files.test, json.dumps(test, indent=1) + "\n")
+    write_text_if_changed(files.chains, "".join(json.dumps(c) + "\n" for c in chains))
     log.info("demo task: %d train + %d test clips in %s", n_train, n_test, out_dir)
     return files
 

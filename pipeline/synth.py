@@ -134,3 +134,14 @@ def write_wav(path: str | os.PathLike[str], samples: np.ndarray, sr: int) -> Pat
     subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
     sf.write(path, data, sr, subtype=subtype)
     return path
+
+
+def write_text_if_changed(path: str | os.PathLike[str], text: str) -> Path:
+    """Write `text` atomically, or leave the file alone (same mtime) when it already says exactly that: the demo's
+    files are rebuilt at every start, and anything watching them must not see a change that is not one."""
+    path = Path(path)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return path
