@@ -178,6 +178,8 @@ INGEST_FRAME_MAX_SIDE = env_int("INGEST_FRAME_MAX_SIDE", 640, minimum=16)
 
 # How long opening a question reserves it for one curator; abandoned leases return to the queue after this.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600, minimum=10)
+# The precision against curators that the dashboard's suggested validator threshold reaches (percent).
+REVIEW_TARGET_PRECISION = min(env_int("REVIEW_TARGET_PRECISION_PERCENT", 90, minimum=1), 100) / 100
 
 # How a gpu worker runs SFT/GRPO: "auto" runs the stage in its own process on one GPU and under
 # `accelerate launch` (one process per GPU) when it sees more than one; "accelerate" always launches (on CPU with

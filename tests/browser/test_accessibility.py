@@ -82,6 +82,7 @@ NOT_PAGES: dict[str, Callable[[Seeded], str]] = {
     "review:spectrogram": lambda s: reverse("review:spectrogram", args=[s.question.pk]),
     "review:decide": lambda s: reverse("review:decide", args=[1]),
     "review:undo": lambda s: reverse("review:undo", args=[1]),
+    "review:order": lambda s: reverse("review:order", args=[s.dataset.slug]),
     "training:snapshot_cancel": lambda s: reverse("training:snapshot_cancel", args=[s.snapshot.pk]),
     "training:snapshot_resume": lambda s: reverse("training:snapshot_resume", args=[s.snapshot.pk]),
     "training:snapshot_download": lambda s: reverse("training:snapshot_download", args=[s.snapshot.pk, "sft.jsonl"]),

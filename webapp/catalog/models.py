@@ -34,6 +34,15 @@ class Dataset(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_REVIEW_OVERLAP)],
         help_text="How many different curators review each question (2+ for an agreement study; blind until done).",
     )
+    class ReviewOrder(models.TextChoices):
+        ACTIVE = "active", "Likely hallucinations first"
+        FIFO = "fifo", "In import order"
+
+    review_order = models.CharField(
+        max_length=8, choices=ReviewOrder.choices, default=ReviewOrder.ACTIVE,
+        help_text="Which question the review queue serves next: the one whose chains are most likely hallucinated "
+                  "(validator scores calibrated on curator decisions), or the oldest.",
+    )
     archived = models.BooleanField(
         default=False, help_text="Hidden from the datasets page and the review queue unless asked for; reversible.",
     )

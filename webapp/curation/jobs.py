@@ -200,8 +200,20 @@ def _validate(run: GenerationRun) -> str:
     except Exception as exc:
         run.mark_failed(exc)
         raise
-    succeed_validation(run)  # its verdicts become the chains' verdicts of record
+    if succeed_validation(run):  # its verdicts become the chains' verdicts of record
+        _rank_for_review(run)
     return "succeeded"
+
+
+def _rank_for_review(run: GenerationRun) -> None:
+    """The new verdicts reorder the active review queue; a failure here leaves the run succeeded (logged, and the
+    next refresh after decisions catches up)."""
+    from webapp.curation.review import priority
+
+    try:
+        priority.refresh(run.dataset)
+    except Exception:
+        logger.exception("review priorities of %s not refreshed after validation run %s", run.dataset, run.pk)
 
 
 class _Rate:

@@ -120,6 +120,11 @@ class Chain(models.Model):
                   "on this chain. Filters, counts and exports read it; the other verdicts are history.",
     )
 
+    queue_priority = models.FloatField(
+        default=0.0, help_text="Review order in an active-queue dataset: the question's mean estimated probability "
+                               "that a pending chain is hallucinated, the same on all its chains (0: FIFO).")
+    queue_reason = models.CharField(max_length=80, blank=True, help_text="Why the question is served early.")
+
     class Meta:
         ordering = ["question", "run", "sample_index"]
         constraints = [
@@ -132,6 +137,9 @@ class Chain(models.Model):
             # the next question costs the same at 0 % or 90 % reviewed (review/queue.py, claim_next).
             models.Index(fields=["question"], condition=models.Q(decision="pending", kept=True),
                          name="chain_pending_question"),
+            # The active queue reads the same chains by priority (review/queue.py, claim_next).
+            models.Index(models.F("queue_priority").desc(), "question",
+                         condition=models.Q(decision="pending", kept=True), name="chain_pending_priority"),
         ]
 
     def __str__(self) -> str:
@@ -162,6 +170,19 @@ class TeacherQuestion(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} q{self.question_id}: {self.agreement:.2f} agree"
+
+
+class ValidatorCalibration(models.Model):
+    """A validator version's calibration on curator decisions (pipeline/calibration.py), refitted as they come in."""
+
+    validator_version = models.CharField(max_length=255, unique=True)
+    model = models.JSONField(help_text="Calibration.to_json(): weights per feature, decisions fitted on.")
+    report = models.JSONField(default=dict, blank=True, help_text="Against curators, on the decisions fitted: "
+                                                                  "reliability bins, precision/recall, threshold.")
+    fitted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"calibration of {self.validator_version} on {self.model.get('n', 0)} decisions"
 
 
 class Verdict(models.Model):

@@ -142,3 +142,11 @@ class BulkForm(forms.Form):
         if data.get("action") == "reject" and not data.get("reason"):
             self.add_error("reason", "Choose a reason to reject.")
         return data
+
+
+class ReviewOrderForm(forms.ModelForm):
+    """Which question the queue serves next in a dataset (admins): likely hallucinations first, or import order."""
+
+    class Meta:
+        model = Dataset
+        fields = ["review_order"]

@@ -222,7 +222,17 @@ def panel_context(request: HttpRequest, question: Question, query: str, refused:
         "read_only": lease is not None and not mine,
         "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,
         "reason_choices": REASON_CHOICES, "csrf_input": _csrf_input(request),
-        "next_url": next_url(query, after=question.pk), **extra,
+        "next_url": next_url(query, after=question.pk), "served_because": served_because(question, chains),
+        **extra,
     }
+
+
+def served_because(question: Question, chains: list[ItemChain]) -> str:
+    """Why the active queue served this question early (review/priority.py); "" in a FIFO dataset or when nothing
+    stood out. Read from the chains already loaded: no query."""
+    if question.dataset.review_order != question.dataset.ReviewOrder.ACTIVE:
+        return ""
+    return next((ic.chain.queue_reason for ic in chains
+                 if ic.chain.decision == Chain.Decision.PENDING and ic.chain.queue_reason), "")
 
 

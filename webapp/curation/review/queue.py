@@ -52,6 +52,9 @@ def claim_next(
 ) -> Question | None:
     """The next question of the queue for this curator, leased to them; None when the queue is empty.
 
+    Queue order is the chains' `queue_priority` (highest first; review/priority.py writes it in an active-queue
+    dataset, FIFO datasets keep 0), then question order.
+
     Without `after` a curator first gets back the question they already hold (a reload resumes). With it (j,
     auto-advance) the queue continues after that question and wraps round.
 
@@ -71,23 +74,38 @@ def claim_next(
         if mine is not None and try_claim(user, mine.pk, mine.dataset.review_overlap):
             return mine
     free = _open_to(user, chains, now)
-    windows = [free.filter(question_id__gt=after), free.filter(question_id__lte=after)] if after else [free]
     skip_locked = connection.features.has_select_for_update_skip_locked
-    for window in windows:
-        ids = window.order_by("question_id").values("question_id").distinct()[:QUEUE_WINDOW]
-        for _attempt in range(3):
+    for window in _windows(free, after):
+        ids = _ordered_ids(window)
+        for start in range(0, len(ids), QUEUE_BATCH):
+            batch = ids[start:start + QUEUE_BATCH]
             with transaction.atomic():
-                qs = Question.objects.filter(id__in=ids).select_related("dataset").order_by("id")
+                qs = Question.objects.filter(id__in=batch).select_related("dataset")
                 if skip_locked:  # concurrent curators pass over each other's candidates instead of queueing
                     qs = qs.select_for_update(skip_locked=True, of=("self",))
-                found = list(qs[:QUEUE_BATCH])
-                if not found:
-                    break
-                for question in found:
+                for question in sorted(qs, key=lambda q: batch.index(q.pk)):
                     if try_claim(user, question.pk, question.dataset.review_overlap):
                         release_others(user, keep_question_id=question.pk)
                         return question
     return None
+
+
+def _ordered_ids(window: QuerySet[Chain]) -> list[int]:
+    """Up to QUEUE_WINDOW candidate questions in queue order: highest priority first (all 0 in a FIFO dataset,
+    which leaves question order), read along the partial index `chain_pending_priority`."""
+    rows = (window.order_by("-queue_priority", "question_id").values_list("question_id", "queue_priority")
+            .distinct()[:QUEUE_WINDOW])
+    return list(dict.fromkeys(question_id for question_id, _p in rows))  # a question's chains may differ in priority
+
+
+def _windows(free: QuerySet[Chain], after: int | None) -> list[QuerySet[Chain]]:
+    """The candidates after question `after` in queue order, then (wrapping round) the ones up to it."""
+    if not after:
+        return [free]
+    p = (Chain.objects.filter(question_id=after).order_by("-queue_priority")
+         .values_list("queue_priority", flat=True).first()) or 0.0
+    later = Q(queue_priority__lt=p) | Q(queue_priority=p, question_id__gt=after)
+    return [free.filter(later), free.exclude(later)]
 
 
 def question_done(question_id: int) -> bool:

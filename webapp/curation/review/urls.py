@@ -18,4 +18,5 @@ urlpatterns = [
     path("bulk/", views.bulk, name="bulk"),
     path("bulk/<int:pk>/", views.bulk_detail, name="bulk_detail"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("datasets/<slug:slug>/order/", views.order, name="order"),
 ]

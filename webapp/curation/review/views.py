@@ -17,22 +17,25 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.catalog.models import Question
+from webapp.catalog.models import Dataset, Question
 from webapp.core import storage
-from webapp.core.decorators import curator_required
+from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
+from webapp.core.queueing import REDIS_DOWN
 from webapp.curation import review
 from webapp.curation.empty_states import why_queue_empty
 from webapp.curation.models import BulkAction, Chain
 from webapp.curation.review import bulk as bulk_actions
-from webapp.curation.review import dashboards
+from webapp.curation.review import dashboards, priority
 from webapp.curation.review import spectrogram as spectrogram_frames
+from webapp.curation.review.calibration_panel import calibration_cards
 from webapp.curation.review.forms import (
     FILTER_FIELDS,
     BulkForm,
     DecisionForm,
     NextForm,
     ReviewFilterForm,
+    ReviewOrderForm,
     UndoForm,
     filter_form_from_query,
 )
@@ -195,9 +198,29 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                                 overlap=overlap)
     except review.ReviewError as exc:
         return _refused(request, chain, query, exc)
+    priority.note_decision(chain.question.dataset_id)
     verb = written.get_action_display().lower()
     card, done = review.card_number_and_done(chain, request.user, overlap)
     return _after_write(request, chain, query, f"Chain #{card}: {verb} → {written.to_decision}.", done)
+
+
+@require_POST
+@admin_required
+def order(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set a dataset's review order (likely hallucinations first, or import order) and queue its re-ranking."""
+    dataset = get_object_or_404(Dataset, slug=slug)
+    form = ReviewOrderForm(request.POST, instance=dataset)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Invalid review order: {form.errors.as_text()}")
+    form.save()
+    try:
+        priority.queue_refresh(dataset.pk)
+        messages.success(request, f"{dataset.name}: the queue now serves {dataset.get_review_order_display().lower()}"
+                                  "; a worker re-ranks its pending questions.")
+    except REDIS_DOWN:
+        messages.warning(request, f"{dataset.name}: review order saved, but the queue is unreachable, so the pending "
+                                  "questions keep their order until `manage.py refresh_review_priorities` runs.")
+    return redirect(dataset.get_absolute_url())
 
 
 @require_POST
@@ -269,7 +292,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "by_dataset": by_dataset, "by_curator": by_curator, "by_day": by_day,
         "day_totals": dashboards.day_totals(by_day),
         "agreement": dashboards.validator_agreement(), "curator_labels": dashboards.CURATOR_LABELS,
-        "between": between,
+        "between": between, "calibrations": calibration_cards(),
         "chart_data": {"datasets": by_dataset, "curators": by_curator, "days": by_day, "pairs": pairs},
     }
     return render(request, "curation/review_dashboard.html", context)
