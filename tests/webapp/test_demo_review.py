@@ -47,6 +47,10 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
     page = curator_client.get(r.url).content.decode()
     assert "sound-events: pass" in page and "sound-events: fail" in page
     assert "<audio" in page or "<video" in page
+    # The validation that just ran ranked the active queue: the question served is the one ranked highest.
+    priorities = list(Chain.objects.filter(run=imported, kept=True).values_list("queue_priority", flat=True))
+    assert min(priorities) > 0 and kept.first().queue_priority == max(priorities)
+    assert "Served first because:" in page
 
     labels = set(Chain.objects.filter(run=imported, kept=True).values_list("verdict__label", flat=True))
     assert {"pass", "fail"} <= labels
