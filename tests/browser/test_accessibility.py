@@ -87,6 +87,7 @@ NOT_PAGES: dict[str, Callable[[Seeded], str]] = {
     "training:snapshot_resume": lambda s: reverse("training:snapshot_resume", args=[s.snapshot.pk]),
     "training:snapshot_download": lambda s: reverse("training:snapshot_download", args=[s.snapshot.pk, "sft.jsonl"]),
     "training:run_metrics": lambda s: reverse("training:run_metrics", args=[s.sft.pk]),
+    "training:run_hard_items": lambda s: reverse("training:run_hard_items", args=[s.evaluations[0].pk]),  # POST
     "training:predictions_file": lambda s: reverse("training:predictions_file", args=[s.evaluations[0].pk]),
     "training:adapter_download": lambda s: reverse("training:adapter_download", args=[s.sft.pk]),
     "training:run_cancel": lambda s: reverse("training:run_cancel", args=[s.sft.pk]),

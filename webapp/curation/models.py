@@ -172,6 +172,33 @@ class TeacherQuestion(models.Model):
         return f"run {self.run_id} q{self.question_id}: {self.agreement:.2f} agree"
 
 
+class StudentMiss(models.Model):
+    """A question an evaluation's student got wrong, sent back to review with what it answered.
+
+    Why in curation and keyed by a plain evaluation id: the training app builds on curation (snapshots read chains),
+    not the other way round; the review filter and the item page read these rows without importing training.
+    """
+
+    class Kind(models.TextChoices):
+        WRONG = "wrong", "Wrong"
+        SILENT_ONLY = "silent_only", "Wrong, but right with the audio silenced"
+
+    evaluation_id = models.PositiveIntegerField(db_index=True, help_text="The evaluation (TrainingRun) it came from.")
+    evaluation_label = models.CharField(max_length=200, help_text="What the run was, as its page names it.")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="student_misses")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    answer = models.CharField(max_length=200, blank=True, help_text="The student's parsed answer.")
+    completion = models.TextField(blank=True)
+    completion_silent = models.TextField(blank=True, help_text="Its completion with the audio silenced, if run.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["evaluation_id", "question"], name="student_miss_unique")]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.evaluation_id} q{self.question_id}: {self.kind}"
+
+
 class ValidatorCalibration(models.Model):
     """A validator version's calibration on curator decisions (pipeline/calibration.py), refitted as they come in."""
 

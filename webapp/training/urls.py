@@ -19,6 +19,7 @@ urlpatterns = [
     path("training/<int:pk>/", views.run_detail, name="run"),
     path("training/<int:pk>/metrics.json", views.run_metrics, name="run_metrics"),
     path("training/<int:pk>/predictions/", views.run_predictions, name="run_predictions"),
+    path("training/<int:pk>/hard-items/", views.run_hard_items, name="run_hard_items"),
     path("training/<int:pk>/predictions.jsonl", views.predictions_file, name="predictions_file"),
     path("training/<int:pk>/adapter.zip", views.adapter_download, name="adapter_download"),
     path("training/<int:pk>/checkpoints/delete/", views.run_checkpoints_delete, name="run_checkpoints_delete"),

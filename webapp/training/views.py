@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
@@ -26,7 +27,7 @@ from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.training import adapters, housekeeping, predictions, snapshots
+from webapp.training import adapters, hard_items, housekeeping, predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.estimates import training_estimate
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
@@ -135,6 +136,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     answered = queue_answers_for(run)  # a killed work-horse shows up as failed (and resumable) on the next look
     template = page_or_partial(request, "training/run_detail.html", "run-status")
     return render(request, template, {"run": run, "lineage": lineage(run)[1:], "queue_unreachable": not answered,
+                                      "hard_items_refusal": hard_items.refusal(run),
                                       "names": MetricPoint.objects.filter(run=run).values_list("name", flat=True)
                                       .distinct().order_by("name")})
 
@@ -185,6 +187,21 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "training/predictions.html",
                   {"run": run, "page": page, "show": show, "unreadable": unreadable})
+
+
+@require_http_methods(["POST"])
+@curator_required
+def run_hard_items(request: HttpRequest, pk: int) -> HttpResponse:
+    """One click: the evaluation's misses to a review filter, shown with the student's output beside the chains."""
+    run = _get_run_for_user(request, pk)
+    try:
+        sent = hard_items.send_to_review(run)
+    except hard_items.NotSendable as exc:
+        return HttpResponseBadRequest(f"Not sent to review: {exc}.")
+    messages.success(request, f"Sent to review: {sent.wrong} wrong and {sent.silent_only} wrong only with the audio "
+                              f"(right when silenced)" + (f"; {sent.unknown} no longer in the catalog" if sent.unknown
+                                                         else "") + ".")
+    return redirect(f"{reverse('review:queue')}?hard={run.pk}&decision=any")
 
 
 @require_GET

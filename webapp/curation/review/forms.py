@@ -11,14 +11,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
 
 from webapp.catalog.models import Dataset, Question
-from webapp.curation.models import BulkAction, Chain, Review, Verdict
+from webapp.curation.models import BulkAction, Chain, Review, StudentMiss, Verdict
 from webapp.curation.record import disagrees, with_verdict
 from webapp.curation.review.blind import hide_open_consensus, visible_reviews
 from webapp.curation.review.decisions import REJECT_REASONS
 from webapp.curation.review.queue import pending_chains
 
 FILTER_FIELDS = ("dataset", "split", "question_type", "question_relation", "verdict", "validator_version",
-                 "decision", "correct", "curator", "q", "disagree")
+                 "decision", "correct", "curator", "q", "disagree", "hard")
 
 
 def deciders(user: AbstractBaseUser | None, dataset_slug: str | None) -> QuerySet[Any]:
@@ -47,6 +47,8 @@ class ReviewFilterForm(forms.Form):
                                      empty_label="any curator")
     q = forms.CharField(required=False, max_length=200, label="Text search")
     disagree = forms.BooleanField(required=False, label="Validator and curator disagree")
+    hard = forms.IntegerField(required=False, min_value=1, label="Student missed in evaluation #",
+                              help_text="Questions an evaluation's student got wrong, sent back to review.")
     page = forms.IntegerField(required=False, min_value=1)
 
     def __init__(self, *args: Any, user: AbstractBaseUser | None = None, **kwargs: Any) -> None:
@@ -83,6 +85,9 @@ class ReviewFilterForm(forms.Form):
             qs = qs.filter(text__icontains=data["q"])
         if data["disagree"]:
             qs = disagrees(qs)
+        if data["hard"]:
+            qs = qs.filter(Exists(StudentMiss.objects.filter(question=OuterRef("question"),
+                                                             evaluation_id=data["hard"])))
         return qs
 
     def query(self) -> str:

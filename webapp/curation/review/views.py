@@ -24,7 +24,7 @@ from webapp.core.htmx import page_or_partial
 from webapp.core.queueing import REDIS_DOWN
 from webapp.curation import review
 from webapp.curation.empty_states import why_queue_empty
-from webapp.curation.models import BulkAction, Chain
+from webapp.curation.models import BulkAction, Chain, StudentMiss
 from webapp.curation.review import bulk as bulk_actions
 from webapp.curation.review import dashboards, priority
 from webapp.curation.review import spectrogram as spectrogram_frames
@@ -67,7 +67,9 @@ def _bad_filter(form: ReviewFilterForm) -> HttpResponse:
 def _render_item(request: HttpRequest, question: Question, query: str, status: int = 200,
                  **extra: object) -> HttpResponse:
     template = page_or_partial(request, "curation/review_item.html", "review-panel")
-    return render(request, template, panel_context(request, question, query, **extra), status=status)
+    misses = StudentMiss.objects.filter(question=question).order_by("-id")[:3]  # lazy: the full page reads it
+    return render(request, template, panel_context(request, question, query, student_misses=misses, **extra),
+                  status=status)
 
 
 # --- queue, next item, item page ----------------------------------------------------------------------------
