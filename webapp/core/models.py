@@ -107,11 +107,20 @@ class Run(models.Model):
         """A job's frame: claim the run as `attempt`, do the work, and end quietly once superseded."""
         if not self.mark_running(job_id, attempt=attempt):
             return f"not started: {self} is {self.status} at attempt {self.attempt} (this job is attempt {attempt})"
+        self.note_worker()
         try:
             return work()
         except Superseded as exc:
             logger.info("job stopped: %s", exc)
             return "superseded"
+
+    def note_worker(self) -> None:
+        """Name the machine class this attempt runs on, where the run keeps one: estimates are per class."""
+        if any(f.name == "worker_class" for f in self._meta.concrete_fields):
+            from pipeline.hardware import worker_class
+
+            type(self).objects.filter(pk=self.pk).update(worker_class=worker_class())
+            self.worker_class = worker_class()
 
     def mark_succeeded(self) -> bool:
         return self._transition(

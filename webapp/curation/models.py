@@ -41,6 +41,8 @@ class GenerationRun(Run):
     sampling = models.JSONField(default=dict, blank=True, help_text="temperature, top_p, max_new_tokens, seed …")
     config = models.JSONField(default=dict, blank=True, help_text="Full stage config as run.")
     question_filter = models.JSONField(default=dict, blank=True)
+    worker_class = models.CharField(max_length=120, blank=True, help_text="The machine class of the latest attempt.")
+    estimate = models.JSONField(default=dict, blank=True, help_text="The launch form's estimate, per worker class.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -22,7 +22,7 @@ from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.curation.chain_imports import queue_chain_import
 from webapp.curation.empty_states import run_notice
-from webapp.curation.estimates import teacher_estimate, validation_estimate
+from webapp.curation.estimates import teacher_estimate, teacher_record, validation_estimate, validation_record
 from webapp.curation.forms import ChainImportForm, GenerationRunForm, ValidationRunForm
 from webapp.curation.housekeeping import delete_run, plan_run_deletion
 from webapp.curation.models import GenerationRun
@@ -52,16 +52,21 @@ def run_new(request: HttpRequest) -> HttpResponse:
         return estimate_fragment(request, _teacher_estimate(GenerationRunForm(request.GET)))
     form = GenerationRunForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
     if request.method == "POST" and form.is_valid():
-        return redirect(launch_generation(form.cleaned_data, request.user,
-                                          backend_options=form.backend_options()))
+        run = launch_generation(form.cleaned_data, request.user, backend_options=form.backend_options())
+        GenerationRun.objects.filter(pk=run.pk).update(estimate=teacher_record(*_teacher_inputs(form)))
+        return redirect(run)
     return render(request, "curation/run_new.html", {"form": form, "title": "Teacher generation",
                                                      "estimate": _teacher_estimate(form)},
                   status=400 if form.errors else 200)
 
 
+def _teacher_inputs(form: GenerationRunForm) -> tuple[object, str, int | None, int, str]:
+    return (form["dataset"].value(), form["split"].value() or "", _number(form["limit"].value()),
+            _number(form["k"].value()) or 1, str(form["model"].value() or ""))
+
+
 def _teacher_estimate(form: GenerationRunForm) -> str:
-    return teacher_estimate(form["dataset"].value(), form["split"].value() or "", _number(form["limit"].value()),
-                            _number(form["k"].value()) or 1, str(form["model"].value() or ""))
+    return teacher_estimate(*_teacher_inputs(form))
 
 
 def _number(value: object) -> int | None:
@@ -81,6 +86,8 @@ def validation_new(request: HttpRequest) -> HttpResponse:
                                 include_dropped=d["include_dropped"], user=request.user,
                                 judge_backend=d["judge_backend"], backend_options=form.backend_options(),
                                 policy=d["policy"])
+        GenerationRun.objects.filter(pk=run.pk).update(
+            estimate=validation_record(form["source_run"].value(), bool(form["include_dropped"].value())))
         return redirect(run)
     return render(request, "curation/run_new.html", {"form": form, "title": "Validation",
                                                      "estimate": _validation_estimate(form)},

@@ -1,9 +1,10 @@
 """How long a training run will take on this deployment, before it is launched (webapp/core/estimates.py).
 
 Every SFT and GRPO attempt stores the optimizer steps per second it measured (`progress_metrics["steps_per_s"]`,
-webapp/training/jobs.py); the run's length is its `max_steps` (the recipe's, or the override's). GRPO steps cost
-rollouts too, so the reference is the newest finished run of the same stage, of the same base model when one has
-run. Evaluations measure no rate yet, so they get no estimate.
+webapp/training/jobs.py) and the machine class it ran on; the run's length is its `max_steps` (the recipe's, or the
+override's). GRPO steps cost rollouts too, so references are runs of the same stage, of the same base model when one
+has run: one line per worker class, GPU-hours on GPU classes, and for a 7B student the GPUs not used here yet from
+docs/gpu.md (webapp/core/gpu_reference.py). Evaluations measure no rate yet, so they get no estimate.
 """
 
 from __future__ import annotations
@@ -11,17 +12,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from webapp.core.estimates import NO_REFERENCE, duration_text
+from webapp.core.estimates import Reference, describe, newest_per_class, record
+from webapp.core.gpu_reference import documented
 from webapp.core.models import RunStatus
 from webapp.training.models import TrainingRun
 from webapp.training.recipes import LaunchError, load_recipe
 
+HISTORY = 200
 
-def measured(stage: str, base_model: str = "") -> TrainingRun | None:
-    """The newest succeeded run of `stage` that recorded its steps/s, preferring one of the same base model."""
+
+def references(stage: str, base_model: str = "") -> list[Reference]:
     runs = TrainingRun.objects.filter(stage=stage, status=RunStatus.SUCCEEDED,
                                       progress_metrics__has_key="steps_per_s").order_by("-finished_at", "-pk")
-    return (runs.filter(base_model=base_model).first() if base_model else None) or runs.first()
+    label = lambda run: f"training run #{run.pk}"  # noqa: E731
+    found = newest_per_class(runs.filter(base_model=base_model)[:HISTORY], "steps_per_s", label) if base_model \
+        else []
+    found = found or newest_per_class(runs[:HISTORY], "steps_per_s", label)
+    return found + documented(stage, base_model, [r.worker_class for r in found])
 
 
 def _overrides(raw: object) -> dict[str, Any]:
@@ -33,18 +40,22 @@ def _overrides(raw: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def training_estimate(stage: object, recipe: object, overrides: object, base_model: object = "") -> str:
+def _steps(stage: object, recipe: object, overrides: object) -> int | None:
     if stage not in (TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO):
-        return ""
+        return None
     try:
         values = load_recipe(str(recipe)) if recipe else {}
     except LaunchError:
         values = {}
     steps = _overrides(overrides).get("max_steps", values.get("max_steps"))
-    if not isinstance(steps, int) or steps < 1:
-        return ""
-    reference = measured(str(stage), str(base_model or ""))
-    if reference is None:
-        return NO_REFERENCE
-    return duration_text(steps, "steps", float(reference.progress_metrics.get("steps_per_s") or 0),
-                         f"training run #{reference.pk}")
+    return steps if isinstance(steps, int) and steps >= 1 else None
+
+
+def training_estimate(stage: object, recipe: object, overrides: object, base_model: object = "") -> str:
+    steps = _steps(stage, recipe, overrides)
+    return "" if steps is None else describe(steps, "steps", references(str(stage), str(base_model or "")))
+
+
+def training_record(stage: object, recipe: object, overrides: object, base_model: object = "") -> dict[str, Any]:
+    steps = _steps(stage, recipe, overrides)
+    return {} if steps is None else record(steps, "steps", references(str(stage), str(base_model or "")))

@@ -97,6 +97,8 @@ class TrainingRun(Run):
     environment = models.JSONField(default=dict, blank=True, help_text="Versions, git commit, hardware.")
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
     results = models.JSONField(default=dict, blank=True, help_text="Evaluation results: overall and per slice.")
+    worker_class = models.CharField(max_length=120, blank=True, help_text="The machine class of the latest attempt.")
+    estimate = models.JSONField(default=dict, blank=True, help_text="The launch form's estimate, per worker class.")
 
     job_path = "webapp.training.jobs.training_job"
     job_timeout = 7 * 24 * 3600

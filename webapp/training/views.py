@@ -29,7 +29,7 @@ from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
 from webapp.training import adapters, hard_items, housekeeping, predictions, snapshots
 from webapp.training.comparison import as_csv, as_markdown, comparison
-from webapp.training.estimates import training_estimate
+from webapp.training.estimates import training_estimate, training_record
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 from webapp.training.runs import launch, lineage
@@ -119,14 +119,19 @@ def run_new(request: HttpRequest) -> HttpResponse:
     initial = {k: request.GET.get(k) for k in ("stage", "parent", "snapshot") if request.GET.get(k)}
     form = TrainingRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        return redirect(launch(form.cleaned_data, request.user))
+        run = launch(form.cleaned_data, request.user)
+        TrainingRun.objects.filter(pk=run.pk).update(estimate=training_record(*_training_inputs(form)))
+        return redirect(run)
     return render(request, "training/run_new.html", {"form": form, "estimate": _training_estimate(form)},
                   status=400 if form.errors else 200)
 
 
+def _training_inputs(form: TrainingRunForm) -> tuple[object, object, object, object]:
+    return form["stage"].value(), form["recipe"].value(), form["overrides"].value(), form["base_model"].value()
+
+
 def _training_estimate(form: TrainingRunForm) -> str:
-    return training_estimate(form["stage"].value(), form["recipe"].value(), form["overrides"].value(),
-                             form["base_model"].value())
+    return training_estimate(*_training_inputs(form))
 
 
 @require_GET
