@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from webapp.curation.review import views
+from webapp.curation.review import adjudication_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -18,4 +18,6 @@ urlpatterns = [
     path("bulk/", views.bulk, name="bulk"),
     path("bulk/<int:pk>/", views.bulk_detail, name="bulk_detail"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("adjudication/", adjudication_views.queue, name="adjudication"),
+    path("adjudication/<int:pk>/", adjudication_views.adjudicate, name="adjudicate"),
 ]
