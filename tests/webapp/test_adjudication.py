@@ -4,9 +4,11 @@ kind that the chain's decision, text and exports follow, stale rulings refused, 
 from __future__ import annotations
 
 import doctest
+import threading
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 
 from tests.webapp.conftest import client_for
@@ -16,7 +18,7 @@ from webapp.curation import review
 from webapp.curation.models import Chain, Review
 from webapp.curation.review import dashboards, diffs
 from webapp.curation.review.adjudication import rule
-from webapp.curation.review.errors import Ruled
+from webapp.curation.review.errors import Ruled, StaleWrite
 from webapp.training.models import DatasetSnapshot
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +192,34 @@ def test_a_snapshot_freezes_the_adjudicated_decision_and_text(users, curators, r
 
 def test_it_documents_the_word_diff_in_doctests() -> None:
     assert doctest.testmod(diffs).failed == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_ruling_in_the_same_instant_on_postgresql_one_wins(users, curators) -> None:  # type: ignore[no-untyped-def]
+    """The row lock, not the order of the requests, decides: both rulings start together from the same version."""
+    assert connection.vendor == "postgresql", "this test proves a PostgreSQL race: run it with DATABASE_URL=postgres"
+    _, tied, _ = _tie(curators)
+    other = User.objects.create_user("olga", password="pw-olga")
+    other.groups.add(users["admin"].groups.get())
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def ruling(admin: User, action: str) -> None:
+        barrier.wait()
+        try:
+            rule(admin, tied.pk, tied.version, action, note="at once", reason="other")
+            outcomes[admin.username] = "won"
+        except StaleWrite as exc:
+            outcomes[admin.username] = exc.message
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ruling, args=a) for a in ((users["admin"], "accept"), (other, "reject"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes.values(), key=len)[0] == "won" and len(outcomes) == 2
+    loser = next(name for name, outcome in outcomes.items() if outcome != "won")
+    assert "your ruling was not saved" in outcomes[loser]
+    assert Review.objects.filter(chain=tied, action="adjudicate").count() == 1
