@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.webapp.conftest import client_for
 from tests.webapp.review_factories import make_question, make_study, make_tie
@@ -223,3 +224,18 @@ def test_two_admins_ruling_in_the_same_instant_on_postgresql_one_wins(users, cur
     loser = next(name for name, outcome in outcomes.items() if outcome != "won")
     assert "your ruling was not saved" in outcomes[loser]
     assert Review.objects.filter(chain=tied, action="adjudicate").count() == 1
+
+
+def test_the_queue_page_costs_the_same_queries_at_one_tie_or_five(users, curators,
+                                                                 django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    study = make_study()
+    make_tie(study, 1, curators["bob"], curators["carol"])
+    admin = client_for(users["admin"])
+    admin.get("/review/adjudication/")  # the session and the user's groups read once
+    with CaptureQueriesContext(connection) as one:
+        assert len(admin.get("/review/adjudication/").context["rows"]) == 1
+    for n in range(2, 6):
+        make_tie(study, n, curators["bob"], curators["carol"])
+    with django_assert_num_queries(len(one)):
+        rows = admin.get("/review/adjudication/").context["rows"]
+    assert [card for _, card, _ in rows] == [1] * 5 and all(len(sides) == 2 for _, _, sides in rows)

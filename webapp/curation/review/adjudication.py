@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from webapp.curation.models import Chain, Review
 from webapp.curation.review.blind import in_open_question
@@ -38,6 +39,16 @@ RULINGS = {"accept": Decision.ACCEPTED, "reject": Decision.REJECTED, "edit": Dec
 def ruled() -> Exists:
     """Chains (the outer query's rows) an admin has ruled on."""
     return Exists(Review.objects.filter(chain=OuterRef("pk"), action=Action.ADJUDICATE))
+
+
+def with_card_numbers(chains: QuerySet[Chain]) -> QuerySet[Chain]:
+    """Each chain's `card` (decisions.card_number: its place among its question's kept chains) in the same query,
+    so a page of the queue costs the same few queries at 5 or 50 rows."""
+    before = (Chain.objects.filter(question=OuterRef("question"), kept=True)
+              .filter(Q(run_id__lt=OuterRef("run_id")) | Q(run_id=OuterRef("run_id"),
+                                                           sample_index__lt=OuterRef("sample_index")))
+              .order_by().values("question").annotate(n=Count("id")).values("n"))
+    return chains.annotate(card=Coalesce(Subquery(before), 0) + 1)
 
 
 def adjudication_queue() -> QuerySet[Chain]:

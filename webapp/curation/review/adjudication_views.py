@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from webapp.core.decorators import admin_required
 from webapp.curation.models import Chain, Review, Verdict
 from webapp.curation.presenters import highlight, ordered_verdicts, shown_claims
-from webapp.curation.review.adjudication import Standing, adjudication_queue, rule, standings
+from webapp.curation.review.adjudication import Standing, adjudication_queue, rule, standings, with_card_numbers
 from webapp.curation.review.decisions import REJECT_REASONS, card_number
 from webapp.curation.review.diffs import word_diff
 from webapp.curation.review.errors import ReviewError
@@ -56,9 +56,9 @@ def _get_chain_for_admin(pk: int) -> Chain:
 @require_GET
 @admin_required
 def queue(request: HttpRequest) -> HttpResponse:
-    chains = adjudication_queue().select_related("question__dataset").prefetch_related(_reviews())
+    chains = with_card_numbers(adjudication_queue()).select_related("question__dataset").prefetch_related(_reviews())
     page = Paginator(chains, PAGE_SIZE).get_page(request.GET.get("page") or 1)
-    rows = [(chain, card_number(chain), _sides(chain)) for chain in page]
+    rows = [(chain, chain.card, _sides(chain)) for chain in page]
     return render(request, "curation/adjudication_queue.html", {"page": page, "rows": rows})
 
 
