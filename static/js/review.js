@@ -15,53 +15,10 @@
     ];
   }
 
-  // --- waveform --------------------------------------------------------------------------------------------
-  let wave = null, regions = null;
-  const waveBox = document.getElementById("wave");
-  function setupWave() {
-    if (!player || !waveBox || !window.WaveSurfer || !waveBox.dataset.peaksUrl) return;
-    fetch(waveBox.dataset.peaksUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); })
-      .then(function (peaks) {
-        regions = WaveSurfer.Regions.create();
-        wave = WaveSurfer.create({
-          container: waveBox, media: player, peaks: [peaks.data], duration: peaks.duration || parseFloat(waveBox.dataset.duration),
-          height: 72, waveColor: "#8aa4c8", progressColor: "#2f5d9b", cursorColor: "#d33", normalize: true,
-          plugins: [regions, WaveSurfer.Timeline.create({ container: "#wave-timeline" })],
-        });
-        root.dataset.waveReady = "1";
-      }).catch(function (err) { console.warn("waveform unavailable", err); });
-  }
-  setupWave();
-
-  let spectro = null;
-  function toggleSpectrogram() {
-    const btn = document.getElementById("spectrogram-toggle");
-    const box = document.getElementById("spectrogram");
-    if (!btn || !box || !window.WaveSurfer) return;
-    const show = box.hidden;
-    box.hidden = !show;
-    btn.setAttribute("aria-pressed", show ? "true" : "false");
-    if (show && !spectro) {  // frames computed by the server (0-8 kHz), only when asked for: nothing decoded here
-      const duration = (wave && wave.getDuration()) || parseFloat(waveBox.dataset.duration) || 1;
-      spectro = WaveSurfer.create({
-        container: box, peaks: [[0, 0]], duration: duration, height: 0, interact: false, cursorWidth: 0,
-        plugins: [WaveSurfer.Spectrogram.create({
-          labels: true, height: 128, frequencyMax: 8000, sampleRate: 16000, frequenciesDataUrl: btn.dataset.frequenciesUrl,
-        })],
-      });
-    }
-  }
-  const specBtn = document.getElementById("spectrogram-toggle");
-  if (specBtn) specBtn.addEventListener("click", toggleSpectrogram);
-
-  // --- speed, claims (play the evidence span, shown as a region), transport keys: playback.js -------------
-  const media = window.SightSound.playback(player, {
-    onClaim: function (spans) {
-      if (!regions) return;
-      regions.clearRegions();
-      spans.forEach(function (s) { regions.addRegion({ start: s[0], end: s[1], color: "rgba(255, 200, 0, 0.3)", drag: false, resize: false }); });
-    },
-  });
+  // --- waveform and spectrogram (wave.js); speed, claims that play their evidence span (shown as a region on the
+  // waveform) and the transport keys (playback.js) ---------------------------------------------------------------
+  const wave = window.SightSound.wave(player, root);
+  const media = window.SightSound.playback(player, { onClaim: wave.showSpans });
 
   // --- chain selection ------------------------------------------------------------------------------------
   // The server marks the selected card (data-selected on the panel, class "selected" on the card): after a
@@ -136,12 +93,7 @@
     }
     return false;
   }
-  function toggleHelp(force) {
-    const help = document.getElementById("review-help");
-    help.hidden = force === undefined ? !help.hidden : !force;
-  }
-  const helpBtn = document.getElementById("help-button");
-  if (helpBtn) helpBtn.addEventListener("click", function () { toggleHelp(); });
+  const toggleHelp = window.SightSound.help();  // help.js
 
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) {
@@ -167,7 +119,7 @@
       case "x": ev.preventDefault(); openDetails(".act-reject", null); break;
       case "e": ev.preventDefault(); openDetails(".act-edit", "textarea"); break;
       case "u": submit(document.getElementById("undo-form")); break;
-      case "s": toggleSpectrogram(); break;
+      case "s": wave.toggleSpectrogram(); break;
       case "o": fold.toggle(article); break;
       case "j": { const l = document.getElementById("next-link"); if (l) window.location = l.href; break; }
       case "k": { const l = document.getElementById("prev-link"); if (l) window.location = l.href; break; }

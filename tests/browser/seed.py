@@ -11,7 +11,7 @@ from pathlib import Path
 from django.contrib.auth.models import User
 
 from tests.browser.helpers import import_real_question
-from tests.webapp.review_factories import make_question
+from tests.webapp.review_factories import make_question, make_study, make_tie
 from webapp.catalog.models import Dataset, ImportRun, Question
 from webapp.core.models import RunStatus
 from webapp.curation.models import BulkAction, Chain, GenerationRun, Verdict
@@ -33,6 +33,7 @@ class Seeded:
     sft: TrainingRun
     grpo: TrainingRun
     evaluations: list[TrainingRun]
+    flagged: Chain  # a tie of a two-curator agreement study, waiting for an admin's ruling
 
 
 def _summary(acc: float) -> dict[str, float | int]:
@@ -132,6 +133,9 @@ def seed(tmp_path: Path, real_videos: Path, users: dict[str, User], media_root: 
     first, second = Chain.objects.filter(question=question).order_by("sample_index")[:2]
     decisions.decide(users["curator"], first.pk, first.version, "accept")
     decisions.decide(users["curator"], second.pk, second.version, "flag", note="the engine is faint")
+    carol = User.objects.create_user("carol", password="pw-carol")
+    carol.groups.add(users["curator"].groups.get())
+    flagged, _ = make_tie(make_study("study"), 3, users["curator"], carol, clip=question.clip)
     bulk = BulkAction.objects.create(
         action="accept",
         expected_count=2,
@@ -235,4 +239,5 @@ def seed(tmp_path: Path, real_videos: Path, users: dict[str, User], media_root: 
         sft=sft,
         grpo=grpo,
         evaluations=evaluations,
+        flagged=flagged,
     )

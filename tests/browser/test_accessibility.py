@@ -48,6 +48,8 @@ PAGES: dict[str, Callable[[Seeded], str]] = {
     "review:bulk": lambda s: reverse("review:bulk") + f"?action=accept&queue=dataset%3D{s.dataset.slug}",
     "review:bulk_detail": lambda s: reverse("review:bulk_detail", args=[s.bulk.pk]),
     "review:dashboard": lambda s: reverse("review:dashboard"),
+    "review:adjudication": lambda s: reverse("review:adjudication"),
+    "review:adjudicate": lambda s: reverse("review:adjudicate", args=[s.flagged.pk]),
     "training:snapshots": lambda s: reverse("training:snapshots"),
     "training:snapshot_new": lambda s: reverse("training:snapshot_new"),
     "training:snapshot": lambda s: reverse("training:snapshot", args=[s.snapshot.pk]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
+
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.curation.models import Chain, GenerationRun, Verdict
 
@@ -36,3 +38,30 @@ def add_chains(question: Question, chains: int, run: GenerationRun | None = None
             claims=[{"text": "an engine rev", "verdict": "supported", "char_start": 17, "char_end": 27,
                      "spans": [[1.5, 3.0]]}])
         chain.save(update_fields=["verdict"])  # as a succeeded validation run leaves it: the verdict of record
+
+
+TIE_EDIT = "<think>I hear an engine rev at 2 s, then a horn.</think><answer>B</answer>"
+
+
+def make_study(slug: str = "study", overlap: int = 2) -> Dataset:
+    """A dataset reviewed as an agreement study: `overlap` curators per question."""
+    dataset = make_dataset(slug)
+    dataset.review_overlap = overlap
+    dataset.save(update_fields=["review_overlap"])
+    return dataset
+
+
+def make_tie(study: Dataset, n: int, first: User, second: User, clip: Clip | None = None) -> tuple[Chain, Chain]:
+    """A question of an overlap-2 study with two chains: on the first, `first` edits and `second` rejects (a tie, so
+    flagged); the second both accept. Returns (tied, agreed), as the database has them now."""
+    from webapp.curation.review import decide
+
+    question = make_question(study, n, chains=2, clip=clip)
+    tied, agreed = question.chains.order_by("sample_index")
+    decide(first, tied.pk, 0, "edit", edited_text=TIE_EDIT)
+    decide(first, agreed.pk, 0, "accept")
+    decide(second, tied.pk, 0, "reject", reason="hallucinated-sound", note="there is <b>no</b> horn")
+    decide(second, agreed.pk, 0, "accept")
+    tied.refresh_from_db()
+    agreed.refresh_from_db()
+    return tied, agreed

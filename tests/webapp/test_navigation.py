@@ -37,6 +37,7 @@ def test_it_still_follows_next_after_login(client: Client, users) -> None:
         ("/runs/", "Runs"),
         ("/review/", "Review"),
         ("/review/dashboard/", "Review"),
+        ("/review/adjudication/", "Adjudication"),
         ("/snapshots/", "Snapshots"),
         ("/training/", "Training"),
         ("/training/compare/", "Training"),

@@ -26,12 +26,14 @@ def landing_url(user: AbstractBaseUser | AnonymousUser) -> str:
 
 
 def section(match: ResolverMatch | None) -> str:
-    """The navigation entry of a page: datasets, import, runs, review, snapshots, training, or "" for none."""
+    """The navigation entry of a page: datasets, import, runs, review, adjudication, snapshots, training, or ""."""
     if match is None:
         return ""
     namespace, name = match.namespace, match.url_name or ""
     if namespace == "catalog":
         return "import" if name in IMPORT_PAGES else "datasets"
+    if namespace == "review" and name.startswith("adjudicat"):
+        return "adjudication"
     if namespace == "training":
         return "snapshots" if name.startswith("snapshot") else "training"
     return {"curation": "runs", "review": "review"}.get(namespace, "")

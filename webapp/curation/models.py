@@ -251,6 +251,8 @@ class Review(models.Model):
     Single review: one stream per chain, `from/to_decision` are the chain's. With review overlap each curator has
     their own blind stream on the chain: `from/to_decision` are that curator's, `curator_version` orders it, an
     undo takes back only that curator's newest review, and `Chain.decision` is the consensus (review/history.py).
+    An admin's ruling on a chain the curators tied on is a row of its own kind (`adjudicate`, `curator` the admin):
+    the chain's decision and text follow it, and it is no curator's vote (review/adjudication.py).
     """
 
     class Action(models.TextChoices):
@@ -259,10 +261,11 @@ class Review(models.Model):
         EDIT = "edit", "Edit"
         FLAG = "flag", "Flag"
         UNDO = "undo", "Undo"
+        ADJUDICATE = "adjudicate", "Adjudicate"
 
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="reviews")
     curator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
-    action = models.CharField(max_length=8, choices=Action.choices)
+    action = models.CharField(max_length=12, choices=Action.choices)
     from_decision = models.CharField(max_length=12, choices=Chain.Decision.choices)
     to_decision = models.CharField(max_length=12, choices=Chain.Decision.choices)
     reason = models.CharField(max_length=64, blank=True)

@@ -177,6 +177,7 @@ def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
         },
         "curation": {
             "chains_frozen": items.count(), "chains_edited": edited, "reviews": reviews.count(),
+            "chains_adjudicated": reviews.filter(action=Review.Action.ADJUDICATE).values("chain").distinct().count(),
             "curators": reviews.values("curator").distinct().count(),
             "decisions_per_curator": {row["curator__username"]: row["n"] for row in
                                       reviews.values("curator__username").annotate(n=Count("id"))

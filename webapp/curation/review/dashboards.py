@@ -4,6 +4,10 @@ agreement between curators where two or more decided the same chain.
 Everything is one GROUP BY per figure, so the page costs the same few queries at 5k or 500k chains. Blind studies
 stay blind here too (blind.py): agreement counts settled questions only, and the figures a curator is shown leave
 out other curators' decisions on open questions and any per-curator figure of a study under way.
+
+Adjudicated chains (an admin ruled on a tie: adjudication.py) are counted apart: the ruling is neither a curator's
+label in the curator-vs-curator figures nor a curator decision to hold the validators to, so each agreement section
+says "adjudicated: N" and leaves them out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from webapp.curation.models import Chain, Review, Verdict
+from webapp.curation.review.adjudication import ruled
 from webapp.curation.review.blind import in_open_question, sees_everything, studies_under_way, visible_reviews
 from webapp.curation.review.history import effective_stack
 
@@ -77,6 +82,7 @@ class Agreement:
     validator: str
     version: str
     matrix: dict[str, dict[str, int]] = field(default_factory=dict)  # verdict label -> curator decision -> n
+    adjudicated: int = 0  # chains of this validator version an admin ruled on: left out of the matrix
 
     @property
     def rows(self) -> list[tuple[str, list[int]]]:
@@ -119,14 +125,17 @@ def validator_agreement() -> list[Agreement]:
     """Each chain's verdict of record against the curators' decision, per validator version, on settled questions
     (an open question's consensus is not final); history verdicts do not count."""
     rows = (Chain.objects.filter(decision__in=CURATOR_LABELS, kept=True, verdict__isnull=False)
-            .exclude(in_open_question())
-            .values("verdict__validator", "verdict__validator_version", "verdict__label", "decision")
+            .exclude(in_open_question()).annotate(ruled=ruled())
+            .values("verdict__validator", "verdict__validator_version", "verdict__label", "decision", "ruled")
             .annotate(n=Count("id")).order_by("verdict__validator", "verdict__validator_version"))
     found: dict[tuple[str, str], Agreement] = {}
     for r in rows:
         key = (r["verdict__validator"], r["verdict__validator_version"])
         agreement = found.setdefault(key, Agreement(*key))
-        agreement.matrix.setdefault(r["verdict__label"], defaultdict(int))[r["decision"]] += r["n"]
+        if r["ruled"]:
+            agreement.adjudicated += r["n"]
+        else:
+            agreement.matrix.setdefault(r["verdict__label"], defaultdict(int))[r["decision"]] += r["n"]
     return list(found.values())
 
 
@@ -148,6 +157,7 @@ class CuratorAgreement:
     items: int = 0
     pairs: list[PairAgreement] = field(default_factory=list)
     fleiss: float | None = None
+    adjudicated: int = 0  # tied chains an admin ruled on (the curators' labels count, the ruling does not)
 
 
 def fleiss_kappa(counts: list[list[int]]) -> float | None:
@@ -194,7 +204,8 @@ def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     for chain_id, reviews in history.items():
         mine: dict[str, str] = {}
         for r in effective_stack(reviews):
-            mine[r.curator.username] = r.to_decision
+            if r.action != Review.Action.ADJUDICATE:  # an admin's ruling is no curator's label
+                mine[r.curator.username] = r.to_decision
         decided = {who: d for who, d in mine.items() if d in CURATOR_LABELS}
         if len(decided) >= 2:
             labels[chain_id] = decided
@@ -223,4 +234,5 @@ def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
                 table = tables.setdefault((a, b), [[0, 0], [0, 0]])
                 table[CURATOR_LABELS.index(decided[a])][CURATOR_LABELS.index(decided[b])] += 1
     pairs = [PairAgreement(a, b, sum(map(sum, t)), cohen_kappa(t)) for (a, b), t in sorted(tables.items())]
-    return CuratorAgreement(items=len(labels), pairs=pairs, fleiss=fleiss_kappa(counts))
+    adjudicated = Chain.objects.filter(kept=True).filter(ruled()).count()
+    return CuratorAgreement(items=len(labels), pairs=pairs, fleiss=fleiss_kappa(counts), adjudicated=adjudicated)

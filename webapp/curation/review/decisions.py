@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from webapp.catalog.models import Question
 from webapp.core.failpoints import failpoint
-from webapp.curation.models import Chain, ChainRevision, Lease, Review
-from webapp.curation.review.edits import edit_is_correct, parse_edit
-from webapp.curation.review.errors import ReviewError, StaleWrite
+from webapp.curation.models import Chain, Lease, Review
+from webapp.curation.review.edits import parse_edit, store_revision
+from webapp.curation.review.errors import ReviewError, Ruled, StaleWrite
 from webapp.curation.review.history import (
     chain_state,
     consensus,
@@ -101,6 +101,10 @@ def _lock_stream(chain_id: int, seen_version: int, question_id: int,
     """
     chain = _lock_row(chain_id, question_id)
     history = list(chain.reviews.select_related("revision").order_by("chain_version"))
+    ruling = next((r for r in history if r.action == Action.ADJUDICATE), None)
+    if ruling is not None:  # a curator's write would reopen the consensus the ruling settled
+        raise Ruled(f"An admin ruled on chain #{card_number(chain)} ({ruling.to_decision}); it is closed to review "
+                    "and your decision was not saved.")
     mine = stream_version(user.pk, history)
     if mine != seen_version:
         raise StaleWrite(
@@ -198,11 +202,7 @@ def decide(user: AbstractBaseUser, chain_id: int, seen_version: int, action: str
         else:
             review = _write(chain, user, action, TO_DECISION[action], seen_version, **fields)
         if parsed is not None:
-            ChainRevision.objects.create(
-                review=review, chain=chain, text=parsed.text, parsed_answer=parsed.parsed_answer,
-                open_answer=parsed.open_answer, is_correct=edit_is_correct(parsed, chain.question),
-                format_ok=parsed.format_ok,
-            )
+            store_revision(review, chain, parsed)
         if overlap > 1:
             _update_completion(user, question_id)
         failpoint("review.decide")  # every row written, the commit still to come
@@ -236,9 +236,12 @@ def undo(user: AbstractBaseUser, chain_id: int, seen_version: int, question_id: 
 
 
 def undoable(user: AbstractBaseUser, chain: Chain, overlap: int, reviews: list[Review] | None = None) -> bool:
-    """Whether `u` has something to take back on the chain: any review in force (with overlap: one of mine)."""
-    stack = chain_state(chain, reviews).stack
-    return bool(own_stack(user.pk, stack) if overlap > 1 else stack)
+    """Whether `u` has something to take back on the chain: any review in force (with overlap: one of mine), unless
+    an admin ruled on it."""
+    state = chain_state(chain, reviews)
+    if state.ruling is not None:  # an admin ruled: closed to curators (decisions.Ruled)
+        return False
+    return bool(own_stack(user.pk, state.stack) if overlap > 1 else state.stack)
 
 
 def last_undoable(user: AbstractBaseUser, question: Question) -> Chain | None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from webapp.catalog.models import Question
+from webapp.curation.models import Chain, ChainRevision, Review
 from webapp.curation.review.errors import InvalidEdit
 
 try:  # the shared answer parser (pipeline/answers.py); the fallback keeps review usable without it
@@ -55,3 +56,12 @@ def edit_is_correct(parsed: ParsedEdit, question: Question) -> bool | None:
     from pipeline.answers import open_answer_matches
 
     return open_answer_matches(parsed.open_answer, question.answer_text)
+
+
+def store_revision(review: Review, chain: Chain, parsed: ParsedEdit) -> ChainRevision:
+    """The edited text beside the teacher's, re-scored, tied to the review (an edit, or a ruling taking one)."""
+    return ChainRevision.objects.create(
+        review=review, chain=chain, text=parsed.text, parsed_answer=parsed.parsed_answer,
+        open_answer=parsed.open_answer, is_correct=edit_is_correct(parsed, chain.question),
+        format_ok=parsed.format_ok,
+    )

@@ -23,3 +23,9 @@ class LeaseHeld(ReviewError):
 
 class InvalidEdit(ReviewError):
     status = 400
+
+
+class Ruled(ReviewError):
+    """An admin ruled on the chain (adjudication): it is closed to curators' decisions and undos."""
+
+    status = 409

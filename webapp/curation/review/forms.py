@@ -107,6 +107,14 @@ def filter_form_from_query(query: str, user: AbstractBaseUser | None = None) -> 
     return ReviewFilterForm(QueryDict(query), user=user)
 
 
+def _check_reason_and_text(form: forms.Form, data: dict[str, Any]) -> None:
+    """A reject needs a reason, an edit a text: the decision and ruling forms both ask."""
+    if data.get("action") == "reject" and not data.get("reason"):
+        form.add_error("reason", "Choose a reason to reject.")
+    if data.get("action") == "edit" and not data.get("text", "").strip():
+        form.add_error("text", "The edited text is empty.")
+
+
 class DecisionForm(forms.Form):
     action = forms.ChoiceField(choices=[(a, a) for a in ("accept", "reject", "edit", "flag")])
     version = forms.IntegerField(min_value=0)
@@ -117,12 +125,9 @@ class DecisionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if data.get("action") == "reject" and not data.get("reason"):
-            self.add_error("reason", "Choose a reason to reject.")
+        _check_reason_and_text(self, data)
         if data.get("action") == "reject" and data.get("reason") == "other" and not data.get("note", "").strip():
             self.add_error("note", "Say why in the note when the reason is 'other'.")
-        if data.get("action") == "edit" and not data.get("text", "").strip():
-            self.add_error("text", "The edited text is empty.")
         return data
 
 
@@ -155,3 +160,19 @@ class ReviewOrderForm(forms.ModelForm):
     class Meta:
         model = Dataset
         fields = ["review_order"]
+
+
+class RulingForm(forms.Form):
+    """An admin's ruling on a flagged chain (adjudication.rule): accept, reject with a reason, or accept an edit."""
+
+    action = forms.ChoiceField(choices=[("accept", "Accept the teacher's text"), ("reject", "Reject"),
+                                        ("edit", "Accept this edit")])
+    version = forms.IntegerField(min_value=0)
+    reason = forms.ChoiceField(required=False, choices=[("", "—"), *REJECT_REASONS])
+    note = forms.CharField(max_length=2000, label="Why (the ruling's reason)")
+    text = forms.CharField(required=False, max_length=50_000, strip=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        _check_reason_and_text(self, data)
+        return data

@@ -28,8 +28,17 @@ class ChainState:
         return self.stack[-1] if self.stack else None
 
     @property
+    def ruling(self) -> Review | None:
+        """An admin's ruling in force on the chain (adjudication.py), if any: it decides the decision and text."""
+        return next((r for r in reversed(self.stack) if r.action == Action.ADJUDICATE), None)
+
+    @property
     def revision(self) -> ChainRevision | None:
+        """The edit in force: the newest one, unless a ruling came after it, which decides the text (a ruling that
+        accepts the teacher's text sets aside the edit a curator made)."""
         for review in reversed(self.stack):
+            if review.action == Action.ADJUDICATE:
+                return review.revision if review.edited_text else None
             if review.action == Action.EDIT:
                 return review.revision
         return None
@@ -56,8 +65,9 @@ def effective_stack(reviews: list[Review]) -> list[Review]:
 
 
 def standing_decisions(stack: list[Review]) -> dict[int, str]:
-    """curator id → that curator's decision still in force on the chain (their newest review left standing)."""
-    return {review.curator_id: review.to_decision for review in stack}
+    """curator id → that curator's decision still in force on the chain (their newest review left standing); an
+    admin's ruling is no vote."""
+    return {review.curator_id: review.to_decision for review in stack if review.action != Action.ADJUDICATE}
 
 
 def consensus(decisions: list[str], overlap: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from webapp.curation.review import views
+from webapp.curation.review import adjudication_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -19,4 +19,6 @@ urlpatterns = [
     path("bulk/<int:pk>/", views.bulk_detail, name="bulk_detail"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("datasets/<slug:slug>/order/", views.order, name="order"),
+    path("adjudication/", adjudication_views.queue, name="adjudication"),
+    path("adjudication/<int:pk>/", adjudication_views.adjudicate, name="adjudicate"),
 ]
