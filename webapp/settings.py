@@ -200,6 +200,10 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "SERIALIZER": _JOB_SERIALIZER},
     "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 24 * 3600, "SERIALIZER": _JOB_SERIALIZER},
 }
+# How long Redis keeps finished and failed jobs (RQ's default keeps failures a year: 57k clip jobs pile up). The
+# database keeps every outcome; these only bound what the queue dashboard can still show.
+JOB_RESULT_TTL = env_int("JOB_RESULT_TTL", 600, minimum=0)
+JOB_FAILURE_TTL = env_int("JOB_FAILURE_TTL", 7 * 24 * 3600, minimum=60)
 RQ = {"COMMIT_MODE": "on_db_commit", "JOB_CLASS": "webapp.core.job_policy.AppJob",
       "WORKER_CLASS": "webapp.core.job_policy.JSONWorker"}
 

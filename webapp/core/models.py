@@ -190,7 +190,7 @@ class Run(models.Model):
         self.rq_job_id = job_id
         queue = django_rq.get_queue(self.job_queue())
         func, run_id, attempt = self.job_name(), self.pk, self.attempt
-        options: dict[str, Any] = {"job_id": job_id, "job_timeout": self.job_timeout}
+        options: dict[str, Any] = {"job_id": job_id, "job_timeout": self.job_timeout, **queueing.job_ttls()}
         if (description := self.job_description()) is not None:
             options["description"] = description
         transaction.on_commit(lambda: queueing.enqueue_or_fail(self, queue, func, (run_id, attempt), options))

@@ -33,6 +33,14 @@ class QueueUnreachable(Exception):
     """Redis did not answer. The message says what was (or was not) done; no host or path in it, curators read it."""
 
 
+def job_ttls() -> dict[str, int]:
+    """How long Redis keeps a finished job's result and a failed job (RQ's default keeps failures a year): the
+    database holds each run's and clip's outcome, so Redis needs them only long enough to look at (settings)."""
+    from django.conf import settings
+
+    return {"result_ttl": settings.JOB_RESULT_TTL, "failure_ttl": settings.JOB_FAILURE_TTL}
+
+
 def check_reachable(queue_name: str = "default") -> None:
     """One PING: called inside the transaction that will queue a job, so an unreachable Redis rolls it back."""
     try:
