@@ -119,6 +119,10 @@ class Chain(models.Model):
         help_text="The verdict of record: the deciding verdict of the validation run that most recently succeeded "
                   "on this chain. Filters, counts and exports read it; the other verdicts are history.",
     )
+    flags = models.PositiveSmallIntegerField(
+        default=0, help_text="Bit set of pipeline.flags.FLAGS (visual-only, restating, lucky guess), computed after "
+                             "its run (curation/flags.py); flagged chains leave exports unless a snapshot keeps them.",
+    )
 
     class Meta:
         ordering = ["question", "run", "sample_index"]
@@ -132,6 +136,7 @@ class Chain(models.Model):
             # the next question costs the same at 0 % or 90 % reviewed (review/queue.py, claim_next).
             models.Index(fields=["question"], condition=models.Q(decision="pending", kept=True),
                          name="chain_pending_question"),
+            models.Index(fields=["flags"], condition=models.Q(flags__gt=0), name="chain_flagged"),
         ]
 
     def __str__(self) -> str:

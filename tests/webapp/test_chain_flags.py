@@ -1,0 +1,72 @@
+"""Chain flags stored on chains: computed by chain imports (and teacher runs), backfilled by a command, shown as
+chips and filters, and kept out of snapshots unless chosen."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from pipeline.flags import LUCKY_GUESS, RESTATING, VISUAL_ONLY
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.catalog.models import Dataset
+from webapp.curation.models import Chain
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GROUNDED = ("<think>The car's hood is open. A low engine rumble can be heard, rising to a rev at 2 s, and no music "
+            "plays.</think><answer>B</answer>")
+VISUAL = ("<think>A red car is parked in a driveway with its hood open and a man leaning over it. The scene is a "
+          "garage at dusk.</think><answer>B</answer>")
+RESTATE = "<think>The thing making the sound is a car, so the answer is B, a car.</think><answer>B</answer>"
+WRONG = "<think>A dog barks twice near the gate.</think><answer>A</answer>"
+
+
+@pytest.fixture
+def dataset(db) -> Dataset:
+    ds = make_dataset()
+    for n in (1, 2, 3):
+        make_question(ds, n, chains=0)
+    return ds
+
+
+def _import(tmp_path: Path, dataset: Dataset, rows: list[dict[str, object]]) -> None:
+    path = tmp_path / "chains.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    call_command("import_chains", str(path), dataset=dataset.name, model="m", now=True, stdout=io.StringIO())
+
+
+def _flags(question: str) -> dict[str, int]:
+    return {c.text: c.flags for c in Chain.objects.filter(question__external_id=question)}
+
+
+def test_it_flags_imported_chains_visual_only_restating_and_lucky(tmp_path: Path, dataset: Dataset) -> None:
+    rows = [
+        {"id": "a", "question": "1", "chain": GROUNDED},
+        {"id": "b", "question": "1", "chain": GROUNDED.replace("2 s", "3 s")},
+        {"id": "c", "question": "2", "chain": VISUAL},
+        {"id": "d", "question": "2", "chain": RESTATE},
+        # question 3: right once in four samples, the rest wrong
+        {"id": "e", "question": "3", "chain": GROUNDED},
+        *({"id": f"w{k}", "question": "3", "chain": WRONG} for k in range(3)),
+    ]
+    _import(tmp_path, dataset, rows)
+    assert set(_flags("1").values()) == {0}
+    q2 = _flags("2")
+    assert q2[VISUAL] & VISUAL_ONLY and not q2[VISUAL] & RESTATING
+    assert q2[RESTATE] & RESTATING
+    q3 = _flags("3")
+    assert q3[GROUNDED] == LUCKY_GUESS and q3[WRONG] == 0
+
+
+def test_it_backfills_the_flags_of_chains_stored_before_flags_existed(dataset: Dataset) -> None:
+    question = dataset.questions.get(external_id="2")
+    run = question.dataset.generation_runs.create()
+    Chain.objects.create(run=run, question=question, sample_index=0, text=VISUAL, parsed_answer=1, is_correct=True)
+    out = io.StringIO()
+    call_command("flag_chains", dataset=dataset.name, stdout=out)
+    assert Chain.objects.get(text=VISUAL).flags & VISUAL_ONLY
+    assert "1 chains checked, 1 flagged" in out.getvalue()
