@@ -70,3 +70,34 @@ def test_it_backfills_the_flags_of_chains_stored_before_flags_existed(dataset: D
     call_command("flag_chains", dataset=dataset.name, stdout=out)
     assert Chain.objects.get(text=VISUAL).flags & VISUAL_ONLY
     assert "1 chains checked, 1 flagged" in out.getvalue()
+
+
+def _flagged_question(dataset: Dataset) -> tuple[Chain, Chain]:
+    """Question 2 with a visual-only chain and a clean one, flags as a run leaves them."""
+    question = dataset.questions.get(external_id="2")
+    run = dataset.generation_runs.create()
+    visual = Chain.objects.create(run=run, question=question, sample_index=0, text=VISUAL, parsed_answer=1,
+                                  is_correct=True, flags=VISUAL_ONLY)
+    clean = Chain.objects.create(run=run, question=question, sample_index=1, text=GROUNDED, parsed_answer=1,
+                                 is_correct=True)
+    return visual, clean
+
+
+def test_it_shows_flag_chips_on_the_question_and_review_pages(curator_client, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
+    visual, _clean = _flagged_question(dataset)
+    for url in (f"/questions/{visual.question_id}/", f"/review/q/{visual.question_id}/"):
+        html = curator_client.get(url).content.decode()
+        assert html.count("chain-flag flag-visual_only") == 1, url
+        assert "visual-only reasoning" in html
+
+
+def test_it_filters_the_review_queue_and_the_question_list_by_flag(curator_client, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
+    visual, clean = _flagged_question(dataset)
+    flagged = curator_client.get("/review/", {"flag": "visual_only"}).context["page"]
+    assert [c.pk for c in flagged] == [visual.pk]
+    unflagged = curator_client.get("/review/", {"flag": "none", "dataset": dataset.slug}).context["page"]
+    assert clean.pk in [c.pk for c in unflagged] and visual.pk not in [c.pk for c in unflagged]
+    assert [c.pk for c in curator_client.get("/review/", {"flag": "restating"}).context["page"]] == []
+    questions = curator_client.get(f"/datasets/{dataset.slug}/", {"flag": "any"}).context["page"]
+    assert [q.external_id for q in questions] == ["2"]
+    assert curator_client.get("/review/", {"flag": "bogus"}).status_code == 400

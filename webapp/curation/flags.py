@@ -11,9 +11,10 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 
 from pipeline.flags import FLAGS, FlagConfig, FlagItem, flag_chains
+from webapp.core.bitsets import flag_filter, lacking
 from webapp.curation.models import Chain, TeacherQuestion
 
 logger = logging.getLogger(__name__)
@@ -26,15 +27,17 @@ def config() -> FlagConfig:
     return FlagConfig(lucky_max_support=settings.FLAG_LUCKY_MAX_SUPPORT_PERCENT / 100)
 
 
-def flagged(chains: QuerySet[Chain], name: str) -> QuerySet[Chain]:
-    """Chains carrying flag `name`."""
-    return chains.alias(_flag=F("flags").bitand(FLAGS[name][0])).filter(flags__gt=0, _flag__gt=0)
+BITS = {name: bit for name, (bit, _label) in FLAGS.items()}
+
+
+def with_flag(chains: QuerySet[Chain], value: str) -> QuerySet[Chain]:
+    """Chains carrying flag `value` (a name), "any" flag, or "none"."""
+    return flag_filter(chains, "flags", value, BITS)
 
 
 def without(chains: QuerySet[Chain], names: Iterable[str]) -> QuerySet[Chain]:
-    """Chains carrying none of the flags `names`."""
-    mask = sum(FLAGS[n][0] for n in set(names))
-    return chains.alias(_flags_out=F("flags").bitand(mask)).filter(_flags_out=0) if mask else chains
+    """Chains carrying none of the flags `names` (a snapshot leaves these flagged chains out)."""
+    return lacking(chains, "flags", sum(BITS[n] for n in set(names)))
 
 
 def flag_labels(bits: int) -> list[tuple[str, str]]:
