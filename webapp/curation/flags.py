@@ -35,7 +35,7 @@ def with_flag(chains: QuerySet[Chain], value: str) -> QuerySet[Chain]:
     return flag_filter(chains, "flags", value, BITS)
 
 
-def without(chains: QuerySet[Chain], names: Iterable[str]) -> QuerySet[Chain]:
+def without_flags(chains: QuerySet[Chain], names: Iterable[str]) -> QuerySet[Chain]:
     """Chains carrying none of the flags `names` (a snapshot leaves these flagged chains out)."""
     return lacking(chains, "flags", sum(BITS[n] for n in set(names)))
 
