@@ -101,3 +101,51 @@ def test_it_filters_the_review_queue_and_the_question_list_by_flag(curator_clien
     questions = curator_client.get(f"/datasets/{dataset.slug}/", {"flag": "any"}).context["page"]
     assert [q.external_id for q in questions] == ["2"]
     assert curator_client.get("/review/", {"flag": "bogus"}).status_code == 400
+
+
+@pytest.fixture
+def picture_only_server() -> object:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 whose every sample describes the frames and answers A."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            payload = {"choices": [{"index": i, "finish_reason": "stop", "logprobs": None, "message": {
+                "content": VISUAL.replace("<answer>B</answer>", "<answer>A</answer>")}}
+                for i in range(body.get("n") or 1)], "usage": {"prompt_tokens": 10}}
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_a_teacher_run_flags_its_chains_when_they_are_stored(  # type: ignore[no-untyped-def]
+        admin_client, settings, real_videos: Path, run_worker, picture_only_server: str) -> None:
+    from tests.webapp.conftest import ANNOTATIONS
+    from webapp.curation.models import GenerationRun
+
+    settings.MODEL_SERVER_PRIVATE_HOSTS = ["127.0.0.1"]
+    call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(real_videos), dataset="AVQA sample",
+                 process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
+    r = admin_client.post("/runs/new/", {
+        "dataset": Dataset.objects.get().pk, "model": "served", "backend": "openai", "endpoint": picture_only_server,
+        "server_kind": "vllm", "prompt_version": "teacher-v1", "k": 2, "temperature": 1.0, "top_p": 1.0,
+        "max_new_tokens": 64, "seed": 0, "limit": 2})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    run_worker("default")  # a run behind an HTTP server is CPU work
+    run = GenerationRun.objects.get(kind="teacher")
+    assert run.status == "succeeded", run.error
+    chains = Chain.objects.filter(run=run)
+    assert chains.count() == 4 and {c.flags & VISUAL_ONLY for c in chains} == {VISUAL_ONLY}
