@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
 
-from webapp.catalog.models import Clip, Question
+from webapp.catalog.models import Clip, Dataset, Question
 
 EXAMPLES = 5
 
@@ -70,15 +70,14 @@ class LeakRow:
 HELD_OUT = ("test", "val")
 
 
-def dataset_leaks(dataset: object) -> list[LeakRow]:
+def dataset_leaks(dataset: Dataset) -> list[LeakRow]:
     """The dataset page's report: its train split against its held-out splits (always listed), then against the
     other datasets' held-out splits and their train splits against its held-out ones (listed when they share)."""
     own = Question.objects.filter(dataset=dataset)
     rows = [LeakRow("train", split, overlap(own.filter(split="train"), own.filter(split=split)))
             for split in HELD_OUT if own.filter(split=split).exists()]
-    others = (Question.objects.exclude(dataset=dataset).filter(dataset__archived=False)
-              .values_list("dataset_id", "dataset__name").distinct().order_by("dataset__name"))
-    for other_id, name in others:
+    others = Dataset.objects.exclude(pk=dataset.pk).filter(archived=False).order_by("name")
+    for other_id, name in others.values_list("pk", "name"):
         theirs = Question.objects.filter(dataset_id=other_id)
         for split in HELD_OUT:
             pairs = (("train", f"{name} · {split}", own.filter(split="train"), theirs.filter(split=split)),
