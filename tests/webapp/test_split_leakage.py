@@ -49,6 +49,13 @@ def test_it_finds_a_test_clip_another_dataset_trains_on(curator_client: Client) 
     assert rows[("other · train", "test")].clips == 1 and rows[("other · train", "test")].examples == ["6"]
 
 
+def test_the_dataset_page_shows_a_leak_added_after_it_was_last_shown(curator_client: Client) -> None:
+    ds = _leaky()
+    assert '<span class="tag bad">2</span>' in curator_client.get(f"/datasets/{ds.slug}/").content.decode()
+    make_question(ds, 8, chains=0, split="test", clip=ds.questions.get(external_id="2").clip)
+    assert '<span class="tag bad">3</span>' in curator_client.get(f"/datasets/{ds.slug}/").content.decode()
+
+
 def test_the_evaluation_refusal_uses_the_same_check(users) -> None:  # type: ignore[no-untyped-def]
     from webapp.training import runs
     from webapp.training.models import DatasetSnapshot, SnapshotQuestion, TrainingRun
