@@ -3,7 +3,7 @@
 The flags are computed in batches of 256 after every teacher run and chain import (webapp/curation/flags.py), and
 for whole datasets by `manage.py flag_chains`. Almost all of it is the validators' claim extraction (MiniLM over
 each candidate clause); the restating and lucky-guess rules are token counting. This bench times, alternating, on
-the same chains (the demo sound chains, each made distinct so the embedder's per-text cache never answers):
+the same chains (the demo sound chains and the flag demo's, each made distinct so the embedder's per-text cache never answers):
 
 - `extract`: `ClaimExtractor.extract_many` alone, in batches of 256 — the baseline;
 - `flags`: `flag_chains` (extraction + the three rules), in batches of 256.
@@ -18,7 +18,7 @@ import logging
 import time
 
 from pipeline.answers import extract_answer
-from pipeline.demo_sounds import CLIPS
+from pipeline.demo_sounds import CLIPS, FLAG_CHAINS
 from pipeline.flags import FlagItem, flag_chains
 
 BATCH = 256
@@ -26,7 +26,9 @@ BATCH = 256
 
 def items(n: int, offset: int) -> list[FlagItem]:
     """`n` distinct chains cycling through the demo sound chains; `offset` keeps every round's texts new."""
+    by_slug = {clip.slug: clip for clip in CLIPS}
     pool = [(clip, text) for clip in CLIPS for text in clip.chains.values()]
+    pool += [(by_slug[slug], text) for (slug, _kind), text in FLAG_CHAINS.items()]
     out = []
     for i in range(n):
         clip, text = pool[i % len(pool)]

@@ -136,7 +136,6 @@ CLIPS: tuple[DemoClip, ...] = (
             "invented": _chain("I hear a car engine revving and a horn honking, then a bird.", "A bird"),
             "half_right": _chain("A bird sings, and a dog barks twice while it sings.", "A bird"),
             "paraphrase": _chain("A small songbird whistles a quick, bright call.", "A bird"),
-            "restating": _chain("What makes the sound in this clip is a bird, so the answer is a bird.", "A bird"),
         },
     ),
     DemoClip(
@@ -170,14 +169,21 @@ CLIPS: tuple[DemoClip, ...] = (
             ),
             "half_right": _chain("A trumpet plays a melody while a drum kit keeps the beat.", "A trumpet"),
             "paraphrase": _chain("A brass instrument plays a bluesy line, solo.", "A trumpet"),
-            "visual": _chain("The picture shows a man on a small stage in a spotlight, holding a shiny brass "
-                             "instrument to his lips, with a valve under each finger.", "A trumpet"),
         },
     ),
 )
 
 GENERATED = {"demo_beeps.wav": _beeps, "demo_dial_tone.wav": _dial_tone}
 TEST_QUESTIONS_NAME = "demo_sounds_test_mmau.json"
+# The flag demo's chains live in a file of their own, so the chains file above stays byte for byte what an existing
+# install imported (a changed file would be imported again, as a second run, duplicating every chain).
+FLAG_CHAINS_NAME = "demo_sounds_flag_chains.jsonl"
+# (clip slug, kind) -> a chain a flag catches: restating the robin's answer, answering the trumpet from a picture
+FLAG_CHAINS: dict[tuple[str, str], str] = {
+    ("robin", "restating"): _chain("What makes the sound in this clip is a bird, so the answer is a bird.", "A bird"),
+    ("trumpet", "visual"): _chain("The picture shows a man on a small stage in a spotlight, holding a shiny brass "
+                                  "instrument to his lips, with a valve under each finger.", "A trumpet"),
+}
 
 
 @dataclass(frozen=True)
@@ -233,11 +239,17 @@ def held_out_questions() -> list[dict[str, object]]:
 
 
 def chains() -> list[dict[str, str]]:
-    rows = [
+    return [
         {"id": f"{clip.slug}-{kind}", "question": f"demo-sound-{clip.slug}", "chain": text, "model": CHAINS_MODEL}
         for clip in CLIPS
         for kind, text in clip.chains.items()
     ]
+
+
+def flag_chains() -> list[dict[str, str]]:
+    """The chains each flag catches (pipeline/flags.py): FLAG_CHAINS, and the lucky-guess question's four."""
+    rows = [{"id": f"{slug}-{kind}", "question": f"demo-sound-{slug}", "chain": text, "model": CHAINS_MODEL}
+            for (slug, kind), text in FLAG_CHAINS.items()]
     return [*rows, *({"id": f"{LUCKY.clip}-pitch-{kind}", "question": LUCKY.id, "chain": text,
                       "model": CHAINS_MODEL} for kind, text in LUCKY.chains.items())]
 
@@ -264,6 +276,7 @@ def build_demo_sounds(out_dir: Path) -> Path:
     write_text_if_changed(out_dir / QUESTIONS_NAME, json.dumps(questions(), indent=2) + "\n")
     write_text_if_changed(out_dir / TEST_QUESTIONS_NAME, json.dumps(held_out_questions(), indent=2) + "\n")
     write_text_if_changed(out_dir / CHAINS_NAME, "".join(json.dumps(row) + "\n" for row in chains()))
+    write_text_if_changed(out_dir / FLAG_CHAINS_NAME, "".join(json.dumps(row) + "\n" for row in flag_chains()))
     log.info("demo sounds: %d clips, %d chains in %s", len(CLIPS), len(chains()), out_dir)
     return out_dir
 

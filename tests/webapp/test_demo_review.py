@@ -13,7 +13,15 @@ from django.core.management import call_command
 from django.db.models import F
 from django.test import Client
 
-from pipeline.demo_sounds import AUDIO_DIR, CLIPS, QUESTIONS_NAME, build_demo_sounds, chains
+from pipeline.demo_sounds import (
+    AUDIO_DIR,
+    CHAINS_NAME,
+    CLIPS,
+    FLAG_CHAINS_NAME,
+    QUESTIONS_NAME,
+    build_demo_sounds,
+    chains,
+)
 from pipeline.tiny import build_model
 from webapp.catalog.models import Clip, Question
 from webapp.curation.management.commands.bootstrap_demo_sounds import DATASET
@@ -35,11 +43,12 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
             f"\ndemo sounds: bootstrap {bootstrapped - started:.1f} s, then import + validation on the worker "
             f"{time.monotonic() - bootstrapped:.1f} s"
         )
-    imported = GenerationRun.objects.get(kind="imported")
+    imported = GenerationRun.objects.get(kind="imported", config__source_name=CHAINS_NAME)
     validation = GenerationRun.objects.get(kind="validation", source_run=imported)
     assert imported.status == validation.status == "succeeded", validation.error or imported.error
-    # the lucky-guess question's three wrong samples are dropped too
-    assert imported.progress_metrics["dropped"] == {"wrong_answer": 4, "no_answer": 1}
+    assert imported.progress_metrics["dropped"] == {"wrong_answer": 1, "no_answer": 1}
+    flag_demo = GenerationRun.objects.get(kind="imported", config__source_name=FLAG_CHAINS_NAME)
+    assert flag_demo.status == "succeeded" and flag_demo.progress_metrics["dropped"] == {"wrong_answer": 3}
 
     r = curator_client.get("/review/next/")
     assert r.status_code == 302
@@ -51,9 +60,11 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
     assert "<audio" in page or "<video" in page
 
     labels = set(Chain.objects.filter(run=imported, kept=True).values_list("verdict__label", flat=True))
+    assert not Chain.objects.filter(run=flag_demo, kept=True, verdict__isnull=True).exists()
     assert {"pass", "fail"} <= labels
     for clip in CLIPS:
-        chains = {c.sample_index: c for c in Chain.objects.filter(question__external_id=f"demo-sound-{clip.slug}")}
+        chains = {c.sample_index: c for c in Chain.objects.filter(run=imported,
+                                                                  question__external_id=f"demo-sound-{clip.slug}")}
         kinds = list(clip.chains)
         grounded, invented = chains[kinds.index("grounded")], chains[kinds.index("invented")]
         assert grounded.verdict.label == "pass", (clip.slug, grounded.verdict.claims)
@@ -63,7 +74,7 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
 def test_the_demo_shows_a_chain_flag_of_each_kind_and_a_leaked_clip(
     settings, tmp_path: Path, curator_client: Client, run_worker
 ) -> None:
-    from pipeline.demo_sounds import LUCKY
+    from pipeline.demo_sounds import FLAG_CHAINS, LUCKY
     from pipeline.flags import FLAGS
     from webapp.catalog.leakage import dataset_leaks
     from webapp.catalog.models import Dataset
@@ -74,9 +85,8 @@ def test_the_demo_shows_a_chain_flag_of_each_kind_and_a_leaked_clip(
     flagged = {name: Chain.objects.filter(question__dataset__name=DATASET, kept=True).alias(
         b=F("flags").bitand(bit)).filter(b__gt=0) for name, (bit, _label) in FLAGS.items()}
     texts = {name: list(qs.values_list("text", flat=True)) for name, qs in flagged.items()}
-    robin, trumpet = (next(c for c in CLIPS if c.slug == s) for s in ("robin", "trumpet"))
-    assert robin.chains["restating"] in texts["restating"]
-    assert trumpet.chains["visual"] in texts["visual_only"]
+    assert FLAG_CHAINS[("robin", "restating")] in texts["restating"]
+    assert FLAG_CHAINS[("trumpet", "visual")] in texts["visual_only"]
     assert texts["lucky_guess"] == [LUCKY.chains["steady"]]
     for name, qs in flagged.items():
         r = curator_client.get("/review/", {"flag": name, "dataset": Dataset.objects.get(name=DATASET).slug})

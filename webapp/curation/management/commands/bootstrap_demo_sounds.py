@@ -17,7 +17,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from pipeline.demo_sounds import AUDIO_DIR, CHAINS_NAME, QUESTIONS_NAME, TEST_QUESTIONS_NAME, build_demo_sounds
+from pipeline.demo_sounds import (
+    AUDIO_DIR,
+    CHAINS_NAME,
+    FLAG_CHAINS_NAME,
+    QUESTIONS_NAME,
+    TEST_QUESTIONS_NAME,
+    build_demo_sounds,
+)
 
 DATASET = "Demo (sounds to check by ear)"
 
@@ -42,14 +49,15 @@ class Command(BaseCommand):
                 stdout=self.stdout,
                 stderr=self.stderr,
             )
-        call_command(
-            "import_chains",
-            str(folder / CHAINS_NAME),
-            dataset=DATASET,
-            validate_after="sound-events",
-            stdout=self.stdout,
-            stderr=self.stderr,
-        )
+        for name in (CHAINS_NAME, FLAG_CHAINS_NAME):  # the second: chains each flag catches (a run of its own)
+            call_command(
+                "import_chains",
+                str(folder / name),
+                dataset=DATASET,
+                validate_after="sound-events",
+                stdout=self.stdout,
+                stderr=self.stderr,
+            )
         self.stdout.write(
             f"Demo sounds ready in {time.monotonic() - started:.1f} s (their validation runs on the worker)."
         )
