@@ -3,7 +3,8 @@
 The flags are computed in batches of 256 after every teacher run and chain import (webapp/curation/flags.py), and
 for whole datasets by `manage.py flag_chains`. Almost all of it is the validators' claim extraction (MiniLM over
 each candidate clause); the restating and lucky-guess rules are token counting. This bench times, alternating, on
-the same chains (the demo sound chains and the flag demo's, each made distinct so the embedder's per-text cache never answers):
+the same chains (the demo sound chains and the flag demo's, each made distinct so the embedder's per-text cache
+never answers):
 
 - `extract`: `ClaimExtractor.extract_many` alone, in batches of 256 — the baseline;
 - `flags`: `flag_chains` (extraction + the three rules), in batches of 256.
