@@ -14,6 +14,11 @@ Per clip there are chains of four kinds, in the `<think>…</think><answer>…</
 
 plus one chain with a wrong answer and one with none, which the teacher's selection drops with its reason.
 
+And, so that each chain flag (pipeline/flags.py) and split leakage show up in the demo: a chain that restates the
+robin's answer and nothing else, one that answers the trumpet question from an imagined picture (visual-only), a
+second question on the dial tone whose one right chain out of four is a lucky guess, and a *test* split question
+on the robin's clip, asking what its train question asks (a leaked clip and question text).
+
 Written as an MMAU-format annotation file (audio-only questions, answers as text) and a chains JSONL in the short
 import form `{id, question, chain}`, so bootstrap imports both through the ordinary front doors.
 
@@ -169,31 +174,68 @@ CLIPS: tuple[DemoClip, ...] = (
 )
 
 GENERATED = {"demo_beeps.wav": _beeps, "demo_dial_tone.wav": _dial_tone}
+TEST_QUESTIONS_NAME = "demo_sounds_test_mmau.json"
+# The flag demo's chains live in a file of their own, so the chains file above stays byte for byte what an existing
+# install imported (a changed file would be imported again, as a second run, duplicating every chain).
+FLAG_CHAINS_NAME = "demo_sounds_flag_chains.jsonl"
+# (clip slug, kind) -> a chain a flag catches: restating the robin's answer, answering the trumpet from a picture
+FLAG_CHAINS: dict[tuple[str, str], str] = {
+    ("robin", "restating"): _chain("What makes the sound in this clip is a bird, so the answer is a bird.", "A bird"),
+    ("trumpet", "visual"): _chain("The picture shows a man on a small stage in a spotlight, holding a shiny brass "
+                                  "instrument to his lips, with a valve under each finger.", "A trumpet"),
+}
 
+
+@dataclass(frozen=True)
+class DemoQuestion:
+    """A further question on one of the CLIPS' audio (its `clip` slug), with its own chains."""
+
+    id: str
+    clip: str
+    question: str
+    choices: tuple[str, ...]  # choices[0] is right
+    chains: dict[str, str]
+
+
+# The teacher got this one right once in four samples: the right chain is kept, and flagged as a lucky guess.
+LUCKY = DemoQuestion(
+    "demo-sound-dial_tone-pitch", "dial_tone", "Does the tone's pitch change during the clip?",
+    ("No, it stays steady", "It rises", "It falls", "It wobbles up and down"),
+    {
+        "steady": _chain("I hear one steady tone whose pitch never changes from start to end.", "No, it stays steady"),
+        "rises": _chain("I hear the tone sliding upward in pitch towards the end.", "It rises"),
+        "falls": _chain("I hear the tone drop lower in pitch after a second.", "It falls"),
+        "rises_again": _chain("The tone sounds like it climbs in pitch, like a siren starting.", "It rises"),
+    },
+)
+
+
+
+def _row(qid: str, file: str, question: str, choices: tuple[str, ...], position: int) -> dict[str, object]:
+    """An MMAU row with the right choice (choices[0]) moved to `position`."""
+    ordered = list(choices[1:])
+    ordered.insert(position % len(choices), choices[0])
+    return {"id": qid, "audio_id": file, "question": question, "choices": ordered, "answer": choices[0],
+            "category": "Information Extraction", "sub-category": "Sound identification", "difficulty": "easy",
+            "task": "sound", "dataset": "SightSound demo"}
+
+
+def _file(slug: str) -> str:
+    return next(clip.file for clip in CLIPS if clip.slug == slug)
 
 
 def questions() -> list[dict[str, object]]:
-    """MMAU rows; choices keep their order (answers are text, so "A" is not always right: the order is fixed per
-    clip and chosen so the right one is not always first)."""
-    rows = []
-    for i, clip in enumerate(CLIPS):
-        choices = list(clip.choices[1:])
-        choices.insert(i % len(clip.choices), clip.choices[0])
-        rows.append(
-            {
-                "id": f"demo-sound-{clip.slug}",
-                "audio_id": clip.file,
-                "question": clip.question,
-                "choices": choices,
-                "answer": clip.choices[0],
-                "category": "Information Extraction",
-                "sub-category": "Sound identification",
-                "difficulty": "easy",
-                "task": "sound",
-                "dataset": "SightSound demo",
-            }
-        )
-    return rows
+    """MMAU rows (train); choices keep their order (answers are text, so "A" is not always right: the order is
+    fixed per clip and chosen so the right one is not always first)."""
+    rows = [_row(f"demo-sound-{clip.slug}", clip.file, clip.question, clip.choices, i) for i, clip in enumerate(CLIPS)]
+    return [*rows, _row(LUCKY.id, _file(LUCKY.clip), LUCKY.question, LUCKY.choices, 1)]
+
+
+def held_out_questions() -> list[dict[str, object]]:
+    """The test split: the robin's train question again, on the same clip — the leak the dataset page shows."""
+    robin = next(i for i, clip in enumerate(CLIPS) if clip.slug == "robin")
+    row = _row("demo-sound-robin-test", CLIPS[robin].file, CLIPS[robin].question, CLIPS[robin].choices, robin)
+    return [row]
 
 
 def chains() -> list[dict[str, str]]:
@@ -202,6 +244,14 @@ def chains() -> list[dict[str, str]]:
         for clip in CLIPS
         for kind, text in clip.chains.items()
     ]
+
+
+def flag_chains() -> list[dict[str, str]]:
+    """The chains each flag catches (pipeline/flags.py): FLAG_CHAINS, and the lucky-guess question's four."""
+    rows = [{"id": f"{slug}-{kind}", "question": f"demo-sound-{slug}", "chain": text, "model": CHAINS_MODEL}
+            for (slug, kind), text in FLAG_CHAINS.items()]
+    return [*rows, *({"id": f"{LUCKY.clip}-pitch-{kind}", "question": LUCKY.id, "chain": text,
+                      "model": CHAINS_MODEL} for kind, text in LUCKY.chains.items())]
 
 
 def build_demo_sounds(out_dir: Path) -> Path:
@@ -224,7 +274,9 @@ def build_demo_sounds(out_dir: Path) -> Path:
             shutil.copyfile(MEDIA / clip.file, target)
             shutil.copyfile((MEDIA / clip.file).with_suffix(".txt"), target.with_suffix(".txt"))
     write_text_if_changed(out_dir / QUESTIONS_NAME, json.dumps(questions(), indent=2) + "\n")
+    write_text_if_changed(out_dir / TEST_QUESTIONS_NAME, json.dumps(held_out_questions(), indent=2) + "\n")
     write_text_if_changed(out_dir / CHAINS_NAME, "".join(json.dumps(row) + "\n" for row in chains()))
+    write_text_if_changed(out_dir / FLAG_CHAINS_NAME, "".join(json.dumps(row) + "\n" for row in flag_chains()))
     log.info("demo sounds: %d clips, %d chains in %s", len(CLIPS), len(chains()), out_dir)
     return out_dir
 

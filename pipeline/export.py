@@ -414,6 +414,14 @@ def write_card(path: str | os.PathLike[str], *, title: str, provenance: Mapping[
         value = prov.get(key)
         return "```json\n" + json.dumps(value, indent=2, sort_keys=True, default=str) + "\n```" if value else "—"
 
+    def _flags(flags: Any) -> str:
+        """Chain flags (pipeline/flags.py) whose chains this snapshot left out, with counts, and those it kept."""
+        if not isinstance(flags, Mapping):
+            return "—"
+        kept = ", ".join(flags.get("kept") or []) or "none"
+        return (f"{flags.get('chains_left_out', 0)} accepted chains left out; flags kept: {kept}.\n\n"
+                + _table(flags.get("excluded") or {}, "flag left out"))
+
     files = "\n".join(f"| `{f['name']}` | {f['rows']} | {f['bytes']} |" for f in result.files)
     if filters is not None:
         prov["filters"] = dict(filters)
@@ -470,6 +478,9 @@ ds = load_dataset("parquet", data_files="sft.parquet")["train"]
 
 ### Curation
 {_block("curation")}
+
+### Flagged chains left out
+{_flags(prov.get("flags"))}
 """
     out = Path(path)
     out.write_text(text, encoding="utf-8")

@@ -165,6 +165,9 @@ TINY_MODELS_ROOT = env_path("TINY_MODELS_ROOT", VAR_DIR / "models")
 TEACHER_MODEL = env_str("TEACHER_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2_5-vl"))
 VALIDATOR_MODEL = env_str("VALIDATOR_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2-audio"))
 STUDENT_MODEL = env_str("STUDENT_MODEL", str(TINY_MODELS_ROOT / "tiny-qwen2-audio"))
+# Chain flags (pipeline/flags.py): a correct chain whose answer fewer than this percent of the question's K samples
+# gave is a lucky guess.
+FLAG_LUCKY_MAX_SUPPORT_PERCENT = env_int("FLAG_LUCKY_MAX_SUPPORT_PERCENT", 50, minimum=0)
 # OpenAI-compatible model servers: the environment variables an admin may name as the API key (a form must not be
 # able to send SECRET_KEY or DATABASE_URL as a Bearer token), and the host names allowed to resolve to loopback,
 # link-local or private addresses (everything else internal is refused by the worker when it sends).

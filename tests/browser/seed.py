@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.contrib.auth.models import User
 
+from pipeline.flags import LUCKY_GUESS, VISUAL_ONLY
 from tests.browser.helpers import import_real_question
 from tests.webapp.review_factories import make_question, make_study, make_tie
 from webapp.catalog.models import Dataset, ImportRun, Question
@@ -121,6 +122,8 @@ def seed(tmp_path: Path, real_videos: Path, users: dict[str, User], media_root: 
     _organ_chains(question, teacher)
     make_question(dataset, 2, chains=2, run=teacher, clip=question.clip, split="test")
     Chain.objects.filter(run=teacher, sample_index=3).update(kept=False, drop_reason="wrong_answer")
+    # flag chips on the question and review pages (the test question above shares the clip: a split leak)
+    Chain.objects.filter(question=question, sample_index=2).update(flags=VISUAL_ONLY | LUCKY_GUESS)
     validation = GenerationRun.objects.create(
         dataset=dataset,
         kind=GenerationRun.Kind.VALIDATION,

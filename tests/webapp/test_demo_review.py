@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from django.test import Client
 
-from pipeline.demo_sounds import AUDIO_DIR, CLIPS, QUESTIONS_NAME, build_demo_sounds, chains
+from pipeline.demo_sounds import (
+    AUDIO_DIR,
+    CHAINS_NAME,
+    CLIPS,
+    FLAG_CHAINS_NAME,
+    QUESTIONS_NAME,
+    build_demo_sounds,
+    chains,
+)
 from pipeline.tiny import build_model
 from webapp.catalog.models import Clip, Question
 from webapp.curation.management.commands.bootstrap_demo_sounds import DATASET
@@ -34,10 +43,12 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
             f"\ndemo sounds: bootstrap {bootstrapped - started:.1f} s, then import + validation on the worker "
             f"{time.monotonic() - bootstrapped:.1f} s"
         )
-    imported = GenerationRun.objects.get(kind="imported")
+    imported = GenerationRun.objects.get(kind="imported", config__source_name=CHAINS_NAME)
     validation = GenerationRun.objects.get(kind="validation", source_run=imported)
     assert imported.status == validation.status == "succeeded", validation.error or imported.error
     assert imported.progress_metrics["dropped"] == {"wrong_answer": 1, "no_answer": 1}
+    flag_demo = GenerationRun.objects.get(kind="imported", config__source_name=FLAG_CHAINS_NAME)
+    assert flag_demo.status == "succeeded" and flag_demo.progress_metrics["dropped"] == {"wrong_answer": 3}
 
     r = curator_client.get("/review/next/")
     assert r.status_code == 302
@@ -53,13 +64,39 @@ def test_after_bootstrap_the_queue_serves_chains_with_verdicts_to_check_by_ear(
     assert "Served first because:" in page
 
     labels = set(Chain.objects.filter(run=imported, kept=True).values_list("verdict__label", flat=True))
+    assert not Chain.objects.filter(run=flag_demo, kept=True, verdict__isnull=True).exists()
     assert {"pass", "fail"} <= labels
     for clip in CLIPS:
-        chains = {c.sample_index: c for c in Chain.objects.filter(question__external_id=f"demo-sound-{clip.slug}")}
+        chains = {c.sample_index: c for c in Chain.objects.filter(run=imported,
+                                                                  question__external_id=f"demo-sound-{clip.slug}")}
         kinds = list(clip.chains)
         grounded, invented = chains[kinds.index("grounded")], chains[kinds.index("invented")]
         assert grounded.verdict.label == "pass", (clip.slug, grounded.verdict.claims)
         assert invented.verdict.label == "fail", (clip.slug, invented.verdict.claims)
+
+
+def test_the_demo_shows_a_chain_flag_of_each_kind_and_a_leaked_clip(
+    settings, tmp_path: Path, curator_client: Client, run_worker
+) -> None:
+    from pipeline.demo_sounds import FLAG_CHAINS, LUCKY
+    from pipeline.flags import FLAGS
+    from webapp.catalog.leakage import dataset_leaks
+    from webapp.catalog.models import Dataset
+
+    settings.VAR_DIR = tmp_path
+    call_command("bootstrap_demo_sounds", stdout=io.StringIO(), stderr=io.StringIO())
+    run_worker("default")
+    flagged = {name: Chain.objects.filter(question__dataset__name=DATASET, kept=True).alias(
+        b=F("flags").bitand(bit)).filter(b__gt=0) for name, (bit, _label) in FLAGS.items()}
+    texts = {name: list(qs.values_list("text", flat=True)) for name, qs in flagged.items()}
+    assert FLAG_CHAINS[("robin", "restating")] in texts["restating"]
+    assert FLAG_CHAINS[("trumpet", "visual")] in texts["visual_only"]
+    assert texts["lucky_guess"] == [LUCKY.chains["steady"]]
+    for name, qs in flagged.items():
+        r = curator_client.get("/review/", {"flag": name, "dataset": Dataset.objects.get(name=DATASET).slug})
+        assert r.context["page"].paginator.count == qs.count(), name
+    (row,) = dataset_leaks(Dataset.objects.get(name=DATASET))
+    assert (row.found.clips, row.found.texts) == (1, 1) and row.found.examples == ["demo-sound-robin-test"]
 
 
 def test_bootstrapping_the_demo_sounds_again_changes_nothing(settings, tmp_path: Path, run_worker) -> None:

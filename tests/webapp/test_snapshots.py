@@ -90,6 +90,29 @@ def test_it_applies_filters_and_the_per_question_cap(users, admin_client: Client
     assert snapshot.filters["split"] == "train" and snapshot.max_chains_per_question == 1
 
 
+def test_it_leaves_flagged_chains_out_unless_their_flag_is_kept_and_the_card_counts_them(
+        users, admin_client: Client, run_worker) -> None:
+    from pipeline.flags import LUCKY_GUESS, RESTATING, VISUAL_ONLY
+    from webapp.core import storage
+
+    accepted = _curate(users)
+    Chain.objects.filter(pk=accepted[0].pk).update(flags=VISUAL_ONLY | LUCKY_GUESS)
+    Chain.objects.filter(pk=accepted[1].pk).update(flags=RESTATING)
+    default = _freeze(admin_client, run_worker)
+    assert default.chain_count == 4
+    assert not default.items.filter(chain_id__in=[accepted[0].pk, accepted[1].pk]).exists()
+    flags = default.provenance["flags"]
+    assert flags == {"excluded": {"visual_only": 1, "restating": 1, "lucky_guess": 1}, "chains_left_out": 2,
+                     "kept": []}
+    card = (storage.resolve(default.export_dir) / "README.md").read_text()
+    assert "2 accepted chains left out; flags kept: none." in card and "| visual_only | 1 |" in card
+    chosen = _freeze(admin_client, run_worker, keep_flagged=["restating"])
+    assert chosen.chain_count == 5 and chosen.items.filter(chain_id=accepted[1].pk).exists()
+    assert chosen.provenance["flags"]["kept"] == ["restating"]
+    assert "flags kept: restating." in (storage.resolve(chosen.export_dir) / "README.md").read_text()
+    assert 'id="flagged-out">1' in admin_client.get(f"/snapshots/{chosen.pk}/").content.decode()
+
+
 def test_it_is_immutable_and_versions_increment(users, admin_client: Client, run_worker) -> None:
     accepted = _curate(users)
     v1 = _freeze(admin_client, run_worker)

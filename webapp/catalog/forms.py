@@ -10,9 +10,11 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from pipeline.datasets import AnnotationFileError
+from pipeline.flags import FLAGS
 from webapp.catalog.imports import preflight
 from webapp.catalog.models import MAX_REVIEW_OVERLAP, Clip, Dataset, Question
 from webapp.catalog.uploads import describe_size
+from webapp.core.bitsets import flag_filter
 
 
 class QuestionFilterForm(forms.Form):
@@ -21,6 +23,9 @@ class QuestionFilterForm(forms.Form):
     question_type = forms.CharField(required=False, max_length=64, label="Type")
     question_relation = forms.CharField(required=False, max_length=64, label="Relation")
     clip_status = forms.ChoiceField(required=False, choices=[("", "any media"), *Clip.Status.choices], label="Media")
+    flag = forms.ChoiceField(required=False, label="Chain flag", choices=[
+        ("", "any chains"), *((name, f"a chain flagged {label}") for name, (_bit, label) in FLAGS.items()),
+        ("any", "any flagged chain")])
     page = forms.IntegerField(required=False, min_value=1)
 
     def filter(self, qs: QuerySet[Question]) -> QuerySet[Question]:
@@ -35,6 +40,8 @@ class QuestionFilterForm(forms.Form):
             qs = qs.filter(question_relation=data["question_relation"])
         if data["clip_status"]:
             qs = qs.filter(clip__status=data["clip_status"])
+        if data["flag"]:
+            qs = flag_filter(qs, "chains__flags", data["flag"], {n: bit for n, (bit, _label) in FLAGS.items()})
         return qs
 
 

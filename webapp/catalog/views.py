@@ -18,6 +18,7 @@ from webapp.catalog.forms import ImportForm, QuestionFilterForm, ReviewOverlapFo
 from webapp.catalog.housekeeping import delete_dataset, plan_dataset_deletion
 from webapp.catalog.imports import DatasetFormatMismatch, get_or_create_dataset, queue_upload
 from webapp.catalog.ingest import reprocess
+from webapp.catalog.leakage import cached_dataset_leaks
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
@@ -65,6 +66,8 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
         "overlap_form": ReviewOverlapForm(instance=dataset),
         "types": dataset.questions.order_by().values_list("question_type", flat=True).distinct(),
         "relations": dataset.questions.order_by().values_list("question_relation", flat=True).distinct(),
+        # the full page only: a filter change swaps the table alone
+        "leaks": None if getattr(request, "htmx", False) else cached_dataset_leaks(dataset),
     }
     template = page_or_partial(request, "catalog/questions.html", "question-table")
     return render(request, template, context)

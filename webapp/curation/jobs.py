@@ -24,6 +24,7 @@ from webapp.core import storage
 from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
+from webapp.curation.flags import flag_run
 from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, Verdict
 from webapp.curation.record import succeed_validation, verdict_counts
 from webapp.curation.runs import launch_validation, policy_settings, server_policy
@@ -94,9 +95,11 @@ def _teach(run: GenerationRun) -> str:
                 })
                 if run.should_stop():
                     logger.info("teacher run %s stopped after %s questions", run.pk, done)
+                    flag_run(run.pk)  # the chains it kept are reviewable: flag them too
                     return "cancelled"
         finally:
             backend.close()  # also on cancel and errors: a GPU worker may load another model next
+        flag_run(run.pk)
     except Superseded:
         raise
     except Exception as exc:
@@ -301,7 +304,9 @@ def _import(run: GenerationRun) -> str:
             n_done += 1
             run.report_progress(n_done, len(parsed.groups))
             if run.should_stop():
+                flag_run(run.pk)
                 return "cancelled"
+        flag_run(run.pk)
         run.report_progress(n_done, len(parsed.groups), chain_counts(run))
     except Superseded:
         raise

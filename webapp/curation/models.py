@@ -121,6 +121,10 @@ class Chain(models.Model):
         help_text="The verdict of record: the deciding verdict of the validation run that most recently succeeded "
                   "on this chain. Filters, counts and exports read it; the other verdicts are history.",
     )
+    flags = models.PositiveSmallIntegerField(
+        default=0, help_text="Bit set of pipeline.flags.FLAGS (visual-only, restating, lucky guess), computed after "
+                             "its run (curation/flags.py); flagged chains leave exports unless a snapshot keeps them.",
+    )
 
     queue_priority = models.FloatField(
         default=0.0, help_text="Review order in an active-queue dataset: the question's mean estimated probability "
@@ -142,6 +146,7 @@ class Chain(models.Model):
             # The active queue reads the same chains by priority (review/queue.py, claim_next).
             models.Index(models.F("queue_priority").desc(), "question",
                          condition=models.Q(decision="pending", kept=True), name="chain_pending_priority"),
+            models.Index(fields=["flags"], condition=models.Q(flags__gt=0), name="chain_flagged"),
         ]
 
     def __str__(self) -> str:

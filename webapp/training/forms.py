@@ -11,6 +11,7 @@ from django.conf import settings
 from webapp.catalog.models import Dataset, Question
 from webapp.core.forms import SectionedForm
 from webapp.core.models import RunStatus
+from webapp.curation.flags import CHOICES as FLAG_CHOICES
 from webapp.curation.models import Verdict
 from webapp.training.comparison import baseline_label
 from webapp.training.models import DatasetSnapshot, TrainingRun
@@ -27,10 +28,15 @@ class SnapshotForm(SectionedForm):
                                       help_text="Only chains whose verdict of record has this label.")
     max_chains_per_question = forms.IntegerField(required=False, min_value=1, max_value=64,
                                                  help_text="Keep at most this many chains per question.")
+    keep_flagged = forms.MultipleChoiceField(
+        required=False, choices=FLAG_CHOICES, widget=forms.CheckboxSelectMultiple, label="Keep flagged chains",
+        help_text="Chains flagged as only looking right are left out unless their flag is ticked here; the dataset "
+                  "card counts what was left out.")
     embed_audio = forms.BooleanField(required=False, help_text="Embed wav bytes in parquet/hf (else file paths).")
 
     sections = [("Data", ["dataset", "name"]),
-                ("Which chains", ["split", "question_type", "verdict_label", "max_chains_per_question"]),
+                ("Which chains", ["split", "question_type", "verdict_label", "max_chains_per_question",
+                                  "keep_flagged"]),
                 ("Export", ["embed_audio"])]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 
 from webapp.core import storage
 from webapp.training.models import TrainingRun
@@ -186,11 +185,13 @@ def held_out_check(data: dict[str, Any], parent: TrainingRun | None) -> dict[str
     """Refuse an evaluation that shares a question or a clip with what the scored model trained on.
 
     The evaluation set is the chosen dataset/split; it is compared with every snapshot in the model's lineage
-    (frozen chains and frozen label-only questions): same question, same clip, or a clip with the same media file
-    name (a video seen under another dataset) all count. An explicit in-sample override is recorded and labelled
+    (frozen chains and frozen label-only questions) by `catalog.leakage.overlap`, the check the dataset page shows:
+    same question, same clip, a clip with the same media name (a video seen under another dataset) or the same
+    media bytes all count. An explicit in-sample override is recorded and labelled
     on every page that shows the number. Returns what is stored with the run (`in_sample`, the overlap found).
     """
-    from webapp.catalog.models import Clip, Question
+    from webapp.catalog.leakage import overlap as shared_with
+    from webapp.catalog.models import Question
     from webapp.training.snapshots import training_questions
 
     in_sample = bool(data.get("in_sample"))
@@ -206,14 +207,10 @@ def held_out_check(data: dict[str, Any], parent: TrainingRun | None) -> dict[str
         questions = questions.filter(split=data["eval_split"])
     overlap = {"questions": 0, "clips": 0, "snapshots": []}
     for snapshot in training_snapshots(parent):
-        trained = training_questions(snapshot)
-        clips = Clip.objects.filter(questions__in=trained)
-        shared_q = questions.filter(pk__in=trained.values("pk")).count()
-        shared_c = (questions.filter(Q(clip__in=clips.values("pk")) | Q(clip__name__in=clips.values("name")))
-                    .values("clip").distinct().count())
-        if shared_q or shared_c:
-            overlap["questions"] += shared_q
-            overlap["clips"] += shared_c
+        shared = shared_with(training_questions(snapshot), questions, texts=False)  # the dataset page's check
+        if shared.refused:
+            overlap["questions"] += shared.questions
+            overlap["clips"] += shared.clips
             overlap["snapshots"].append(str(snapshot))
     if overlap["snapshots"] and not in_sample:
         raise LaunchError(

@@ -17,9 +17,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, QuerySet
 
+from pipeline.flags import FLAGS
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
 from webapp.core.failpoints import failpoint
+from webapp.curation.flags import with_flag, without_flags
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
 from webapp.curation.record import with_verdict
 from webapp.curation.review.history import chain_state
@@ -38,6 +40,7 @@ def create_snapshot(data: dict[str, Any], user: AbstractBaseUser | None) -> Data
     dataset: Dataset = data["dataset"]
     filters = {k: data[k] for k in FILTER_KEYS if data.get(k)}
     filters["embed_audio"] = bool(data.get("embed_audio"))
+    filters["keep_flagged"] = sorted(data.get("keep_flagged") or [])
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -54,8 +57,15 @@ def create_snapshot(data: dict[str, Any], user: AbstractBaseUser | None) -> Data
 
 
 # --- freezing -----------------------------------------------------------------------------------------------
-def candidate_chains(snapshot: DatasetSnapshot) -> QuerySet[Chain]:
-    """The accepted chains the filters select, ordered by question so the per-question cap can stream."""
+def excluded_flags(snapshot: DatasetSnapshot) -> list[str]:
+    """The chain flags whose chains the snapshot leaves out: every flag its form did not tick."""
+    keep = set(snapshot.filters.get("keep_flagged") or [])
+    return [name for name in FLAGS if name not in keep]
+
+
+def candidate_chains(snapshot: DatasetSnapshot, *, drop_flagged: bool = True) -> QuerySet[Chain]:
+    """The accepted chains the filters select, ordered by question so the per-question cap can stream; chains
+    with a flag the snapshot did not choose to keep are left out (`drop_flagged=False`: counted for the card)."""
     chains = Chain.objects.filter(question__dataset_id=snapshot.dataset_id, decision=Chain.Decision.ACCEPTED,
                                   kept=True)  # a dropped chain never trains, whatever its decision says
     f = snapshot.filters
@@ -65,7 +75,19 @@ def candidate_chains(snapshot: DatasetSnapshot) -> QuerySet[Chain]:
         chains = chains.filter(question__question_type=f["question_type"])
     if f.get("verdict_label"):
         chains = with_verdict(chains, f["verdict_label"])  # the verdict of record, never any stored verdict
+    if drop_flagged:
+        chains = without_flags(chains, excluded_flags(snapshot))
     return chains.order_by("question_id", "sample_index", "id")
+
+
+def flagged_out(snapshot: DatasetSnapshot) -> dict[str, Any]:
+    """What the flags left out: per excluded flag, how many otherwise selected chains carry it (a chain with two
+    flags counts under both), the total left out, and the flags kept."""
+    selected = candidate_chains(snapshot, drop_flagged=False)
+    excluded = excluded_flags(snapshot)
+    return {"excluded": {name: with_flag(selected, name).count() for name in excluded},
+            "chains_left_out": selected.count() - candidate_chains(snapshot).count(),
+            "kept": [name for name in FLAGS if name not in excluded]}
 
 
 def freeze(snapshot: DatasetSnapshot, on_batch: Any = None) -> int:
@@ -169,6 +191,7 @@ def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
                  if text != original)
     return {
         "teacher_runs": teacher_runs,
+        "flags": flagged_out(snapshot),
         "validators": {
             "verdicts": list(verdicts),
             "runs": [{"run": r.pk, "model": r.model, "config": r.config, "policy": policy_in_force(r)}

@@ -11,6 +11,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
 
 from webapp.catalog.models import Dataset, Question
+from webapp.curation.flags import CHOICES as FLAG_CHOICES
+from webapp.curation.flags import with_flag
 from webapp.curation.models import BulkAction, Chain, Review, StudentMiss, Verdict
 from webapp.curation.record import disagrees, with_verdict
 from webapp.curation.review.blind import hide_open_consensus, visible_reviews
@@ -18,7 +20,7 @@ from webapp.curation.review.decisions import REJECT_REASONS
 from webapp.curation.review.queue import pending_chains
 
 FILTER_FIELDS = ("dataset", "split", "question_type", "question_relation", "verdict", "validator_version",
-                 "decision", "correct", "curator", "q", "disagree", "hard")
+                 "decision", "correct", "flag", "curator", "q", "disagree", "hard")
 
 
 def deciders(user: AbstractBaseUser | None, dataset_slug: str | None) -> QuerySet[Any]:
@@ -43,6 +45,8 @@ class ReviewFilterForm(forms.Form):
                                                           ("any", "any decision")])
     correct = forms.ChoiceField(required=False, choices=[("", "any answer"), ("yes", "correct"),
                                                          ("no", "wrong"), ("none", "no answer")])
+    flag = forms.ChoiceField(required=False, choices=[("", "any flags"), *FLAG_CHOICES, ("any", "any flag"),
+                                                      ("none", "no flag")], label="Flag")
     curator = forms.ModelChoiceField(get_user_model().objects.none(), required=False, to_field_name="username",
                                      empty_label="any curator")
     q = forms.CharField(required=False, max_length=200, label="Text search")
@@ -78,6 +82,8 @@ class ReviewFilterForm(forms.Form):
             qs = with_verdict(qs, data["verdict"])
         if data["correct"]:
             qs = qs.filter(is_correct={"yes": True, "no": False, "none": None}[data["correct"]])
+        if data["flag"]:
+            qs = with_flag(qs, data["flag"])
         if data["curator"]:
             mine = Review.objects.filter(chain=OuterRef("pk"), curator=data["curator"])
             qs = qs.filter(Exists(visible_reviews(self.user, mine)))

@@ -17,7 +17,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from pipeline.demo_sounds import AUDIO_DIR, CHAINS_NAME, QUESTIONS_NAME, build_demo_sounds
+from pipeline.demo_sounds import (
+    AUDIO_DIR,
+    CHAINS_NAME,
+    FLAG_CHAINS_NAME,
+    QUESTIONS_NAME,
+    TEST_QUESTIONS_NAME,
+    build_demo_sounds,
+)
 
 DATASET = "Demo (sounds to check by ear)"
 
@@ -31,24 +38,26 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         started = time.monotonic()
         folder = build_demo_sounds(opts["out"] or settings.VAR_DIR / "demo_sounds")
-        call_command(
-            "import_mmau",
-            str(folder / QUESTIONS_NAME),
-            audio=str(folder / AUDIO_DIR),
-            dataset=DATASET,
-            split="train",
-            process_now=True,  # five short clips, under a second: the validation queued next finds their audio
-            stdout=self.stdout,
-            stderr=self.stderr,
-        )
-        call_command(
-            "import_chains",
-            str(folder / CHAINS_NAME),
-            dataset=DATASET,
-            validate_after="sound-events",
-            stdout=self.stdout,
-            stderr=self.stderr,
-        )
+        for name, split in ((QUESTIONS_NAME, "train"), (TEST_QUESTIONS_NAME, "test")):  # test: a leak to show
+            call_command(
+                "import_mmau",
+                str(folder / name),
+                audio=str(folder / AUDIO_DIR),
+                dataset=DATASET,
+                split=split,
+                process_now=True,  # five short clips, under a second: the validation queued next finds their audio
+                stdout=self.stdout,
+                stderr=self.stderr,
+            )
+        for name in (CHAINS_NAME, FLAG_CHAINS_NAME):  # the second: chains each flag catches (a run of its own)
+            call_command(
+                "import_chains",
+                str(folder / name),
+                dataset=DATASET,
+                validate_after="sound-events",
+                stdout=self.stdout,
+                stderr=self.stderr,
+            )
         self.stdout.write(
             f"Demo sounds ready in {time.monotonic() - started:.1f} s (their validation runs on the worker)."
         )

@@ -1,0 +1,71 @@
+"""Split leakage on the dataset page, computed by the same check that refuses in-sample evaluations."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.catalog.leakage import dataset_leaks
+from webapp.catalog.models import Clip, Dataset
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _leaky(slug: str = "leaky") -> Dataset:
+    """train: q1 (clip1), q2 (clip2); test: q3 on clip1 itself, q4 on a copy of clip2's bytes, q5 asking q1's
+    question on a clip of its own, q6 clean."""
+    ds = make_dataset(slug)
+    q1 = make_question(ds, 1, chains=0, split="train")
+    q2 = make_question(ds, 2, chains=0, split="train")
+    Clip.objects.filter(pk=q2.clip_id).update(media_sha256="ab" * 32)
+    make_question(ds, 3, chains=0, split="test", clip=q1.clip)
+    copy = Clip.objects.create(dataset=ds, name="reupload", kind="video", media_path="m/r.mp4", status="ready",
+                               media_sha256="ab" * 32)
+    make_question(ds, 4, chains=0, split="test", clip=copy)
+    q5 = make_question(ds, 5, chains=0, split="test")
+    q5.text = q1.text.upper()
+    q5.save(update_fields=["text"])
+    make_question(ds, 6, chains=0, split="test")
+    return ds
+
+
+def test_it_finds_a_clip_or_question_shared_by_the_train_and_test_splits(curator_client: Client) -> None:
+    ds = _leaky()
+    (row,) = dataset_leaks(ds)
+    assert (row.trained, row.evaluated) == ("train", "test")
+    assert (row.found.questions, row.found.clips, row.found.texts) == (0, 2, 1)
+    assert row.found.examples == ["3", "4"]
+    html = curator_client.get(f"/datasets/{ds.slug}/").content.decode()
+    assert 'id="split-leakage"' in html and '<span class="tag bad">2</span>' in html
+
+
+def test_it_finds_a_test_clip_another_dataset_trains_on(curator_client: Client) -> None:
+    ds = _leaky()
+    other = make_dataset("other")
+    make_question(other, 7, chains=0, split="train", clip=Clip.objects.create(
+        dataset=other, name="clip6", kind="video", media_path="m/o.mp4", status="ready"))  # q6's video, imported again
+    rows = {(r.trained, r.evaluated): r.found for r in dataset_leaks(ds)}
+    assert rows[("other · train", "test")].clips == 1 and rows[("other · train", "test")].examples == ["6"]
+
+
+def test_the_dataset_page_shows_a_leak_added_after_it_was_last_shown(curator_client: Client) -> None:
+    ds = _leaky()
+    assert '<span class="tag bad">2</span>' in curator_client.get(f"/datasets/{ds.slug}/").content.decode()
+    make_question(ds, 8, chains=0, split="test", clip=ds.questions.get(external_id="2").clip)
+    assert '<span class="tag bad">3</span>' in curator_client.get(f"/datasets/{ds.slug}/").content.decode()
+
+
+def test_the_evaluation_refusal_uses_the_same_check(users) -> None:  # type: ignore[no-untyped-def]
+    from webapp.training import runs
+    from webapp.training.models import DatasetSnapshot, SnapshotQuestion, TrainingRun
+    from webapp.training.recipes import LaunchError
+
+    ds = _leaky()
+    snapshot = DatasetSnapshot.objects.create(dataset=ds, version=1, status="succeeded", export_dir="x")
+    SnapshotQuestion.objects.bulk_create([SnapshotQuestion(snapshot=snapshot, question=q)
+                                          for q in ds.questions.filter(split="train")])
+    sft = TrainingRun.objects.create(stage="sft", base_model="m", snapshot=snapshot, status="succeeded")
+    (row,) = dataset_leaks(ds)
+    with pytest.raises(LaunchError, match=rf"shares {row.found.questions} question\(s\) and {row.found.clips} clip"):
+        runs.held_out_check({"eval_dataset": ds, "eval_split": "test"}, sft)
