@@ -1,0 +1,44 @@
+"""Insert many plain rows into a model's table with one `executemany`.
+
+Why not `bulk_create`: at import sizes (tens of thousands of rows) Django's insert compiler, which prepares every
+field of every model instance one call at a time, cost several times what the database did. This sends the same
+values, adapted by the same fields, without building model instances: columns whose fields store Python values as
+they are (strings, numbers, keys) pass through, the others (JSON, dates) go through their field's
+`get_db_prep_save`, and every column not given gets its field's default, computed once per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+_AS_IS = frozenset({
+    "AutoField", "BigAutoField", "BigIntegerField", "BooleanField", "CharField", "FloatField", "ForeignKey",
+    "IntegerField", "PositiveBigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField", "SlugField",
+    "SmallIntegerField", "TextField",
+})
+
+
+def insert_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """INSERT `rows` (values in the order of `columns`, field attnames) into `model`'s table; errors are Django's
+    (IntegrityError, DataError), so a caller's `transaction.atomic()` block sees them as it would `save()`'s."""
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]
+    given = {f.attname for f in fields}
+    rest = [f for f in meta.concrete_fields if f.attname not in given and not f.primary_key]
+    defaults = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
+    prepare = [None if f.get_internal_type() in _AS_IS else f for f in fields]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in [*fields, *rest])
+    sql = (f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({names}) "
+           f"VALUES ({', '.join(['%s'] * (len(fields) + len(rest)))})")
+    params = [
+        [*(v if f is None else f.get_db_prep_save(v, connection) for f, v in zip(prepare, row, strict=True)),
+         *defaults]
+        for row in rows
+    ]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
