@@ -67,16 +67,18 @@ def _child_import(path: Path, media_dir: Path | None, probe_workers: int | None)
     run = new_import_run(dataset, source_name=path.name, split="train", media_dir=media_dir,
                          allow_missing_media=media_dir is None)
     rss_before = _rss_mb()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    importer = None
     if probe_workers is None:
         report = run_import(run, path, on_progress=lambda d, t, _m: run.report_progress(d, t))
     else:
         importer = Importer(dataset, split="train", media_dir=media_dir, allow_missing_media=False,
                             **({"probe_workers": probe_workers} if probe_workers else {}))
         report = importer.run(path)
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "created": report.created, "errors": len(report.errors),
-            "rss_before_mb": rss_before, "rss_peak_mb": _rss_mb()}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"seconds": seconds, "cpu_s": cpu, "created": report.created, "errors": len(report.errors),
+            "rss_before_mb": rss_before, "rss_peak_mb": _rss_mb(),
+            "probe_workers": getattr(importer, "probe_workers", None)}
 
 
 def _child_baseline(path: Path) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def _child_baseline(path: Path) -> dict[str, Any]:
 
     dataset = get_or_create_dataset(f"baseline-{uuid.uuid4().hex[:8]}", "avqa")
     pg = connection.vendor == "postgresql"
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     rows = json.loads(path.read_bytes())
     now = timezone.now() if pg else timezone.now().isoformat()
     first = (Clip.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
@@ -127,9 +129,9 @@ def _child_baseline(path: Path) -> dict[str, Any]:
         if pg:
             cursor.execute("SELECT setval(pg_get_serial_sequence('catalog_clip', 'id'), (SELECT max(id) "
                            "FROM catalog_clip))")
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert Question.objects.filter(dataset=dataset).count() == len(rows)
-    return {"seconds": seconds, "created": len(rows), "errors": 0, "rss_peak_mb": _rss_mb()}
+    return {"seconds": seconds, "cpu_s": cpu, "created": len(rows), "errors": 0, "rss_peak_mb": _rss_mb()}
 
 
 def _child(args: list[str], database_url: str, media_root: Path | None = None) -> dict[str, Any]:
@@ -164,21 +166,20 @@ def measure_baseline(database_url: str, rows: int) -> dict[str, Any]:
         return _with_rate(_child(["baseline", "--file", str(path)], database_url), rows)
 
 
-def measure_media(database_url: str, rows: int, probe_workers: int, tmp: Path) -> dict[str, Any]:
-    """`rows` rows each pointing at its own symlink to one of the real AVQA clips: probing and storing each."""
+def measure_media(database_url: str, rows: int, probe_workers: int) -> dict[str, Any]:
+    """`rows` rows each pointing at its own symlink to one of the real AVQA clips: probing and storing each, with
+    `probe_workers` threads (0: the importer's default)."""
     videos = sorted(CLIPS.glob("*.mp4"))
-    media = tmp / f"media-{probe_workers}"
-    media.mkdir()
-    for i in range(rows):
-        (media / f"clip{i + 1:07d}_000010.mp4").symlink_to(videos[i % len(videos)])
-    path = tmp / f"avqa-media-{rows}.json"
-    write_file(path, rows)
-    root = tmp / f"storage-{probe_workers}"
-    try:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        media, root = tmp / "links", tmp / "storage"
+        media.mkdir()
+        for i in range(rows):
+            (media / f"clip{i + 1:07d}_000010.mp4").symlink_to(videos[i % len(videos)])
+        path = tmp / "avqa.json"
+        write_file(path, rows)
         return _with_rate(_child(["import", "--file", str(path), "--media", str(media),
                                   "--probe-workers", str(probe_workers)], database_url, root), rows)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 class _Databases:
@@ -212,6 +213,13 @@ class _Databases:
         subprocess.run(["psql", f"{self.pg}/postgres", "-q", "-c", sql], check=True, capture_output=True)
 
 
+def _out(lines: list[str], line: str) -> None:
+    """Print as measured (a long run shows its progress), and keep for the summary."""
+    lines.append(line)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=57_000, help="rows of the synthetic file (memory: also 1/10)")
@@ -228,7 +236,9 @@ def main() -> None:
         sys.stdout.write(json.dumps(result) + "\n")
         return
     kinds = ["sqlite", *(["pg"] if args.pg else [])]
-    lines = [f"{'db':6} {'measure':22} {'rows':>7} {'seconds':>8} {'rows/s':>8} {'RSS MB':>14} {'ratio':>7}"]
+    lines: list[str] = []
+    _out(lines, f"{'db':6} {'measure':22} {'rows':>7} {'seconds':>8} {'rows/s':>8} {'CPU s':>6} {'RSS MB':>14} "
+                f"{'ratio':>7}")
     summary = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -244,26 +254,29 @@ def main() -> None:
                                       ("import", full, ratio)):
                     rss = f"{r.get('rss_before_mb', 0):.0f}->{r['rss_peak_mb']:.0f}" if "rss_before_mb" in r \
                         else f"{r['rss_peak_mb']:.0f}"
-                    lines.append(f"{kind:6} {label:22} {r['rows']:7d} {r['seconds']:8.2f} {r['rows_per_s']:8.0f} "
-                                 f"{rss:>14} {'' if rat is None else f'{rat:.2f}x':>7}")
+                    _out(lines, f"{kind:6} {label:22} {r['rows']:7d} {r['seconds']:8.2f} {r['rows_per_s']:8.0f} "
+                                f"{r['cpu_s']:6.2f} {rss:>14} {'' if rat is None else f'{rat:.2f}x':>7}")
                     assert r["created"] == r["rows"] and r["errors"] == 0, r
-                summary.append(f"{kind}: import {full['rows_per_s']:.0f} rows/s (target {TARGET_ROWS_PER_S}), "
+                summary.append(f"{kind}: import {full['rows_per_s']:.0f} rows/s (target {TARGET_ROWS_PER_S}; "
+                               f"{full['rows'] / full['cpu_s']:.0f} rows per CPU-second of the importing process), "
                                f"{ratio:.2f}x the bulk insert's time ({base['rows_per_s']:.0f} rows/s); peak RSS "
                                f"{small['rss_peak_mb']:.0f} MB at {small['rows']} rows, {full['rss_peak_mb']:.0f} MB "
                                f"at {full['rows']}")
                 if args.media_rows:
-                    serial = measure_media(dbs.fresh(kind, "m1"), args.media_rows, 1, tmp)
-                    pooled = measure_media(dbs.fresh(kind, "mp"), args.media_rows, 0, tmp)
+                    serial = measure_media(dbs.fresh(kind, "m1"), args.media_rows, 1)
+                    pooled = measure_media(dbs.fresh(kind, "mp"), args.media_rows, 0)
                     for label, r in (("media, 1 probe thread", serial), ("media, probe pool", pooled)):
-                        lines.append(f"{kind:6} {label:22} {r['rows']:7d} {r['seconds']:8.2f} {r['rows_per_s']:8.0f} "
-                                     f"{r['rss_peak_mb']:14.0f} {serial['seconds'] / r['seconds']:6.2f}x")
+                        _out(lines, f"{kind:6} {label:22} {r['rows']:7d} {r['seconds']:8.2f} {r['rows_per_s']:8.0f} "
+                                    f"{r['cpu_s']:6.2f} {r['rss_peak_mb']:14.0f} "
+                                    f"{serial['seconds'] / r['seconds']:6.2f}x")
                         assert r["created"] == r["rows"] and r["errors"] == 0, r
-                    summary.append(f"{kind}: with media {pooled['rows_per_s']:.0f} rows/s with the probe pool, "
+                    summary.append(f"{kind}: with media {pooled['rows_per_s']:.0f} rows/s with the probe pool "
+                                   f"({pooled['probe_workers']} threads), "
                                    f"{serial['rows_per_s']:.0f} with one thread "
                                    f"({serial['seconds'] / pooled['seconds']:.2f}x)")
         finally:
             dbs.drop()
-    sys.stdout.write("\n".join(lines) + "\nSUMMARY " + "\nSUMMARY ".join(summary) + "\n")
+    sys.stdout.write("SUMMARY " + "\nSUMMARY ".join(summary) + "\n")
 
 
 if __name__ == "__main__":
