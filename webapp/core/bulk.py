@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 
 _AS_IS = frozenset({
@@ -25,19 +25,21 @@ _AS_IS = frozenset({
 def insert_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """INSERT `rows` (values in the order of `columns`, field attnames) into `model`'s table; errors are Django's
     (IntegrityError, DataError), so a caller's `transaction.atomic()` block sees them as it would `save()`'s."""
+    connection = connections[DEFAULT_DB_ALIAS]  # the connection itself: the proxy looks it up on every use
     meta = model._meta
     fields = [meta.get_field(name) for name in columns]
     given = {f.attname for f in fields}
     rest = [f for f in meta.concrete_fields if f.attname not in given and not f.primary_key]
     defaults = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
-    prepare = [None if f.get_internal_type() in _AS_IS else f for f in fields]
+    prepare = [(i, f) for i, f in enumerate(fields) if f.get_internal_type() not in _AS_IS]
     names_list = [connection.ops.quote_name(f.column) for f in [*fields, *rest]]
     names, table = ", ".join(names_list), connection.ops.quote_name(meta.db_table)
-    params = [
-        [*(v if f is None else f.get_db_prep_save(v, connection) for f, v in zip(prepare, row, strict=True)),
-         *defaults]
-        for row in rows
-    ]
+    params = []
+    for row in rows:
+        values = [*row, *defaults]
+        for i, f in prepare:
+            values[i] = f.get_db_prep_save(values[i], connection)
+        params.append(values)
     if not params:
         return
     with connection.cursor() as cursor:
