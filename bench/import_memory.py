@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_file(path: Path, n: int) -> None:
-    """AVQA rows like the real ones (ids, 4 choices, relation and type), streamed to disk."""
+    """AVQA rows like the real ones (ids, 4 choices, relation and type), each its own clip, streamed to disk."""
     with path.open("w", encoding="utf-8") as fh:
         fh.write("[")
         for i in range(1, n + 1):

@@ -60,16 +60,8 @@ class QuestionRecord:
 
     def content(self) -> dict[str, Any]:
         """Every field except `row`: the row's position is not part of what the question *is*."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if f.name == "row":
-                continue
-            value = getattr(self, f.name)
-            if f.name == "choices":
-                value = list(value)
-            elif f.name == "extra":
-                value = dict(value)
-            out[f.name] = value
+        out = {name: getattr(self, name) for name in _CONTENT_FIELDS}
+        out["choices"], out["extra"] = list(self.choices), dict(self.extra)
         return out
 
     def content_hash(self) -> str:
@@ -90,6 +82,9 @@ class QuestionRecord:
             if k == key:
                 return v
         return default
+
+
+_CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(QuestionRecord) if f.name != "row")
 
 
 @dataclass(frozen=True)

@@ -58,18 +58,17 @@ def record_problem(record: object, source_names: Mapping[str, str]) -> str | Non
     """The first string of a `QuestionRecord` that its field cannot store, or None.
 
     `source_names` maps record fields (and `extra` keys) to the names the source file uses. The record is taken
-    untyped so this module stays below `base` (which calls it) without an import cycle.
+    untyped so this module stays below `base` (which calls it) without an import cycle. Every row of an import
+    passes here, so a string that fits costs a length check and one regex search, no call.
     """
     for name, limit in FIELD_LIMITS.items():
         value = getattr(record, name)
-        source = source_names.get(name, name)
-        if name == "choices":
-            items = [(source, choice) for choice in value]
-        elif name == "extra":
-            items = [(source_names.get(key, key), item) for key, item in value]
-        else:
-            items = [(source, value)]
-        for field_name, item in items:
-            if (problem := value_problem(item, limit, field_name)) is not None:
-                return problem
+        if name == "extra":
+            for key, item in value:
+                if len(item) > limit or _UNSTORABLE.search(item) is not None:
+                    return value_problem(item, limit, source_names.get(key, key))
+            continue
+        for item in value if name == "choices" else (value,):
+            if len(item) > limit or _UNSTORABLE.search(item) is not None:
+                return value_problem(item, limit, source_names.get(name, name))
     return None

@@ -45,13 +45,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def store_copy(src: Path, relative_dest: str) -> Path:
-    """Place a source file under the root: a hard link when possible (no extra disk), else a copy."""
+    """Place a source file under the root: a hard link when possible (no extra disk), else a copy.
+
+    The source is resolved first: `os.link` on Linux links a symlink itself, not its target, and a media folder of
+    symlinks (a dataset shared between projects) would leave links under the root that point outside it."""
     dest = resolve(relative_dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(src, tmp)
+        os.link(Path(src).resolve(), tmp)
     except OSError:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
