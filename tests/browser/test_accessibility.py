@@ -57,6 +57,7 @@ PAGES: dict[str, Callable[[Seeded], str]] = {
     "training:runs": lambda s: reverse("training:runs"),
     "training:run_new": lambda s: reverse("training:run_new") + f"?stage=eval&parent={s.sft.pk}",
     "training:compare": lambda s: reverse("training:compare"),
+    "training:storage": lambda s: reverse("training:storage"),
     "training:run": lambda s: reverse("training:run", args=[s.sft.pk]),
     "training:run_checkpoints_delete": lambda s: reverse("training:run_checkpoints_delete", args=[s.sft.pk]),
     "training:run_predictions": lambda s: reverse("training:run_predictions", args=[s.evaluations[0].pk]),

@@ -25,6 +25,7 @@ from pipeline.media import MediaError, process_clip
 from webapp.catalog.models import Clip
 from webapp.core import queueing, storage
 from webapp.core.failpoints import failpoint
+from webapp.core.housekeeping import size
 from webapp.core.queueing import REDIS_DOWN, WHAT_TO_DO, QueueUnreachable
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def ingest_clip(clip_id: int, attempt: int | None = None) -> str:
         audio_path=f"{clip.derived_dir}/{art.audio}", peaks_path=f"{clip.derived_dir}/{art.peaks}",
         thumbnail_path=f"{clip.derived_dir}/{art.thumbnail}" if art.thumbnail else "",
         frame_paths=[f"{clip.derived_dir}/{p}" for p in art.frames], frame_times=list(art.frame_times),
+        derived_bytes=size(out_dir),  # the storage report sums it: walking 57k folders per view would not do
     )
     failpoint("clip.stored")
     return "ready" if stored else "superseded"

@@ -76,6 +76,8 @@ class Clip(models.Model):
     media_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT; blank while missing.")
     media_sha256 = models.CharField(max_length=64, blank=True)
     size_bytes = models.BigIntegerField(null=True, blank=True)
+    derived_bytes = models.BigIntegerField(null=True, blank=True, help_text="What processing wrote (wav, peaks, "
+                                                                                 "thumbnail, frames).")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     # Probe results.

@@ -16,6 +16,7 @@ urlpatterns = [
     path("training/", views.run_list, name="runs"),
     path("training/new/", views.run_new, name="run_new"),
     path("training/compare/", views.compare, name="compare"),
+    path("storage/", views.disk_usage, name="storage"),
     path("training/<int:pk>/", views.run_detail, name="run"),
     path("training/<int:pk>/metrics.json", views.run_metrics, name="run_metrics"),
     path("training/<int:pk>/predictions/", views.run_predictions, name="run_predictions"),

@@ -27,7 +27,7 @@ from webapp.core.htmx import page_or_partial
 from webapp.core.ranges import ranged_file_response
 from webapp.core.recovery import queue_answers_for
 from webapp.core.run_views import cancel_view, resume_view
-from webapp.training import adapters, hard_items, housekeeping, predictions, snapshots
+from webapp.training import adapters, hard_items, housekeeping, predictions, snapshots, storage_report
 from webapp.training.comparison import as_csv, as_markdown, comparison
 from webapp.training.estimates import training_estimate, training_record
 from webapp.training.forms import CompareForm, SnapshotForm, TrainingRunForm
@@ -192,6 +192,13 @@ def run_predictions(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "training/predictions.html",
                   {"run": run, "page": page, "show": show, "unreadable": unreadable})
+
+
+@require_GET
+@admin_required
+def disk_usage(request: HttpRequest) -> HttpResponse:
+    """What the deployment keeps on disk, per dataset, snapshot export and run (training/storage_report.py)."""
+    return render(request, "training/storage.html", {"report": storage_report.report()})
 
 
 @require_http_methods(["POST"])
