@@ -3,15 +3,13 @@ recorded at import and processing), per snapshot export and per run folder, and 
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from tests.browser.helpers import import_real_question
 from webapp.catalog.models import Clip
 from webapp.core.housekeeping import size
 from webapp.training.models import DatasetSnapshot, TrainingRun
@@ -20,12 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_processing_records_what_it_wrote_for_each_clip(tmp_path: Path, real_videos: Path, media_root: Path) -> None:
-    name = sorted(real_videos.glob("*.mp4"))[0].stem
-    rows = [{"id": 1, "video_name": name, "video_id": 1, "question_text": "What makes the sound?",
-             "multi_choice": ["a", "b", "c", "d"], "answer": 1, "question_relation": "Both", "question_type": "Which"}]
-    (tmp_path / "one.json").write_text(json.dumps(rows))
-    call_command("import_avqa", str(tmp_path / "one.json"), videos=str(real_videos), dataset="sizes",
-                 process_now=True, stdout=io.StringIO())
+    import_real_question(tmp_path, real_videos, dataset="sizes")  # imported and processed
     clip = Clip.objects.get()
     assert clip.status == "ready"
     assert clip.derived_bytes == size(media_root / clip.derived_dir) > 32_000 * 5  # the wav alone: 32 kB a second
