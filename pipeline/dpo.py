@@ -49,6 +49,7 @@ from pipeline.training import (
     train_resuming,
     training_arguments,
 )
+from pipeline.trajectory import validation_callbacks
 
 __all__ = ["AudioDPOTrainer", "AudioPreferenceCollator", "DPOResult", "DPOStageConfig", "preference_margins", "run"]
 
@@ -206,7 +207,7 @@ def build_trainer(cfg: DPOStageConfig, callbacks: list[Any] | None = None) -> Au
 def run(cfg: DPOStageConfig, on_progress: ProgressFn | None = None) -> DPOResult:
     """DPO on cfg.train_file; the adapter (with the processor) is saved to `<output_dir>/adapter`."""
     progress = ProgressCallback(on_progress)
-    trainer = build_trainer(cfg, [progress])
+    trainer = build_trainer(cfg, [progress, *validation_callbacks(cfg, progress.on_progress)])
     done = train_resuming(trainer, cfg, progress)
     adapter_dir = Path(cfg.output_dir) / "adapter"
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
