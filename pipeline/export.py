@@ -30,6 +30,13 @@ Files written (`write_export`):
   Without `label_records`, design (a) falls back to the questions of the chains (then a and b coincide).
 - `sft.parquet` and `hf/` (a `datasets.load_from_disk` folder) — the SFT rows with their metadata columns; audio
   as file references (`audio_path`), or embedded as bytes (`audio_bytes`) with `embed_audio=True`.
+- `preferences.jsonl` — preference pairs from the curators' decisions, TRL's conversational preference format
+  (`prompt`: the user turn with the audio part; `chosen` / `rejected`: one assistant turn each) plus `source`:
+  `edit` (chosen = a curator's edit, rejected = the chain's text before it) or `hallucination` (chosen = an
+  accepted chain of the question, rejected = a chain of the same question that a curator rejected as claiming a
+  sound that is not there). Records carry `original_text` (the chain's text before any edit) for the first kind;
+  the second comes from `rejected_records`, a second stream ordered by question that is merged in, so pairs are
+  written in the same single pass as everything else.
 - `README.md` — the dataset card with provenance and counts.
 """
 
@@ -50,6 +57,7 @@ from pipeline.prompts import PromptTemplate
 
 __all__ = [
     "BASELINE_FILES",
+    "HALLUCINATION_REASONS",
     "LABEL_PROMPT",
     "STUDENT_PROMPT",
     "ExportOptions",
@@ -57,6 +65,7 @@ __all__ = [
     "ExportStopped",
     "answer_label",
     "grpo_row",
+    "preference_pairs",
     "r1aqa_row",
     "r1aqa_text",
     "sft_row",
@@ -89,8 +98,12 @@ LABEL_PROMPT = PromptTemplate(
 )
 R1AQA_PROMPT_VERSION = "r1-aqa"
 
-FORMATS = ("sft", "sft_label_only", "sft_label_only_matched", "grpo", "grpo_r1aqa", "grpo_r1aqa_matched",
-           "parquet", "hf")
+JSONL_FORMATS = ("sft", "sft_label_only", "sft_label_only_matched", "grpo", "grpo_r1aqa", "grpo_r1aqa_matched",
+                 "preferences")
+FORMATS = (*JSONL_FORMATS, "parquet", "hf")
+PAIR_SOURCES = ("edit", "hallucination")
+# The curator's reject reasons that make a chain the rejected side of a hallucination pair.
+HALLUCINATION_REASONS = ("hallucinated-sound",)
 # Which file each baseline trains on, per matched design ("all": every labelled question; "kept": SightSound's).
 BASELINE_FILES: dict[str, dict[str, str]] = {
     "sft_label_only": {"all": "sft_label_only.jsonl", "kept": "sft_label_only_matched.jsonl"},
@@ -121,6 +134,7 @@ class ExportResult:
     chains: int
     questions: int
     counts: dict[str, dict[str, int]]  # {"split": {...}, "question_type": {...}}
+    pairs: dict[str, int] = field(default_factory=dict)  # preference pairs per source: {"edit": n, "hallucination": m}
 
 
 # ------------------------------------------------------------------------------------------------ rows
@@ -194,6 +208,57 @@ def _meta(rec: Mapping[str, Any]) -> dict[str, Any]:
             "audio_path": rec["audio_path"],
             "split": rec.get("split", ""), "question_type": rec.get("question_type", ""),
             "question_relation": rec.get("question_relation", ""), "category": rec.get("category", "")}
+
+
+def _assistant(text: str) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+
+def preference_pairs(chosen: list[Mapping[str, Any]], rejected: list[Mapping[str, Any]], *,
+                     user: dict[str, Any], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """One question's preference rows: an edit pair per edited chain, a hallucination pair per rejected chain.
+
+    Each hallucination-rejected chain is paired with one accepted chain, taken in turn, so a question with many
+    rejections does not lean on one chosen text. `chosen` are snapshot records (`text` in force, `original_text`
+    before any edit), `rejected` records of the same question's rejected chains (`chain_id`, `text`).
+
+    >>> user, meta = {"role": "user", "content": []}, {"answer": "B"}
+    >>> rows = preference_pairs([{"chain_id": 1, "question_id": 5, "text": "ok", "original_text": "bad"}],
+    ...                         [{"chain_id": 2, "question_id": 5, "text": "dog barks"}], user=user, meta=meta)
+    >>> [(r["source"], r["chosen"][0]["content"][0]["text"], r["rejected"][0]["content"][0]["text"]) for r in rows]
+    [('edit', 'ok', 'bad'), ('hallucination', 'ok', 'dog barks')]
+    """
+    rows = []
+
+    def row(source: str, good: Mapping[str, Any], bad_text: str, bad_id: Any) -> dict[str, Any]:
+        return {"id": f"p{good['chain_id']}-{source[0]}{bad_id}", "question_id": good["question_id"],
+                "source": source, "chosen_chain_id": good["chain_id"], "rejected_chain_id": bad_id,
+                "prompt": [user], "chosen": _assistant(good["text"]), "rejected": _assistant(bad_text), **meta}
+
+    for good in chosen:
+        original = good.get("original_text")
+        if original is not None and original != good["text"]:
+            rows.append(row("edit", good, original, good["chain_id"]))
+    for i, bad in enumerate(rejected):
+        if chosen:
+            rows.append(row("hallucination", chosen[i % len(chosen)], bad["text"], bad["chain_id"]))
+    return rows
+
+
+class _QuestionCursor:
+    """Walks a stream of records ordered by question: `take(q)` returns question q's records, skipping earlier ones."""
+
+    def __init__(self, records: Iterable[Mapping[str, Any]] | None) -> None:
+        self.it = iter(records or ())
+        self.head: Mapping[str, Any] | None = next(self.it, None)
+
+    def take(self, question_id: Any) -> list[Mapping[str, Any]]:
+        out = []
+        while self.head is not None and self.head["question_id"] <= question_id:
+            if self.head["question_id"] == question_id:
+                out.append(self.head)
+            self.head = next(self.it, None)
+        return out
 
 
 # ------------------------------------------------------------------------------------------------ arrow
@@ -313,12 +378,15 @@ class ExportStopped(RuntimeError):
 
 def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike[str],
                  opts: ExportOptions | None = None, on_progress: Any = None,
-                 label_records: Iterable[Mapping[str, Any]] | None = None) -> ExportResult:
+                 label_records: Iterable[Mapping[str, Any]] | None = None,
+                 rejected_records: Iterable[Mapping[str, Any]] | None = None) -> ExportResult:
     """Write every requested file from one pass over `records` (ordered by question); returns sizes and counts.
 
     Files are written under `<out_dir>.partial/` and renamed into place at the end, so a reader never sees half an
     export and a crashed export leaves no folder that looks finished. `label_records` (question records, no chain
-    fields) are the rows of `sft_label_only.jsonl` when given. `on_progress(chains)` returning False stops it.
+    fields) are the rows of `sft_label_only.jsonl` when given; `rejected_records` (ordered by question) the rejected
+    side of the hallucination pairs. Memory holds one question's chains. `on_progress(chains)` returning False
+    stops it.
     """
     opts = opts or ExportOptions()
     final = Path(out_dir)
@@ -328,9 +396,21 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
 
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    jsonl = {name: _Jsonl(out / f"{name}.jsonl") for name in FORMATS[:6] if name in opts.formats}
+    jsonl = {name: _Jsonl(out / f"{name}.jsonl") for name in JSONL_FORMATS if name in opts.formats}
     sinks = _ArrowSinks(out, opts)
     counts: dict[str, Counter[str]] = {"split": Counter(), "question_type": Counter()}
+    pairs: Counter[str] = Counter(dict.fromkeys(PAIR_SOURCES, 0))
+    rejected = _QuestionCursor(rejected_records)
+    question_chains: list[Mapping[str, Any]] = []
+
+    def write_pairs() -> None:
+        if question_chains and "preferences" in jsonl:
+            bad = rejected.take(question_chains[0]["question_id"])
+            for row in preference_pairs(question_chains, bad, user=user, meta=meta):
+                jsonl["preferences"].write(row)
+                pairs[row["source"]] += 1
+        question_chains.clear()
+
     chains = questions = 0
     last_question = None
     user: dict[str, Any] = {}
@@ -340,6 +420,7 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
         for rec in records:
             new_question = rec["question_id"] != last_question
             if new_question:
+                write_pairs()
                 user, meta = user_message(rec), _meta(rec)
                 user_js, meta_js = json.dumps(user, ensure_ascii=False), json.dumps(meta, ensure_ascii=False)[1:-1]
             if "sft" in jsonl:
@@ -347,6 +428,7 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
             if sinks.active:
                 sinks.add(sft_row(rec, user=user, meta=meta))
             chains += 1
+            question_chains.append(rec)
             if new_question:
                 last_question = rec["question_id"]
                 questions += 1
@@ -364,6 +446,7 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
                             jsonl[name].write(row)
             if on_progress is not None and chains % 1000 == 0 and on_progress(chains) is False:
                 raise ExportStopped(f"export to {final} stopped after {chains} chains")
+        write_pairs()
         if label_records is not None:
             for rec in label_records:
                 if "sft_label_only" in jsonl:
@@ -390,7 +473,7 @@ def write_export(records: Iterable[Mapping[str, Any]], out_dir: str | os.PathLik
         p = out / f["name"]
         f["bytes"] = sum(x.stat().st_size for x in p.rglob("*") if x.is_file()) if p.is_dir() else p.stat().st_size
     result = ExportResult(files=files, chains=chains, questions=questions,
-                          counts={k: dict(sorted(v.items())) for k, v in counts.items()})
+                          counts={k: dict(sorted(v.items())) for k, v in counts.items()}, pairs=dict(pairs))
     if final.exists():
         import shutil
 
@@ -464,6 +547,13 @@ ds = load_dataset("parquet", data_files="sft.parquet")["train"]
 {_table(result.counts.get("split", {}), "split")}
 
 {_table(result.counts.get("question_type", {}), "question type")}
+
+## Preference pairs (`preferences.jsonl`, for DPO)
+
+Chosen: an accepted chain or a curator's edit; rejected: the text before the edit, or a chain of the same question
+a curator rejected as claiming a sound that is not there ({", ".join(HALLUCINATION_REASONS)}).
+
+{_table(result.pairs, "pair source")}
 
 ## Provenance
 

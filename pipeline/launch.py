@@ -37,7 +37,7 @@ __all__ = ["LaunchResult", "StageFailed", "StageStopped", "accelerate_command", 
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # `-m pipeline.<stage>` is importable from here
-STAGES = ("sft", "grpo")
+STAGES = ("sft", "grpo", "dpo")
 
 
 class StageFailed(RuntimeError):

@@ -147,3 +147,38 @@ def test_it_writes_both_matched_designs_for_every_label_only_baseline(tmp_path: 
            for name in ("sft_label_only", "sft_label_only_matched", "grpo_r1aqa", "grpo_r1aqa_matched", "grpo")}
     assert ids["sft_label_only"] == ids["grpo_r1aqa"] == [0, 1, 2, 3]  # (a) every labelled question
     assert ids["sft_label_only_matched"] == ids["grpo_r1aqa_matched"] == ids["grpo"] == [0, 1]  # (b) kept ones
+
+
+def test_it_writes_preference_pairs_from_edits_and_hallucination_rejections(tmp_path: Path) -> None:
+    recs = _records(n_questions=3, chains=2)
+    recs[0]["original_text"] = "<think>I hear a dog</think><answer>A</answer>"  # edited by a curator
+    for rec in recs[1:]:
+        rec["original_text"] = rec["text"]
+    rejected = [  # ordered by question; question 7 has no accepted chain, so no pair
+        {"chain_id": 100, "question_id": 1, "text": "<think>a siren wails</think><answer>B</answer>"},
+        {"chain_id": 101, "question_id": 1, "text": "<think>a cat meows</think><answer>B</answer>"},
+        {"chain_id": 102, "question_id": 7, "text": "<think>rain</think><answer>B</answer>"},
+    ]
+    result = write_export(iter(recs), tmp_path / "v1", rejected_records=iter(rejected))
+    rows = list(iter_jsonl(tmp_path / "v1" / "preferences.jsonl"))
+    assert [(r["source"], r["question_id"], r["chosen_chain_id"], r["rejected_chain_id"]) for r in rows] == [
+        ("edit", 0, 0, 0), ("hallucination", 1, 10, 100), ("hallucination", 1, 11, 101)]
+    edit = rows[0]
+    assert edit["chosen"] == [{"role": "assistant", "content": [{"type": "text", "text": recs[0]["text"]}]}]
+    assert edit["rejected"][0]["content"][0]["text"] == "<think>I hear a dog</think><answer>A</answer>"
+    assert edit["prompt"][0]["content"][0] == {"type": "audio", "path": "clips/0.wav"}
+    assert rows[1]["rejected"][0]["content"][0]["text"].startswith("<think>a siren")
+    assert result.pairs == {"edit": 1, "hallucination": 2}
+    card = write_card(tmp_path / "v1" / "README.md", title="t", provenance={}, result=result).read_text()
+    assert "| edit | 1 |" in card and "| hallucination | 2 |" in card
+
+
+def test_it_loads_preference_pairs_as_a_trl_conversational_preference_dataset(tmp_path: Path) -> None:
+    from datasets import Dataset
+    from trl.data_utils import is_conversational
+
+    recs = _records(n_questions=2, chains=1)
+    write_export(iter(recs), tmp_path / "v1",
+                 rejected_records=iter([{"chain_id": 9, "question_id": 0, "text": "<think>x</think>"}]))
+    ds = Dataset.from_list(list(iter_jsonl(tmp_path / "v1" / "preferences.jsonl")))
+    assert {"prompt", "chosen", "rejected"} <= set(ds.column_names) and is_conversational(ds[0])

@@ -36,6 +36,15 @@ def sft_row(item: dict[str, Any], think: str = "I hear a tone.") -> dict[str, An
         {"type": "text", "text": f"<think>{think}</think><answer>{item['answer']}</answer>"}]}]}
 
 
+def preference_row(item: dict[str, Any], chosen: str, rejected: str) -> dict[str, Any]:
+    """A row of `preferences.jsonl` (pipeline/export.py) over an item's prompt."""
+    def turn(text: str) -> list[dict[str, Any]]:
+        return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+    return {"id": item["id"], "prompt": item["prompt"], "source": "hallucination", "chosen": turn(chosen),
+            "rejected": turn(rejected)}
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

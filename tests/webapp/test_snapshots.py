@@ -269,3 +269,38 @@ def test_it_never_freezes_a_dropped_chain_even_if_marked_accepted(users, admin_c
     Chain.objects.filter(pk=accepted[0].pk).update(kept=False, drop_reason="not_majority")  # e.g. an old decision
     snapshot = _freeze(admin_client, run_worker)
     assert set(snapshot.items.values_list("chain_id", flat=True)) == {c.pk for c in accepted[1:]}
+
+
+def test_it_exports_preference_pairs_from_edits_and_hallucination_rejections(users, admin_client: Client,
+                                                                              run_worker, media_root: Path) -> None:
+    """Question 0: an edit (and a plain rejection, no pair); question 1: a hallucination rejection; question 2: one
+    that was undone and rejected again for another reason (no pair)."""
+    from webapp.curation.review import undo
+
+    _curate(users)  # accepts chains 0-1, edits chain 0 of question 0, rejects chain 2 of every question (no reason)
+    curator = users["curator"]
+
+    def redo(chain: Chain, reason: str) -> None:
+        chain.refresh_from_db()
+        undo(curator, chain.pk, chain.version, question_id=chain.question_id)
+        chain.refresh_from_db()
+        decide(curator, chain.pk, chain.version, "reject", reason=reason, question_id=chain.question_id)
+
+    q1_bad, q2_bad = (Chain.objects.get(question__external_id=str(n), sample_index=2) for n in (1, 2))
+    redo(q1_bad, "hallucinated-sound")
+    redo(q2_bad, "hallucinated-sound")
+    redo(q2_bad, "other")
+
+    snapshot = _freeze(admin_client, run_worker)
+    root = media_root / snapshot.export_dir
+    rows = [json.loads(line) for line in (root / "preferences.jsonl").read_text().splitlines()]
+    assert [(r["source"], r["rejected_chain_id"]) for r in rows] == [
+        ("edit", Chain.objects.get(question__external_id="0", sample_index=0).pk), ("hallucination", q1_bad.pk)]
+    edit, halluc = rows
+    assert edit["chosen"][0]["content"][0]["text"] == EDITED
+    assert edit["rejected"][0]["content"][0]["text"] != EDITED
+    assert halluc["rejected"][0]["content"][0]["text"] == q1_bad.text
+    assert halluc["prompt"][0]["content"][0]["type"] == "audio" and halluc["answer"]
+    assert "preferences.jsonl" in {f["name"] for f in snapshot.export_files}
+    card = (root / "README.md").read_text()
+    assert "| edit | 1 |" in card and "| hallucination | 1 |" in card

@@ -417,3 +417,44 @@ def test_it_picks_the_final_evaluations_checkpoint_on_the_validation_split_never
                                                    "eval_dataset": dataset.pk, "eval_split": "test",
                                                    "checkpoint": "best"})
     assert refused.status_code == 400 and "has none" in refused.content.decode()
+
+
+def test_it_trains_dpo_on_the_snapshots_preference_pairs_after_chain_sft(
+    admin_client: Client, media_root: Path, student: Path, run_worker, users
+) -> None:
+    """Curators rejected a hallucinated chain on each question: DPO from the chain SFT adapter trains on the pairs,
+    reports its margins live, and its evaluation is the comparison page's fifth baseline."""
+    from webapp.curation.models import Review
+
+    dataset = _tone_dataset(media_root, 4)
+    for q in dataset.questions.all():
+        wrong = 1 - q.answer_index
+        bad = Chain.objects.create(run=GenerationRun.objects.get(dataset=dataset), question=q, sample_index=1,
+                                   decision="rejected", version=1, is_correct=True,
+                                   text=f"<think>The tone is {['low', 'high'][wrong]}.</think><answer>"
+                                        f"{'AB'[q.answer_index]}</answer>")
+        Review.objects.create(chain=bad, curator=users["curator"], action="reject", from_decision="pending",
+                              to_decision="rejected", reason="hallucinated-sound", chain_version=0)
+    snapshot = _snapshot(admin_client, dataset, run_worker)
+    assert "preferences.jsonl" in {f["name"] for f in snapshot.export_files}
+    sft = _launch(admin_client, stage="sft", name="SightSound SFT", base_model=str(student), snapshot=snapshot.pk,
+                  recipe="sft_tiny", overrides={"max_steps": 1, "save_steps": 1})
+    run_worker("gpu")
+    sft.refresh_from_db()
+    dpo = _launch(admin_client, stage="dpo", name="SightSound DPO", base_model="ignored", parent=sft.pk,
+                  snapshot=snapshot.pk, recipe="dpo_tiny",
+                  overrides={"max_steps": 2, "save_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2})
+    run_worker("gpu")
+    dpo.refresh_from_db()
+    assert dpo.status == "succeeded", dpo.error
+    cfg = dpo.environment["stage_config"]
+    assert cfg["train_file"].endswith(f"{snapshot.export_dir}/preferences.jsonl")
+    assert cfg["adapter"] == str(media_root / sft.checkpoint_path)
+    series = admin_client.get(f"/training/{dpo.pk}/metrics.json").json()["series"]
+    assert [p[0] for p in series["rewards/margins"]] == [1, 2] and "loss" in series
+    assert (media_root / dpo.checkpoint_path / "adapter_config.json").is_file()
+    assert runs.stage_config(dpo, resume=True).resume is True  # resume continues from its checkpoint-N/
+
+    ev = TrainingRun(stage="eval", parent=dpo, base_model=dpo.base_model)
+    assert comparison.baseline_label(ev) == comparison.SIGHTSOUND_DPO
+    assert "dpo_tiny" in admin_client.get("/training/new/?stage=dpo").content.decode()

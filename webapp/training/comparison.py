@@ -18,13 +18,15 @@ from webapp.core import storage
 from webapp.training.models import TrainingRun
 
 SIGHTSOUND = "SightSound (chain SFT → GRPO)"
+SIGHTSOUND_DPO = "SightSound (chain SFT → DPO on hallucination pairs)"
 
 
 def baseline_label(run: TrainingRun) -> str:
     """Which of the comparisons an evaluation run is, read from the lineage of the model it scores.
 
     pretrained student (no parent); label-only SFT; label-only GRPO (GRPO from the base model, R1-AQA style);
-    SightSound (GRPO continuing a chain SFT).
+    SightSound (GRPO continuing a chain SFT); SightSound DPO (DPO on the curators' preference pairs continuing a
+    chain SFT).
     """
     model = run.parent
     if model is None:
@@ -33,6 +35,9 @@ def baseline_label(run: TrainingRun) -> str:
     if model.stage == TrainingRun.Stage.SFT:
         return "label-only SFT" if label_only else "chain SFT"
     sft = model.parent
+    if model.stage == TrainingRun.Stage.DPO:
+        chain_sft = sft is not None and sft.stage == TrainingRun.Stage.SFT
+        return SIGHTSOUND_DPO if chain_sft and sft.config.get("_targets") != "label_only" else "DPO"
     if sft is None:
         return "label-only GRPO"
     if sft.stage == TrainingRun.Stage.SFT and sft.config.get("_targets") != "label_only":

@@ -51,7 +51,7 @@ class TrainingRunForm(SectionedForm):
     parent = forms.ModelChoiceField(
         required=False, queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED).exclude(stage="eval")
         .exclude(results__has_key="checkpoints_deleted_at"),  # its adapter is gone (training/housekeeping.py)
-        help_text="Continue from this run's adapter (GRPO, evaluation).")
+        help_text="Continue from this run's adapter (GRPO, DPO, evaluation).")
     snapshot = forms.ModelChoiceField(required=False, queryset=DatasetSnapshot.objects.filter(
         status=RunStatus.SUCCEEDED).select_related("dataset"))
     targets = forms.ChoiceField(
@@ -82,7 +82,8 @@ class TrainingRunForm(SectionedForm):
                 ("Model", ["name", "base_model", "parent", "checkpoint"]),
                 ("Training", ["targets", "design", "recipe", "overrides", "in_sample"])]
     shown_when = {
-        **{name: ("stage", ("sft", "grpo")) for name in ("targets", "design", "recipe", "val_split")},
+        **{name: ("stage", ("sft", "grpo")) for name in ("targets", "design")},
+        **{name: ("stage", ("sft", "grpo", "dpo")) for name in ("recipe", "val_split")},
         **{name: ("stage", ("eval",)) for name in ("eval_dataset", "eval_split", "eval_limit", "checkpoint",
                                                   "in_sample")},
     }
@@ -109,8 +110,8 @@ class TrainingRunForm(SectionedForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         stage = data.get("stage")
-        if stage in {"sft", "grpo"} and not data.get("snapshot"):
-            self.add_error("snapshot", "SFT and GRPO train on an exported snapshot.")
+        if stage in {"sft", "grpo", "dpo"} and not data.get("snapshot"):
+            self.add_error("snapshot", "SFT, GRPO and DPO train on an exported snapshot.")
         if stage == "sft" and data.get("parent"):
             self.add_error("parent", "SFT starts from the base model; choose a parent for GRPO or evaluation.")
         if stage == "eval" and not (data.get("eval_dataset") or (data.get("snapshot") and data.get("in_sample"))):

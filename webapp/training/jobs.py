@@ -206,6 +206,8 @@ def _stage_runner(stage: str) -> Callable[..., Any]:
         from pipeline.sft import run
     elif stage == TrainingRun.Stage.GRPO:
         from pipeline.grpo import run
+    elif stage == TrainingRun.Stage.DPO:
+        from pipeline.dpo import run
     else:
         from pipeline.evaluate import run
     return run
@@ -216,7 +218,8 @@ def _launcher(stage: str, cfg: Any) -> dict[str, Any] | None:
 
     A stage that needs one process (GRPO with vLLM rollouts: one colocated engine) runs here on any worker.
     """
-    if stage not in {TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO} or settings.TRAINING_LAUNCHER == "inprocess" \
+    if stage not in {TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO, TrainingRun.Stage.DPO} \
+            or settings.TRAINING_LAUNCHER == "inprocess" \
             or getattr(cfg, "single_process", False):
         return None
     import torch

@@ -85,6 +85,7 @@ class TrainingRun(Run):
     class Stage(models.TextChoices):
         SFT = "sft", "SFT"
         GRPO = "grpo", "GRPO"
+        DPO = "dpo", "DPO"
         EVAL = "eval", "Evaluation"
 
     stage = models.CharField(max_length=8, choices=Stage.choices, db_index=True)

@@ -28,7 +28,7 @@ PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "p
 EVAL_DEFAULTS = {"batch_size": 8}
 # What a run trains on: SFT on chains or on labels alone; GRPO on SightSound's questions (lettered student prompt)
 # or in R1-AQA mode. Label-only baselines come in two matched designs: every labelled question, or SightSound's.
-TARGETS = {"sft": ("chains", "label_only"), "grpo": ("chains", "r1aqa")}
+TARGETS = {"sft": ("chains", "label_only"), "grpo": ("chains", "r1aqa"), "dpo": ("chains",)}
 DESIGNS = {"all": "every labelled training question (R1-AQA setting)",
            "kept": "exactly the questions SightSound kept (a chain frozen in the snapshot)"}
 
@@ -38,6 +38,8 @@ def train_file_name(stage: str, targets: str, design: str) -> str:
 
     >>> train_file_name("sft", "label_only", "kept"), train_file_name("grpo", "chains", "all")
     ('sft_label_only_matched.jsonl', 'grpo.jsonl')
+    >>> train_file_name("dpo", "chains", "all")  # the curators' preference pairs
+    'preferences.jsonl'
     """
     from pipeline.export import BASELINE_FILES
 
@@ -45,7 +47,7 @@ def train_file_name(stage: str, targets: str, design: str) -> str:
         return BASELINE_FILES["sft_label_only"][design]
     if stage == "grpo" and targets == "r1aqa":
         return BASELINE_FILES["grpo_r1aqa"][design]
-    return "grpo.jsonl" if stage == "grpo" else "sft.jsonl"
+    return {"grpo": "grpo.jsonl", "dpo": "preferences.jsonl"}.get(stage, "sft.jsonl")
 
 
 def training_snapshots(run: TrainingRun | None) -> list[Any]:
@@ -79,6 +81,10 @@ def config_class(stage: str) -> type:
         from pipeline.grpo import GRPOStageConfig
 
         return GRPOStageConfig
+    if stage == TrainingRun.Stage.DPO:
+        from pipeline.dpo import DPOStageConfig
+
+        return DPOStageConfig
     from pipeline.evaluate import EvalConfig
 
     return EvalConfig
@@ -103,7 +109,7 @@ def stage_config(run: TrainingRun, *, resume: bool = False, check_only: bool = F
         paths["train_file"] = str(storage.resolve(f"{export}/{name}")) if export and not check_only else "x.jsonl"
         paths["resume"] = resume
         paths["val_file"] = str(out / "val.jsonl") if run.config.get("_val") else None
-        if run.stage == TrainingRun.Stage.GRPO:
+        if run.stage in (TrainingRun.Stage.GRPO, TrainingRun.Stage.DPO):
             paths["adapter"] = adapter
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)

@@ -218,17 +218,48 @@ def _runs_with_counts(rows: QuerySet, key: str) -> list[tuple[GenerationRun, int
 
 def records(snapshot: DatasetSnapshot) -> Iterator[dict[str, Any]]:
     """The frozen items as export records, streamed in question order (the order the exporter groups by)."""
-    fields = ("chain_id", "text", "chain__question_id", "chain__question__text", "chain__question__choices",
-              "chain__question__answer_index", "chain__question__answer_text", "chain__question__split",
-              "chain__question__question_type", "chain__question__question_relation", "chain__question__category",
-              "chain__question__clip__audio_path")
+    fields = ("chain_id", "text", "chain__text", "chain__question_id", "chain__question__text",
+              "chain__question__choices", "chain__question__answer_index", "chain__question__answer_text",
+              "chain__question__split", "chain__question__question_type", "chain__question__question_relation",
+              "chain__question__category", "chain__question__clip__audio_path")
     rows = (SnapshotItem.objects.filter(snapshot=snapshot)
             .order_by("chain__question_id", "chain__sample_index", "chain_id").values_list(*fields))
-    for (chain_id, text, qid, question, choices, answer_index, answer_text, split, qtype, relation, category,
+    for (chain_id, text, original, qid, question, choices, answer_index, answer_text, split, qtype, relation, category,
          audio) in rows.iterator(chunk_size=2000):
-        yield {"chain_id": chain_id, "question_id": qid, "text": text, "question": question, "choices": choices,
+        yield {"chain_id": chain_id, "question_id": qid, "text": text, "original_text": original, "question": question,
+               "choices": choices,
                "answer_index": answer_index, "answer_text": answer_text, "split": split, "question_type": qtype,
                "question_relation": relation, "category": category, "audio_path": audio}
+
+
+def hallucination_rejections(snapshot: DatasetSnapshot) -> Iterator[dict[str, Any]]:
+    """The rejected side of the snapshot's hallucination pairs, streamed in question order: chains of its questions
+    whose decision in force is a rejection with a hallucination reason (replayed from the history, so an undone
+    rejection does not count). Read when the snapshot is exported, i.e. at build time."""
+    from pipeline.export import HALLUCINATION_REASONS
+
+    question_ids = SnapshotItem.objects.filter(snapshot=snapshot).values("chain__question_id")
+    chains = (Chain.objects.filter(question_id__in=question_ids, decision=Chain.Decision.REJECTED,
+                                   reviews__reason__in=HALLUCINATION_REASONS).distinct()
+              .order_by("question_id", "sample_index", "id").only("id", "question_id", "text", "version"))
+    batch: list[Chain] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        reviews: dict[int, list[Review]] = {}
+        for review in (Review.objects.filter(chain_id__in=[c.pk for c in batch]).select_related("revision")
+                       .order_by("chain_id", "chain_version")):
+            reviews.setdefault(review.chain_id, []).append(review)
+        for chain in batch:
+            top = chain_state(chain, reviews.get(chain.pk, [])).top
+            if top is not None and top.to_decision == Chain.Decision.REJECTED and top.reason in HALLUCINATION_REASONS:
+                yield {"chain_id": chain.pk, "question_id": chain.question_id, "text": chain.text}
+        batch.clear()
+
+    for chain in chains.iterator(chunk_size=2000):
+        batch.append(chain)
+        if len(batch) >= BATCH:
+            yield from rows()
+    yield from rows()
 
 
 def question_records(questions: QuerySet[Question]) -> Iterator[dict[str, Any]]:
@@ -275,7 +306,8 @@ def export(snapshot: DatasetSnapshot, out_dir: Path | None = None, on_progress: 
     embed = bool(snapshot.filters.get("embed_audio"))
     opts = ExportOptions(embed_audio=embed, media_root=str(storage.root()) if embed else None)
     result = write_export(records(snapshot), target, opts, on_progress=on_progress,
-                          label_records=question_records(frozen_label_questions(snapshot)))
+                          label_records=question_records(frozen_label_questions(snapshot)),
+                          rejected_records=hallucination_rejections(snapshot))
     title = f"{snapshot.dataset.name} v{snapshot.version}{f' ({snapshot.name})' if snapshot.name else ''}"
     card = write_card(target / "README.md", title=title, provenance=snapshot.provenance, result=result,
                       filters={**snapshot.filters, "max_chains_per_question": snapshot.max_chains_per_question},
