@@ -1,6 +1,6 @@
 """How long a training run will take on this deployment, before it is launched (webapp/core/estimates.py).
 
-Every SFT and GRPO attempt stores the optimizer steps per second it measured (`progress_metrics["steps_per_s"]`,
+Every SFT, GRPO and DPO attempt stores the optimizer steps per second it measured (`progress_metrics["steps_per_s"]`,
 webapp/training/jobs.py) and the machine class it ran on; the run's length is its `max_steps` (the recipe's, or the
 override's). GRPO steps cost rollouts too, so references are runs of the same stage, of the same base model when one
 has run: one line per worker class, GPU-hours on GPU classes, and for a 7B student the GPUs not used here yet from
@@ -41,7 +41,7 @@ def _overrides(raw: object) -> dict[str, Any]:
 
 
 def _steps(stage: object, recipe: object, overrides: object) -> int | None:
-    if stage not in (TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO):
+    if stage not in (TrainingRun.Stage.SFT, TrainingRun.Stage.GRPO, TrainingRun.Stage.DPO):
         return None
     try:
         values = load_recipe(str(recipe)) if recipe else {}

@@ -26,6 +26,7 @@ from pipeline.calibration import (
     reliability,
     threshold_for_precision,
 )
+from pipeline.export import HALLUCINATION_REASONS
 from pipeline.priority import question_priority
 from webapp.catalog.models import Dataset
 from webapp.core.queueing import REDIS_DOWN
@@ -34,7 +35,6 @@ from webapp.curation.models import Chain, Review, TeacherQuestion, ValidatorCali
 logger = logging.getLogger(__name__)
 
 REFIT_EVERY = 50  # decisions in a dataset between two refreshes of its queue
-HALLUCINATION_REASONS = ("hallucinated-sound",)
 BATCH = 2000
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0004_attempt_fencing'),
+        ('training', '0005_run_worker_class'),
     ]
 
     operations = [
