@@ -209,7 +209,13 @@ async def drive(args: argparse.Namespace, base: str, stats: Stats) -> float:
     client's CPU seconds spent in the measured window. Logins hash a password (~100 ms CPU each by design):
     50 of them at t=0 would measure PBKDF2, not review."""
     clients = [LiteClient(base) for _ in range(args.curators)]
-    ok = await asyncio.gather(*(login(c, base, f"cur{i}") for i, c in enumerate(clients)))
+    gate = asyncio.Semaphore(3)  # as many as gunicorn's workers: 50 at once queue past the client's timeout
+
+    async def gated_login(client: LiteClient, username: str) -> bool:
+        async with gate:
+            return await login(client, base, username)
+
+    ok = await asyncio.gather(*(gated_login(c, f"cur{i}") for i, c in enumerate(clients)))
     stats.errors.extend(f"cur{i}: login failed" for i, good in enumerate(ok) if not good)
     for c in clients:  # sequential: fills every worker's template cache and connection without a burst
         r = await c.get("/review/next/")
@@ -235,21 +241,23 @@ def _psql(pg: str, sql: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def run_size(args: argparse.Namespace, n: int) -> dict[str, object]:
-    name = f"sightsound_bench_{n}"
-    _psql(args.pg, f"DROP DATABASE IF EXISTS {name}")
-    _psql(args.pg, f"CREATE DATABASE {name}")
-    env = {**os.environ, "DATABASE_URL": f"{args.pg}/{name}", "SECRET_KEY": "bench-only", "DEBUG": "0",
-           "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
-           "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "webapp.settings", "PYTHONPATH": str(ROOT)}
-    t0 = time.perf_counter()
-    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([PY, "-m", "bench.review_load", "--populate", str(n)], cwd=ROOT, env=env, check=True)
-    # A served database is vacuumed and analysed; a freshly bulk-loaded one is not, and autovacuum would then
-    # run (and set hint bits on 800k rows) inside the measured window, on the same two cores.
-    # The CHECKPOINT writes the load's dirty pages now rather than in the middle of the measured window.
-    subprocess.run(["psql", f"{args.pg}/{name}", "-qc", "VACUUM ANALYZE", "-c", "CHECKPOINT"], check=True)
-    logger.info("%d questions populated in %.0f s", n, time.perf_counter() - t0)
+def _counts(url: str) -> tuple[int, int, int]:
+    """Reviews, the sum of chain versions (one per review) and reviews written twice over one chain version."""
+    counts = subprocess.run(
+        ["psql", url, "-qAtc",
+         "SELECT (SELECT count(*) FROM curation_review), (SELECT coalesce(sum(version),0) FROM curation_chain),"
+         " (SELECT count(*) FROM (SELECT chain_id, chain_version FROM curation_review GROUP BY 1,2"
+         " HAVING count(*) > 1) d)"], capture_output=True, text=True, check=True).stdout.strip().split("|")
+    reviews, versions, dup = (int(x) for x in counts)
+    return reviews, versions, dup
+
+
+def measure(args: argparse.Namespace, url: str, env: dict[str, str]) -> dict[str, object]:
+    """Serve the database at `url` with gunicorn (3 sync workers, `env`) and drive args.curators curators against it
+    for args.duration seconds; the figures per endpoint, and every decision counted in the database afterwards.
+    The database needs curators cur0 … cur<N-1> with password bench-pw and pending kept chains; reviews already
+    in it are counted before and left out of the figures."""
+    counts_before = _counts(url)
     port = 8765
     server = subprocess.Popen(
         [PY, "-m", "gunicorn", "bench.review_wsgi:application", "-w", "3", "-b", f"127.0.0.1:{port}",
@@ -266,14 +274,9 @@ def run_size(args: argparse.Namespace, n: int) -> dict[str, object]:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    counts = subprocess.run(
-        ["psql", f"{args.pg}/{name}", "-qAtc",
-         "SELECT (SELECT count(*) FROM curation_review), (SELECT coalesce(sum(version),0) FROM curation_chain),"
-         " (SELECT count(*) FROM (SELECT chain_id, chain_version FROM curation_review GROUP BY 1,2"
-         " HAVING count(*) > 1) d)"], capture_output=True, text=True, check=True).stdout.strip().split("|")
-    reviews, versions, dup = (int(x) for x in counts)
+    reviews, versions, dup = (after - before for after, before in zip(_counts(url), counts_before, strict=True))
     n_requests = len(stats.samples)
-    result: dict[str, object] = {"questions": n, "chains": n * CHAINS_PER_QUESTION, "decisions_ok": stats.decisions_ok,
+    result: dict[str, object] = {"decisions_ok": stats.decisions_ok,
                                  "reviews_in_db": reviews, "version_sum": versions, "duplicates": dup,
                                  "errors": stats.errors[:5], "n_errors": len(stats.errors),
                                  "decisions_per_s": round(stats.decisions_ok / stats.wall_s, 1) if stats.wall_s else 0,
@@ -286,6 +289,25 @@ def run_size(args: argparse.Namespace, n: int) -> dict[str, object]:
             "cpu_ms_mean": round(statistics.fmean(s.cpu_ms for s in rows), 1) if rows else None,
             "queries": dict(sorted(Counter(s.queries for s in rows).items())),  # count → requests
         }
+    return result
+
+
+def run_size(args: argparse.Namespace, n: int) -> dict[str, object]:
+    name = f"sightsound_bench_{n}"
+    _psql(args.pg, f"DROP DATABASE IF EXISTS {name}")
+    _psql(args.pg, f"CREATE DATABASE {name}")
+    env = {**os.environ, "DATABASE_URL": f"{args.pg}/{name}", "SECRET_KEY": "bench-only", "DEBUG": "0",
+           "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+           "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "webapp.settings", "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([PY, "-m", "bench.review_load", "--populate", str(n)], cwd=ROOT, env=env, check=True)
+    # A served database is vacuumed and analysed; a freshly bulk-loaded one is not, and autovacuum would then
+    # run (and set hint bits on 800k rows) inside the measured window, on the same two cores.
+    # The CHECKPOINT writes the load's dirty pages now rather than in the middle of the measured window.
+    subprocess.run(["psql", f"{args.pg}/{name}", "-qc", "VACUUM ANALYZE", "-c", "CHECKPOINT"], check=True)
+    logger.info("%d questions populated in %.0f s", n, time.perf_counter() - t0)
+    result = {"questions": n, "chains": n * CHAINS_PER_QUESTION, **measure(args, f"{args.pg}/{name}", env)}
     if not args.keep:
         _psql(args.pg, f"DROP DATABASE IF EXISTS {name}")
     return result

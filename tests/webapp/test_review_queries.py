@@ -101,11 +101,12 @@ def test_it_hands_back_the_previous_question_only_when_opening_a_new_one(curator
 def test_it_reads_the_curators_groups_once_per_item_page(curator_client: Client, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
     """The role guard and the navigation's role flags share one read of the groups (it was five: 13 → 9 queries).
 
-    The nine: session, user, groups, question, lease renewal, chains, verdicts, history, the undo target.
+    The ten: session, user, groups, question, lease renewal, chains, verdicts, history, the undo target, and what
+    an evaluation's student answered on the question (hard items; webapp/training/hard_items.py).
     """
     question = make_question(make_dataset(), 1, chains=4)
     curator_client.get(f"/review/q/{question.pk}/")  # takes the lease: the page below is a plain reload
-    with django_assert_num_queries(9) as ctx:
+    with django_assert_num_queries(10) as ctx:
         response = curator_client.get(f"/review/q/{question.pk}/")
     assert response.status_code == 200 and response.context["is_curator"] and not response.context["is_admin"]
     assert len([q for q in ctx.captured_queries if "auth_group" in q["sql"]]) == 1

@@ -12,18 +12,26 @@ says "adjudicated: N" and leaves them out.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from webapp.curation.models import Chain, Review, Verdict
+from webapp.catalog.models import Dataset
+from webapp.curation.models import Chain, GenerationRun, Review, Verdict
 from webapp.curation.review.adjudication import ruled
-from webapp.curation.review.blind import in_open_question, sees_everything, studies_under_way, visible_reviews
+from webapp.curation.review.blind import (
+    in_open_question,
+    open_questions,
+    sees_everything,
+    studies_under_way,
+    visible_reviews,
+)
 from webapp.curation.review.history import effective_stack
 
 DECISIONS = [d for d, _ in Chain.Decision.choices]
@@ -33,16 +41,31 @@ CURATOR_LABELS = [Chain.Decision.ACCEPTED, Chain.Decision.REJECTED]
 
 def progress_by_dataset(user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
     """Chains per dataset by decision; to a curator, a chain of an open question is pending whatever its consensus
-    (a flagged one would say the others disagreed)."""
+    (a flagged one would say the others disagreed).
+
+    Grouped by run, whose dataset is its questions': no join of millions of chains to questions and datasets. A
+    curator's open-question chains are counted on their own (they are among the few overlap datasets' chains) and
+    moved to pending."""
     counts = {d: Count("id", filter=Q(decision=d)) for d in DECISIONS}
+    per_run: dict[int, Counter[str]] = {
+        r.pop("run_id"): Counter(r)
+        for r in Chain.objects.filter(kept=True).values("run_id").annotate(**counts, total=Count("id")).order_by()}
     if not sees_everything(user):
-        still_open = in_open_question()
-        counts = {d: Count("id", filter=Q(decision=d) & ~still_open) for d in DECISIONS}
-        counts[Chain.Decision.PENDING] = Count("id", filter=Q(decision=Chain.Decision.PENDING) | still_open)
-    rows = (Chain.objects.filter(kept=True).values("question__dataset__name", "question__dataset__slug")
-            .annotate(**counts, total=Count("id")).order_by("question__dataset__name"))
-    return [{"dataset": r["question__dataset__name"], "slug": r["question__dataset__slug"], "total": r["total"],
-             "reviewed": r["total"] - r["pending"], **{d: r[d] for d in DECISIONS}} for r in rows]
+        still_open = (Chain.objects.filter(kept=True, question_id__in=open_questions().values("pk"))
+                      .exclude(decision=Chain.Decision.PENDING).values_list("run_id", "decision")
+                      .annotate(n=Count("id")).order_by())
+        for run_id, decision, n in still_open:
+            per_run[run_id].update({decision: -n, Chain.Decision.PENDING: n})
+    datasets = dict(GenerationRun.objects.filter(pk__in=list(per_run)).values_list("pk", "dataset_id"))
+    found: dict[int, Counter[str]] = defaultdict(Counter)
+    for run_id, n in per_run.items():
+        found[datasets[run_id]].update(n)
+    rows = []
+    for ds in Dataset.objects.filter(pk__in=list(found)).order_by("name"):
+        r = found[ds.pk]
+        rows.append({"dataset": ds.name, "slug": ds.slug, "total": r["total"], "reviewed": r["total"] - r["pending"],
+                     **{d: r[d] for d in DECISIONS}})
+    return rows
 
 
 ACTIONS = [a for a, _ in Review.Action.choices]
@@ -171,15 +194,54 @@ def fleiss_kappa(counts: list[list[int]]) -> float | None:
     >>> fleiss_kappa([[2, 0], [2, 0]]) is None
     True
     """
-    rows = [row for row in counts if sum(row) >= 2]
+    return weighted_fleiss_kappa(Counter(tuple(row) for row in counts))
+
+
+def weighted_fleiss_kappa(patterns: Counter[tuple[int, ...]]) -> float | None:
+    """Fleiss' kappa from each distinct row of category counts and how many items have it (what SQL groups to).
+
+    >>> weighted_fleiss_kappa(Counter({(2, 0): 2, (0, 2): 1, (1, 1): 1}))
+    0.4667
+    """
+    rows = {row: n for row, n in patterns.items() if sum(row) >= 2 and n}
     if not rows:
         return None
-    p_items = [(sum(c * c for c in row) - sum(row)) / (sum(row) * (sum(row) - 1)) for row in rows]
-    total = sum(sum(row) for row in rows)
-    p_e = sum((sum(row[j] for row in rows) / total) ** 2 for j in range(len(rows[0])))
+    items = sum(rows.values())
+    p_bar = sum(n * (sum(c * c for c in row) - sum(row)) / (sum(row) * (sum(row) - 1))
+                for row, n in rows.items()) / items
+    total = sum(n * sum(row) for row, n in rows.items())
+    width = len(next(iter(rows)))
+    p_e = sum((sum(n * row[j] for row, n in rows.items()) / total) ** 2 for j in range(width))
     if p_e >= 1:
         return None
-    return round((sum(p_items) / len(p_items) - p_e) / (1 - p_e), 4)
+    return round((p_bar - p_e) / (1 - p_e), 4)
+
+
+def _overlap_reviews() -> QuerySet[Review]:
+    """Curators' reviews (rulings left out) of kept chains that two or more curators reviewed, outside open
+    questions (their labels are neither final nor the others' to see). The cost follows the overlap, not the whole
+    history."""
+    curators = Review.objects.exclude(action=Review.Action.ADJUDICATE)  # an admin's ruling is no curator's label
+    overlapped = (curators.values("chain_id").annotate(raters=Count("curator", distinct=True))
+                  .filter(raters__gte=2).values("chain_id"))
+    return curators.filter(chain_id__in=overlapped, chain__kept=True).exclude(in_open_question("chain__"))
+
+
+def _replayed_labels(reviews: QuerySet[Review]) -> dict[int, dict[str, str]]:
+    """chain → curator → decision in force, replaying each chain's history (history.effective_stack)."""
+    history: dict[int, list[Review]] = defaultdict(list)
+    fields = ("chain_id", "action", "to_decision", "curator_version", "curator__username")
+    for r in reviews.select_related("curator").only(*fields).order_by("chain_id", "chain_version"):
+        history[r.chain_id].append(r)
+    labels: dict[int, dict[str, str]] = {}
+    for chain_id, stream in history.items():
+        mine: dict[str, str] = {}
+        for r in effective_stack(stream):
+            mine[r.curator.username] = r.to_decision
+        decided = {who: d for who, d in mine.items() if d in CURATOR_LABELS}
+        if len(decided) >= 2:
+            labels[chain_id] = decided
+    return labels
 
 
 def curator_labels_per_chain() -> dict[int, dict[str, str]]:
@@ -189,50 +251,82 @@ def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     review overlap, the newest of the same curator's); each curator's label is their newest review left standing,
     if it accepts or rejects. The blind streams of datasets with review overlap are what feed this; chains that
     two curators happened to decide one after the other count too, but a question still open (a chain waiting
-    for its N decisions) does not: its labels are neither final nor the others' to see. Only chains with reviews
-    by two or more curators are read, so the cost follows the overlap, not the whole history.
+    for its N decisions) does not. The dashboard counts the same labels in SQL (`curator_agreement`); this
+    per-chain form is for looking at a few chains.
     """
-    overlapped = (Review.objects.values("chain_id").annotate(raters=Count("curator", distinct=True))
-                  .filter(raters__gte=2).values("chain_id"))
-    history: dict[int, list[Review]] = defaultdict(list)
-    fields = ("chain_id", "action", "to_decision", "curator_version", "curator__username")
-    for r in (Review.objects.filter(chain_id__in=overlapped, chain__kept=True).exclude(in_open_question("chain__"))
-              .select_related("curator")
-              .only(*fields).order_by("chain_id", "chain_version")):
-        history[r.chain_id].append(r)
-    labels: dict[int, dict[str, str]] = {}
-    for chain_id, reviews in history.items():
-        mine: dict[str, str] = {}
-        for r in effective_stack(reviews):
-            if r.action != Review.Action.ADJUDICATE:  # an admin's ruling is no curator's label
-                mine[r.curator.username] = r.to_decision
-        decided = {who: d for who, d in mine.items() if d in CURATOR_LABELS}
-        if len(decided) >= 2:
-            labels[chain_id] = decided
-    return labels
+    return _replayed_labels(_overlap_reviews())
+
+
+_LABELS_SQL = """
+WITH r AS ({reviews}),
+latest AS (SELECT r_chain AS chain, r_curator AS curator, r_label AS label, r_dataset AS dataset,
+                  ROW_NUMBER() OVER (PARTITION BY r_chain, r_curator ORDER BY r_version DESC) AS newest FROM r),
+labels AS (SELECT chain, curator, label, dataset FROM latest WHERE newest = 1 AND label IN (%s, %s)),
+items AS (SELECT chain FROM labels GROUP BY chain HAVING COUNT(*) >= 2)
+"""
+
+
+def _sql_agreement(reviews: QuerySet[Review], private: list[int]) -> tuple[Counter[tuple[int, ...]],
+                                                                           dict[tuple[int, int, str, str], int]]:
+    """Over chains without an undo, where each curator's label is simply their newest review: the rows of
+    accepted/rejected counts per chain (grouped, with how many chains have each) and the pair table cells
+    (curator a < b by id, a's label, b's label → chains), both aggregated by the database."""
+    sql, params = reviews.order_by().values(
+        r_chain=F("chain_id"), r_curator=F("curator_id"), r_version=F("chain_version"), r_label=F("to_decision"),
+        r_dataset=F("chain__question__dataset_id")).query.sql_with_params()
+    head = _LABELS_SQL.format(reviews=sql)
+    accepted, rejected = CURATOR_LABELS
+    head_params = [*params, accepted, rejected]
+    skip = f"AND a.dataset NOT IN ({', '.join(['%s'] * len(private))})" if private else ""
+    with connection.cursor() as cursor:
+        cursor.execute(head + """
+            SELECT n_accepted, n_rejected, COUNT(*) FROM (
+                SELECT SUM(CASE WHEN label = %s THEN 1 ELSE 0 END) AS n_accepted,
+                       SUM(CASE WHEN label = %s THEN 1 ELSE 0 END) AS n_rejected
+                FROM labels WHERE chain IN (SELECT chain FROM items) GROUP BY chain) per_chain
+            GROUP BY n_accepted, n_rejected""", [*head_params, accepted, rejected])
+        patterns = Counter({(int(a), int(b)): n for a, b, n in cursor.fetchall()})
+        cursor.execute(head + f"""
+            SELECT a.curator, b.curator, a.label, b.label, COUNT(*) FROM labels a
+            JOIN labels b ON b.chain = a.chain AND b.curator > a.curator
+            WHERE a.chain IN (SELECT chain FROM items) {skip}
+            GROUP BY a.curator, b.curator, a.label, b.label""", [*head_params, *private])
+        cells = {(a, b, la, lb): n for a, b, la, lb, n in cursor.fetchall()}
+    return patterns, cells
 
 
 def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
     """Pairwise Cohen's kappa for every two curators with chains in common, and Fleiss' kappa over all raters.
 
-    A curator's pairs leave out the studies under way (a per-curator figure of a blind study); Fleiss' kappa, one
-    number over every settled chain, stays."""
-    labels = curator_labels_per_chain()
-    private: set[int] = set()
-    if not sees_everything(user) and labels and (under_way := studies_under_way()):
-        private = set(Chain.objects.filter(pk__in=list(labels), question__dataset_id__in=under_way)
-                      .values_list("pk", flat=True))
+    Counted in SQL: a few grouped queries, whatever the number of chains or reviews. Only chains with an undo in
+    their history are replayed in Python (an undo takes back the newest review in force, which a query cannot
+    say simply), and those are few. A curator's pairs leave out the studies under way (a per-curator figure of a
+    blind study); Fleiss' kappa, one number over every settled chain, stays."""
+    reviews = _overlap_reviews()
+    private = [] if sees_everything(user) else studies_under_way()
+    undone = Review.objects.filter(action=Review.Action.UNDO).values("chain_id")
+    patterns, cells = _sql_agreement(reviews.exclude(chain_id__in=undone), private)
+    names = dict(User.objects.filter(pk__in={c for a, b, _, _ in cells for c in (a, b)}).values_list("pk", "username"))
     tables: dict[tuple[str, str], list[list[int]]] = {}
-    counts = []
-    for chain_id, decided in labels.items():
-        counts.append([sum(1 for d in decided.values() if d == label) for label in CURATOR_LABELS])
-        if chain_id in private:
+    for (a, b, label_a, label_b), n in cells.items():
+        (first, l1), (second, l2) = sorted([(names[a], label_a), (names[b], label_b)])
+        tables.setdefault((first, second), [[0, 0], [0, 0]])[CURATOR_LABELS.index(l1)][CURATOR_LABELS.index(l2)] += n
+    replayed = _replayed_labels(reviews.filter(chain_id__in=undone))
+    if replayed and private:
+        private_chains = set(Chain.objects.filter(pk__in=list(replayed), question__dataset_id__in=private)
+                             .values_list("pk", flat=True))
+    else:
+        private_chains = set()
+    for chain_id, decided in replayed.items():
+        patterns[tuple(sum(1 for d in decided.values() if d == label) for label in CURATOR_LABELS)] += 1
+        if chain_id in private_chains:
             continue
-        names = sorted(decided)
-        for i, a in enumerate(names):
-            for b in names[i + 1:]:
+        names_sorted = sorted(decided)
+        for i, a in enumerate(names_sorted):
+            for b in names_sorted[i + 1:]:
                 table = tables.setdefault((a, b), [[0, 0], [0, 0]])
                 table[CURATOR_LABELS.index(decided[a])][CURATOR_LABELS.index(decided[b])] += 1
     pairs = [PairAgreement(a, b, sum(map(sum, t)), cohen_kappa(t)) for (a, b), t in sorted(tables.items())]
     adjudicated = Chain.objects.filter(kept=True).filter(ruled()).count()
-    return CuratorAgreement(items=len(labels), pairs=pairs, fleiss=fleiss_kappa(counts), adjudicated=adjudicated)
+    return CuratorAgreement(items=sum(patterns.values()), pairs=pairs, fleiss=weighted_fleiss_kappa(patterns),
+                            adjudicated=adjudicated)

@@ -1,0 +1,362 @@
+"""The full-size dress rehearsal (issue 15): every page, review under load and imports at 50k and 500k questions.
+
+Against the cached AVQA-shaped databases of bench/rehearsal_db.py (built first if missing: 50k questions = 400k
+chains, 500k = 4M chains, in PostgreSQL), it measures:
+
+1. **Every page.** The URL conf is walked: every named route is fetched with GET through Django's test client in a
+   process serving that database (DEBUG off, as in production), with the ids the built data provides, as an admin
+   (and the pages a curator sees differently — blind studies — as a curator too): median ms of 3 after one warm-up,
+   and queries per page, against 500 ms. Routes that answer GET with 405 (POST only) and routes whose ids the data
+   does not provide are listed as skipped, with why.
+2. **Review under load** (bench.review_load's measurement): 50 curators on gunicorn against a scratch copy of each
+   database (CREATE DATABASE … TEMPLATE, dropped afterwards, so the cached one stays as built): p50/p95 per endpoint
+   against 50 ms, server CPU per request against 5 ms (next, decide) and 8 ms (item), queries per request, which
+   must not grow from 50k to 500k.
+3. **Annotation import**: bench.import_speed's `measure_import(database_url, rows)` on a scratch database, when
+   that module exists; "not available" otherwise.
+
+    python -m bench.rehearsal --pg postgres://postgres@127.0.0.1:5432 [--sizes 50000,500000] [--duration 30]
+        [--skip-load] [--pages-only-for N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from bench import rehearsal_db
+
+PAGE_TARGET_MS = 500.0
+P95_TARGET_MS = 50.0
+CPU_TARGET_MS = {"next": 5.0, "item": 8.0, "decide": 5.0}
+REPEAT = 3
+logger = logging.getLogger("bench.rehearsal")
+
+# Routes outside the app's own pages, and why they are not timed against the database.
+SKIP_PREFIXES = {
+    "django_rq:": "RQ's queue pages read Redis, not the database",
+    "admin:django_rq_": "RQ's queue pages read Redis, not the database",
+}
+SKIP_NAMES = {
+    "logout": "POST only (a GET logs nobody out)",
+    "admin:view_on_site": "a redirect to the object's own page, timed there",
+    "admin:app_list": "the admin index per app, timed as admin:index",
+    "admin:jsi18n": "static JavaScript catalogue",
+    "admin:autocomplete": "needs a model field query",
+    "admin:login": "the login page, timed as login",
+    "admin:logout": "POST only",
+    "admin:password_change": "a form without data", "admin:password_change_done": "static",
+}
+# Their GET runs the deletion (Django's collector loads every chain of the run or dataset into Python) and rolls it
+# back: tens of seconds at 50k questions, and gigabytes of memory at 500k on a machine others share. Above this
+# size they are reported as not run, which fails them.
+DELETE_PREVIEWS = {"catalog:dataset_delete", "curation:run_delete"}
+DELETE_PREVIEW_MAX_QUESTIONS = 50_000
+NO_DATA = "the rehearsal has no training run or snapshot (freeze and export at size is item 5)"
+
+
+# --- pages (runs in a subprocess with DATABASE_URL set) ---------------------------------------------------------
+
+
+def _routes() -> Iterator[tuple[str, list[str]]]:
+    """(name, path parameters) of every named route, namespaces joined with ':'."""
+    from django.urls import URLResolver, get_resolver
+
+    def walk(patterns: list[Any], ns: str) -> Iterator[tuple[str, list[str]]]:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, f"{ns}{p.namespace}:" if p.namespace else ns)
+            elif p.name:
+                params = list(getattr(p.pattern, "converters", {})) or list(p.pattern.regex.groupindex)
+                yield f"{ns}{p.name}", params
+
+    seen: set[str] = set()
+    for name, params in walk(get_resolver().url_patterns, ""):
+        if name not in seen:
+            seen.add(name)
+            yield name, params
+
+
+def _ids() -> dict[str, Any]:
+    from webapp.catalog.models import Dataset, ImportRun, Question
+    from webapp.curation.models import BulkAction, Chain, GenerationRun, Review
+
+    main = Dataset.objects.get(slug=rehearsal_db.MAIN)
+    pending = Chain.objects.filter(question__dataset=main, decision="pending", kept=True).order_by("-pk").first()
+    decided = Review.objects.filter(chain__question__dataset=main).order_by("pk").first()
+    assert pending is not None and decided is not None
+    teacher = GenerationRun.objects.get(dataset=main, kind="teacher")
+    question = Question.objects.select_related("clip").get(pk=pending.question_id)
+    return {"slug": main.slug, "question": question.pk, "clip": question.clip_id, "chain": pending.pk,
+            "teacher": teacher.pk, "validation": GenerationRun.objects.get(dataset=main, kind="validation").pk,
+            "import": ImportRun.objects.get(dataset=main).pk, "bulk": BulkAction.objects.first().pk,  # type: ignore[union-attr]
+            "peaks": question.clip.peaks_path, "decided_question": decided.chain.question_id,
+            "n_pages": Question.objects.filter(dataset=main).count() // 50}
+
+
+def _args_for(name: str, ids: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]] | str:
+    """(label, URL kwargs, query) of each request to time for a route, or why it is skipped."""
+    by_slug = {"catalog:questions", "catalog:review_overlap", "catalog:dataset_archive", "catalog:dataset_delete"}
+    if name in by_slug:
+        rows = [("", {"slug": ids["slug"]}, "")]
+        if name == "catalog:questions":
+            rows += [(" last page", {"slug": ids["slug"]}, f"?page={ids['n_pages']}"),
+                     (" filtered", {"slug": ids["slug"]}, "?question_type=Which&split=val")]
+        return rows
+    by_pk = {"catalog:question": "question", "catalog:reprocess_clip": "clip", "catalog:import": "import",
+             "curation:run": "teacher", "curation:run_delete": "teacher", "curation:run_cancel": "teacher",
+             "curation:run_resume": "teacher", "review:item": "question", "review:previous": "question",
+             "review:spectrogram": "question", "review:decide": "chain", "review:undo": "chain",
+             "review:bulk_detail": "bulk"}
+    if name in by_pk:
+        rows = [("", {"pk": ids[by_pk[name]]}, "")]
+        if name == "curation:run":
+            rows.append((" validation", {"pk": ids["validation"]}, ""))
+        if name == "review:item":
+            rows.append((" decided", {"pk": ids["decided_question"]}, ""))
+        return rows
+    if name == "media":
+        return [("", {"path": ids["peaks"]}, "")]
+    if name.startswith("training:") and name not in {"training:snapshots", "training:snapshot_new", "training:runs",
+                                                     "training:run_new", "training:compare"}:
+        return NO_DATA
+    if name == "review:bulk":  # the confirmation a bulk accept shows first: the count of its whole filter
+        return [("", {}, "?action=accept&queue=verdict%3Dpass")]
+    if name == "review:queue":
+        return [("", {}, ""), (" filtered", {}, "?verdict=fail&decision=pending")]
+    if name.startswith("admin:"):
+        model_pages = {"catalog_question": "question", "catalog_clip": "clip", "curation_chain": "chain",
+                       "curation_generationrun": "teacher", "curation_review": None, "curation_verdict": "chain",
+                       "catalog_dataset": None, "catalog_importrun": "import"}
+        suffix = name.rsplit("_", 1)[-1]
+        model = name[len("admin:"):].rsplit("_", 1)[0]
+        if name == "admin:index" or suffix == "changelist":
+            return [("", {}, "")]
+        if suffix == "change" and model_pages.get(model):
+            return [("", {"object_id": str(ids[model_pages[model]])}, "")]
+        return "admin forms (add / delete / history): the model's change page is timed"
+    return [("", {}, "")]
+
+
+CURATOR_TOO = {"catalog:datasets", "catalog:questions", "review:queue", "review:dashboard", "review:item",
+               "curation:runs"}
+
+
+def time_pages() -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    def timeout(connection: Any, **_: Any) -> None:  # a page that never returns must not stop the rehearsal
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '60s'")
+
+    connection_created.connect(timeout)
+    ids = _ids()
+    clients = {}
+    for who, username in (("admin", rehearsal_db.ADMIN), ("curator", "cur5")):
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(User.objects.get(username=username))
+        clients[who] = client
+    pages, skipped = [], []
+    routes = sorted(_routes(), key=lambda route: route[0] in DELETE_PREVIEWS)  # the slowest last
+    for name, _params in routes:
+        reason = next((why for prefix, why in SKIP_PREFIXES.items() if name.startswith(prefix)), SKIP_NAMES.get(name))
+        plan = reason or _args_for(name, ids)
+        if isinstance(plan, str):
+            skipped.append({"name": name, "why": plan})
+            continue
+        for label, kwargs, query in plan:
+            url = reverse(name, kwargs=kwargs) + query
+            if name in DELETE_PREVIEWS and int(os.environ["REHEARSAL_QUESTIONS"]) > DELETE_PREVIEW_MAX_QUESTIONS:
+                pages.append({"name": name + label, "who": "admin", "url": url, "status": 0, "ms": None,
+                              "queries": None})
+                continue
+            for who in ("admin", "curator") if name in CURATOR_TOO else ("admin",):
+                client = clients[who]
+                times, status, queries = [], 0, 0
+                for attempt in range(REPEAT + 1):
+                    connection.queries_log.clear()  # a full log (9000 queries) would capture none
+                    with CaptureQueriesContext(connection) as ctx:
+                        t0 = time.perf_counter()
+                        try:
+                            response = client.get(url)
+                            status = response.status_code
+                        except Exception as exc:  # noqa: BLE001 - a page that fails is a figure, not a stop
+                            status, response = 500, None
+                            logger.warning("%s: %s", url, exc)
+                        ms = (time.perf_counter() - t0) * 1000
+                    queries = len(ctx.captured_queries)
+                    if attempt:
+                        times.append(ms)
+                    if status == 405 or ms > 10_000:
+                        times.append(ms)
+                        break
+                if status == 405:
+                    skipped.append({"name": name, "why": "POST only (GET answers 405)"})
+                    break
+                pages.append({"name": name + label, "who": who, "url": url, "status": status,
+                              "ms": round(statistics.median(times), 1), "queries": queries})
+    return {"pages": pages, "skipped": skipped}
+
+
+# --- the rehearsal ------------------------------------------------------------------------------------------------
+
+
+def _worker(n: int, url: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "bench.rehearsal", "--pages-worker"], cwd=rehearsal_db.ROOT,
+                         env={**rehearsal_db.server_env(url), "REHEARSAL_QUESTIONS": str(n)}, check=True,
+                         capture_output=True, text=True)
+    if n <= DELETE_PREVIEW_MAX_QUESTIONS:  # their rolled-back deletes left every chain's row version dead
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def report_pages(sizes: list[int], results: dict[int, dict[str, Any]]) -> bool:
+    keys = [(p["name"], p["who"]) for p in results[sizes[0]]["pages"]]
+    by_size = {n: {(p["name"], p["who"]): p for p in results[n]["pages"]} for n in sizes}
+    head = f"{'page':42} {'as':8}" + "".join(f" {f'{n // 1000}k ms':>10} {'q':>4}" for n in sizes)
+    print(f"\n== Every page (target < {PAGE_TARGET_MS:.0f} ms at every size) ==\n{head}  target  verdict")
+    ok = True
+    for key in keys:
+        row = [by_size[n].get(key) for n in sizes]
+        good = all(r is not None and r["ms"] is not None and r["ms"] < PAGE_TARGET_MS and r["status"] < 500
+                   for r in row)
+        ok = ok and good
+        cells = "".join(f" {r['ms']:>10.1f} {r['queries']:>4}" if r and r["ms"] is not None else
+                        f" {'not run':>10} {'-':>4}" for r in row)
+        status = {r["status"] for r in row if r} - {200, 0}
+        print(f"{key[0]:42} {key[1]:8}{cells}  < {PAGE_TARGET_MS:.0f}   {_verdict(good)}"
+              + (f"  (HTTP {sorted(status)})" if status else ""))
+    print("\nSkipped routes:")
+    for s in sorted({(s["name"], s["why"]) for s in results[sizes[0]]["skipped"]}):
+        print(f"  {s[0]:45} {s[1]}")
+    return ok
+
+
+def review_load(args: argparse.Namespace, n: int, url: str) -> dict[str, object]:
+    """bench.review_load's measurement on a scratch copy of the cached database (which stays as built)."""
+    from bench.review_load import measure
+
+    scratch = f"{rehearsal_db.db_name(n)}_load"
+    with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        t0 = time.perf_counter()
+        conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE "{rehearsal_db.db_name(n)}"')
+        logger.info("%s copied in %.0f s", scratch, time.perf_counter() - t0)
+    try:
+        load_args = argparse.Namespace(curators=args.curators, duration=args.duration, think=2.0,
+                                       max_decisions=100_000)
+        return measure(load_args, f"{args.pg}/{scratch}", rehearsal_db.server_env(f"{args.pg}/{scratch}"))
+    finally:
+        with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+def report_load(sizes: list[int], results: dict[int, dict[str, Any]], curators: int) -> bool:
+    print(f"\n== Review under load: {curators} curators, 2 s think, gunicorn 3 sync workers ==")
+    print(f"{'size':>6} {'endpoint':8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>7} "
+          f"{'queries (count: requests)':30}  verdict")
+    ok = True
+    for n in sizes:
+        r = results[n]
+        for kind in ("next", "item", "decide"):
+            e = r[kind]
+            good = e["p95_ms"] < P95_TARGET_MS and (e["cpu_ms_mean"] or 0) <= CPU_TARGET_MS[kind]
+            ok = ok and good
+            print(f"{n // 1000:>5}k {kind:8} {e['n']:>6} {e['p50_ms']:>8.1f} {e['p95_ms']:>8.1f} "
+                  f"{e['cpu_ms_mean']:>7.1f} {json.dumps(e['queries']):30}  {_verdict(good)} "
+                  f"(p95 < {P95_TARGET_MS:.0f}, cpu <= {CPU_TARGET_MS[kind]:.0f})")
+        lost = r["decisions_ok"] != r["reviews_in_db"] or r["reviews_in_db"] != r["version_sum"] or r["duplicates"]
+        ok = ok and not lost and not r["n_errors"]
+        print(f"{'':6} decisions {r['decisions_ok']} ({r['decisions_per_s']}/s), in the database {r['reviews_in_db']}, "
+              f"duplicated {r['duplicates']}, errors {r['n_errors']} {r['errors']}; client CPU "
+              f"{r['client_cpu_ms_per_request']} ms/request")
+    if len(sizes) > 1:
+        common = [{k: {q for q, c in results[n][k]["queries"].items() if c >= 0.01 * results[n][k]["n"]}
+                   for k in ("next", "item", "decide")} for n in sizes]
+        flat = all(not (common[i + 1][k] - common[i][k]) for i in range(len(sizes) - 1) for k in common[0])
+        ok = ok and flat
+        print(f"queries per request flat from {sizes[0] // 1000}k to {sizes[-1] // 1000}k: {_verdict(flat)} {common}")
+    return ok
+
+
+def imports(args: argparse.Namespace) -> None:
+    """The annotation import's figures, from bench.import_speed when another change has added it."""
+    print("\n== Annotation import ==")
+    try:
+        measure_import = importlib.import_module("bench.import_speed").measure_import
+    except (ImportError, AttributeError):
+        print("not available (bench.import_speed.measure_import is not in this tree)")
+        return
+    scratch = "sightsound_rehearsal_import"
+    url = f"{args.pg}/{scratch}"
+    with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{scratch}"')
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=rehearsal_db.ROOT,
+                       env=rehearsal_db.server_env(url), check=True)
+        print(json.dumps(measure_import(url, args.import_rows), indent=1, default=str))
+    finally:
+        with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
+    parser.add_argument("--sizes", default="50000,500000", help="questions per rehearsal database")
+    parser.add_argument("--curators", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of review load per size")
+    parser.add_argument("--import-rows", type=int, default=57_000)
+    parser.add_argument("--skip-load", action="store_true", help="pages (and imports) only")
+    parser.add_argument("--skip-pages", action="store_true", help="review load (and imports) only")
+    parser.add_argument("--pages-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pages_worker:
+        print(json.dumps(time_pages()))
+        return 0
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    t0 = time.perf_counter()
+    urls = {n: rehearsal_db.ensure(args.pg, n) for n in sizes}
+    logger.info("databases ready in %.0f s (building excluded from the rehearsal's time)", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    ok = True
+    if not args.skip_pages:
+        pages = {n: _worker(n, urls[n]) for n in sizes}
+        ok = report_pages(sizes, pages)
+    if not args.skip_load:
+        load = {n: review_load(args, n, urls[n]) for n in sizes}
+        ok = report_load(sizes, load, args.curators) and ok
+    imports(args)
+    print(f"\nrehearsal took {time.perf_counter() - t0:.0f} s (databases cached; building excluded)")
+    print(_verdict(ok))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
