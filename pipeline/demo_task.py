@@ -61,11 +61,13 @@ def _clip(rng: random.Random, band: int) -> tuple[Any, float]:
 
 
 def reference_chain(band: int, freq: float) -> str:
-    """The chain a careful listener would write: what is heard (the band, and the tone's own pitch), then the letter.
+    """The chain a careful listener would write: what is heard (a sine tone, its own pitch, the band), then the letter.
 
-    Kept short: the demo's student is tiny and has a few minutes of CPU to learn it.
+    Kept short: the demo's student is tiny and has a few minutes of CPU to learn it. It names the sound ("sine tone",
+    a tagger label) and more than the option's words, so the chain flags (pipeline/flags.py) let it through: "A steady
+    low tone." alone restates the answer, and a snapshot would leave every reference chain out.
     """
-    heard = f"A steady {BANDS[band][0]} tone, about {round(freq, -1):.0f} Hz."
+    heard = f"A steady sine tone, about {round(freq, -1):.0f} Hz, {BANDS[band][0]}."
     return f"<think>{heard}</think><answer>{letter(band)}</answer>"
 
 

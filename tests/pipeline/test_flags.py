@@ -76,3 +76,12 @@ def test_it_combines_the_rules_into_one_bit_set(extractor: ClaimExtractor) -> No
 
 def test_it_keeps_its_doctests() -> None:
     assert doctest.testmod(flags).failed == 0
+
+
+def test_the_demo_tasks_reference_chains_raise_no_flag(extractor: ClaimExtractor) -> None:
+    # A snapshot leaves flagged chains out: a flagged reference chain would leave the learnable demo with no rows.
+    from pipeline.demo_task import BANDS, CHOICES, QUESTION, reference_chain
+
+    items = [FlagItem(id=str(b), text=reference_chain(b, sum(BANDS[b][1]) / 2), question=QUESTION,
+                      chosen_text=CHOICES[b], is_correct=True) for b in range(len(BANDS))]
+    assert flag_chains(items, extractor=extractor) == [0] * len(BANDS)
