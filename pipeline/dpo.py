@@ -54,7 +54,6 @@ from pipeline.trajectory import validation_callbacks
 __all__ = ["AudioDPOTrainer", "AudioPreferenceCollator", "DPOResult", "DPOStageConfig", "preference_margins", "run"]
 
 log = logging.getLogger(__name__)
-AUDIO_KEYS = ("input_features", "feature_attention_mask")
 TURN_END = "<|im_end|>\n"  # what the chat template writes after an assistant turn (the SFT target ends with it too)
 
 

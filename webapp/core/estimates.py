@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from pipeline.hardware import gpu_count
+from webapp.core.models import RunStatus
 
 NO_REFERENCE = "No earlier run to estimate from: the first run measures this deployment's throughput."
 
@@ -61,6 +63,18 @@ def newest_per_class(runs: Iterable[Any], metric: str, label: Callable[[Any], st
         if rate > 0 and run.worker_class not in seen:
             seen[run.worker_class] = Reference(run.worker_class, rate, label(run))
     return list(seen.values())
+
+
+HISTORY = 200  # finished runs read for references (newest first)
+
+
+def newest_rates(runs: QuerySet[Any], metric: str, label: Callable[[Any], str],
+                 same: dict[str, str]) -> list[Reference]:
+    """The newest rate of `metric` per worker class among the succeeded `runs` that match `same` (the same model,
+    when one is named), else among all of them."""
+    runs = runs.filter(status=RunStatus.SUCCEEDED, progress_metrics__has_key=metric).order_by("-finished_at", "-pk")
+    found = newest_per_class(runs.filter(**same)[:HISTORY], metric, label) if all(same.values()) else []
+    return found or newest_per_class(runs[:HISTORY], metric, label)
 
 
 def _gpu_hours(seconds: float, worker_class: str) -> str:

@@ -14,21 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.catalog.models import Dataset
-from webapp.core.estimates import Reference, describe, newest_per_class, record
+from webapp.core.estimates import Reference, describe, newest_rates, record
 from webapp.core.gpu_reference import documented
-from webapp.core.models import RunStatus
 from webapp.curation.models import Chain, GenerationRun
-
-HISTORY = 200  # finished runs read for references (newest first)
 
 
 def references(kind: str, model: str = "") -> list[Reference]:
     """The newest measured rate per worker class (runs of the same model first), then documented GPUs not seen."""
-    runs = GenerationRun.objects.filter(kind=kind, status=RunStatus.SUCCEEDED,
-                                        progress_metrics__has_key="chains_per_s").order_by("-finished_at", "-pk")
-    label = lambda run: f"run #{run.pk}"  # noqa: E731
-    found = newest_per_class(runs.filter(model=model)[:HISTORY], "chains_per_s", label) if model else []
-    found = found or newest_per_class(runs[:HISTORY], "chains_per_s", label)
+    found = newest_rates(GenerationRun.objects.filter(kind=kind), "chains_per_s", lambda run: f"run #{run.pk}",
+                         {"model": model})
     return found + documented(kind, model, [r.worker_class for r in found])
 
 

@@ -12,22 +12,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from webapp.core.estimates import Reference, describe, newest_per_class, record
+from webapp.core.estimates import Reference, describe, newest_rates, record
 from webapp.core.gpu_reference import documented
-from webapp.core.models import RunStatus
 from webapp.training.models import TrainingRun
 from webapp.training.recipes import LaunchError, load_recipe
 
-HISTORY = 200
-
 
 def references(stage: str, base_model: str = "") -> list[Reference]:
-    runs = TrainingRun.objects.filter(stage=stage, status=RunStatus.SUCCEEDED,
-                                      progress_metrics__has_key="steps_per_s").order_by("-finished_at", "-pk")
-    label = lambda run: f"training run #{run.pk}"  # noqa: E731
-    found = newest_per_class(runs.filter(base_model=base_model)[:HISTORY], "steps_per_s", label) if base_model \
-        else []
-    found = found or newest_per_class(runs[:HISTORY], "steps_per_s", label)
+    found = newest_rates(TrainingRun.objects.filter(stage=stage), "steps_per_s", lambda run: f"training run #{run.pk}",
+                         {"base_model": base_model})
     return found + documented(stage, base_model, [r.worker_class for r in found])
 
 

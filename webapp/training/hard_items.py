@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.answers import extract_open_answer
 from webapp.catalog.models import Question
 from webapp.core import storage
 from webapp.curation.models import StudentMiss
@@ -72,9 +73,7 @@ def _misses(path: Any) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _answer(row: dict[str, Any]) -> str:
-    completion = str(row.get("completion") or "")
-    start, end = completion.rfind("<answer>"), completion.rfind("</answer>")
-    return completion[start + 8:end].strip()[:200] if 0 <= start < end else ""
+    return (extract_open_answer(str(row.get("completion") or "")) or "")[:200]
 
 
 def send_to_review(run: TrainingRun) -> Sent:
