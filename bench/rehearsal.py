@@ -22,7 +22,6 @@ chains, 500k = 4M chains, in PostgreSQL), it measures:
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -303,26 +302,61 @@ def report_load(sizes: list[int], results: dict[int, dict[str, Any]], curators: 
     return ok
 
 
-def imports(args: argparse.Namespace) -> None:
-    """The annotation import's figures, from bench.import_speed when another change has added it."""
-    print("\n== Annotation import ==")
-    try:
-        measure_import = importlib.import_module("bench.import_speed").measure_import
-    except (ImportError, AttributeError):
-        print("not available (bench.import_speed.measure_import is not in this tree)")
-        return
-    scratch = "sightsound_rehearsal_import"
-    url = f"{args.pg}/{scratch}"
-    with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{scratch}"')
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=rehearsal_db.ROOT,
-                       env=rehearsal_db.server_env(url), check=True)
-        print(json.dumps(measure_import(url, args.import_rows), indent=1, default=str))
-    finally:
+IMPORT_TARGET_ROWS_PER_S = 5000.0
+
+
+def imports(args: argparse.Namespace) -> bool:
+    """Annotation import (bench.import_speed's measurement) at N/10 and N rows and its plain-COPY baseline, each in
+    a fresh process on a fresh copy of one migrated database; then the clip-job enqueue's Redis bytes per job."""
+    from bench.import_speed import measure_baseline, measure_import
+
+    print(f"\n== Annotation import: synthetic AVQA rows, media missing allowed (target >= "
+          f"{IMPORT_TARGET_ROWS_PER_S:,.0f} rows/s, memory flat) ==")
+    template, scratch = "sightsound_rehearsal_import_template", "sightsound_rehearsal_import"
+
+    def fresh() -> str:
         with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE "{template}"')
+        return f"{args.pg}/{scratch}"
+
+    with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{template}"')
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=rehearsal_db.ROOT,
+                       env=rehearsal_db.server_env(f"{args.pg}/{template}"), check=True)
+        small = measure_import(fresh(), args.import_rows // 10)
+        full = measure_import(fresh(), args.import_rows)
+        base = measure_baseline(fresh(), args.import_rows)
+    finally:
+        with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
+            for name in (scratch, template):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    good = full["rows_per_s"] >= IMPORT_TARGET_ROWS_PER_S and full["errors"] == 0
+    for label, r in ((f"{args.import_rows // 10:,} rows", small), (f"{args.import_rows:,} rows", full)):
+        print(f"  import {label:>12}: {r['rows_per_s']:>8,.0f} rows/s, {r['seconds']:.1f} s, CPU {r['cpu_s']:.1f} s, "
+              f"peak RSS {r['rss_peak_mb']:.0f} MB, created {r['created']:,}, errors {r['errors']}")
+    print(f"  plain COPY {args.import_rows:>10,} rows: {base['rows_per_s']:>8,.0f} rows/s, {base['seconds']:.1f} s "
+          f"(the import takes {full['seconds'] / base['seconds']:.2f}x its time)")
+    print(f"  peak RSS {small['rss_peak_mb']:.0f} -> {full['rss_peak_mb']:.0f} MB for 10x the rows; "
+          f"{_verdict(good)} (>= {IMPORT_TARGET_ROWS_PER_S:,.0f} rows/s)")
+    return good
+
+
+def enqueue(jobs: int = 20_000) -> None:
+    """What queueing AVQA's clip jobs costs Redis (bench.queue_memory's measurement, on REDIS_URL)."""
+    from redis import Redis
+
+    from bench import queue_memory
+
+    redis = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    single_b, single_s = queue_memory.measure(redis, "bench-rehearsal-enqueue-single", queue_memory.one_by_one, jobs)
+    batch_b, batch_s = queue_memory.measure(redis, "bench-rehearsal-enqueue-batched", queue_memory.batched, jobs)
+    print(f"\n== Clip-job enqueue: {jobs:,} jobs ==")
+    print(f"  1,000 per pipeline (the app): {batch_b:,.0f} B a job, {jobs / batch_s:,.0f} jobs/s; one call each "
+          f"(baseline): {single_b:,.0f} B, {jobs / single_s:,.0f} jobs/s = {single_s / batch_s:.1f}x slower; "
+          f"AVQA's 57k clips: {57_000 * batch_b / 2**20:,.0f} MiB of Redis while queued")
 
 
 def main() -> int:
@@ -335,6 +369,7 @@ def main() -> int:
     parser.add_argument("--import-rows", type=int, default=57_000)
     parser.add_argument("--skip-load", action="store_true", help="pages (and imports) only")
     parser.add_argument("--skip-pages", action="store_true", help="review load (and imports) only")
+    parser.add_argument("--skip-import", action="store_true", help="no import or enqueue figures")
     parser.add_argument("--pages-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pages_worker:
@@ -352,7 +387,9 @@ def main() -> int:
     if not args.skip_load:
         load = {n: review_load(args, n, urls[n]) for n in sizes}
         ok = report_load(sizes, load, args.curators) and ok
-    imports(args)
+    if not args.skip_import:
+        ok = imports(args) and ok
+        enqueue()
     print(f"\nrehearsal took {time.perf_counter() - t0:.0f} s (databases cached; building excluded)")
     print(_verdict(ok))
     return 0 if ok else 1
