@@ -281,7 +281,7 @@ class YamnetTagger:
 
         options = ort.SessionOptions()
         # One thread per run: a 0.96 s patch is too small to split, and ORT's intra-op workers spin between runs.
-        # Measured on 2 busy cores: 2 intra-op threads cost 2.1x the CPU of 1 and were 2.4x slower in wall time
+        # Measured on 2 busy cores: 2 intra-op threads cost 2.1x the CPU of 1 and were 2.3x slower in wall time
         # (docs/benchmarks.md). Parallelism comes from scoring several patches at once (`_score`).
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
