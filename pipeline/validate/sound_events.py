@@ -24,10 +24,11 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -227,7 +228,7 @@ def _quant_params(onnx_path: Path) -> tuple[float, int, float, int]:
 
 @dataclass(frozen=True)
 class YamnetConfig:
-    intra_op_threads: int = 0  # 0 = onnxruntime's default (all cores)
+    threads: int = 0  # patches scored at once, each ORT run on one thread; 0 = every core
 
 
 class YamnetTagger:
@@ -250,6 +251,7 @@ class YamnetTagger:
         self._lock = threading.Lock()
         self._session = None
         self._quant: tuple[float, int, float, int] | None = None
+        self._workers: tuple[int, ThreadPoolExecutor] | None = None  # (owning pid, pool): a forked child makes its own
 
     @cached_property
     def version(self) -> str:  # type: ignore[override]
@@ -269,31 +271,62 @@ class YamnetTagger:
             import onnxruntime as ort
 
             onnx_path = _extract_model(self._zip)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.config.intra_op_threads
-            options.log_severity_level = 3
-            # The export is QDQ (Quantize/DequantizeLinear around float Convs). Fused into int8 kernels, x86 CPUs
-            # without VNNI (AVX2 only) add u8*s8 products with 16-bit saturation, which wrecks loud clips (a gunfire
-            # clip tagged "Waterfall"). Unfused, the Convs run in float on the quantised values, as the model was
-            # calibrated: same tags on every CPU, same speed here (docs/media.md §Sound-event tagger).
-            options.add_session_config_entry("session.disable_quant_qdq", "1")
             self._quant = _quant_params(onnx_path)
-            self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(onnx_path), self._session_options(),
+                                                 providers=["CPUExecutionProvider"])
             log.info("loaded YAMNet int8 ONNX from %s", onnx_path)
 
+    def _session_options(self) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # One thread per run: a 0.96 s patch is too small to split, and ORT's intra-op workers spin between runs.
+        # Measured on 2 busy cores: 2 intra-op threads cost 2.1x the CPU of 1 and were 2.3x slower in wall time
+        # (docs/benchmarks.md). Parallelism comes from scoring several patches at once (`_score`).
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        # The export is QDQ (Quantize/DequantizeLinear around float Convs). Fused into int8 kernels, x86 CPUs
+        # without VNNI (AVX2 only) add u8*s8 products with 16-bit saturation, which wrecks loud clips (a gunfire
+        # clip tagged "Waterfall"). Unfused, the Convs run in float on the quantised values, as the model was
+        # calibrated: same tags on every CPU, same speed here (docs/media.md §Sound-event tagger).
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+        return options
+
+    def _pool(self) -> ThreadPoolExecutor | None:
+        """Workers that score patches at once (None for one thread); made again in a forked child (RQ's work
+        horse), whose copy of the parent's pool has no threads."""
+        threads = self.config.threads or os.cpu_count() or 1
+        if threads <= 1:
+            return None
+        with self._lock:
+            if self._workers is None or self._workers[0] != os.getpid():
+                self._workers = (os.getpid(), ThreadPoolExecutor(threads, thread_name_prefix="yamnet"))
+            return self._workers[1]
+
+    def _score(self, quantised: np.ndarray) -> np.ndarray:
+        """(patches, labels) output codes. The export fixes batch = 1, so each patch is its own run; runs go to
+        the pool's threads at once (ORT sessions are thread-safe). Each run is the same single-threaded kernel
+        sequence as a serial loop, so the scores are bit-identical to it whatever the number of threads."""
+        assert self._session is not None
+        input_name = self._session.get_inputs()[0].name
+        run = self._session.run
+
+        def one(i: int) -> np.ndarray:
+            return run(None, {input_name: quantised[i : i + 1]})[0].reshape(-1)
+
+        pool = self._pool()
+        outs = list(pool.map(one, range(len(quantised))) if pool else map(one, range(len(quantised))))
+        return np.stack(outs).astype(np.float32)
+
     def tag(self, audio: np.ndarray, sr: int) -> TagResult:
-        """Scores for each 0.96 s patch; the export fixes batch = 1, and at ~0.5 ms a patch a loop costs nothing."""
+        """Scores for each 0.96 s patch."""
         self._load()
         assert self._session is not None and self._quant is not None
         in_scale, in_zp, out_scale, out_zp = self._quant
         x = resample_to_16k(audio, sr)
         patches = log_mel_patches(x)
         quantised = np.clip(np.round(patches / in_scale + in_zp), 0, 255).astype(np.uint8)[:, None]
-        input_name = self._session.get_inputs()[0].name
-        logits = np.empty((len(patches), len(self.labels)), dtype=np.float32)
-        for i in range(len(patches)):
-            out = self._session.run(None, {input_name: quantised[i : i + 1]})[0]
-            logits[i] = out.reshape(-1).astype(np.float32)
+        logits = self._score(quantised)
         scores = 1.0 / (1.0 + np.exp(np.clip(-out_scale * (logits - out_zp), -60.0, 60.0)))
         starts = np.arange(len(patches), dtype=np.float64) * PATCH_HOP_S
         return TagResult(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -38,18 +39,24 @@ def minilm_dir() -> Path:
 
 
 class TextEmbedder:
-    """L2-normalised mean-pooled MiniLM embeddings; loaded lazily, thread-safe, with a per-text cache."""
+    """L2-normalised mean-pooled MiniLM embeddings; loaded lazily, thread-safe, with a cache of recent texts.
+
+    The cache is bounded (least recently used out first): claim texts are new in nearly every chain, and a worker
+    validating all of AVQA (40k clips, several chains and claims each) would otherwise keep 1.5 kB for every one.
+    """
 
     name = MINILM_NAME
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 64, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 64, threads: int = 1,
+                 cache_size: int = 20_000) -> None:
         self._dir = model_dir
         self._batch_size = batch_size
         self._threads = threads
+        self._cache_size = cache_size
         self._lock = threading.Lock()
         self._model = None
         self._tokenizer = None
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _load(self) -> None:
         if self._model is not None:
@@ -77,22 +84,28 @@ class TextEmbedder:
             if self._threads:
                 torch.set_num_threads(self._threads)
             try:
-                self._encode_missing(texts)
+                found = self._encode_missing(texts)
             finally:
                 torch.set_num_threads(previous)
             if not texts:
                 return np.zeros((0, 384), dtype=np.float32)
-            return np.stack([self._cache[t] for t in texts])
+            return np.stack([found[t] for t in texts])
 
     def forget(self, keep: Iterable[str] = ()) -> None:
         """Drop cached vectors except those of `keep` (a benchmark re-measures encoding without reloading)."""
         kept = set(keep)
-        self._cache = {text: vec for text, vec in self._cache.items() if text in kept}
+        self._cache = OrderedDict((text, vec) for text, vec in self._cache.items() if text in kept)
 
-    def _encode_missing(self, texts: Sequence[str]) -> None:
+    def _encode_missing(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every text's vector, cached ones reused; held here, as one call may bring more texts than the cache keeps."""
         import torch
 
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        found: dict[str, np.ndarray] = {}
+        for text in dict.fromkeys(texts):
+            if (vec := self._cache.get(text)) is not None:
+                self._cache.move_to_end(text)
+                found[text] = vec
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         for i in range(0, len(missing), self._batch_size):
             batch = missing[i : i + self._batch_size]
             enc = self._tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
@@ -102,7 +115,10 @@ class TextEmbedder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
             for text, vec in zip(batch, pooled, strict=True):
-                self._cache[text] = vec
+                found[text] = self._cache[text] = vec
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return found
 
 
 @lru_cache(maxsize=1)

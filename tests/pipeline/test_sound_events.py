@@ -13,6 +13,7 @@ from pipeline.validate.sound_events import (
     SoundEventTagger,
     TaggerUnavailable,
     TagResult,
+    YamnetConfig,
     YamnetTagger,
     default_tagger,
     log_mel_patches,
@@ -51,6 +52,40 @@ def test_it_tags_real_clips_like_the_reference_run(tagger: YamnetTagger, clip: s
     np.testing.assert_allclose(result.starts[:3], [0.0, PATCH_HOP_S, 2 * PATCH_HOP_S])
     assert result.window == PATCH_WINDOW_S and result.duration == pytest.approx(10.0, abs=0.1)
     assert float(result.scores.min()) >= 0.0 and float(result.scores.max()) <= 1.0
+
+
+def test_it_runs_each_patch_on_one_onnxruntime_thread(tagger: YamnetTagger) -> None:
+    """ORT's intra-op workers spin between runs: on 2 busy cores 2 cost 2.1x the CPU of 1 (docs/benchmarks.md)."""
+    tagger.tag(np.zeros(16000, dtype=np.float32), 16000)
+    assert tagger._session is not None
+    assert tagger._session.get_session_options().intra_op_num_threads == 1
+
+
+def test_it_scores_patches_on_several_threads_exactly_as_on_one() -> None:
+    """Real clips' patches spread over 3 threads get bit-identical scores to one thread's serial loop: each patch is
+    the same single-threaded ORT run either way. (Any other kernel, batch or summation order is not a free change:
+    this QDQ export amplifies float rounding, e.g. ORT's own graph optimisations on/off move 5 % of output codes.)"""
+    serial, threaded = YamnetTagger(YamnetConfig(threads=1)), YamnetTagger(YamnetConfig(threads=3))
+    threads: set[int] = set()
+    threaded._load()
+    assert threaded._session is not None
+    run = threaded._session.run
+
+    def spying(*args, **kwargs):  # type: ignore[no-untyped-def]
+        import threading
+
+        threads.add(threading.get_ident())
+        return run(*args, **kwargs)
+
+    threaded._session.run = spying  # type: ignore[method-assign]
+    clips = sorted(AVQA_VIDEO_DIR.glob("*.mp4"))
+    assert len(clips) >= 10
+    for clip in clips:
+        audio, sr = decode_audio(clip)
+        expected, got = serial.tag(audio, sr), threaded.tag(audio, sr)
+        np.testing.assert_array_equal(got.scores, expected.scores, err_msg=clip.name)
+        np.testing.assert_array_equal(got.starts, expected.starts)
+    assert len(threads) > 1
 
 
 def test_it_resamples_other_rates_to_the_same_tags(tagger: YamnetTagger) -> None:

@@ -199,6 +199,24 @@ def test_it_is_uncertain_when_a_chain_makes_no_sound_claim(clip_audio: dict[str,
     assert verdict.claims == []
 
 
+def test_it_gives_the_same_verdicts_with_the_tagger_on_one_thread_or_several(
+    clip_audio: dict[str, tuple[np.ndarray, int]]
+) -> None:
+    from pipeline.validate.sound_events import YamnetConfig, YamnetTagger
+
+    items = [
+        ValidationItem(id=case.name, audio=clip_audio[case.clip][0], sr=clip_audio[case.clip][1], chain_text=case.chain,
+                       question="q", choices=[], clip_id=case.clip)
+        for case in CASES
+    ]
+    cfg = ValidationConfig(validators="sound-events")
+    found = [[(i, v[0].label, v[0].score, [(c.verdict, c.score, c.spans) for c in v[0].claims])
+              for i, v in validate_chains(cfg, items, tagger=YamnetTagger(YamnetConfig(threads=threads)))]
+             for threads in (1, 3)]
+    assert found[0] == found[1]
+    assert {label for _, label, _, _ in found[0]} >= {"pass", "fail"}
+
+
 def test_it_tags_each_clip_once_for_many_chains(
     clip_audio: dict[str, tuple[np.ndarray, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
