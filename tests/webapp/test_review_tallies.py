@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.webapp.conftest import client_for
-from tests.webapp.review_factories import add_chains, make_dataset, make_question, make_study, make_tie
+from tests.webapp.review_factories import make_dataset, make_question, make_study, make_tie
 from webapp.curation.housekeeping import delete_run, plan_run_deletion
 from webapp.curation.models import (
     BulkAction,
@@ -33,9 +33,8 @@ from webapp.curation.models import (
     VerdictTally,
 )
 from webapp.curation.record import keep_verdicts_of_record
-from webapp.curation.review import ReviewError, bulk_apply, decide, undo
+from webapp.curation.review import ReviewError, bulk_apply, decide, tallies, undo
 from webapp.curation.review import dashboards as d
-from webapp.curation.review import tallies
 from webapp.curation.review.adjudication import rule, ruled
 from webapp.curation.review.blind import in_open_question, open_questions, sees_everything, visible_reviews
 
@@ -92,8 +91,9 @@ def reference_validator_agreement() -> list[d.Agreement]:
 
 
 def reference_shared_chains() -> set[int]:
-    return set(Review.objects.exclude(action="adjudicate").values("chain_id")
-               .annotate(raters=Count("curator", distinct=True)).filter(raters__gte=2).values_list("chain_id", flat=True))
+    shared = (Review.objects.exclude(action="adjudicate").values("chain_id")
+              .annotate(raters=Count("curator", distinct=True)).filter(raters__gte=2))
+    return set(shared.values_list("chain_id", flat=True))
 
 
 def figures(user: User | None) -> dict[str, Any]:
