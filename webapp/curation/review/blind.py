@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from webapp.catalog.models import Dataset, Question
 from webapp.core.roles import is_admin
-from webapp.curation.models import Chain, Review
+from webapp.curation.models import Chain, GenerationRun, Review
 
 
 def sees_everything(user: AbstractBaseUser | None) -> bool:
@@ -35,7 +35,13 @@ def open_questions() -> QuerySet[Question]:
     """The open questions themselves (as `in_open_question` tests row by row), for a subquery the database hashes
     once: they are among the few overlap datasets' questions."""
     waiting = Chain.objects.filter(question=OuterRef("pk"), kept=True, decision=Chain.Decision.PENDING)
-    return Question.objects.filter(dataset__review_overlap__gt=1).filter(Exists(waiting))
+    studies = list(Dataset.objects.filter(review_overlap__gt=1).values_list("pk", flat=True))  # a handful
+    return Question.objects.filter(dataset_id__in=studies).filter(Exists(waiting))
+
+
+def study_chains() -> QuerySet[Chain]:
+    """The chains of overlap datasets, found by their runs (few) rather than by a test on every chain."""
+    return Chain.objects.filter(run__in=GenerationRun.objects.filter(dataset__review_overlap__gt=1).values("pk"))
 
 
 def studies_under_way() -> list[int]:
