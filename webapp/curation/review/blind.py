@@ -41,13 +41,15 @@ def open_questions() -> QuerySet[Question]:
 
 def study_chains() -> QuerySet[Chain]:
     """The chains of overlap datasets, found by their runs (few) rather than by a test on every chain."""
-    return Chain.objects.filter(run__in=GenerationRun.objects.filter(dataset__review_overlap__gt=1).values("pk"))
+    runs = GenerationRun.objects.filter(dataset__review_overlap__gt=1).values_list("pk", flat=True)
+    return Chain.objects.filter(run_id__in=list(runs))  # ids, not a subquery: the planner then knows how many
 
 
 def studies_under_way() -> list[int]:
     """Ids of the overlap datasets with an open question (a handful of datasets: one small query)."""
-    waiting = Chain.objects.filter(question__dataset=OuterRef("pk"), kept=True, decision=Chain.Decision.PENDING)
-    return list(Dataset.objects.filter(review_overlap__gt=1).filter(Exists(waiting)).values_list("pk", flat=True))
+    # From the studies' questions, each tested on the pending-chain index: testing the datasets joined 4M chains to
+    # their questions (1.4-1.7 s a call at 500k questions).
+    return sorted(set(open_questions().values_list("dataset_id", flat=True).order_by()))
 
 
 def visible_reviews(user: AbstractBaseUser | None, reviews: QuerySet[Review] | None = None) -> QuerySet[Review]:
@@ -65,7 +67,8 @@ def hidden_reviews(user: AbstractBaseUser | None) -> QuerySet[Review]:
     """What `visible_reviews` leaves out for this user: other curators' reviews in studies under way (few)."""
     if sees_everything(user):
         return Review.objects.none()
-    studies = Chain.objects.filter(question__dataset_id__in=studies_under_way()).values("pk")
+    runs = list(GenerationRun.objects.filter(dataset_id__in=studies_under_way()).values_list("pk", flat=True))
+    studies = Chain.objects.filter(run_id__in=runs).values("pk")  # a run's dataset is its questions'
     return Review.objects.filter(chain_id__in=studies).exclude(curator=user)
 
 
