@@ -228,3 +228,32 @@ class ImportRun(Run):
     def get_absolute_url(self) -> str:
         return reverse("catalog:import", args=[self.pk])
 
+
+
+# --- the landing page's counters (catalog/tallies.py keeps them, by database triggers) ------------------------
+# Plain ids, no foreign keys: a deleted dataset leaves its rows at zero (its clips' deletion is counted).
+
+
+class ClipTally(models.Model):
+    """Clips per dataset and status, with their stored media bytes."""
+
+    dataset_id = models.IntegerField()
+    status = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset_id", "status"], name="cliptally_key")]
+
+    def __str__(self) -> str:
+        return f"dataset {self.dataset_id} {self.status}: {self.n}"
+
+
+class QuestionTally(models.Model):
+    """Questions per dataset."""
+
+    dataset_id = models.IntegerField(unique=True)
+    n = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"dataset {self.dataset_id}: {self.n} questions"

@@ -291,7 +291,11 @@ class Review(models.Model):
             models.UniqueConstraint(fields=["chain", "curator", "curator_version"],
                                     name="review_one_write_per_curator_version"),
         ]
-        indexes = [models.Index(fields=["curator", "created_at"], name="review_curator_time")]
+        indexes = [
+            models.Index(fields=["curator", "created_at"], name="review_curator_time"),
+            # The few adjudicated chains as a set the dashboard starts from (not a test on every chain).
+            models.Index(fields=["chain"], condition=models.Q(action="adjudicate"), name="review_adjudicated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} chain {self.chain_id} v{self.chain_version}"
@@ -386,3 +390,63 @@ class BulkAction(Run):
 
     def job_description(self) -> None:
         return None
+
+
+# --- the dashboards' counters (review/tallies.py keeps them, by database triggers) ------------------------------
+# Plain ids, no foreign keys: a deleted run or curator leaves its rows at zero (the triggers count the deletion),
+# and a constraint would stop the deletion's own triggers from writing them.
+
+
+class ChainTally(models.Model):
+    """Kept chains per generation run and decision."""
+
+    run_id = models.IntegerField()
+    decision = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run_id", "decision"], name="chaintally_key")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.decision}: {self.n}"
+
+
+class VerdictTally(models.Model):
+    """Kept chains per verdict of record (validator, version, label) and decision: the confusion table."""
+
+    validator = models.CharField(max_length=64)
+    validator_version = models.CharField(max_length=255)
+    label = models.CharField(max_length=12)
+    decision = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["validator", "validator_version", "label", "decision"],
+                                               name="verdicttally_key")]
+
+    def __str__(self) -> str:
+        return f"{self.validator} {self.validator_version} {self.label}/{self.decision}: {self.n}"
+
+
+class ReviewTally(models.Model):
+    """Reviews per curator, calendar day (settings.TIME_ZONE when the triggers were made) and action."""
+
+    curator_id = models.IntegerField()
+    day = models.DateField()
+    action = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["curator_id", "day", "action"], name="reviewtally_key")]
+
+    def __str__(self) -> str:
+        return f"curator {self.curator_id} {self.day} {self.action}: {self.n}"
+
+
+class SharedChain(models.Model):
+    """A chain two or more curators reviewed (rulings aside): where inter-curator agreement is counted."""
+
+    chain = models.OneToOneField(Chain, on_delete=models.CASCADE, primary_key=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"shared chain {self.chain_id}"

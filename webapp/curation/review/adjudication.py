@@ -41,6 +41,11 @@ def ruled() -> Exists:
     return Exists(Review.objects.filter(chain=OuterRef("pk"), action=Action.ADJUDICATE))
 
 
+def ruled_chains() -> QuerySet[Review]:
+    """The ids of the chains an admin has ruled on, as a subquery (a partial index holds them: they are few)."""
+    return Review.objects.filter(action=Action.ADJUDICATE).values("chain_id")
+
+
 def with_card_numbers(chains: QuerySet[Chain]) -> QuerySet[Chain]:
     """Each chain's `card` (decisions.card_number: its place among its question's kept chains) in the same query,
     so a page of the queue costs the same few queries at 5 or 50 rows."""

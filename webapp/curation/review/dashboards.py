@@ -1,7 +1,9 @@
 """Numbers for the review dashboards: progress per dataset / curator / day, validator-vs-curator agreement, and
 agreement between curators where two or more decided the same chain.
 
-Everything is one GROUP BY per figure, so the page costs the same few queries at 5k or 500k chains. Blind studies
+Progress and the validator table are read from counters the database keeps with each write (tallies.py), and
+agreement between curators starts from the few chains two curators reviewed, so the page costs the same few small
+queries at 5k or 4M chains. Blind studies
 stay blind here too (blind.py): agreement counts settled questions only, and the figures a curator is shown leave
 out other curators' decisions on open questions and any per-curator figure of a study under way.
 
@@ -14,23 +16,35 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from itertools import groupby
+from operator import itemgetter
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from webapp.catalog.models import Dataset
-from webapp.curation.models import Chain, GenerationRun, Review, Verdict
-from webapp.curation.review.adjudication import ruled
+from webapp.curation.models import (
+    Chain,
+    ChainTally,
+    GenerationRun,
+    Review,
+    ReviewTally,
+    SharedChain,
+    Verdict,
+    VerdictTally,
+)
+from webapp.curation.review.adjudication import ruled_chains
 from webapp.curation.review.blind import (
+    hidden_reviews,
     in_open_question,
     open_questions,
     sees_everything,
     studies_under_way,
-    visible_reviews,
+    study_chains,
 )
 from webapp.curation.review.history import effective_stack
 
@@ -43,15 +57,13 @@ def progress_by_dataset(user: AbstractBaseUser | None = None) -> list[dict[str, 
     """Chains per dataset by decision; to a curator, a chain of an open question is pending whatever its consensus
     (a flagged one would say the others disagreed).
 
-    Grouped by run, whose dataset is its questions': no join of millions of chains to questions and datasets. A
-    curator's open-question chains are counted on their own (they are among the few overlap datasets' chains) and
-    moved to pending."""
-    counts = {d: Count("id", filter=Q(decision=d)) for d in DECISIONS}
-    per_run: dict[int, Counter[str]] = {
-        r.pop("run_id"): Counter(r)
-        for r in Chain.objects.filter(kept=True).values("run_id").annotate(**counts, total=Count("id")).order_by()}
+    Read from the kept chains' tally per run (tallies.py), whose dataset is its questions'. A curator's
+    open-question chains are counted live (they are among the few overlap datasets' chains) and moved to pending."""
+    per_run: dict[int, Counter[str]] = defaultdict(Counter)
+    for run_id, decision, n in ChainTally.objects.filter(n__gt=0).values_list("run_id", "decision", "n"):
+        per_run[run_id].update({decision: n, "total": n})
     if not sees_everything(user):
-        still_open = (Chain.objects.filter(kept=True, question_id__in=open_questions().values("pk"))
+        still_open = (study_chains().filter(kept=True, question_id__in=open_questions().values("pk"))
                       .exclude(decision=Chain.Decision.PENDING).values_list("run_id", "decision")
                       .annotate(n=Count("id")).order_by())
         for run_id, decision, n in still_open:
@@ -71,14 +83,29 @@ def progress_by_dataset(user: AbstractBaseUser | None = None) -> list[dict[str, 
 ACTIONS = [a for a, _ in Review.Action.choices]
 
 
-def _action_counts() -> dict[str, Count]:
-    return {a: Count("id", filter=Q(action=a)) for a in ACTIONS}
+def _review_rows(user: AbstractBaseUser | None, key: str, since: date | None = None) -> dict[object, Counter[str]]:
+    """Reviews per `key` ("curator_id" or "day") and action from the tally, less those blind.py hides from `user`
+    (other curators' reviews in studies under way: few, counted live); keys left with no review are dropped."""
+    tally = ReviewTally.objects.filter(n__gt=0)
+    if since is not None:
+        tally = tally.filter(day__gte=since)
+    found: dict[object, Counter[str]] = defaultdict(Counter)
+    for k, action, n in tally.values_list(key, "action").annotate(n=Sum("n")).order_by():
+        found[k].update({action: n, "total": n})
+    hidden = hidden_reviews(user)
+    if since is not None:
+        hidden = hidden.filter(created_at__gte=timezone.make_aware(datetime.combine(since, time.min)))
+    grouped = hidden.annotate(day=TruncDate("created_at")) if key == "day" else hidden
+    for k, action, n in grouped.values_list(key, "action").annotate(n=Count("id")).order_by():
+        found[k].subtract({action: n, "total": n})
+    return {k: counts for k, counts in found.items() if counts["total"] > 0}
 
 
 def progress_by_curator(user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
-    rows = (visible_reviews(user).values("curator__username").annotate(**_action_counts(), total=Count("id"))
-            .order_by("-total"))
-    return [{"curator": r["curator__username"], "total": r["total"], **{a: r[a] for a in ACTIONS}} for r in rows]
+    found = _review_rows(user, "curator_id")
+    names = dict(User.objects.filter(pk__in=list(found)).values_list("pk", "username"))
+    rows = [{"curator": names[k], "total": r["total"], **{a: r[a] for a in ACTIONS}} for k, r in found.items()]
+    return sorted(rows, key=lambda r: (-int(str(r["total"])), str(r["curator"])))
 
 
 def progress_by_day(days: int = 30, user: AbstractBaseUser | None = None) -> list[dict[str, object]]:
@@ -88,11 +115,9 @@ def progress_by_day(days: int = 30, user: AbstractBaseUser | None = None) -> lis
     (`to_decision`, as this did) put an undo back to *accepted*, or an edit, among the day's acceptances, so the
     days did not add up to the totals beside them. The window starts at a midnight, so the first day is whole.
     """
-    first = timezone.localdate() - timedelta(days=days - 1)
-    since = timezone.make_aware(datetime.combine(first, time.min))
-    rows = (visible_reviews(user).filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
-            .values("day").annotate(**_action_counts(), total=Count("id")).order_by("day"))
-    return [{"day": r["day"].isoformat(), "total": r["total"], **{a: r[a] for a in ACTIONS}} for r in rows]
+    found = _review_rows(user, "day", since=timezone.localdate() - timedelta(days=days - 1))
+    return [{"day": day.isoformat(), "total": found[day]["total"], **{a: found[day][a] for a in ACTIONS}}
+            for day in sorted(found)]  # type: ignore[type-var, attr-defined]
 
 
 def day_totals(by_day: list[dict[str, object]]) -> dict[str, int]:
@@ -146,20 +171,28 @@ def cohen_kappa(table: list[list[int]]) -> float | None:
 
 def validator_agreement() -> list[Agreement]:
     """Each chain's verdict of record against the curators' decision, per validator version, on settled questions
-    (an open question's consensus is not final); history verdicts do not count."""
-    rows = (Chain.objects.filter(decision__in=CURATOR_LABELS, kept=True, verdict__isnull=False)
-            .exclude(in_open_question()).annotate(ruled=ruled())
-            .values("verdict__validator", "verdict__validator_version", "verdict__label", "decision", "ruled")
-            .annotate(n=Count("id")).order_by("verdict__validator", "verdict__validator_version"))
+    (an open question's consensus is not final); history verdicts do not count.
+
+    Read from the tally (tallies.py), less the chains of open questions and the adjudicated ones, counted live: both
+    are among the few overlap datasets' chains."""
     found: dict[tuple[str, str], Agreement] = {}
-    for r in rows:
-        key = (r["verdict__validator"], r["verdict__validator_version"])
-        agreement = found.setdefault(key, Agreement(*key))
-        if r["ruled"]:
-            agreement.adjudicated += r["n"]
-        else:
-            agreement.matrix.setdefault(r["verdict__label"], defaultdict(int))[r["decision"]] += r["n"]
-    return list(found.values())
+    keys = ("validator", "validator_version", "label", "decision")
+    for v, version, label, decision, n in (VerdictTally.objects.filter(n__gt=0, decision__in=CURATOR_LABELS)
+                                           .values_list(*keys, "n")):
+        found.setdefault((v, version), Agreement(v, version)).matrix.setdefault(label, defaultdict(int))[decision] += n
+    decided = study_chains().filter(decision__in=CURATOR_LABELS, kept=True, verdict__isnull=False).order_by()
+    in_open = decided.filter(question_id__in=open_questions().values("pk"))
+    adjudicated = decided.filter(pk__in=ruled_chains()).exclude(question_id__in=open_questions().values("pk"))
+    for chains, ruled in ((in_open, False), (adjudicated, True)):
+        for v, version, label, decision, n in (chains.values_list(*(f"verdict__{k}" for k in keys[:3]), "decision")
+                                               .annotate(n=Count("id"))):
+            agreement = found[(v, version)]
+            agreement.matrix[label][decision] -= n
+            agreement.adjudicated += n if ruled else 0
+    for agreement in found.values():
+        agreement.matrix = {label: cells for label, row in agreement.matrix.items()
+                            if (cells := defaultdict(int, {d: n for d, n in row.items() if n}))}
+    return [found[k] for k in sorted(found) if found[k].matrix or found[k].adjudicated]
 
 
 # --- inter-curator agreement --------------------------------------------------------------------------------
@@ -222,9 +255,12 @@ def _overlap_reviews() -> QuerySet[Review]:
     questions (their labels are neither final nor the others' to see). The cost follows the overlap, not the whole
     history."""
     curators = Review.objects.exclude(action=Review.Action.ADJUDICATE)  # an admin's ruling is no curator's label
-    overlapped = (curators.values("chain_id").annotate(raters=Count("curator", distinct=True))
-                  .filter(raters__gte=2).values("chain_id"))
-    return curators.filter(chain_id__in=overlapped, chain__kept=True).exclude(in_open_question("chain__"))
+    return curators.filter(chain_id__in=_shared(), chain__kept=True).exclude(in_open_question("chain__"))
+
+
+def _shared() -> QuerySet[SharedChain]:
+    """The chains two or more curators reviewed, kept as a set by tallies.py: where the queries start."""
+    return SharedChain.objects.values("chain_id")
 
 
 def _replayed_labels(reviews: QuerySet[Review]) -> dict[int, dict[str, str]]:
@@ -261,8 +297,7 @@ _LABELS_SQL = """
 WITH r AS ({reviews}),
 latest AS (SELECT r_chain AS chain, r_curator AS curator, r_label AS label, r_dataset AS dataset,
                   ROW_NUMBER() OVER (PARTITION BY r_chain, r_curator ORDER BY r_version DESC) AS newest FROM r),
-labels AS (SELECT chain, curator, label, dataset FROM latest WHERE newest = 1 AND label IN (%s, %s)),
-items AS (SELECT chain FROM labels GROUP BY chain HAVING COUNT(*) >= 2)
+labels AS (SELECT chain, curator, label, dataset FROM latest WHERE newest = 1 AND label IN (%s, %s))
 """
 
 
@@ -270,29 +305,32 @@ def _sql_agreement(reviews: QuerySet[Review], private: list[int]) -> tuple[Count
                                                                            dict[tuple[int, int, str, str], int]]:
     """Over chains without an undo, where each curator's label is simply their newest review: the rows of
     accepted/rejected counts per chain (grouped, with how many chains have each) and the pair table cells
-    (curator a < b by id, a's label, b's label → chains), both aggregated by the database."""
+    (curator a < b by id, a's label, b's label → chains).
+
+    The database picks each curator's label on the shared chains (a few per cent of them, tallies.SharedChain);
+    those labels are paired here. Paired in SQL, PostgreSQL estimated them at one row and joined them to themselves
+    in nested loops: 22 s for 7,200 labels at 400k chains."""
     sql, params = reviews.order_by().values(
         r_chain=F("chain_id"), r_curator=F("curator_id"), r_version=F("chain_version"), r_label=F("to_decision"),
         r_dataset=F("chain__question__dataset_id")).query.sql_with_params()
-    head = _LABELS_SQL.format(reviews=sql)
-    accepted, rejected = CURATOR_LABELS
-    head_params = [*params, accepted, rejected]
-    skip = f"AND a.dataset NOT IN ({', '.join(['%s'] * len(private))})" if private else ""
     with connection.cursor() as cursor:
-        cursor.execute(head + """
-            SELECT n_accepted, n_rejected, COUNT(*) FROM (
-                SELECT SUM(CASE WHEN label = %s THEN 1 ELSE 0 END) AS n_accepted,
-                       SUM(CASE WHEN label = %s THEN 1 ELSE 0 END) AS n_rejected
-                FROM labels WHERE chain IN (SELECT chain FROM items) GROUP BY chain) per_chain
-            GROUP BY n_accepted, n_rejected""", [*head_params, accepted, rejected])
-        patterns = Counter({(int(a), int(b)): n for a, b, n in cursor.fetchall()})
-        cursor.execute(head + f"""
-            SELECT a.curator, b.curator, a.label, b.label, COUNT(*) FROM labels a
-            JOIN labels b ON b.chain = a.chain AND b.curator > a.curator
-            WHERE a.chain IN (SELECT chain FROM items) {skip}
-            GROUP BY a.curator, b.curator, a.label, b.label""", [*head_params, *private])
-        cells = {(a, b, la, lb): n for a, b, la, lb, n in cursor.fetchall()}
-    return patterns, cells
+        cursor.execute(_LABELS_SQL.format(reviews=sql) + "SELECT chain, curator, label, dataset FROM labels "
+                       "ORDER BY chain, curator", [*params, *CURATOR_LABELS])
+        rows = cursor.fetchall()
+    patterns: Counter[tuple[int, ...]] = Counter()
+    cells: Counter[tuple[int, int, str, str]] = Counter()
+    skip = set(private)
+    for _, group in groupby(rows, key=itemgetter(0)):
+        labels = [(curator, label, dataset) for _, curator, label, dataset in group]
+        if len(labels) < 2:  # one curator's label is no agreement
+            continue
+        patterns[tuple(sum(1 for _, label, _ in labels if label == c) for c in CURATOR_LABELS)] += 1
+        if labels[0][2] in skip:
+            continue
+        for i, (a, label_a, _) in enumerate(labels):
+            for b, label_b, _ in labels[i + 1:]:
+                cells[a, b, label_a, label_b] += 1
+    return patterns, dict(cells)
 
 
 def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
@@ -304,7 +342,7 @@ def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
     blind study); Fleiss' kappa, one number over every settled chain, stays."""
     reviews = _overlap_reviews()
     private = [] if sees_everything(user) else studies_under_way()
-    undone = Review.objects.filter(action=Review.Action.UNDO).values("chain_id")
+    undone = Review.objects.filter(action=Review.Action.UNDO, chain_id__in=_shared()).values("chain_id")
     patterns, cells = _sql_agreement(reviews.exclude(chain_id__in=undone), private)
     names = dict(User.objects.filter(pk__in={c for a, b, _, _ in cells for c in (a, b)}).values_list("pk", "username"))
     tables: dict[tuple[str, str], list[list[int]]] = {}
@@ -327,6 +365,6 @@ def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
                 table = tables.setdefault((a, b), [[0, 0], [0, 0]])
                 table[CURATOR_LABELS.index(decided[a])][CURATOR_LABELS.index(decided[b])] += 1
     pairs = [PairAgreement(a, b, sum(map(sum, t)), cohen_kappa(t)) for (a, b), t in sorted(tables.items())]
-    adjudicated = Chain.objects.filter(kept=True).filter(ruled()).count()
+    adjudicated = Chain.objects.filter(kept=True, pk__in=ruled_chains()).count()
     return CuratorAgreement(items=sum(patterns.values()), pairs=pairs, fleiss=weighted_fleiss_kappa(patterns),
                             adjudicated=adjudicated)
