@@ -41,7 +41,9 @@ PY = sys.executable
 CHAINS_PER_QUESTION = 8
 TARGET_P95_MS = 150.0
 logger = logging.getLogger("bench.review_load")
-_DECIDE = re.compile(r'<article class="chain review-chain decision-pending" id="chain-(\d+)".*?'
+# The selected card carries " selected": without it, the last pending chain of a question (always the selected one)
+# was never found, and its curator stalled on that question.
+_DECIDE = re.compile(r'<article class="chain review-chain decision-pending(?: selected)?" id="chain-(\d+)".*?'
                      r'action="(/review/chains/\d+/decide/)".*?name="version" value="(\d+)"', re.DOTALL)
 
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from tests.webapp.review_factories import make_dataset, make_question
 from webapp.catalog.models import Dataset, Question
+from webapp.core import embedded_redis
 from webapp.curation import review
 from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, ValidatorCalibration, Verdict
 from webapp.curation.review import priority
@@ -139,6 +140,34 @@ def test_every_fiftieth_decision_queues_a_refresh_that_a_worker_runs(users, run_
     assert django_rq.get_queue("default").job_ids == [f"review-priorities-{ds.pk}"]
     run_worker()
     assert q.chains.first().queue_priority > 0.5
+
+
+def test_decisions_are_counted_over_one_redis_connection(users) -> None:
+    """A new Redis client per decision opened a TCP connection, with its handshake, every time: a tenth of a
+    decision's CPU."""
+    ds = make_dataset()
+    connection = django_rq.get_connection("default")
+    before = connection.info("stats")["total_connections_received"]
+    for _ in range(10):
+        priority.note_decision(ds.pk)
+    assert connection.info("stats")["total_connections_received"] - before <= 2
+    assert int(connection.get(f"sightsound:decisions:{ds.pk}")) % priority.REFIT_EVERY == 10 % priority.REFIT_EVERY
+
+
+def test_the_decision_counter_follows_the_queue_settings(users, settings, caplog) -> None:
+    """The kept client belongs to the configured server: queues pointed elsewhere are asked there, not the old one's."""
+    ds = make_dataset()
+    connection = django_rq.get_connection("default")
+    connection.delete(f"sightsound:decisions:{ds.pk}")
+    priority.note_decision(ds.pk)
+    live = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {name: {**config, "URL": f"redis://127.0.0.1:{embedded_redis.free_port()}/0"}
+                          for name, config in live.items()}
+    priority.note_decision(ds.pk)  # nothing listens there: not counted, the decision stands
+    assert "not refreshed" in caplog.text
+    settings.RQ_QUEUES = live
+    priority.note_decision(ds.pk)
+    assert int(connection.get(f"sightsound:decisions:{ds.pk}")) == 2
 
 
 def test_an_admin_sets_the_review_order_and_a_worker_reranks(admin_client, curator_client, run_worker,

@@ -93,6 +93,8 @@ class ItemChain:
     refused: Refused | None = None  # a refused write on this chain: its message, the form it came from
     decision: str = Chain.Decision.PENDING
     version: int = 0
+    form_attrs: str = ""  # what the card's four decision forms share (set_card_forms)
+    hidden_inputs: str = ""
 
     @property
     def decision_display(self) -> str:
@@ -184,6 +186,16 @@ def _csrf_input(request: HttpRequest) -> str:
     return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
 
 
+def set_card_forms(chains: list[ItemChain], csrf_input: str, query: str) -> None:
+    """A card's four decision forms share their target and hidden inputs: each built once per card here rather than
+    from twenty template variables per card, the largest part of the item page's render."""
+    for ic in chains:
+        url = reverse("review:decide", args=[ic.chain.pk])
+        ic.form_attrs = format_html('action="{0}" hx-post="{0}" hx-target="#review-panel" hx-swap="outerHTML"', url)
+        ic.hidden_inputs = format_html('{}<input type="hidden" name="version" value="{}"><input type="hidden" '
+                                       'name="queue" value="{}">', csrf_input, ic.version, query)
+
+
 def selected_card(chains: list[ItemChain], focus: int | None = None, advance: bool = False) -> ItemChain | None:
     """The card the keys act on, chosen by the server so that it survives htmx's swap (a class added by script
     after a swap was wiped when htmx settled the new panel's attributes: the outline vanished while the keys still
@@ -211,6 +223,8 @@ def panel_context(request: HttpRequest, question: Question, query: str, refused:
             ic.refused = refused
             ic.draft = refused.text if refused.action == "edit" else None
     undo_chain, undo_version = _undo_target(request, question, chains, history)
+    csrf_input = _csrf_input(request)
+    set_card_forms(chains, csrf_input, query)
     selected = selected_card(chains, focus, advance)
     mine = lease is not None and lease.curator_id == request.user.pk
     return {
@@ -221,7 +235,7 @@ def panel_context(request: HttpRequest, question: Question, query: str, refused:
         # Another curator holds the question: the cards carry no decision forms (they could only be refused).
         "read_only": lease is not None and not mine,
         "history": history[::-1][:50], "undo_chain": undo_chain, "undo_version": undo_version,
-        "reason_choices": REASON_CHOICES, "csrf_input": _csrf_input(request),
+        "reason_choices": REASON_CHOICES, "csrf_input": csrf_input,
         "next_url": next_url(query, after=question.pk), "served_because": served_because(question, chains),
         **extra,
     }

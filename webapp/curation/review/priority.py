@@ -29,7 +29,7 @@ from pipeline.calibration import (
 from pipeline.export import HALLUCINATION_REASONS
 from pipeline.priority import question_priority
 from webapp.catalog.models import Dataset
-from webapp.core.queueing import REDIS_DOWN
+from webapp.core.queueing import REDIS_DOWN, shared_connection
 from webapp.curation.models import Chain, Review, TeacherQuestion, ValidatorCalibration, Verdict
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def note_decision(dataset_id: int) -> None:
     """Count a decision in the dataset; every REFIT_EVERY-th queues a refresh. Best effort: Redis down never fails
     the decision already stored (the next refresh catches up)."""
     try:
-        if django_rq.get_connection("default").incr(f"sightsound:decisions:{dataset_id}") % REFIT_EVERY == 0:
+        if shared_connection().incr(f"sightsound:decisions:{dataset_id}") % REFIT_EVERY == 0:
             queue_refresh(dataset_id)
     except REDIS_DOWN:
         logger.warning("queue unreachable: review priorities of dataset %s not refreshed", dataset_id)
