@@ -130,3 +130,33 @@ def test_a_training_run_keeps_the_steps_per_second_its_attempt_measured() -> Non
     sink(45, 100, {"loss": 1.5})
     metrics = _fresh(run).progress_metrics
     assert metrics["steps_per_s"] > 0 and metrics["loss"] == 1.5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_handed_the_same_clip_jobs_process_each_clip_once(real_videos: Path) -> None:
+    """A job redelivered beside its original (same clip, same attempt) and two real workers taking them side by side:
+    the clip's claim (a conditional UPDATE from pending) lets exactly one decode and store it; the other does
+    nothing."""
+    from rq import Queue
+    from rq.registry import FinishedJobRegistry
+
+    call_command("import_avqa", str(ROOT / "tests/fixtures/annotations/avqa_real.json"), videos=str(real_videos),
+                 dataset="race", stdout=io.StringIO(), stderr=io.StringIO())
+    queue = django_rq.get_queue("default")
+    jobs = [queue.fetch_job(job_id) for job_id in queue.job_ids]
+    queue.empty()
+    queue.enqueue_many([Queue.prepare_data(CLIP_JOB, job.args, job_id=f"{job.id}{copy}")
+                        for job in jobs for copy in ("", "-copy")])  # each job next to its copy
+    workers = [start_worker("default") for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=600) == 0
+    finished = FinishedJobRegistry("default", connection=queue.connection, serializer=queue.serializer)
+    results = [(job.args[0], job.return_value()) for job in queue.job_class.fetch_many(
+        finished.get_job_ids(), connection=queue.connection, serializer=queue.serializer)]
+    assert len(results) == 2 * len(jobs) == 2 * Clip.objects.count()
+    assert sorted(clip for clip, result in results if result == "ready") == sorted(Clip.objects.values_list(
+        "pk", flat=True)), "a clip processed twice, or not at all"
+    # the other job was refused at the claim, before decoding anything ("superseded: clip …"), not merely kept
+    # from storing what it had decoded a second time
+    assert all(r == "ready" or r.startswith("superseded: clip") for _, r in results), results
+    assert set(Clip.objects.values_list("status", flat=True)) == {"ready"}

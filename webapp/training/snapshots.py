@@ -15,11 +15,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from pipeline.flags import FLAGS
 from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core import storage
+from webapp.core.bulk import insert_rows
 from webapp.core.failpoints import failpoint
 from webapp.curation.flags import with_flag, without_flags
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 500
 FILTER_KEYS = ("split", "question_type", "verdict_label")
+ChainRow = tuple[int, int, str, int]  # a chain as freezing reads it: id, question id, text, version
 
 
 # --- launching ----------------------------------------------------------------------------------------------
@@ -93,7 +95,8 @@ def flagged_out(snapshot: DatasetSnapshot) -> dict[str, Any]:
 def freeze(snapshot: DatasetSnapshot, on_batch: Any = None) -> int:
     """Write the SnapshotItems in batches; resumable: the last question frozen is redone, earlier ones kept.
 
-    Memory holds one batch of chains (and their reviews) at a time, whatever the number of chains.
+    Memory holds one batch of chain rows (plain tuples, not model instances) at a time, whatever the number of
+    chains, and the queries are a fixed few per batch.
     """
     items = SnapshotItem.objects.filter(snapshot=snapshot)
     last_q = items.aggregate(q=Max("chain__question_id"))["q"]
@@ -105,12 +108,12 @@ def freeze(snapshot: DatasetSnapshot, on_batch: Any = None) -> int:
     cap = snapshot.max_chains_per_question
     done = items.count()
     per_question = (None, 0)
-    batch: list[Chain] = []
-    for chain in chains.only("id", "question_id", "text", "version").iterator(chunk_size=2000):
-        per_question = (chain.question_id, per_question[1] + 1 if per_question[0] == chain.question_id else 1)
+    batch: list[ChainRow] = []
+    for row in chains.values_list("id", "question_id", "text", "version").iterator(chunk_size=2000):
+        per_question = (row[1], per_question[1] + 1 if per_question[0] == row[1] else 1)
         if cap and per_question[1] > cap:
             continue
-        batch.append(chain)
+        batch.append(row)
         if len(batch) >= BATCH:
             done += _write_batch(snapshot, batch)
             if on_batch is not None and on_batch(done) is False:
@@ -152,18 +155,27 @@ def frozen_label_questions(snapshot: DatasetSnapshot) -> QuerySet[Question]:
     return (Question.objects.filter(pk__in=frozen.values("question_id")).select_related("clip").order_by("id"))
 
 
-def _write_batch(snapshot: DatasetSnapshot, chains: list[Chain]) -> int:
-    """Current text of each chain (its newest edit still in force), from one query for the batch's reviews."""
+def _write_batch(snapshot: DatasetSnapshot, chains: list[ChainRow] | list[Chain]) -> int:
+    """Current text of each chain (rows of id, question, text, version, or chains): its newest edit in force.
+
+    Only an edit or a ruling can change the text, so only the histories of the batch's chains that have one are
+    read (one query): most accepted chains were accepted as they were and keep the teacher's text."""
     if not chains:
         return 0
+    rows_in = [c if isinstance(c, tuple) else (c.pk, c.question_id, c.text, c.version) for c in chains]
+    ids = [pk for pk, *_ in rows_in]
+    touched = Review.objects.filter(chain_id__in=ids, action__in=(Review.Action.EDIT, Review.Action.ADJUDICATE))
     reviews: dict[int, list[Review]] = {}
-    for review in (Review.objects.filter(chain_id__in=[c.pk for c in chains]).select_related("revision")
+    for review in (Review.objects.filter(chain_id__in=touched.values("chain_id")).select_related("revision")
                    .order_by("chain_id", "chain_version")):
         reviews.setdefault(review.chain_id, []).append(review)
-    rows = [SnapshotItem(snapshot=snapshot, chain=c, text=chain_state(c, reviews.get(c.pk, [])).text,
-                         chain_version=c.version) for c in chains]
+    rows = [(snapshot.pk, pk, version,
+             chain_state(Chain(pk=pk, text=text, version=version), reviews[pk]).text if pk in reviews else text)
+            for pk, _qid, text, version in rows_in]
+    # COPY on PostgreSQL (no model instances, no insert compiler): a resumed build deleted the last question it
+    # froze and the fence keeps a superseded attempt out, so no item is ever written twice
     with snapshot.fence():  # only the build's latest attempt writes
-        SnapshotItem.objects.bulk_create(rows, ignore_conflicts=True)
+        insert_rows(SnapshotItem, ("snapshot_id", "chain_id", "chain_version", "text"), rows)
     failpoint("snapshot.batch")
     chains.clear()
     return len(rows)
@@ -187,8 +199,7 @@ def provenance(snapshot: DatasetSnapshot) -> dict[str, Any]:
                 .order_by("validator", "validator_version", "label"))
     validator_runs = GenerationRun.objects.filter(pk__in=of_record.values("run_id")).order_by("pk")
     reviews = Review.objects.filter(chain_id__in=chain_ids)
-    edited = sum(1 for text, original in items.values_list("text", "chain__text").iterator(chunk_size=2000)
-                 if text != original)
+    edited = items.exclude(text=F("chain__text")).count()  # counted in the database, not row by row here
     return {
         "teacher_runs": teacher_runs,
         "flags": flagged_out(snapshot),
@@ -264,11 +275,12 @@ def hallucination_rejections(snapshot: DatasetSnapshot) -> Iterator[dict[str, An
 
 def question_records(questions: QuerySet[Question]) -> Iterator[dict[str, Any]]:
     """Export records of questions alone (no chain): label-only rows and evaluation items (clip selected)."""
-    for q in questions.iterator(chunk_size=2000):
-        yield {"question_id": q.pk, "question": q.text, "choices": q.choices, "answer_index": q.answer_index,
-               "answer_text": q.answer_text, "split": q.split, "question_type": q.question_type,
-               "question_relation": q.question_relation, "category": q.category, "audio_path": q.clip.audio_path,
-               "sub_category": q.sub_category, "difficulty": q.difficulty}
+    fields = {"question_id": "pk", "question": "text", "choices": "choices", "answer_index": "answer_index",
+              "answer_text": "answer_text", "split": "split", "question_type": "question_type",
+              "question_relation": "question_relation", "category": "category", "audio_path": "clip__audio_path",
+              "sub_category": "sub_category", "difficulty": "difficulty"}
+    for row in questions.values_list(*fields.values()).iterator(chunk_size=2000):  # rows, not model instances
+        yield dict(zip(fields, row, strict=True))
 
 
 def playable_questions(dataset_id: int) -> QuerySet[Question]:
