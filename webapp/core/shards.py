@@ -119,12 +119,11 @@ class Shard(Tracked):
             roll_up(self.run)
 
 
-def _merge(metrics: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """The run's metrics from its shards': counts add up, rates add up over the shards running (all, when none
-    is), means are averaged; other values are per shard and left out."""
-    running = [m for status, m in metrics if status == RunStatus.RUNNING] or [m for _, m in metrics]
+def _merge(metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's metrics from its shards': counts add up; rates and means are averaged, so a rate stays per worker
+    (what the launch form's estimate per worker class reads), however many workers ran; other values are left out."""
     merged: dict[str, Any] = {}
-    for _, m in metrics:
+    for m in metrics:
         for key, value in m.items():
             if isinstance(value, dict):
                 inner = merged.setdefault(key, {})
@@ -132,10 +131,8 @@ def _merge(metrics: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                     inner[k] = inner.get(k, 0) + v
             elif isinstance(value, int | float) and not key.endswith(("_per_s", "_mean")):
                 merged[key] = merged.get(key, 0) + value
-    for key in {k for m in running for k in m if k.endswith("_per_s")}:
-        merged[key] = round(sum(m.get(key, 0) for m in running), 3)
-    for key in {k for _, m in metrics for k in m if k.endswith("_mean")}:
-        values = [m[key] for _, m in metrics if key in m]
+    for key in {k for m in metrics for k in m if k.endswith(("_per_s", "_mean"))}:
+        values = [m[key] for m in metrics if key in m]
         merged[key] = round(sum(values) / len(values), 3)
     return merged
 
@@ -145,7 +142,7 @@ def roll_up(run: Any) -> None:
     shards = run.shard_set()
     rows = list(shards.values_list("status", "progress_done", "progress_total", "progress_metrics"))
     done, total = sum(r[1] for r in rows), sum(r[2] for r in rows)
-    metrics = {**_merge([(r[0], r[3]) for r in rows]), "shards": len(rows),
+    metrics = {**_merge([r[3] for r in rows]), "shards": len(rows),
                "shards_done": sum(r[0] == RunStatus.SUCCEEDED for r in rows)}
     type(run).objects.filter(pk=run.pk).update(progress_done=done, progress_total=total, progress_metrics=metrics)
     run.progress_done, run.progress_total, run.progress_metrics = done, total, metrics
@@ -198,7 +195,7 @@ class Sharded:
         return cancelled
 
 
-def close(run: Any, settle: Callable[[], None] | None = None) -> bool:
+def close(run: Any, settle: Callable[[], object] | None = None) -> bool:
     """Mark the run succeeded if it is running and no shard is unfinished, with `settle` in the same transaction.
     One conditional UPDATE: of shards ending together, exactly one closes the run (the others find it closed)."""
     shard_model = run.shard_set().model

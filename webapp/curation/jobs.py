@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 
 from pipeline.media import load_frames, read_audio
@@ -56,15 +57,17 @@ def generation_shard_job(shard_id: int, attempt: int) -> str:
 
 
 def _succeed(run: GenerationRun, part: Part, settle: Callable[[], object] | None) -> bool:
-    """Mark the part succeeded and, for a shard, close the run if it was the last; `settle` runs in the transaction
-    that marks the run succeeded, once. True when the run succeeded."""
+    """Mark the part succeeded and, for a shard, close the run if it was the last; `settle` (database writes only)
+    runs in the transaction that marks the run succeeded, once. True when the run succeeded."""
     if isinstance(part, GenerationShard):
         return part.mark_succeeded() and shards.close(run, settle)
+    if settle is None:
+        return run.mark_succeeded()
     with run.fence():
         if not run.mark_succeeded():
+            transaction.set_rollback(True)
             return False
-        if settle is not None:
-            settle()
+        settle()
     return True
 
 
@@ -128,9 +131,8 @@ def _teach(run: GenerationRun, part: Part) -> str:
         part.mark_failed(exc)
         raise
     part.report_progress(total, total)
-    validators = run.question_filter.get("validate_after")
-    _succeed(run, part, validators and (lambda: launch_validation(
-        run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)))
+    if _succeed(run, part, None) and (validators := run.question_filter.get("validate_after")):
+        launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
     return "succeeded"
 
 
