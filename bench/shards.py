@@ -49,13 +49,15 @@ def _pin(core: int) -> Any:
     return pin
 
 
-def _drain(n_workers: int, env: dict[str, str]) -> float:
-    """Start `n_workers` burst workers, each pinned to its own core; wait for all; their CPU seconds."""
+def _drain(n_workers: int, env: dict[str, str], log: Path) -> float:
+    """Start `n_workers` burst workers, each pinned to its own core, logging to `log`; wait for all; their CPU
+    seconds."""
     cores = sorted(os.sched_getaffinity(0))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    procs = [subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=_pin(cores[i % len(cores)])) for i in range(n_workers)]
+    with log.open("a") as out:
+        procs = [subprocess.Popen([sys.executable, "manage.py", "rqworker", "gpu", "--burst"], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pin(cores[i % len(cores)]))
+                 for i in range(n_workers)]
     for p in procs:
         p.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -70,10 +72,13 @@ def _round(args: argparse.Namespace, n_workers: int, env: dict[str, str], datase
                              "prompt_version": "teacher-v1", "k": args.k, "temperature": 1.0, "top_p": 0.95,
                              "max_new_tokens": args.new_tokens, "seed": 0, "majority_only": False,
                              "limit": args.questions}, None)
-    cpu = _drain(n_workers, env)
+    log = Path(env["MEDIA_ROOT"]).parent / "workers.log"
+    cpu = _drain(n_workers, env, log)
     run = GenerationRun.objects.get(pk=run.pk)
     if run.status != "succeeded":
-        raise SystemExit(f"run {run.pk} ended {run.status}: {run.error[-2000:]}")
+        shards = list(run.shards.values_list("index", "status", "error"))
+        raise SystemExit(f"run {run.pk} ended {run.status}: {run.error[-2000:]}\nshards: {shards}\n"
+                         f"workers' log:\n{log.read_text()[-6000:]}")
     seconds = (run.finished_at - run.started_at).total_seconds()
     busy = sum((s.finished_at - s.started_at).total_seconds() for s in run.shards.all())
     return {"workers": n_workers, "shards": run.shards.count(), "questions": run.progress_total,
