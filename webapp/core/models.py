@@ -45,9 +45,11 @@ class Superseded(Exception):
     nothing more. Jobs catch it and end quietly: the run's status belongs to whoever superseded them."""
 
 
-class Run(models.Model):
+class Tracked(models.Model):
+    """What a run and a shard of a run share: a status moved by guarded transitions, progress, and the attempt
+    number that fences the writes of its jobs."""
+
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
@@ -58,14 +60,6 @@ class Run(models.Model):
     attempt = models.PositiveIntegerField(
         default=0, help_text="Fencing token: the number of the latest queued job; only that job may act on the run."
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    # The RQ job that carries the run out, named by dotted path ("package.module.function"): the worker imports
-    # it, so the modules that launch runs never import the jobs (jobs import them, never the other way round).
-    job_path: ClassVar[str] = ""
-    job_timeout: ClassVar[int] = 24 * 3600
 
     class Meta:
         abstract = True
@@ -103,6 +97,55 @@ class Run(models.Model):
             self.attempt = loaded
         return claimed
 
+    def mark_succeeded(self) -> bool:
+        return self._transition(
+            (RunStatus.RUNNING,), status=RunStatus.SUCCEEDED, finished_at=timezone.now()
+        )
+
+    def mark_failed(self, exc: BaseException | str) -> bool:
+        text = exc if isinstance(exc, str) else "".join(traceback.format_exception(exc))
+        return self._transition(ACTIVE_STATUSES, status=RunStatus.FAILED, finished_at=timezone.now(), error=text)
+
+    def mark_cancelled(self) -> bool:
+        return self._transition(ACTIVE_STATUSES, status=RunStatus.CANCELLED, finished_at=timezone.now())
+
+    @contextmanager
+    def fence(self) -> Iterator[None]:
+        """A transaction in which this attempt's writes land only while it is still the run's latest attempt.
+
+        The guard is an UPDATE of the run's own row, so it holds the row lock (PostgreSQL) or the write lock
+        (SQLite) until commit: a resume waits for the batch, and a superseded attempt's batch never lands after
+        it. A cancelled attempt may still write its last batch; `should_stop` is how it learns to stop.
+        """
+        with transaction.atomic():
+            if not type(self).objects.filter(pk=self.pk, attempt=self.attempt).update(attempt=F("attempt")):
+                raise Superseded(f"{self._meta.verbose_name} {self.pk}: attempt {self.attempt} was superseded")
+            yield
+
+    def report_progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
+        """Store progress on the row (the UI reads the database only, never RQ); a superseded attempt's is dropped."""
+        fields: dict[str, Any] = {"progress_done": done, "progress_total": total}
+        if metrics:
+            fields["progress_metrics"] = {**self.progress_metrics, **metrics}
+        type(self).objects.filter(pk=self.pk, attempt=self.attempt).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class Run(Tracked):
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    # The RQ job that carries the run out, named by dotted path ("package.module.function"): the worker imports
+    # it, so the modules that launch runs never import the jobs (jobs import them, never the other way round).
+    job_path: ClassVar[str] = ""
+    job_timeout: ClassVar[int] = 24 * 3600
+
+    class Meta:
+        abstract = True
+
     def carry_out(self, attempt: int, work: Callable[[], str], job_id: str = "") -> str:
         """A job's frame: claim the run as `attempt`, do the work, and end quietly once superseded."""
         if not self.mark_running(job_id, attempt=attempt):
@@ -122,18 +165,6 @@ class Run(models.Model):
             type(self).objects.filter(pk=self.pk).update(worker_class=worker_class())
             self.worker_class = worker_class()
 
-    def mark_succeeded(self) -> bool:
-        return self._transition(
-            (RunStatus.RUNNING,), status=RunStatus.SUCCEEDED, finished_at=timezone.now()
-        )
-
-    def mark_failed(self, exc: BaseException | str) -> bool:
-        text = exc if isinstance(exc, str) else "".join(traceback.format_exception(exc))
-        return self._transition(ACTIVE_STATUSES, status=RunStatus.FAILED, finished_at=timezone.now(), error=text)
-
-    def mark_cancelled(self) -> bool:
-        return self._transition(ACTIVE_STATUSES, status=RunStatus.CANCELLED, finished_at=timezone.now())
-
     def requeue(self) -> bool:
         """A failed or cancelled run goes back to the queue; its job skips (or resumes from) the work stored."""
         return self._transition((RunStatus.FAILED, RunStatus.CANCELLED), status=RunStatus.QUEUED,
@@ -146,19 +177,6 @@ class Run(models.Model):
         if row is None or row[0] != self.attempt:
             raise Superseded(f"{self._meta.verbose_name} {self.pk}: attempt {self.attempt} was superseded")
         return row[1] != RunStatus.RUNNING
-
-    @contextmanager
-    def fence(self) -> Iterator[None]:
-        """A transaction in which this attempt's writes land only while it is still the run's latest attempt.
-
-        The guard is an UPDATE of the run's own row, so it holds the row lock (PostgreSQL) or the write lock
-        (SQLite) until commit: a resume waits for the batch, and a superseded attempt's batch never lands after
-        it. A cancelled attempt may still write its last batch; `should_stop` is how it learns to stop.
-        """
-        with transaction.atomic():
-            if not type(self).objects.filter(pk=self.pk, attempt=self.attempt).update(attempt=F("attempt")):
-                raise Superseded(f"{self._meta.verbose_name} {self.pk}: attempt {self.attempt} was superseded")
-            yield
 
     # --- queueing: each kind of run says which job, queue and job id it gets ----------------------------------
     def job_name(self) -> str:
@@ -185,15 +203,23 @@ class Run(models.Model):
         queueing.check_reachable(self.job_queue())
         type(self).objects.filter(pk=self.pk).update(attempt=F("attempt") + 1)
         self.attempt = type(self).objects.values_list("attempt", flat=True).get(pk=self.pk)
-        job_id = self.job_id()
-        type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id)
-        self.rq_job_id = job_id
+        self.queue_jobs()
+
+    def queue_jobs(self) -> None:
+        """The attempt's job (a run split into shards queues one per unfinished shard instead: shards.py)."""
+        self.submit(self, self.job_name(), self.job_id(), self.job_description())
+
+    def submit(self, target: Tracked, func: str, job_id: str, description: str | None) -> None:
+        """Store `job_id` on `target` (this run, or one of its shards) and queue `func(target.pk, target.attempt)`
+        on the run's queue when the transaction commits."""
+        type(target).objects.filter(pk=target.pk).update(rq_job_id=job_id)
+        target.rq_job_id = job_id
         queue = django_rq.get_queue(self.job_queue())
-        func, run_id, attempt = self.job_name(), self.pk, self.attempt
+        args = (target.pk, target.attempt)
         options: dict[str, Any] = {"job_id": job_id, "job_timeout": self.job_timeout, **queueing.job_ttls()}
-        if (description := self.job_description()) is not None:
+        if description is not None:
             options["description"] = description
-        transaction.on_commit(lambda: queueing.enqueue_or_fail(self, queue, func, (run_id, attempt), options))
+        transaction.on_commit(lambda: queueing.enqueue_or_fail(target, queue, func, args, options))
 
     def resume(self) -> bool:
         """Requeue a failed or cancelled run and queue its job again, both or neither."""
@@ -202,12 +228,3 @@ class Run(models.Model):
                 return False
             self.enqueue()
         return True
-
-    def report_progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
-        """Store progress on the row (the UI reads the database only, never RQ); a superseded attempt's is dropped."""
-        fields: dict[str, Any] = {"progress_done": done, "progress_total": total}
-        if metrics:
-            fields["progress_metrics"] = {**self.progress_metrics, **metrics}
-        type(self).objects.filter(pk=self.pk, attempt=self.attempt).update(**fields)
-        for name, value in fields.items():
-            setattr(self, name, value)

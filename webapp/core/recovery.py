@@ -17,7 +17,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
-from webapp.core.models import ACTIVE_STATUSES, Run
+from webapp.core import shards
+from webapp.core.models import ACTIVE_STATUSES, Run, Tracked
 from webapp.core.queueing import REDIS_DOWN, QueueUnreachable
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,14 @@ def job_is_alive(job_id: str) -> bool:
     return status not in _DEAD
 
 
-def fail_if_orphaned(run: Run) -> bool:
-    """Mark an active run failed when its RQ job no longer exists or has died; cheap enough for a page view."""
-    if run.status not in ACTIVE_STATUSES or not run.rq_job_id or job_is_alive(run.rq_job_id):
+def fail_if_orphaned(run: Tracked) -> bool:
+    """Mark an active run failed when its RQ job no longer exists or has died; cheap enough for a page view. A run
+    split into shards asks about each active shard's job: a dead one fails its shard, and so the run."""
+    if run.status not in ACTIVE_STATUSES:
+        return False
+    if isinstance(run, Run) and (parts := shards.active(run)):
+        return any([fail_if_orphaned(part) for part in parts])  # a list: every dead shard is failed
+    if not run.rq_job_id or job_is_alive(run.rq_job_id):
         return False
     return run.mark_failed(DEAD_WORKER_MESSAGE)
 
@@ -66,8 +72,9 @@ def queue_answers_for(run: Run) -> bool:
     return True
 
 
-def _run_models() -> list[type[Run]]:
-    return [m for m in apps.get_models() if issubclass(m, Run)]
+def _run_models() -> list[type[Tracked]]:
+    """Every kind of run, and of shard: a shard's job is asked about on its own, its run has none."""
+    return [m for m in apps.get_models() if issubclass(m, Run | shards.Shard)]
 
 
 def recover() -> RecoveryReport:

@@ -11,22 +11,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 
 from pipeline.media import load_frames, read_audio
-from webapp.catalog.models import Clip, Dataset, Question
-from webapp.core import storage
+from webapp.catalog.models import Dataset, Question
+from webapp.core import shards, storage
 from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.text import db_safe, db_safe_json
-from webapp.curation.flags import flag_run
-from webapp.curation.models import Chain, GenerationRun, TeacherQuestion, Verdict
-from webapp.curation.record import succeed_validation, verdict_counts
+from webapp.curation.flags import flag, flag_run
+from webapp.curation.models import Chain, GenerationRun, GenerationShard, TeacherQuestion, Verdict
+from webapp.curation.record import keep_verdicts_of_record, verdict_counts
 from webapp.curation.runs import launch_validation, policy_settings, server_policy
 
 if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
@@ -36,15 +37,38 @@ if TYPE_CHECKING:  # the stage module loads at run time only, inside the job
 logger = logging.getLogger(__name__)
 
 
-def _questions(run: GenerationRun) -> QuerySet[Question]:
-    qs = run.dataset.questions.filter(clip__status=Clip.Status.READY).select_related("clip").order_by("id")
-    if run.split:
-        qs = qs.filter(split=run.split)
-    if qtype := run.question_filter.get("question_type"):
-        qs = qs.filter(question_type=qtype)
-    if limit := run.question_filter.get("limit"):
-        qs = qs.filter(pk__in=list(qs.values_list("pk", flat=True)[:limit]))
-    return qs
+Part = GenerationRun | GenerationShard  # a whole run's job works on the run, a shard job on its question range
+
+
+def _narrow_args(part: Part, field: str) -> dict[str, int]:
+    """Filter arguments that keep a query to a shard's question range (`field`: the question id's path)."""
+    return part.in_range(field) if isinstance(part, GenerationShard) else {}
+
+
+def _narrow(qs: QuerySet, part: Part, field: str) -> QuerySet:
+    return qs.filter(**_narrow_args(part, field))
+
+
+def generation_shard_job(shard_id: int, attempt: int) -> str:
+    """One shard of a teacher or validation run (webapp/core/shards.py): the same work, on its question range."""
+    shard = GenerationShard.objects.select_related("run__dataset", "run__source_run").get(pk=shard_id)
+    work = _teach if shard.run.kind == GenerationRun.Kind.TEACHER else _validate
+    return shard.carry_out(attempt, lambda: work(shard.run, shard))
+
+
+def _succeed(run: GenerationRun, part: Part, settle: Callable[[], object] | None) -> bool:
+    """Mark the part succeeded and, for a shard, close the run if it was the last; `settle` (database writes only)
+    runs in the transaction that marks the run succeeded, once. True when the run succeeded."""
+    if isinstance(part, GenerationShard):
+        return part.mark_succeeded() and shards.close(run, settle)
+    if settle is None:
+        return run.mark_succeeded()
+    with run.fence():
+        if not run.mark_succeeded():
+            transaction.set_rollback(True)
+            return False
+        settle()
+    return True
 
 
 def _teacher_items(questions: QuerySet[Question]) -> Iterator[object]:
@@ -61,27 +85,28 @@ def _teacher_items(questions: QuerySet[Question]) -> Iterator[object]:
 
 def teacher_job(run_id: int, attempt: int) -> str:
     run = GenerationRun.objects.select_related("dataset").get(pk=run_id)
-    return run.carry_out(attempt, lambda: _teach(run))
+    return run.carry_out(attempt, lambda: _teach(run, run))
 
 
-def _teach(run: GenerationRun) -> str:
+def _teach(run: GenerationRun, part: Part) -> str:
     from pipeline.teacher import TeacherConfig, build_backend, generate_chains
 
     try:
-        questions = _questions(run)
+        questions = _narrow(run.teacher_questions(), part, "pk")
         total = questions.count()
-        done_ids = set(run.chains.values_list("question_id", flat=True).distinct())
+        chains = _narrow(run.chains.all(), part, "question_id")
+        done_ids = set(chains.values_list("question_id", flat=True).distinct())
         cfg = TeacherConfig.from_dict({**run.config, "backend_options": server_policy(
             run.config.get("backend", ""), run.config.get("backend_options") or {})})
         backend = build_backend(cfg)
         # Counters start from what earlier attempts stored, so a resumed run's page counts all its chains.
-        n_chains, n_kept = run.chains.count(), run.chains.filter(kept=True).count()
+        n_chains, n_kept = chains.count(), chains.filter(kept=True).count()
         done, started, new_chains = len(done_ids), time.monotonic(), 0
         agreement: list[float] = []
         try:
             for result in generate_chains(cfg, _teacher_items(questions), backend,
                                           skip_ids={str(pk) for pk in done_ids}):
-                rows = store_question_chains(run, result)
+                rows = store_question_chains(run, result, part)
                 failpoint("teacher.batch")
                 done += 1
                 n_chains += len(rows)
@@ -89,29 +114,29 @@ def _teach(run: GenerationRun) -> str:
                 n_kept += sum(r.kept for r in rows)
                 agreement.append(result.agreement)
                 elapsed = max(time.monotonic() - started, 1e-6)
-                run.report_progress(done, total, {
+                part.report_progress(done, total, {
                     "chains": n_chains, "kept": n_kept, "chains_per_s": round(new_chains / elapsed, 3),
                     "agreement_mean": round(sum(agreement) / len(agreement), 3),
                 })
-                if run.should_stop():
-                    logger.info("teacher run %s stopped after %s questions", run.pk, done)
-                    flag_run(run.pk)  # the chains it kept are reviewable: flag them too
+                if part.should_stop():
+                    logger.info("%s stopped after %s questions", part, done)
+                    flag(chains)  # the chains it kept are reviewable: flag them too
                     return "cancelled"
         finally:
             backend.close()  # also on cancel and errors: a GPU worker may load another model next
-        flag_run(run.pk)
+        flag(chains)
     except Superseded:
         raise
     except Exception as exc:
-        run.mark_failed(exc)
+        part.mark_failed(exc)
         raise
-    run.report_progress(total, total)
-    if run.mark_succeeded() and (validators := run.question_filter.get("validate_after")):
+    part.report_progress(total, total)
+    if _succeed(run, part, None) and (validators := run.question_filter.get("validate_after")):
         launch_validation(run, validators, settings.VALIDATOR_MODEL, include_dropped=False, user=run.created_by)
     return "succeeded"
 
 
-def store_question_chains(run: GenerationRun, result: QuestionChains) -> list[Chain]:
+def store_question_chains(run: GenerationRun, result: QuestionChains, part: Part | None = None) -> list[Chain]:
     """Write one question's selected chains and its agreement, fenced; teacher runs and chain imports both do."""
     rows = [
         Chain(run=run, question_id=int(result.item_id), sample_index=c.sample_index, text=db_safe(c.text),
@@ -121,7 +146,7 @@ def store_question_chains(run: GenerationRun, result: QuestionChains) -> list[Ch
               finish_reason=c.finish_reason, logprob=c.logprob)
         for c in result.chains
     ]
-    with run.fence():
+    with (part or run).fence():
         Chain.objects.bulk_create(rows, ignore_conflicts=True)
         TeacherQuestion.objects.bulk_create([_question_stats(run, result)], ignore_conflicts=True)
     return rows
@@ -137,10 +162,8 @@ def _question_stats(run: GenerationRun, result: QuestionChains) -> TeacherQuesti
     )
 
 
-def _validation_chains(run: GenerationRun) -> QuerySet[Chain]:
-    chains = Chain.objects.filter(run=run.source_run).select_related("question", "question__clip")
-    if not run.config.get("include_dropped"):
-        chains = chains.filter(kept=True)
+def _validation_chains(run: GenerationRun, part: Part) -> QuerySet[Chain]:
+    chains = _narrow(run.chains_to_validate(), part, "question_id").select_related("question", "question__clip")
     return chains.exclude(verdicts__run=run).order_by("question__clip_id", "question_id", "sample_index")
 
 
@@ -161,23 +184,23 @@ def _validation_items(chains: QuerySet[Chain]) -> Iterator[object]:
 
 def validation_job(run_id: int, attempt: int) -> str:
     run = GenerationRun.objects.select_related("source_run").get(pk=run_id)
-    return run.carry_out(attempt, lambda: _validate(run))
+    return run.carry_out(attempt, lambda: _validate(run, run))
 
 
-def _validate(run: GenerationRun) -> str:
+def _validate(run: GenerationRun, part: Part) -> str:
     from pipeline.validate import ValidationConfig, validate_chains
 
     try:
-        chains = _validation_chains(run)
-        total = Chain.objects.filter(run=run.source_run).count() if run.config.get("include_dropped") else \
-            Chain.objects.filter(run=run.source_run, kept=True).count()
+        chains = _validation_chains(run, part)
+        total = _narrow(run.chains_to_validate(), part, "question_id").count()
         done = total - chains.count()
         cfg = ValidationConfig(validators=run.config["validators"], judge_model=run.config.get("judge_model") or None,
                                judge_backend=run.config.get("judge_backend") or "transformers",
                                judge_backend_options=server_policy(run.config.get("judge_backend") or "",
                                                                    run.config.get("judge_backend_options") or {}),
                                **policy_settings(run.config))
-        counts = verdict_counts(run)  # earlier attempts' verdicts count too: the page shows the run's, not the job's
+        # earlier attempts' verdicts count too: the page shows the run's (or shard's), not the job's
+        counts = verdict_counts(run, **_narrow_args(part, "chain__question_id"))
         batch: list[Verdict] = []
         rate = _Rate()  # this attempt's chains/s, kept with the run: the next launch form estimates from it
         for chain_id, verdicts in validate_chains(cfg, _validation_items(chains)):
@@ -192,18 +215,18 @@ def _validate(run: GenerationRun) -> str:
             rate.tick()
             failpoint("validation.item")
             if len(batch) >= 50:
-                _flush(batch, run, done, total, counts, rate)
-                if run.should_stop():
+                _flush(batch, run, part, done, total, counts, rate)
+                if part.should_stop():
                     return "cancelled"
             else:  # progress per chain, not per batch of 50: a slow judge still shows it moving
-                run.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
-        _flush(batch, run, done, total, counts, rate)
+                part.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
+        _flush(batch, run, part, done, total, counts, rate)
     except Superseded:
         raise
     except Exception as exc:
-        run.mark_failed(exc)
+        part.mark_failed(exc)
         raise
-    if succeed_validation(run):  # its verdicts become the chains' verdicts of record
+    if _succeed(run, part, lambda: keep_verdicts_of_record(run)):  # its verdicts become the chains' of record
         _rank_for_review(run)
     return "succeeded"
 
@@ -232,12 +255,12 @@ class _Rate:
         return {"chains_per_s": round(self.n / max(time.monotonic() - self.started, 1e-6), 3)} if self.n else {}
 
 
-def _flush(batch: list[Verdict], run: GenerationRun, done: int, total: int, counts: dict[str, int],
+def _flush(batch: list[Verdict], run: GenerationRun, part: Part, done: int, total: int, counts: dict[str, int],
            rate: _Rate) -> None:
-    with run.fence():
+    with part.fence():
         Verdict.objects.bulk_create(batch, ignore_conflicts=True)
     batch.clear()
-    run.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
+    part.report_progress(done, total, {"verdicts": dict(counts), **rate.metrics()})
 
 
 # --------------------------------------------------------------------------------------- chain imports

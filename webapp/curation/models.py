@@ -12,15 +12,17 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from webapp.catalog.models import Dataset, Question
+from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core.models import Run
+from webapp.core.shards import Shard, Sharded
 from webapp.core.text import model_name
 
 
-class GenerationRun(Run):
+class GenerationRun(Sharded, Run):
     class Kind(models.TextChoices):
         TEACHER = "teacher", "Teacher chains"
         VALIDATION = "validation", "Validation"
@@ -93,6 +95,37 @@ class GenerationRun(Run):
     def job_description(self) -> str:
         return f"{self.get_kind_display()} run {self.pk}"
 
+    def teacher_questions(self) -> QuerySet[Question]:
+        """The questions a teacher run asks, in id order: its dataset's with a ready clip, narrowed by its filter."""
+        qs = self.dataset.questions.filter(clip__status=Clip.Status.READY).select_related("clip").order_by("id")
+        if self.split:
+            qs = qs.filter(split=self.split)
+        if qtype := self.question_filter.get("question_type"):
+            qs = qs.filter(question_type=qtype)
+        if limit := self.question_filter.get("limit"):
+            qs = qs.filter(pk__in=list(qs.values_list("pk", flat=True)[:limit]))
+        return qs
+
+    def chains_to_validate(self) -> QuerySet[Chain]:
+        """A validation run's chains: its source run's kept ones (every one, if it includes the dropped)."""
+        chains = Chain.objects.filter(run=self.source_run_id)
+        return chains if self.config.get("include_dropped") else chains.filter(kept=True)
+
+    # --- shards (webapp/core/shards.py): teacher and validation runs split by question ranges
+    def shard_units(self) -> list[tuple[int, int]] | None:
+        if self.kind == self.Kind.TEACHER:
+            return [(pk, 1) for pk in self.teacher_questions().values_list("pk", flat=True)]
+        if self.kind == self.Kind.VALIDATION:
+            rows = self.chains_to_validate().values_list("question_id").annotate(n=Count("id")).order_by("question_id")
+            return list(rows)  # type: ignore[arg-type]
+        return None
+
+    def shard_set(self) -> QuerySet[GenerationShard]:
+        return self.shards.all()
+
+    def new_shard(self, index: int, lo: int, hi: int, units: int) -> GenerationShard:
+        return GenerationShard(run=self, index=index, lo=lo, hi=hi, progress_total=units)
+
 
 class Chain(models.Model):
     class Decision(models.TextChoices):
@@ -151,6 +184,17 @@ class Chain(models.Model):
 
     def __str__(self) -> str:
         return f"chain {self.run_id}/{self.question_id}/{self.sample_index}"
+
+
+class GenerationShard(Shard):
+    """One question range of a teacher or validation run, carried out by its own job (webapp/core/shards.py)."""
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="shards")
+    job_path = "webapp.curation.jobs.generation_shard_job"
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="generation_shard_unique_index")]
 
 
 class TeacherQuestion(models.Model):

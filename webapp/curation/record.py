@@ -10,7 +10,6 @@ Older verdicts stay as history.
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from webapp.curation.models import Chain, GenerationRun, Verdict
@@ -26,9 +25,10 @@ def _deciding_verdicts(run: GenerationRun) -> QuerySet[Verdict]:
     return Verdict.objects.filter(chain=OuterRef("pk"), run=run, validator=deciding_validator(run))
 
 
-def verdict_counts(run: GenerationRun) -> dict[str, int]:
-    """The run's deciding verdicts by label, from the database: every attempt's, not only the latest one's."""
-    rows = (Verdict.objects.filter(run=run, validator=deciding_validator(run)).values_list("label")
+def verdict_counts(run: GenerationRun, **within: int) -> dict[str, int]:
+    """The run's deciding verdicts by label, from the database: every attempt's, not only the latest one's
+    (`within`: filter arguments that keep it to a shard's chains)."""
+    rows = (Verdict.objects.filter(run=run, validator=deciding_validator(run), **within).values_list("label")
             .annotate(n=Count("id")).order_by())
     return dict(rows)  # type: ignore[arg-type]
 
@@ -38,16 +38,6 @@ def keep_verdicts_of_record(run: GenerationRun) -> int:
     deciding = _deciding_verdicts(run)
     return (Chain.objects.filter(run=run.source_run_id).filter(Exists(deciding))
             .update(verdict=Subquery(deciding.values("pk")[:1])))
-
-
-def succeed_validation(run: GenerationRun) -> bool:
-    """Mark the run succeeded and make its verdicts the chains' record, both or neither (inside the run's fence)."""
-    with run.fence():
-        keep_verdicts_of_record(run)
-        if not run.mark_succeeded():
-            transaction.set_rollback(True)
-            return False
-    return True
 
 
 def with_verdict(chains: QuerySet[Chain], label: str) -> QuerySet[Chain]:

@@ -142,6 +142,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     validation = run.kind == GenerationRun.Kind.VALIDATION
     return render(request, page_or_partial(request, "curation/run_detail.html", "run-status"),
                   {"run": run, "queue_unreachable": not answered, "judge_is_student": judge_is_student(run),
+                   "shards": list(run.shards.all()),
                    "policy": policy_in_force(run), "selection": selection(run), "notice": run_notice(run),
                    "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None,
                    "progress_label": progress_in_words(run),

@@ -1,0 +1,149 @@
+"""Teacher and validation runs split into shard jobs (webapp/core/shards.py), on the tiny models and real RQ workers."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.test import Client
+
+from tests.webapp.test_teacher_runs import _launch, _no_duplicates, avqa, tiny_models  # noqa: F401
+from webapp.catalog.models import Dataset
+from webapp.core.models import Superseded
+from webapp.core.recovery import recover
+from webapp.core.shards import plan_ranges, roll_up
+from webapp.curation.models import Chain, GenerationRun, GenerationShard, Verdict
+from webapp.curation.runs import launch_validation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_it_plans_ranges_that_hold_every_question_exactly_once() -> None:
+    rng = random.Random(0)
+    for _ in range(200):
+        ids = sorted(rng.sample(range(1, 10_000), rng.randint(0, 300)))
+        units = [(pk, rng.randint(1, 8)) for pk in ids]
+        size = rng.randint(1, 50)
+        ranges = plan_ranges(units, size)
+        for pk, _n in units:
+            assert sum(lo <= pk < hi for lo, hi, _ in ranges) == 1
+        assert all(sum(lo <= pk < hi for pk in ids) <= size for lo, hi, _ in ranges)
+        assert sum(n for *_, n in ranges) == sum(n for _, n in units)
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # no id falls between two
+
+
+@pytest.fixture
+def three_shards(settings, admin_client: Client, avqa: Dataset,  # noqa: F811
+                 tiny_models: dict[str, Path]) -> GenerationRun:  # noqa: F811
+    settings.RUN_SHARD_QUESTIONS = 2
+    return _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], limit=6, validate_after="sound-events")
+
+
+def _shards(run: GenerationRun) -> list[GenerationShard]:
+    return list(GenerationShard.objects.filter(run=run).order_by("index"))
+
+
+def test_a_small_run_is_one_job_as_before(admin_client: Client, avqa: Dataset,  # noqa: F811
+                                          tiny_models: dict[str, Path]) -> None:  # noqa: F811
+    run = _launch(admin_client, avqa, tiny_models["tiny-qwen2_5-vl"], limit=4)
+    assert not GenerationShard.objects.filter(run=run).exists() and run.rq_job_id
+
+
+def test_a_run_of_three_shards_ends_succeeded_with_every_chain_once_and_validation_chained_once(
+        three_shards: GenerationRun, admin_client: Client, run_worker) -> None:
+    run = three_shards
+    shards = _shards(run)
+    assert len(shards) == 3 and not run.rq_job_id and all(s.rq_job_id and s.attempt == 1 for s in shards)
+    assert [s.progress_total for s in shards] == [2, 2, 2]
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert Chain.objects.filter(run=run).count() == 6 * 3
+    _no_duplicates(run)
+    assert all(s.status == "succeeded" and s.progress_done == s.progress_total == 2 for s in _shards(run))
+    assert run.progress_done == run.progress_total == 6
+    assert run.progress_metrics["chains"] == 18 and run.progress_metrics["shards_done"] == 3
+    chained = GenerationRun.objects.get(source_run=run)  # exactly one, launched by the last shard
+    # The tiny teacher keeps few chains; judging the dropped ones too gives a validation run of three shards.
+    validation = launch_validation(run, "sound-events", "", include_dropped=True, user=None)
+    assert validation.shards.count() == 3
+    run_worker("default")
+    chained.refresh_from_db()
+    validation.refresh_from_db()
+    assert chained.status == validation.status == "succeeded", chained.error + validation.error
+    chains = Chain.objects.filter(run=run)
+    assert Verdict.objects.filter(run=validation).values("chain").distinct().count() == chains.count()
+    assert chains.filter(verdict__run=validation).count() == 18  # its verdicts became the record when it closed
+    page = admin_client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="shards"' in page and page.count('<tr id="shard-') == 3
+
+
+def test_a_killed_shard_resumes_alone_and_a_stale_attempt_cannot_write(three_shards: GenerationRun,
+                                                                         admin_client: Client, run_worker) -> None:
+    run = three_shards
+    killed = _shards(run)[1]
+    django_rq.get_queue("gpu").fetch_job(killed.rq_job_id).delete()  # its worker died with it: the job is gone
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "running"  # two shards done, one never will be
+    assert recover().runs_failed == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "shard 1" in run.error
+    before = dict(Chain.objects.filter(run=run).values_list("pk", "created_at"))
+    assert len(before) == 4 * 3 and not GenerationRun.objects.filter(source_run=run).exists()
+    assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302
+    assert [(s.status, s.attempt) for s in _shards(run)] == [("succeeded", 1), ("queued", 2), ("succeeded", 1)]
+    with pytest.raises(Superseded), killed.fence():  # the dead attempt's writes are refused
+        pass
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    after = dict(Chain.objects.filter(run=run).values_list("pk", "created_at"))
+    assert len(after) == 6 * 3 and all(after[pk] == at for pk, at in before.items())  # the others' chains untouched
+    _no_duplicates(run)
+    assert GenerationRun.objects.filter(source_run=run).count() == 1
+
+
+def test_a_failed_shard_fails_the_run_while_the_others_finish(three_shards: GenerationRun, run_worker) -> None:
+    run = three_shards
+    broken = _shards(run)[0]
+    first = run.teacher_questions().filter(**broken.in_range("pk")).first()
+    first.clip.frame_paths = ["missing/frame.jpg"]  # its frames cannot be read: the shard raises
+    first.clip.save(update_fields=["frame_paths"])
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "failed" and "shard 0" in run.error
+    assert [s.status for s in _shards(run)] == ["failed", "succeeded", "succeeded"]
+    assert Chain.objects.filter(run=run).count() == 4 * 3
+
+
+def test_cancel_stops_every_shard(three_shards: GenerationRun, admin_client: Client, run_worker) -> None:
+    run = three_shards
+    assert admin_client.post(f"/runs/{run.pk}/cancel/").status_code == 302
+    assert [s.status for s in _shards(run)] == ["cancelled"] * 3
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "cancelled" and not Chain.objects.filter(run=run).exists()
+
+
+def test_a_running_shard_stops_once_the_run_is_cancelled(three_shards: GenerationRun) -> None:
+    shard = _shards(three_shards)[0]
+    assert shard.mark_running("job", attempt=1) and not shard.should_stop()
+    GenerationRun.objects.filter(pk=three_shards.pk).update(status="running")
+    three_shards.refresh_from_db()
+    assert three_shards.mark_cancelled()
+    assert shard.should_stop()
+
+
+def test_the_runs_progress_is_the_sum_of_its_shards(three_shards: GenerationRun) -> None:
+    a, b, c = _shards(three_shards)
+    a.report_progress(2, 2, {"chains": 6, "chains_per_s": 1.5, "verdicts": {"pass": 2}})
+    b.report_progress(1, 2, {"chains": 3, "chains_per_s": 0.5, "verdicts": {"pass": 1, "fail": 1}})
+    roll_up(three_shards)
+    three_shards.refresh_from_db()
+    assert (three_shards.progress_done, three_shards.progress_total) == (3, 6)
+    metrics = three_shards.progress_metrics
+    assert metrics["chains"] == 9 and metrics["chains_per_s"] == 1.0 and metrics["verdicts"] == {"pass": 3, "fail": 1}
+    assert metrics["shards"] == 3 and c.progress_done == 0
