@@ -1,0 +1,65 @@
+"""Lists over millions of rows answer without counting every row: estimated or bounded counts, said as such."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.webapp.conftest import client_for
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.core import paging
+
+pytestmark = pytest.mark.django_db
+
+
+def _analyze() -> None:
+    if connection.vendor == "postgresql":  # as autovacuum would: the planner's statistics of the new rows
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def _full_counts(queries: list[dict]) -> list[str]:
+    """The COUNT queries that read every row they match (none bounded by a LIMIT)."""
+    return [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "LIMIT" not in q["sql"].upper()]
+
+
+@pytest.mark.parametrize("model", ["catalog/question", "catalog/clip", "curation/chain", "curation/verdict"])
+def test_it_estimates_a_large_admin_change_list_and_says_about(model, monkeypatch) -> None:
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    dataset = make_dataset()
+    for n in range(8):
+        make_question(dataset, n, chains=2)
+    _analyze()
+    admin = User.objects.create_superuser("root", password="pw-root")
+    with CaptureQueriesContext(connection) as ctx:
+        response = client_for(admin).get(f"/admin/{model}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    if connection.vendor == "postgresql":
+        assert "about " in body  # the planner's estimate, said as one
+        assert _full_counts(ctx.captured_queries) == []
+    else:  # SQLite has no estimate: small deployments count exactly
+        assert "about " not in body
+
+
+def test_it_counts_a_small_admin_change_list_exactly() -> None:
+    dataset = make_dataset()
+    for n in range(3):
+        make_question(dataset, n, chains=1)
+    _analyze()
+    admin = User.objects.create_superuser("root", password="pw-root")
+    body = client_for(admin).get("/admin/catalog/question/").content.decode()
+    assert "3 questions" in body and "about 3" not in body
+
+
+def test_it_counts_exactly_when_the_estimate_is_low_but_the_rows_are_few(monkeypatch) -> None:
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    dataset = make_dataset()
+    for n in range(4):
+        make_question(dataset, n, chains=1)
+    from webapp.catalog.models import Question
+
+    paginator = paging.EstimatedCountPaginator(Question.objects.order_by("id"), 2)
+    assert (paginator.count, paginator.estimated) == (4, False)
