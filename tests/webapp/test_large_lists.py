@@ -63,3 +63,20 @@ def test_it_counts_exactly_when_the_estimate_is_low_but_the_rows_are_few(monkeyp
 
     paginator = paging.EstimatedCountPaginator(Question.objects.order_by("id"), 2)
     assert (paginator.count, paginator.estimated) == (4, False)
+
+
+def _offset_queries(queries: list[dict]) -> list[str]:
+    return [q["sql"] for q in queries if "OFFSET" in q["sql"].upper()]
+
+
+def test_it_slices_the_question_list_by_ids_before_joining_the_clips(users) -> None:
+    dataset = make_dataset()
+    for n in range(55):
+        make_question(dataset, n, chains=0)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client_for(users["curator"]).get(f"/datasets/{dataset.slug}/?page=2")
+    assert response.status_code == 200
+    assert [q.external_id for q in response.context["page"]] == [str(n) for n in range(50, 55)]
+    assert "Page 2 of 2" in response.content.decode()
+    skipping = _offset_queries(ctx.captured_queries)
+    assert skipping and all("JOIN" not in sql.upper() for sql in skipping)  # the skipped rows are never joined

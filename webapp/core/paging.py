@@ -55,3 +55,24 @@ class EstimatedCountPaginator(Paginator):
                 return exact
         self.estimated = True
         return max(guess, EXACT_COUNT_UP_TO + 1)
+
+
+class IdsFirst:
+    """A queryset a Paginator slices in two steps: the page's ids alone (an index-only scan past the OFFSET), then
+    those rows with their joins. Sliced whole, a joined query makes PostgreSQL join every row it skips: the last of
+    10,000 pages joined 500k questions to their clips to show 50 (seconds)."""
+
+    def __init__(self, qs: QuerySet) -> None:
+        self.qs = qs
+
+    def count(self) -> int:
+        return self.qs.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list:
+        ids = list(self.qs.values_list("pk", flat=True)[index])
+        rows = self.qs.model._default_manager.none() if not ids else self.qs.filter(pk__in=ids)
+        by_id = {row.pk: row for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
