@@ -56,7 +56,8 @@ def overlap(trained: QuerySet[Question], evaluated: QuerySet[Question], *, texts
                                       | Q(clip__media_sha256__in=shas))
     found = Overlap(questions=evaluated.filter(pk__in=trained.values("pk")).count(),
                     clips=on_shared_clip.values("clip").distinct().count(),
-                    examples=list(on_shared_clip.order_by(F("pk") + 0).values_list("external_id", flat=True)[:EXAMPLES]))
+                    examples=list(on_shared_clip.order_by(F("pk") + 0)
+                                  .values_list("external_id", flat=True)[:EXAMPLES]))
     if texts:
         keys = {_text_key(t, c) for t, c in trained.values_list("text", "choices").iterator(chunk_size=5000)}
         others = evaluated.exclude(pk__in=trained.values("pk")).values_list("text", "choices")
