@@ -80,3 +80,23 @@ def test_it_slices_the_question_list_by_ids_before_joining_the_clips(users) -> N
     assert "Page 2 of 2" in response.content.decode()
     skipping = _offset_queries(ctx.captured_queries)
     assert skipping and all("JOIN" not in sql.upper() for sql in skipping)  # the skipped rows are never joined
+
+
+def test_it_estimates_a_large_review_queue_and_slices_it_by_ids(users, monkeypatch) -> None:
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    dataset = make_dataset()
+    for n in range(30):
+        make_question(dataset, n, chains=2)
+    _analyze()
+    with CaptureQueriesContext(connection) as ctx:
+        response = client_for(users["curator"]).get("/review/?page=2")
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert [c.question.external_id for c in page][:2] == ["25", "25"]  # ordered by question: 50 chains, then these
+    skipping = _offset_queries(ctx.captured_queries)
+    assert skipping and all(sql.startswith('SELECT "curation_chain"."id" AS "pk" FROM') for sql in skipping)  # ids
+    if connection.vendor == "postgresql":
+        assert page.paginator.estimated and "About <strong" in response.content.decode()
+        assert _full_counts(ctx.captured_queries) == []
+    else:
+        assert page.paginator.count == 60 and "About" not in response.content.decode()

@@ -43,7 +43,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        qs = self.object_list
+        qs = self.object_list.qs if isinstance(self.object_list, IdsFirst) else self.object_list
         if not isinstance(qs, QuerySet):
             return super().count
         guess = planner_rows(qs)
