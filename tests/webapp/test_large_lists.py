@@ -100,3 +100,18 @@ def test_it_estimates_a_large_review_queue_and_slices_it_by_ids(users, monkeypat
         assert _full_counts(ctx.captured_queries) == []
     else:
         assert page.paginator.count == 60 and "About" not in response.content.decode()
+
+
+def test_it_counts_a_runs_chains_without_joining_them(users) -> None:
+    from webapp.curation.models import GenerationRun
+
+    dataset = make_dataset()
+    for n in range(3):
+        make_question(dataset, n, chains=2)
+    run = GenerationRun.objects.get()
+    GenerationRun.objects.update(status="succeeded", kind="teacher")
+    with CaptureQueriesContext(connection) as ctx:
+        response = client_for(users["admin"]).get(f"/runs/{run.pk}/")
+    assert response.status_code == 200 and response.context["selection"].chains == 6
+    counts = [q["sql"] for q in ctx.captured_queries if 'FROM "curation_chain"' in q["sql"] and "COUNT(" in q["sql"]]
+    assert counts and all("JOIN" not in sql for sql in counts)  # each of the run's chains read once, alone
