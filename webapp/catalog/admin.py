@@ -22,7 +22,9 @@ class ClipAdmin(LargeTableAdmin):
 @admin.register(Question)
 class QuestionAdmin(LargeTableAdmin):
     list_display = ["external_id", "dataset", "text", "answer_text", "question_type", "split"]
-    list_filter = ["dataset", "split", "question_type", "question_relation", "category"]
+    # no filter on question type, relation or category: each lists its values by a DISTINCT over every question
+    # (the dataset's question list filters on them)
+    list_filter = ["dataset", "split"]
     search_fields = ["external_id", "text"]
     raw_id_fields = ["clip"]
 

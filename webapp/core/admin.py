@@ -25,8 +25,10 @@ class LargeTableAdmin(admin.ModelAdmin):
     """For tables of millions of rows (clips, questions, chains, verdicts, reviews): no exact count(*) per page view.
 
     The count is estimated above a threshold (webapp/core/paging.py; the page says "about N"), and the unfiltered
-    total beside a filtered one is not counted at all.
+    total beside a filtered one is not counted at all. Newest first along the primary key: the models' own orderings
+    (a chain's by dataset name, question, run and sample) make PostgreSQL sort every row to show the first 100.
     """
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    ordering = ["-pk"]

@@ -26,7 +26,8 @@ class ChainAdmin(LargeTableAdmin):
 @admin.register(Verdict)
 class VerdictAdmin(LargeTableAdmin):
     list_display = ["chain", "validator", "validator_version", "label", "score"]
-    list_filter = ["validator", "label"]
+    list_filter = ["label"]  # a validator filter would list its values by a DISTINCT over every verdict: searched
+    search_fields = ["validator"]
     raw_id_fields = ["chain"]
 
 
