@@ -17,7 +17,7 @@ from operator import or_
 from typing import Any
 
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.deletion import get_candidate_relations_to_delete
 
 REFUSING = (models.PROTECT, models.RESTRICT)
@@ -91,7 +91,8 @@ class Cascade:
     def _pointing(self, model: type[models.Model], name: str, target: type[models.Model]) -> QuerySet:
         """Rows of `model` that stay while their `name` points at a row of `target` that goes."""
         qs = model._base_manager.using(self.using).filter(**{f"{name}__in": self.rows(target).values("pk")})
-        return qs.exclude(pk__in=self.rows(model).values("pk")) if model in self.order else qs
+        # NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN whose subquery outgrows work_mem row by row
+        return qs.exclude(Exists(self.rows(model).filter(pk=OuterRef("pk")))) if model in self.order else qs
 
     def counts(self) -> Counter[str]:
         """{model label: rows removed}, as `QuerySet.delete()` reports them."""
