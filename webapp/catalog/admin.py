@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
-from webapp.core.admin import RunAdmin
+from webapp.core.admin import LargeTableAdmin, RunAdmin
 
 
 @admin.register(Dataset)
@@ -13,16 +13,18 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Clip)
-class ClipAdmin(admin.ModelAdmin):
+class ClipAdmin(LargeTableAdmin):
     list_display = ["name", "dataset", "kind", "status", "duration"]
     list_filter = ["dataset", "status", "kind"]
     search_fields = ["name", "source_media_id"]
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(LargeTableAdmin):
     list_display = ["external_id", "dataset", "text", "answer_text", "question_type", "split"]
-    list_filter = ["dataset", "split", "question_type", "question_relation", "category"]
+    # no filter on question type, relation or category: each lists its values by a DISTINCT over every question
+    # (the dataset's question list filters on them)
+    list_filter = ["dataset", "split"]
     search_fields = ["external_id", "text"]
     raw_id_fields = ["clip"]
 

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from webapp.catalog.models import Clip, Dataset, Question
 
@@ -50,11 +50,14 @@ def overlap(trained: QuerySet[Question], evaluated: QuerySet[Question], *, texts
     """What `evaluated` shares with `trained` (see the module docstring); `texts=False` skips the text count."""
     clips = Clip.objects.filter(questions__in=trained.values("pk"))
     shas = clips.exclude(media_sha256="").values("media_sha256")
+    # ordered by `pk + 0`, not `pk`: with the primary key's order PostgreSQL walks its index under the LIMIT and runs
+    # the three subqueries once per question (over 20 s at 400k chains); this way they are hashed once (~1 s)
     on_shared_clip = evaluated.filter(Q(clip__in=clips.values("pk")) | Q(clip__name__in=clips.values("name"))
                                       | Q(clip__media_sha256__in=shas))
     found = Overlap(questions=evaluated.filter(pk__in=trained.values("pk")).count(),
                     clips=on_shared_clip.values("clip").distinct().count(),
-                    examples=list(on_shared_clip.order_by("pk").values_list("external_id", flat=True)[:EXAMPLES]))
+                    examples=list(on_shared_clip.order_by(F("pk") + 0)
+                                  .values_list("external_id", flat=True)[:EXAMPLES]))
     if texts:
         keys = {_text_key(t, c) for t, c in trained.values_list("text", "choices").iterator(chunk_size=5000)}
         others = evaluated.exclude(pk__in=trained.values("pk")).values_list("text", "choices")

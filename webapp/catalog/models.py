@@ -165,6 +165,8 @@ class Question(models.Model):
             ),
         ]
         indexes = [
+            # the question list's pages, in id order within a dataset: an index-only scan past the OFFSET
+            models.Index(fields=["dataset", "id"], name="question_dataset_id"),
             models.Index(fields=["dataset", "split"], name="question_dataset_split"),
             models.Index(fields=["dataset", "question_type"], name="question_dataset_type"),
             models.Index(fields=["dataset", "question_relation"], name="question_dataset_relation"),

@@ -24,6 +24,7 @@ from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.housekeeping import confirm_or_delete
 from webapp.core.htmx import page_or_partial
+from webapp.core.paging import IdsFirst
 from webapp.core.recovery import job_is_alive
 
 PAGE_SIZE = 50
@@ -58,7 +59,7 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return HttpResponseBadRequest(f"Invalid filter: {form.errors.as_text()}")
     qs = form.filter(dataset.questions.select_related("clip")).order_by("id")
-    page = Paginator(qs, PAGE_SIZE).get_page(form.cleaned_data["page"] or 1)
+    page = Paginator(IdsFirst(qs), PAGE_SIZE).get_page(form.cleaned_data["page"] or 1)
     query = request.GET.copy()
     query.pop("page", None)
     context = {

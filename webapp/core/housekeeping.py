@@ -1,10 +1,13 @@
 """What deleting something removes and frees, shown to an admin first; the deletion itself, rows then files.
 
-Why Django's own deletion, counted in a transaction rolled back: it follows every foreign key the apps above declare
-(runs, chains, reviews, snapshots) without the app that owns the row importing them, and a PROTECT relation (a
-snapshot, which training runs and exports stand on; a chain a snapshot froze) refuses the deletion there; the
-preview is then exactly what the delete does. It costs one delete's work, which an admin's confirmation page can
-afford. Files go once the rows are gone, so a refused or failed delete leaves every file in place.
+Deletions follow every foreign key the apps above declare (runs, chains, reviews, snapshots) without the app that
+owns the row importing them, and a PROTECT relation (a snapshot, which training runs and exports stand on; a chain a
+snapshot froze) refuses the deletion there. Small ones (a snapshot, a training run's checkpoints) are Django's own
+deletion counted in a transaction rolled back (`plan_deletion`): the preview is exactly what the delete does, at one
+delete's work. Datasets and generation runs reach millions of chains, which Django's collector would load into
+Python (minutes): they are followed in SQL by `webapp.core.cascade` (`plan_cascade`), one count per table for the
+preview and one DELETE per table for the deletion, which removes the same rows. Files go once the rows are gone, so
+a refused or failed delete leaves every file in place.
 
 Core owns only the mechanics: each app says what its deletion is (`delete_rows`), which files it frees and what
 refuses it besides a protected relation (queued or running work).
@@ -28,6 +31,8 @@ from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
+
+from webapp.core.cascade import Cascade
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +87,20 @@ def plan_deletion(subject: Any, delete_rows: RowDeleter, paths: Iterable[Path], 
         blocked = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", set())
         plan.blocked_by += sorted({describe(obj) for obj in blocked})
         return plan
+    return _counted(plan, removed, paths)
+
+
+def plan_cascade(subject: Any, cascade: Cascade, paths: Iterable[Path], blocked_by: list[str]) -> DeletionPlan:
+    """Count what deleting `cascade`'s rows removes, table by table in SQL; a protected relation lands in
+    blocked_by (the first rows of each)."""
+    plan = DeletionPlan(subject, blocked_by=list(blocked_by))
+    if refused := cascade.refused_by():
+        plan.blocked_by += sorted({describe(obj) for obj in refused})
+        return plan
+    return _counted(plan, cascade.counts(), paths)
+
+
+def _counted(plan: DeletionPlan, removed: Counter[str], paths: Iterable[Path]) -> DeletionPlan:
     names = {m._meta.label: str(m._meta.verbose_name_plural) for m in apps.get_models()}
     plan.rows = sorted(((names.get(label, label), n) for label, n in removed.items() if n), key=lambda r: -r[1])
     plan.paths = [p for p in paths if p.exists()]

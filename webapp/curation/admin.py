@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from webapp.core.admin import RunAdmin
+from webapp.core.admin import LargeTableAdmin, RunAdmin
 from webapp.curation.models import Chain, GenerationRun, Review, Verdict
 
 
@@ -13,7 +13,7 @@ class GenerationRunAdmin(RunAdmin):
 
 
 @admin.register(Chain)
-class ChainAdmin(admin.ModelAdmin):
+class ChainAdmin(LargeTableAdmin):
     """Decisions, versions and text change only through review (each a history row), the verdict of record only
     when a validation run succeeds: never here."""
 
@@ -24,14 +24,15 @@ class ChainAdmin(admin.ModelAdmin):
 
 
 @admin.register(Verdict)
-class VerdictAdmin(admin.ModelAdmin):
+class VerdictAdmin(LargeTableAdmin):
     list_display = ["chain", "validator", "validator_version", "label", "score"]
-    list_filter = ["validator", "label"]
+    list_filter = ["label"]  # a validator filter would list its values by a DISTINCT over every verdict: searched
+    search_fields = ["validator"]
     raw_id_fields = ["chain"]
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(LargeTableAdmin):
     """Read-only: the history is append-only."""
 
     list_display = ["chain", "curator", "action", "from_decision", "to_decision", "created_at"]

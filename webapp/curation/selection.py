@@ -36,7 +36,8 @@ def selection(run: GenerationRun) -> Selection | None:
         return None
     from pipeline.teacher import DROP_REASONS
 
-    counts = dict(Chain.objects.filter(run=run).values_list("drop_reason").annotate(n=Count("id")))
+    # order_by(): Chain's default ordering would join run, question and dataset to every chain counted
+    counts = dict(Chain.objects.filter(run=run).order_by().values_list("drop_reason").annotate(n=Count("id")))
     stats = run.question_stats.aggregate(
         questions=Count("id"), agreement=Avg("agreement"),
         lucky=Count("id", filter=Q(n_correct__gt=0) & Q(n_correct__lt=F("n_samples") / 2.0)),

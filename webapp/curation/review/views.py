@@ -11,7 +11,6 @@ import json
 import wave
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from webapp.catalog.models import Dataset, Question
 from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
+from webapp.core.paging import EstimatedCountPaginator, IdsFirst
 from webapp.core.queueing import REDIS_DOWN
 from webapp.curation import review
 from webapp.curation.empty_states import why_queue_empty
@@ -82,7 +82,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _bad_filter(form)
     chains = form.chains().select_related("question", "question__dataset").order_by("question_id", "id")
-    page = Paginator(chains, PAGE_SIZE).get_page(form.cleaned_data["page"] or 1)
+    page = EstimatedCountPaginator(IdsFirst(chains), PAGE_SIZE).get_page(form.cleaned_data["page"] or 1)
     context = {"form": form, "page": page, "query": form.query(), "reasons": review.REJECT_REASONS,
                "bulk_runs": BulkAction.objects.filter(created_by=request.user)[:5]}
     template = page_or_partial(request, "curation/review_queue.html", "queue-table")

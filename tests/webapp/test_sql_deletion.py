@@ -1,0 +1,119 @@
+"""Deleting a dataset or a generation run in SQL removes exactly what Django's collector removed, without loading
+the rows into Python."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.apps import apps
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.webapp.conftest import client_for
+from tests.webapp.review_factories import make_dataset, make_question
+from webapp.catalog.models import Dataset, ImportRun, Question
+from webapp.core.cascade import Cascade
+from webapp.curation.models import (
+    Chain,
+    ChainRevision,
+    GenerationRun,
+    Lease,
+    Review,
+    StudentMiss,
+    TeacherQuestion,
+    Verdict,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _dataset(slug: str, curator) -> Dataset:  # type: ignore[no-untyped-def]
+    """A teacher run's chains judged by a validation run (its verdicts the chains' of record), reviewed and edited,
+    with the per-question rows every app keeps."""
+    dataset = make_dataset(slug)
+    ImportRun.objects.create(dataset=dataset, source_format="avqa", source_name="a.json", split="train",
+                             status="succeeded")
+    teacher = GenerationRun.objects.create(dataset=dataset, kind="teacher", status="succeeded")
+    for n in range(3):
+        question = make_question(dataset, n, chains=2, run=teacher)
+        TeacherQuestion.objects.create(run=teacher, question=question, agreement=1.0, n_samples=2,
+                                       n_parsed=2, n_correct=2)
+        StudentMiss.objects.create(question=question, evaluation_id=1, evaluation_label="eval", kind="wrong")
+    Lease.objects.create(question=question, curator=curator, expires_at=timezone.now())
+    validation = GenerationRun.objects.create(dataset=dataset, kind="validation", source_run=teacher,
+                                              status="succeeded")
+    for chain in Chain.objects.filter(run=teacher):
+        chain.verdict = Verdict.objects.create(chain=chain, run=validation, validator="lalm", validator_version="v2",
+                                               label="pass", score=0.5)
+        chain.save(update_fields=["verdict"])
+    chain = Chain.objects.filter(run=teacher).first()
+    review = Review.objects.create(chain=chain, curator=curator, action="edit", from_decision="pending",
+                                   to_decision="accepted", chain_version=0, edited_text="x")
+    ChainRevision.objects.create(review=review, chain=chain, text="x")
+    Review.objects.create(chain=chain, curator=curator, action="accept", from_decision="pending",
+                          to_decision="accepted", chain_version=1)
+    return dataset
+
+
+def _state() -> dict[str, list[tuple]]:
+    """Every row of every table, every column."""
+    return {m._meta.label: list(m._base_manager.order_by("pk").values_list(
+        *[f.attname for f in m._meta.concrete_fields])) for m in apps.get_models() if m._meta.managed}
+
+
+def _rolled_back(work: Callable[[], Counter[str]]) -> tuple[Counter[str], dict[str, list[tuple]]]:
+    with transaction.atomic():
+        removed = +Counter(work())
+        state = _state()
+        transaction.set_rollback(True)
+    return removed, state
+
+
+def _collector(roots: Callable[[], list]) -> Counter[str]:  # the deletion as it was: Django's own, root by root
+    removed: Counter[str] = Counter()
+    for qs in roots():
+        removed.update(qs.delete()[1])
+    return removed
+
+
+ROOTS = {
+    "dataset": lambda: [Question.objects.filter(dataset__slug="one"), Dataset.objects.filter(slug="one")],
+    "validation run": lambda: [Verdict.objects.filter(run__kind="validation", run__dataset__slug="one"),
+                               GenerationRun.objects.filter(kind="validation", dataset__slug="one")],
+    "teacher run (taking its validation run along)": lambda: [
+        Verdict.objects.filter(run__kind="teacher", run__dataset__slug="one"),
+        GenerationRun.objects.filter(kind="teacher", dataset__slug="one")],
+}
+
+
+@pytest.mark.parametrize("subject", list(ROOTS))
+def test_it_deletes_in_sql_exactly_what_djangos_collector_deletes(subject, users) -> None:  # type: ignore[no-untyped-def]
+    _dataset("one", users["curator"])
+    _dataset("two", users["curator"])  # untouched
+    before = _state()
+    expected_removed, expected_state = _rolled_back(lambda: _collector(ROOTS[subject]))
+    assert _state() == before and expected_removed[Chain._meta.label] + expected_removed[Verdict._meta.label] > 0
+
+    counted = +Cascade(*ROOTS[subject]()).counts()
+    removed, state = _rolled_back(lambda: Cascade(*ROOTS[subject]()).delete())
+    assert counted == expected_removed
+    assert removed == expected_removed
+    assert state == expected_state  # the same rows gone, the same references cleared (SET_NULL), nothing else
+
+
+def test_it_previews_a_deletion_without_reading_the_chains(users) -> None:  # type: ignore[no-untyped-def]
+    dataset = _dataset("one", users["curator"])
+    run = GenerationRun.objects.get(dataset=dataset, kind="validation")
+    admin = client_for(users["admin"])
+    for url, verdicts in ((f"/datasets/{dataset.slug}/delete/", 12), (f"/runs/{run.pk}/delete/", 6)):
+        with CaptureQueriesContext(connection) as ctx:
+            page = admin.get(url).content.decode()
+        assert f'<td>verdicts</td><td class="num">{verdicts}</td>' in page
+        reads = [q["sql"] for q in ctx.captured_queries
+                 if q["sql"].upper().startswith('SELECT "CURATION_CHAIN"') or 'FROM "CURATION_CHAIN" WHERE' in
+                 q["sql"].upper().split(" IN ")[0] and "COUNT(" not in q["sql"].upper()]
+        assert reads == [], url  # counted per table in SQL: no chain row comes back to Python
+    assert Chain.objects.count() == 6 and Verdict.objects.count() == 12  # the preview deleted nothing

@@ -1,0 +1,119 @@
+"""What deleting some rows takes with it, found as Django's collector finds it, but counted and deleted in SQL.
+
+Django's collector loads every row it will delete into Python (millions of chains for one dataset: minutes and
+gigabytes), because it supports signals and per-object deletion. Nothing here listens to deletions, so the same
+relations can be followed as querysets instead: every model reached through CASCADE gets one queryset of the rows
+it loses (the union over every path that reaches it); SET_NULL relations are cleared on the rows that stay;
+PROTECT and RESTRICT relations refuse when a row that stays points at a row that goes. Counting is then one
+`count(*)` per table, and deleting one `DELETE … WHERE … IN (subquery)` per table, the rows that point at others
+first, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.deletion import get_candidate_relations_to_delete
+
+REFUSING = (models.PROTECT, models.RESTRICT)
+
+
+class Cascade:
+    """The rows deleting every row of `roots` removes, and what that deletion clears or is refused by."""
+
+    def __init__(self, *roots: QuerySet) -> None:
+        self.roots: dict[type[models.Model], list[QuerySet]] = defaultdict(list)
+        for qs in roots:
+            self.roots[qs.model].append(qs)
+        self.using = roots[0].db
+        self.parents: dict[type[models.Model], list[tuple[type[models.Model], str]]] = defaultdict(list)
+        self.cleared: list[tuple[type[models.Model], str, type[models.Model]]] = []  # SET_NULL
+        self.refusing: list[tuple[type[models.Model], str, type[models.Model]]] = []  # PROTECT, RESTRICT
+        self.order: list[type[models.Model]] = []  # the rows that point at others first
+        self._rows: dict[type[models.Model], QuerySet] = {}
+        self._building: set[type[models.Model]] = set()
+        seen: set[type[models.Model]] = set()
+        for model in list(self.roots):
+            self._walk(model, seen)
+
+    def _walk(self, model: type[models.Model], seen: set[type[models.Model]]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for rel in get_candidate_relations_to_delete(model._meta):
+            child, name, how = rel.related_model, rel.field.name, rel.on_delete
+            if how is models.CASCADE:
+                self.parents[child].append((model, name))
+                if child is not model:
+                    self._walk(child, seen)
+            elif how is models.SET_NULL:
+                self.cleared.append((child, name, model))
+            elif how in REFUSING:
+                self.refusing.append((child, name, model))
+            elif how is not models.DO_NOTHING:  # SET_DEFAULT, SET(…): not used here; the collector would be needed
+                raise NotImplementedError(f"{child._meta.label}.{name}: on_delete={how.__name__}")
+        self.order.append(model)
+
+    @property
+    def models(self) -> list[type[models.Model]]:
+        return self.order
+
+    def rows(self, model: type[models.Model]) -> QuerySet:
+        """The rows of `model` the deletion removes: its roots, and every row a removed row's CASCADE reaches."""
+        if model in self._rows:
+            return self._rows[model]
+        if model in self._building:
+            raise NotImplementedError(f"a CASCADE cycle through {model._meta.label}")
+        self._building.add(model)
+        manager = model._base_manager.using(self.using)
+        terms = [Q(pk__in=qs.values("pk")) for qs in self.roots.get(model, [])]
+        terms += [Q(**{f"{name}__in": self.rows(parent).values("pk")})
+                  for parent, name in self.parents.get(model, []) if parent is not model]
+        qs = manager.filter(reduce(or_, terms))
+        own = [name for parent, name in self.parents.get(model, []) if parent is model]
+        if own:  # a model that cascades to itself (a validation run's source run): followed to the end, by id
+            ids = set(qs.values_list("pk", flat=True))
+            found = ids
+            while found:
+                found = set(manager.filter(reduce(or_, [Q(**{f"{name}__in": found}) for name in own]))
+                            .exclude(pk__in=ids).values_list("pk", flat=True))
+                ids |= found
+            qs = manager.filter(pk__in=ids)
+        self._building.discard(model)
+        self._rows[model] = qs
+        return qs
+
+    def _pointing(self, model: type[models.Model], name: str, target: type[models.Model]) -> QuerySet:
+        """Rows of `model` that stay while their `name` points at a row of `target` that goes."""
+        qs = model._base_manager.using(self.using).filter(**{f"{name}__in": self.rows(target).values("pk")})
+        # NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN whose subquery outgrows work_mem row by row
+        return qs.exclude(Exists(self.rows(model).filter(pk=OuterRef("pk")))) if model in self.order else qs
+
+    def counts(self) -> Counter[str]:
+        """{model label: rows removed}, as `QuerySet.delete()` reports them."""
+        return Counter({model._meta.label: self.rows(model).count() for model in self.order})
+
+    def refused_by(self, limit: int = 10) -> list[Any]:
+        """Up to `limit` rows per relation that stay and PROTECT (or RESTRICT) a row the deletion removes."""
+        found: list[Any] = []
+        for model, name, target in self.refusing:
+            found += list(self._pointing(model, name, target)[:limit])
+        return found
+
+    def delete(self) -> Counter[str]:
+        """Clear the SET_NULL references of the rows that stay, then delete table by table. Run it in a
+        transaction: the counts and the deletes read the same rows only there."""
+        if blocked := self.refused_by(limit=1):
+            raise models.ProtectedError(f"{blocked[0]} refers to a row this deletion removes", set(blocked))
+        for model, name, target in self.cleared:
+            if target in self.order:
+                self._pointing(model, name, target).update(**{name: None})
+        removed: Counter[str] = Counter()
+        for model in self.order:
+            removed[model._meta.label] = self.rows(model)._raw_delete(self.using)
+        return removed

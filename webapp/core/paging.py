@@ -1,0 +1,78 @@
+"""Counting what a list shows without counting millions of rows on every page view.
+
+An exact `count(*)` over 4M chains takes seconds in PostgreSQL (every visible row is read), and a paginated page
+asks for one each time. Up to `EXACT_COUNT_UP_TO` rows the count stays exact; above it, PostgreSQL's planner
+estimate of the same query is used (`reltuples` for a whole table, kept current by autovacuum's ANALYZE), and the
+page says "about N". SQLite has no such estimate and serves small deployments: it counts exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
+
+EXACT_COUNT_UP_TO = 10_000
+
+
+def planner_rows(qs: QuerySet) -> int | None:
+    """PostgreSQL's estimate of how many rows `qs` returns (EXPLAIN, nothing run); None elsewhere."""
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = qs.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def bounded_count(qs: QuerySet, limit: int) -> int:
+    """How many rows `qs` has, counting no further than `limit` + 1 (more than `limit` reads as limit + 1)."""
+    return qs.order_by()[: limit + 1].count()
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator whose count is exact up to EXACT_COUNT_UP_TO rows and the planner's estimate above it."""
+
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        qs = self.object_list.qs if isinstance(self.object_list, IdsFirst) else self.object_list
+        if not isinstance(qs, QuerySet):
+            return super().count
+        guess = planner_rows(qs)
+        if guess is None:
+            return qs.count()
+        if guess <= EXACT_COUNT_UP_TO:  # the estimate may be low: count, but never past the threshold
+            exact = bounded_count(qs, EXACT_COUNT_UP_TO)
+            if exact <= EXACT_COUNT_UP_TO:
+                return exact
+        self.estimated = True
+        return max(guess, EXACT_COUNT_UP_TO + 1)
+
+
+class IdsFirst:
+    """A queryset a Paginator slices in two steps: the page's ids alone (an index-only scan past the OFFSET), then
+    those rows with their joins. Sliced whole, a joined query makes PostgreSQL join every row it skips: the last of
+    10,000 pages joined 500k questions to their clips to show 50 (seconds)."""
+
+    def __init__(self, qs: QuerySet) -> None:
+        self.qs = qs
+
+    def count(self) -> int:
+        return self.qs.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list:
+        ids = list(self.qs.values_list("pk", flat=True)[index])
+        rows = self.qs.model._default_manager.none() if not ids else self.qs.filter(pk__in=ids)
+        by_id = {row.pk: row for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
