@@ -113,6 +113,11 @@ class Cascade:
         for model, name, target in self.cleared:
             if target in self.order:
                 self._pointing(model, name, target).update(**{name: None})
+                if model in self.order and self.order.index(target) < self.order.index(model):
+                    # and on the rows that go after their target, as the collector clears them: a trigger that reads
+                    # the referenced row when its referrer goes (the review tallies read a chain's verdict of
+                    # record, curation/review/tallies.py) would find it gone
+                    self.rows(model).filter(**{f"{name}__in": self.rows(target).values("pk")}).update(**{name: None})
         removed: Counter[str] = Counter()
         for model in self.order:
             removed[model._meta.label] = self.rows(model)._raw_delete(self.using)
