@@ -104,7 +104,8 @@ def _ids() -> dict[str, Any]:
 
 def _args_for(name: str, ids: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]] | str:
     """(label, URL kwargs, query) of each request to time for a route, or why it is skipped."""
-    by_slug = {"catalog:questions", "catalog:review_overlap", "catalog:dataset_archive", "catalog:dataset_delete"}
+    by_slug = {"catalog:questions", "catalog:review_overlap", "catalog:dataset_archive", "catalog:dataset_delete",
+               "review:order"}
     if name in by_slug:
         rows = [("", {"slug": ids["slug"]}, "")]
         if name == "catalog:questions":
@@ -115,7 +116,7 @@ def _args_for(name: str, ids: dict[str, Any]) -> list[tuple[str, dict[str, Any],
              "curation:run": "teacher", "curation:run_delete": "teacher", "curation:run_cancel": "teacher",
              "curation:run_resume": "teacher", "review:item": "question", "review:previous": "question",
              "review:spectrogram": "question", "review:decide": "chain", "review:undo": "chain",
-             "review:bulk_detail": "bulk"}
+             "review:bulk_detail": "bulk", "review:adjudicate": "chain"}
     if name in by_pk:
         rows = [("", {"pk": ids[by_pk[name]]}, "")]
         if name == "curation:run":
