@@ -105,7 +105,7 @@ def _ids() -> dict[str, Any]:
 def _args_for(name: str, ids: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]] | str:
     """(label, URL kwargs, query) of each request to time for a route, or why it is skipped."""
     by_slug = {"catalog:questions", "catalog:review_overlap", "catalog:dataset_archive", "catalog:dataset_delete",
-               "review:order"}
+               "review:order", "catalog:leaks"}
     if name in by_slug:
         rows = [("", {"slug": ids["slug"]}, "")]
         if name == "catalog:questions":

@@ -86,6 +86,7 @@ NOT_PAGES: dict[str, Callable[[Seeded], str]] = {
     "review:decide": lambda s: reverse("review:decide", args=[1]),
     "review:undo": lambda s: reverse("review:undo", args=[1]),
     "review:order": lambda s: reverse("review:order", args=[s.dataset.slug]),
+    "catalog:leaks": lambda s: reverse("catalog:leaks", args=[s.dataset.slug]),  # htmx fragment; else a redirect
     "training:snapshot_cancel": lambda s: reverse("training:snapshot_cancel", args=[s.snapshot.pk]),
     "training:snapshot_resume": lambda s: reverse("training:snapshot_resume", args=[s.snapshot.pk]),
     "training:snapshot_download": lambda s: reverse("training:snapshot_download", args=[s.snapshot.pk, "sft.jsonl"]),

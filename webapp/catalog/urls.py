@@ -8,6 +8,7 @@ app_name = "catalog"
 urlpatterns = [
     path("", views.datasets, name="datasets"),
     path("datasets/<slug:slug>/", views.questions, name="questions"),
+    path("datasets/<slug:slug>/leaks/", views.leaks, name="leaks"),
     path("datasets/<slug:slug>/review-overlap/", views.review_overlap, name="review_overlap"),
     path("datasets/<slug:slug>/archive/", views.dataset_archive, name="dataset_archive"),
     path("datasets/<slug:slug>/delete/", views.dataset_delete, name="dataset_delete"),

@@ -67,11 +67,22 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
         "overlap_form": ReviewOverlapForm(instance=dataset),
         "types": dataset.questions.order_by().values_list("question_type", flat=True).distinct(),
         "relations": dataset.questions.order_by().values_list("question_relation", flat=True).distinct(),
-        # the full page only: a filter change swaps the table alone
-        "leaks": None if getattr(request, "htmx", False) else cached_dataset_leaks(dataset),
+        "leaks": None,  # the report loads after the page (`leaks` below): at 500k questions it takes minutes uncached
     }
     template = page_or_partial(request, "catalog/questions.html", "question-table")
     return render(request, template, context)
+
+
+@require_GET
+@curator_required
+def leaks(request: HttpRequest, slug: str) -> HttpResponse:
+    """The dataset page's split-leakage report, fetched by the page once it has loaded: computed uncached it can take
+    longer than the page may (minutes at AVQA size), and the question list must not wait for it."""
+    dataset = _get_dataset_for_user(request, slug)
+    if not getattr(request, "htmx", False):  # a fragment: opened on its own, it is the dataset page's
+        return redirect(dataset.get_absolute_url())
+    return render(request, "catalog/questions.html#split-leakage",
+                  {"dataset": dataset, "leaks": cached_dataset_leaks(dataset)})
 
 
 @require_POST
