@@ -21,6 +21,7 @@ import numpy as np
 from pipeline.jsonl import read_jsonl, write_jsonl
 from pipeline.media import decode_audio
 from pipeline.progress import ProgressFn
+from pipeline.validate import tag_store
 from pipeline.validate.claims import ClaimExtractor
 from pipeline.validate.grounding import SoundEventValidator
 from pipeline.validate.sound_events import SoundEventTagger, TagResult, default_tagger
@@ -41,6 +42,13 @@ log = logging.getLogger(__name__)
 
 def _clip_key(item: ValidationItem) -> object:
     return item.clip_id if item.clip_id is not None else (id(item.audio), item.sr)
+
+
+def _tags(tagger: SoundEventTagger, item: ValidationItem) -> TagResult:
+    """The clip's tags: stored beside its ingested wav after the first tagging (`tag_store`), else tagged now."""
+    if item.audio_path is None:
+        return tagger.tag(item.audio, item.sr)
+    return tag_store.tags_for(Path(item.audio_path), tagger, item.audio, item.sr)
 
 
 def _load_judge(cfg: ValidationConfig, backend: Any | None) -> Any:
@@ -93,7 +101,7 @@ def validate_chains(
                 key = _clip_key(item)
                 if key not in tag_cache:
                     tag_cache.clear()
-                    tag_cache[key] = (sound.tagger.tag(item.audio, item.sr), item.audio)
+                    tag_cache[key] = (_tags(sound.tagger, item), item.audio)
                 sound_verdict = sound.validate(item_claims, tag_cache[key][0])
                 out.append(sound_verdict)
                 if judge_verdict is not None:

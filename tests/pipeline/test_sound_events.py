@@ -88,6 +88,40 @@ def test_it_scores_patches_on_several_threads_exactly_as_on_one() -> None:
     assert len(threads) > 1
 
 
+def test_it_scores_a_clips_patches_in_batches_exactly_as_the_shipped_export_one_at_a_time() -> None:
+    """The export fixes batch = 1; the tagger frees that dimension so a clip's patches go in one run per thread
+    (less per-run overhead). ORT's Conv computes a batch image by image with the same kernels, so every real clip's
+    output codes must equal the unmodified export's, run one patch at a time."""
+    import onnxruntime as ort
+
+    from pipeline.validate.sound_events import _extract_model, log_mel_patches
+
+    tagger = YamnetTagger(YamnetConfig(threads=2))
+    tagger._load()
+    assert tagger._session is not None and tagger._quant is not None
+    batch_sizes: list[int] = []
+    run = tagger._session.run
+
+    def spying(outputs, feed):  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(next(iter(feed.values()))))
+        return run(outputs, feed)
+
+    tagger._session.run = spying  # type: ignore[method-assign]
+    shipped = ort.InferenceSession(str(_extract_model(tagger._zip)), tagger._session_options(),
+                                   providers=["CPUExecutionProvider"])
+    name = shipped.get_inputs()[0].name
+    in_scale, in_zp, _, _ = tagger._quant
+    clips = sorted(AVQA_VIDEO_DIR.glob("*.mp4"))
+    assert len(clips) >= 10
+    for clip in clips:
+        audio, sr = decode_audio(clip)
+        quantised = np.clip(np.round(log_mel_patches(audio) / in_scale + in_zp), 0, 255).astype(np.uint8)[:, None]
+        one_at_a_time = np.stack([shipped.run(None, {name: quantised[i : i + 1]})[0].reshape(-1)
+                                  for i in range(len(quantised))])
+        np.testing.assert_array_equal(tagger._score(quantised), one_at_a_time.astype(np.float32), err_msg=clip.name)
+    assert max(batch_sizes) > 1 and len(batch_sizes) == 2 * len(clips)  # one batch per thread and clip
+
+
 def test_it_resamples_other_rates_to_the_same_tags(tagger: YamnetTagger) -> None:
     audio, sr = decode_audio(AVQA_VIDEO_DIR / "00Ag326f4gs_000005.mp4")
     from scipy.signal import resample_poly

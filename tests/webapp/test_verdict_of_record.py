@@ -17,8 +17,11 @@ from django.core.management import call_command
 from django.test import Client
 
 from pipeline.tiny import build_model
+from pipeline.validate import tag_store
+from pipeline.validate.sound_events import default_tagger
 from tests.webapp.conftest import ANNOTATIONS
 from webapp.catalog.models import Dataset, Question
+from webapp.core import storage
 from webapp.curation.models import Chain, GenerationRun, Verdict
 from webapp.curation.review import claim, decide
 from webapp.curation.review.dashboards import validator_agreement
@@ -79,6 +82,19 @@ def test_revalidating_under_another_policy_stores_its_verdicts_and_becomes_the_r
     assert _record(chains["honest"]).label == "pass"
     assert STRICT in admin_client.get(f"/runs/{strict.pk}/").content.decode()
     assert "pass at ≥ 0.75" in admin_client.get(f"/runs/{lenient.pk}/").content.decode()
+
+
+def test_revalidating_reads_the_clips_stored_tags_instead_of_tagging_again(
+        admin_client: Client, run_worker, chains: dict[str, Chain]) -> None:
+    teacher = chains["invented"].run
+    wav = storage.resolve(chains["invented"].question.clip.audio_path)
+    assert not tag_store.tags_path(wav).exists()
+    _validate(admin_client, run_worker, teacher, policy="score")
+    assert tag_store.load(wav, default_tagger()) is not None  # the first validation stored the clip's tags
+    written = tag_store.tags_path(wav).stat().st_mtime_ns
+    strict = _validate(admin_client, run_worker, teacher)
+    assert tag_store.tags_path(wav).stat().st_mtime_ns == written  # read back, not tagged and stored again
+    assert _record(chains["invented"]).run == strict and _record(chains["invented"]).label == "fail"
 
 
 def test_a_run_that_does_not_succeed_leaves_the_record_alone(admin_client: Client, run_worker,

@@ -168,18 +168,20 @@ def _validation_chains(run: GenerationRun, part: Part) -> QuerySet[Chain]:
 
 
 def _validation_items(chains: QuerySet[Chain]) -> Iterator[object]:
-    """Chains come ordered by clip, and each clip's audio is read once for all its chains."""
+    """Chains come ordered by clip, and each clip's audio is read once for all its chains; its path goes along so
+    the clip's sound-event tags are stored beside it and later validations read them (pipeline/validate/tag_store.py)."""
     from pipeline.validate import ValidationItem
 
     current: tuple[int | None, object] = (None, None)
     for chain in chains.iterator(chunk_size=500):
         clip = chain.question.clip
         if current[0] != clip.pk:
-            current = (clip.pk, read_audio(storage.resolve(clip.audio_path)))
-        audio, sr = current[1]  # type: ignore[misc]
+            wav = storage.resolve(clip.audio_path)
+            current = (clip.pk, (*read_audio(wav), str(wav)))
+        audio, sr, wav_path = current[1]  # type: ignore[misc]
         yield ValidationItem(id=str(chain.pk), audio=audio, sr=sr, chain_text=chain.text,
                              question=chain.question.text, choices=tuple(chain.question.choices),
-                             clip_id=str(clip.pk))
+                             clip_id=str(clip.pk), audio_path=wav_path)
 
 
 def validation_job(run_id: int, attempt: int) -> str:
