@@ -21,10 +21,10 @@ import numpy as np
 from pipeline.jsonl import read_jsonl, write_jsonl
 from pipeline.media import decode_audio
 from pipeline.progress import ProgressFn
-from pipeline.validate import tag_store
 from pipeline.validate.claims import ClaimExtractor
 from pipeline.validate.grounding import SoundEventValidator
 from pipeline.validate.sound_events import SoundEventTagger, TagResult, default_tagger
+from pipeline.validate.tag_store import tags_for
 from pipeline.validate.verdicts import (
     ChainVerdict,
     ValidationConfig,
@@ -48,7 +48,7 @@ def _tags(tagger: SoundEventTagger, item: ValidationItem) -> TagResult:
     """The clip's tags: stored beside its ingested wav after the first tagging (`tag_store`), else tagged now."""
     if item.audio_path is None:
         return tagger.tag(item.audio, item.sr)
-    return tag_store.tags_for(Path(item.audio_path), tagger, item.audio, item.sr)
+    return tags_for(Path(item.audio_path), tagger, item.audio, item.sr)
 
 
 def _load_judge(cfg: ValidationConfig, backend: Any | None) -> Any:

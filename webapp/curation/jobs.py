@@ -169,7 +169,7 @@ def _validation_chains(run: GenerationRun, part: Part) -> QuerySet[Chain]:
 
 def _validation_items(chains: QuerySet[Chain]) -> Iterator[object]:
     """Chains come ordered by clip, and each clip's audio is read once for all its chains; its path goes along so
-    the clip's sound-event tags are stored beside it and later validations read them (pipeline/validate/tag_store.py)."""
+    the clip's sound-event tags are stored beside it and later validations read them (pipeline/validate/tag_store)."""
     from pipeline.validate import ValidationItem
 
     current: tuple[int | None, object] = (None, None)
