@@ -473,15 +473,18 @@ class VerdictTally(models.Model):
 
 
 class ReviewTally(models.Model):
-    """Reviews per curator, calendar day (settings.TIME_ZONE when the triggers were made) and action."""
+    """Reviews per curator, calendar day (settings.TIME_ZONE when the triggers were made), action and dataset (so a
+    curator's view leaves out others' reviews in a study under way by dataset: review/blind.py)."""
 
     curator_id = models.IntegerField()
     day = models.DateField()
     action = models.CharField(max_length=12)
+    dataset_id = models.IntegerField()
     n = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["curator_id", "day", "action"], name="reviewtally_key")]
+        constraints = [models.UniqueConstraint(fields=["curator_id", "day", "action", "dataset_id"],
+                                               name="reviewtally_dataset_key")]
 
     def __str__(self) -> str:
         return f"curator {self.curator_id} {self.day} {self.action}: {self.n}"

@@ -4,7 +4,8 @@ from django.db import migrations, models
 
 
 def count_and_keep_counting(apps, schema_editor):
-    """Triggers remade, every tally counted from what is there, the agreement tables with them (review/tallies.py)."""
+    """Triggers remade, every tally counted from what is there: the agreement tables, reviews per dataset
+    (review/tallies.py)."""
     from webapp.curation.review import tallies
 
     tallies.rebuild()
@@ -70,6 +71,17 @@ class Migration(migrations.Migration):
             options={
                 'constraints': [models.UniqueConstraint(fields=('dataset_id', 'curator_a', 'curator_b', 'label_a', 'label_b'), name='pairtally_key')],
             },
+        ),
+        migrations.RemoveConstraint(model_name='reviewtally', name='reviewtally_key'),
+        migrations.AddField(
+            model_name='reviewtally',
+            name='dataset_id',
+            field=models.IntegerField(default=0),
+            preserve_default=False,
+        ),
+        migrations.AddConstraint(
+            model_name='reviewtally',
+            constraint=models.UniqueConstraint(fields=('curator_id', 'day', 'action', 'dataset_id'), name='reviewtally_dataset_key'),
         ),
         migrations.RunPython(count_and_keep_counting, keep_counting_without_agreement),
     ]

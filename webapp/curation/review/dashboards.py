@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from webapp.catalog.models import Dataset
@@ -38,7 +37,6 @@ from webapp.curation.models import (
 )
 from webapp.curation.review.adjudication import ruled_chains
 from webapp.curation.review.blind import (
-    hidden_reviews,
     in_open_question,
     open_questions,
     sees_everything,
@@ -83,20 +81,17 @@ ACTIONS = [a for a, _ in Review.Action.choices]
 
 
 def _review_rows(user: AbstractBaseUser | None, key: str, since: date | None = None) -> dict[object, Counter[str]]:
-    """Reviews per `key` ("curator_id" or "day") and action from the tally, less those blind.py hides from `user`
-    (other curators' reviews in studies under way: few, counted live); keys left with no review are dropped."""
+    """Reviews per `key` ("curator_id" or "day") and action from the tally, less those blind.py hides from `user`:
+    other curators' reviews in studies under way, left out by the tally's dataset (subtracting them counted live
+    took ~0.5 s a table at 500k questions). Keys left with no review are dropped."""
     tally = ReviewTally.objects.filter(n__gt=0)
     if since is not None:
         tally = tally.filter(day__gte=since)
+    if not sees_everything(user):
+        tally = tally.exclude(Q(dataset_id__in=studies_under_way()) & ~Q(curator_id=user.pk))
     found: dict[object, Counter[str]] = defaultdict(Counter)
     for k, action, n in tally.values_list(key, "action").annotate(n=Sum("n")).order_by():
         found[k].update({action: n, "total": n})
-    hidden = hidden_reviews(user)
-    if since is not None:
-        hidden = hidden.filter(created_at__gte=timezone.make_aware(datetime.combine(since, time.min)))
-    grouped = hidden.annotate(day=TruncDate("created_at")) if key == "day" else hidden
-    for k, action, n in grouped.values_list(key, "action").annotate(n=Count("id")).order_by():
-        found[k].subtract({action: n, "total": n})
     return {k: counts for k, counts in found.items() if counts["total"] > 0}
 
 

@@ -5,8 +5,8 @@ small tallies (models.ChainTally, VerdictTally, ReviewTally) and the set of chai
 (models.SharedChain), which triggers on `curation_chain` and `curation_review` keep:
 
 - kept chains per (run, decision); kept chains with a verdict of record per (validator, version, label, decision);
-- reviews per (curator, day, action), the day in settings.TIME_ZONE as the triggers were made (`rebuild` remakes
-  them after a change of zone);
+- reviews per (curator, day, action, dataset), the day in settings.TIME_ZONE as the triggers were made (`rebuild`
+  remakes them after a change of zone);
 - a chain enters SharedChain when a curator's review (rulings aside) finds another curator's already there. Writes
   on one chain lock its row first (decisions.py, adjudication.py, bulk.py), so the second review sees the first;
 - on shared chains, each curator's label in force and the agreement tables counted from them (agreement_tallies.py).
@@ -25,7 +25,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count
+from django.db.models import Count, F
 from django.db.models.functions import TruncDate
 
 from webapp.curation.models import (
@@ -70,10 +70,11 @@ ON CONFLICT (validator, validator_version, label, decision) DO UPDATE SET n = t.
 """
 
 _PG_REVIEW = """
-INSERT INTO curation_reviewtally AS t (curator_id, day, action, n)
-SELECT curator_id, (created_at AT TIME ZONE '{zone}')::date, action, SUM(d) FROM ({src}) r
-GROUP BY 1, 2, 3 HAVING SUM(d) <> 0 ORDER BY 1, 2, 3
-ON CONFLICT (curator_id, day, action) DO UPDATE SET n = t.n + EXCLUDED.n;
+INSERT INTO curation_reviewtally AS t (curator_id, day, action, dataset_id, n)
+SELECT r.curator_id, (r.created_at AT TIME ZONE '{zone}')::date, r.action, q.dataset_id, SUM(r.d) FROM ({src}) r
+JOIN curation_chain c ON c.id = r.chain_id JOIN catalog_question q ON q.id = c.question_id
+GROUP BY 1, 2, 3, 4 HAVING SUM(r.d) <> 0 ORDER BY 1, 2, 3, 4
+ON CONFLICT (curator_id, day, action, dataset_id) DO UPDATE SET n = t.n + EXCLUDED.n;
 """
 
 _PG_SHARED = f"""
@@ -106,10 +107,10 @@ def _postgresql() -> list[str]:
         _pg_function("chain_update", _PG_CHAIN.format(src=row)
                      + agreement.kept_changed("NEW", "OLD.kept IS DISTINCT FROM NEW.kept")),
         _pg_function("review_insert", _PG_REVIEW.format(
-            zone=zone, src="SELECT curator_id, created_at, action, 1 AS d FROM new_rows")
+            zone=zone, src="SELECT curator_id, created_at, action, chain_id, 1 AS d FROM new_rows")
             + _PG_SHARED + agreement.refresh(reviewed)),
         _pg_function("review_delete", _PG_REVIEW.format(
-            zone=zone, src="SELECT curator_id, created_at, action, -1 AS d FROM old_rows")
+            zone=zone, src="SELECT curator_id, created_at, action, chain_id, -1 AS d FROM old_rows")
             + "\nDELETE FROM curation_undonereview WHERE review_id IN (SELECT id FROM old_rows);"
             + agreement.refresh(deleted)),
         # Row by row, before the statement's refresh: each undo takes back what the ones before it left standing.
@@ -151,8 +152,10 @@ def _sqlite_review(row: str, d: int, zone: str) -> str:
     day = (f"date({row}.created_at)" if zone == "UTC"  # Django's function needs a Django connection: only if used
            else f"django_datetime_cast_date({row}.created_at, '{zone}', NULL)")
     return f"""
-INSERT INTO curation_reviewtally (curator_id, day, action, n) SELECT {row}.curator_id, {day}, {row}.action, {d}
-WHERE true ON CONFLICT (curator_id, day, action) DO UPDATE SET n = n + excluded.n;"""
+INSERT INTO curation_reviewtally (curator_id, day, action, dataset_id, n)
+SELECT {row}.curator_id, {day}, {row}.action, q.dataset_id, {d} FROM curation_chain c
+JOIN catalog_question q ON q.id = c.question_id WHERE c.id = {row}.chain_id
+ON CONFLICT (curator_id, day, action, dataset_id) DO UPDATE SET n = n + excluded.n;"""
 
 
 def _sqlite() -> list[str]:
@@ -231,7 +234,8 @@ def rebuild() -> dict[str, int]:
             .annotate(n=Count("id")))
         ReviewTally.objects.bulk_create(
             ReviewTally(**r) for r in Review.objects.order_by()
-            .values("curator_id", "action", day=TruncDate("created_at", tzinfo=ZoneInfo(_zone())))
+            .values("curator_id", "action", day=TruncDate("created_at", tzinfo=ZoneInfo(_zone())),
+                    dataset_id=F("chain__question__dataset_id"))
             .annotate(n=Count("id")))
         shared = (Review.objects.exclude(action=ADJUDICATE).order_by().values("chain_id")
                   .annotate(raters=Count("curator", distinct=True)).filter(raters__gte=2)
