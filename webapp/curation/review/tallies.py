@@ -94,25 +94,39 @@ def _pg_function(name: str, body: str) -> str:
             f"BEGIN\n{body}\nRETURN NULL;\nEND $$;")
 
 
+def _only_if(test: str, body: str) -> str:
+    """A PL/pgSQL block run only when `test` holds: a statement is planned when first run in a session (Django opens
+    one per request), and planning the agreement statements cost 15-30 ms where a shared chain is not involved."""
+    return f"\nIF {test} THEN {body}\nEND IF;"
+
+
+def _shared(chains: str) -> str:
+    return f"EXISTS (SELECT 1 FROM curation_sharedchain WHERE {chains.format(col='chain_id')})"
+
+
 def _postgresql() -> list[str]:
     zone = _zone()
     row = " UNION ALL ".join(f"SELECT {', '.join(f'{r}.{c}' for c in _CHAIN_COLUMNS.split(', '))}, {d} AS d"
                              for r, d in (("OLD", -1), ("NEW", 1)))
     deleted = "{col} IN (SELECT chain_id FROM old_rows)"
     reviewed = f"{{col}} IN (SELECT chain_id FROM new_rows WHERE action <> '{ADJUDICATE}')"
+    labelled = "EXISTS (SELECT 1 FROM curation_curatorlabel WHERE {col})"
     return [
         _pg_function("chain_insert", _PG_CHAIN.format(src=f"SELECT {_CHAIN_COLUMNS}, 1 AS d FROM new_rows")),
         _pg_function("chain_delete", _PG_CHAIN.format(src=f"SELECT {_CHAIN_COLUMNS}, -1 AS d FROM old_rows")
-                     + agreement.forget_chains("{col} IN (SELECT id FROM old_rows)", rows="old_rows")),
+                     + _only_if(labelled.format(col="chain_id IN (SELECT id FROM old_rows)"),
+                                agreement.forget_chains("{col} IN (SELECT id FROM old_rows)", rows="old_rows"))),
         _pg_function("chain_update", _PG_CHAIN.format(src=row)
-                     + agreement.kept_changed("NEW", "OLD.kept IS DISTINCT FROM NEW.kept")),
+                     + _only_if("OLD.kept IS DISTINCT FROM NEW.kept AND " + labelled.format(col="chain_id = NEW.id"),
+                                agreement.kept_changed("NEW", "true"))),
         _pg_function("review_insert", _PG_REVIEW.format(
             zone=zone, src="SELECT curator_id, created_at, action, chain_id, 1 AS d FROM new_rows")
-            + _PG_SHARED + agreement.refresh(reviewed)),
+            + _PG_SHARED + _only_if(_shared(reviewed), agreement.refresh(reviewed))),
         _pg_function("review_delete", _PG_REVIEW.format(
             zone=zone, src="SELECT curator_id, created_at, action, chain_id, -1 AS d FROM old_rows")
             + "\nDELETE FROM curation_undonereview WHERE review_id IN (SELECT id FROM old_rows);"
-            + agreement.refresh(deleted)),
+            + _only_if(f"{_shared(deleted)} OR {labelled.format(col=deleted.format(col='chain_id'))}",
+                       agreement.refresh(deleted))),
         # Row by row, before the statement's refresh: each undo takes back what the ones before it left standing.
         _pg_function("review_undo", agreement.undo_marker("NEW")),
         "CREATE TRIGGER curation_tally_chain_insert AFTER INSERT ON curation_chain REFERENCING NEW TABLE AS new_rows "
