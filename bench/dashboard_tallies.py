@@ -1,7 +1,7 @@
 """The review dashboard at rehearsal size, for an admin and a curator, section by section.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<a copy of sightsound_rehearsal_500k> \\
-        .venv/bin/python bench/dashboard_tallies.py [--repeat 3] [--replay]
+        .venv/bin/python -m bench.dashboard_tallies [--repeat 3] [--replay]
 
 Times GET /review/dashboard/ (median of `--repeat` warm requests after one cold) and each of its sections
 (webapp/curation/review/dashboards.py), against the 500 ms target of issue 15 item 4. With `--replay`, the same-run

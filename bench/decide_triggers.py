@@ -1,7 +1,7 @@
 """What the review tallies' triggers add to a decision, each in a fresh database session as a request has one.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<a copy of sightsound_rehearsal_50k> \\
-        .venv/bin/python bench/decide_triggers.py [--n 20]
+        .venv/bin/python -m bench.decide_triggers [--n 20]
 
 Times `decide` (webapp/curation/review/decisions.py) on chains nobody reviewed yet and, by a second curator, on
 chains one curator decided (the chain becomes shared: agreement_tallies.py recounts its labels), each in its own
