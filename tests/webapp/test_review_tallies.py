@@ -1,7 +1,8 @@
-"""The dashboard reads counters the database keeps with each write (review/tallies.py): after any mix of decisions,
-undos, bulk actions, rulings, a new verdict of record, imports, `kept` changes and run deletions, every figure is
-the one the GROUP BYs over all chains and reviews give (what the dashboard ran before, kept here as the reference),
-for admins, curators inside and outside a study under way, and jobs; and recounting from scratch changes nothing."""
+"""The dashboard reads counters the database keeps with each write (review/tallies.py, agreement_tallies.py): after
+any mix of decisions, undos (single review and a study's own streams), bulk actions, rulings, a new verdict of
+record, imports, `kept` changes and run deletions, every figure is the one the GROUP BYs over all chains and reviews
+and the replay of every shared chain's history give (what the dashboard ran before, kept here as the reference), for
+admins, curators inside and outside a study under way, and jobs; and recounting from scratch changes nothing."""
 
 from __future__ import annotations
 
@@ -27,10 +28,14 @@ from webapp.curation.models import (
     BulkAction,
     Chain,
     ChainTally,
+    CuratorLabel,
     GenerationRun,
+    LabelPatternTally,
+    PairTally,
     Review,
     ReviewTally,
     SharedChain,
+    UndoneReview,
     Verdict,
     VerdictTally,
 )
@@ -98,6 +103,28 @@ def reference_shared_chains() -> set[int]:
     return set(shared.values_list("chain_id", flat=True))
 
 
+def reference_curator_agreement(user: User | None) -> d.CuratorAgreement:
+    """Each shared chain's history replayed in Python (dashboards.curator_labels_per_chain), counted chain by chain."""
+    labels = d.curator_labels_per_chain()
+    private = set() if sees_everything(user) else set(d.studies_under_way())
+    datasets = dict(Chain.objects.filter(pk__in=list(labels)).values_list("pk", "question__dataset_id"))
+    tables: dict[tuple[str, str], list[list[int]]] = {}
+    counts = []
+    for chain_id, decided in labels.items():
+        counts.append([sum(1 for v in decided.values() if v == label) for label in d.CURATOR_LABELS])
+        if datasets[chain_id] in private:
+            continue
+        names = sorted(decided)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                table = tables.setdefault((a, b), [[0, 0], [0, 0]])
+                table[d.CURATOR_LABELS.index(decided[a])][d.CURATOR_LABELS.index(decided[b])] += 1
+    pairs = [d.PairAgreement(a, b, sum(map(sum, t)), d.cohen_kappa(t)) for (a, b), t in sorted(tables.items())]
+    adjudicated = Chain.objects.filter(kept=True, pk__in=Review.objects.filter(action="adjudicate").values("chain"))
+    return d.CuratorAgreement(items=len(labels), pairs=pairs, fleiss=d.fleiss_kappa(counts),
+                              adjudicated=adjudicated.count())
+
+
 def figures(user: User | None) -> dict[str, Any]:
     by_dataset = [{k: v for k, v in r.items() if k not in ("slug", "reviewed")} for r in d.progress_by_dataset(user)]
     return {"datasets": by_dataset, "curators": d.progress_by_curator(user), "days": d.progress_by_day(user=user),
@@ -105,8 +132,11 @@ def figures(user: User | None) -> dict[str, Any]:
 
 
 def tally_rows() -> dict[str, set[tuple[Any, ...]]]:
-    return {m.__name__: set(m.objects.filter(n__gt=0).values_list(*[f.attname for f in m._meta.fields][1:]))
-            for m in (ChainTally, VerdictTally, ReviewTally)}
+    counted = {m.__name__: set(m.objects.filter(n__gt=0).values_list(*[f.attname for f in m._meta.fields][1:]))
+               for m in (ChainTally, VerdictTally, ReviewTally, PairTally, LabelPatternTally)}
+    kept = {"CuratorLabel": set(CuratorLabel.objects.values_list("chain_id", "curator_id", "label")),
+            "UndoneReview": set(UndoneReview.objects.values_list("review_id", "chain_id"))}
+    return {**counted, **kept}
 
 
 def assert_figures_are_the_group_bys(viewers: list[User | None]) -> None:
@@ -116,6 +146,7 @@ def assert_figures_are_the_group_bys(viewers: list[User | None]) -> None:
         assert found["curators"] == reference_reviews(user, "curator"), user
         assert found["days"] == reference_reviews(user, "day"), user
         assert found["validators"] == reference_validator_agreement()
+        assert found["curators_agree"] == reference_curator_agreement(user), user
     assert set(SharedChain.objects.values_list("chain_id", flat=True)) == reference_shared_chains()
 
 
@@ -177,6 +208,23 @@ class Mix:
         for chain in question.chains.all():
             decide(self.rng.choice(self.people), chain.pk, 0, "accept")
 
+    def study_second_thoughts(self) -> None:
+        """A curator of the study takes back their newest decision on a chain (their own stream), maybe decides
+        again: their label in force changes while the other's stays."""
+        reviewed = list(Review.objects.filter(chain__question__dataset=self.study).exclude(action="adjudicate")
+                        .order_by("pk"))
+        if not reviewed:
+            return
+        review = self.rng.choice(reviewed)
+        mine = Review.objects.filter(chain_id=review.chain_id, curator=review.curator).count()
+        try:
+            undo(review.curator, review.chain_id, mine)
+            if self.rng.random() < 0.6:
+                action = self.rng.choice(["accept", "reject"])
+                decide(review.curator, review.chain_id, mine + 1, action, reason="other" if action == "reject" else "")
+        except ReviewError:
+            pass
+
     def revalidate(self) -> None:
         run = GenerationRun.objects.create(dataset=self.plain, kind="validation", source_run=self.teacher,
                                            status="succeeded", config={"validators": "lalm"})
@@ -202,11 +250,11 @@ class Mix:
             delete_run(plan_run_deletion(self.rng.choice(runs)))
 
 
-OPERATIONS = ["decide"] * 8 + ["undo"] * 3 + ["bulk", "adjudicate", "open_study_question", "revalidate",
-                                                 "import_run", "unkeep", "delete_run"]
+OPERATIONS = ["decide"] * 8 + ["undo"] * 3 + ["study_second_thoughts"] * 2 + [
+    "bulk", "adjudicate", "open_study_question", "revalidate", "import_run", "unkeep", "delete_run"]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_every_dashboard_figure_is_the_group_by_after_a_random_mix_of_writes(users, curators, seed) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(seed)
     mix = Mix(rng, users, curators)
@@ -218,6 +266,8 @@ def test_every_dashboard_figure_is_the_group_by_after_a_random_mix_of_writes(use
     assert_figures_are_the_group_bys(viewers)
     assert ChainTally.objects.filter(n__gt=0).exists() and Review.objects.filter(action="undo").exists()
     assert Review.objects.filter(action="adjudicate").exists() and VerdictTally.objects.exists()
+    assert UndoneReview.objects.filter(chain_id__in=SharedChain.objects.values("chain_id")).exists()
+    assert figures(users["admin"])["curators_agree"].pairs and LabelPatternTally.objects.filter(n__gt=0).exists()
     counted, shown = tally_rows(), {u: figures(u) for u in viewers}
     out = io.StringIO()
     call_command("rebuild_review_tallies", stdout=out)  # the operators' recount: the same rows again

@@ -473,15 +473,18 @@ class VerdictTally(models.Model):
 
 
 class ReviewTally(models.Model):
-    """Reviews per curator, calendar day (settings.TIME_ZONE when the triggers were made) and action."""
+    """Reviews per curator, calendar day (settings.TIME_ZONE when the triggers were made), action and dataset (so a
+    curator's view leaves out others' reviews in a study under way by dataset: review/blind.py)."""
 
     curator_id = models.IntegerField()
     day = models.DateField()
     action = models.CharField(max_length=12)
+    dataset_id = models.IntegerField()
     n = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["curator_id", "day", "action"], name="reviewtally_key")]
+        constraints = [models.UniqueConstraint(fields=["curator_id", "day", "action", "dataset_id"],
+                                               name="reviewtally_dataset_key")]
 
     def __str__(self) -> str:
         return f"curator {self.curator_id} {self.day} {self.action}: {self.n}"
@@ -494,3 +497,63 @@ class SharedChain(models.Model):
 
     def __str__(self) -> str:
         return f"shared chain {self.chain_id}"
+
+
+class CuratorLabel(models.Model):
+    """A curator's label in force on a shared chain (their newest review left standing, if it accepts or rejects):
+    what the inter-curator tallies are counted from, kept by triggers (review/tallies.py)."""
+
+    chain_id = models.BigIntegerField()
+    curator_id = models.IntegerField()
+    label = models.CharField(max_length=12)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_id", "curator_id"], name="curatorlabel_key")]
+
+    def __str__(self) -> str:
+        return f"chain {self.chain_id} curator {self.curator_id}: {self.label}"
+
+
+class UndoneReview(models.Model):
+    """A review an undo took back (review/history.py's replay, rulings aside), so a trigger can tell a curator's
+    label in force without replaying the chain's history."""
+
+    review_id = models.BigIntegerField(primary_key=True)
+    chain_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"review {self.review_id} undone"
+
+
+class PairTally(models.Model):
+    """Kept shared chains per dataset, curator pair (a < b by id) and their two labels: the pairwise kappa tables."""
+
+    dataset_id = models.IntegerField()
+    curator_a = models.IntegerField()
+    curator_b = models.IntegerField()
+    label_a = models.CharField(max_length=12)
+    label_b = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset_id", "curator_a", "curator_b", "label_a", "label_b"],
+                                               name="pairtally_key")]
+
+    def __str__(self) -> str:
+        return f"{self.curator_a}/{self.curator_b} {self.label_a}/{self.label_b}: {self.n}"
+
+
+class LabelPatternTally(models.Model):
+    """Kept chains with two or more curators' labels per dataset and (accepted, rejected) count: Fleiss' kappa."""
+
+    dataset_id = models.IntegerField()
+    accepted = models.IntegerField()
+    rejected = models.IntegerField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset_id", "accepted", "rejected"],
+                                               name="labelpatterntally_key")]
+
+    def __str__(self) -> str:
+        return f"{self.accepted} accepted / {self.rejected} rejected: {self.n}"

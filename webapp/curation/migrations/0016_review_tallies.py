@@ -6,10 +6,8 @@ from django.db import migrations, models
 
 
 def count_and_keep_counting(apps, schema_editor):
-    """Triggers on, then the tallies counted from what is there (review/tallies.py)."""
-    from webapp.curation.review import tallies
-
-    tallies.rebuild()
+    """Triggers on and the tallies counted: done by 0018_curator_agreement_tallies, since review/tallies.py counts
+    with today's models (its tables did not exist yet here) and there is nothing to count in between."""
 
 
 def stop_counting(apps, schema_editor):

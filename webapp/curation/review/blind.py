@@ -63,15 +63,6 @@ def visible_reviews(user: AbstractBaseUser | None, reviews: QuerySet[Review] | N
     return reviews.filter(Q(curator=user) | ~Q(chain_id__in=studies))
 
 
-def hidden_reviews(user: AbstractBaseUser | None) -> QuerySet[Review]:
-    """What `visible_reviews` leaves out for this user: other curators' reviews in studies under way (few)."""
-    if sees_everything(user):
-        return Review.objects.none()
-    runs = list(GenerationRun.objects.filter(dataset_id__in=studies_under_way()).values_list("pk", flat=True))
-    studies = Chain.objects.filter(run_id__in=runs).values("pk")  # a run's dataset is its questions'
-    return Review.objects.filter(chain_id__in=studies).exclude(curator=user)
-
-
 def hide_open_consensus(user: AbstractBaseUser | None, chains: QuerySet[Chain]) -> QuerySet[Chain]:
     """For a curator, drop the chains of open questions whose consensus is already set (it would tell them how the
     others decided); their pending chains stay, they are the queue."""

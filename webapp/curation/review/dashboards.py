@@ -1,9 +1,8 @@
 """Numbers for the review dashboards: progress per dataset / curator / day, validator-vs-curator agreement, and
 agreement between curators where two or more decided the same chain.
 
-Progress and the validator table are read from counters the database keeps with each write (tallies.py), and
-agreement between curators starts from the few chains two curators reviewed, so the page costs the same few small
-queries at 5k or 4M chains. Blind studies
+Progress, the validator table and agreement between curators are read from counters the database keeps with each
+write (tallies.py, agreement_tallies.py), so the page costs the same few small queries at 5k or 4M chains. Blind studies
 stay blind here too (blind.py): agreement counts settled questions only, and the figures a curator is shown leave
 out other curators' decisions on open questions and any per-curator figure of a study under way.
 
@@ -16,21 +15,20 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from itertools import groupby
-from operator import itemgetter
+from datetime import date, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db import connection
-from django.db.models import Count, F, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from webapp.catalog.models import Dataset
 from webapp.curation.models import (
     Chain,
     ChainTally,
+    CuratorLabel,
     GenerationRun,
+    LabelPatternTally,
+    PairTally,
     Review,
     ReviewTally,
     SharedChain,
@@ -39,7 +37,6 @@ from webapp.curation.models import (
 )
 from webapp.curation.review.adjudication import ruled_chains
 from webapp.curation.review.blind import (
-    hidden_reviews,
     in_open_question,
     open_questions,
     sees_everything,
@@ -84,20 +81,17 @@ ACTIONS = [a for a, _ in Review.Action.choices]
 
 
 def _review_rows(user: AbstractBaseUser | None, key: str, since: date | None = None) -> dict[object, Counter[str]]:
-    """Reviews per `key` ("curator_id" or "day") and action from the tally, less those blind.py hides from `user`
-    (other curators' reviews in studies under way: few, counted live); keys left with no review are dropped."""
+    """Reviews per `key` ("curator_id" or "day") and action from the tally, less those blind.py hides from `user`:
+    other curators' reviews in studies under way, left out by the tally's dataset (subtracting them counted live
+    took ~0.5 s a table at 500k questions). Keys left with no review are dropped."""
     tally = ReviewTally.objects.filter(n__gt=0)
     if since is not None:
         tally = tally.filter(day__gte=since)
+    if not sees_everything(user):
+        tally = tally.exclude(Q(dataset_id__in=studies_under_way()) & ~Q(curator_id=user.pk))
     found: dict[object, Counter[str]] = defaultdict(Counter)
     for k, action, n in tally.values_list(key, "action").annotate(n=Sum("n")).order_by():
         found[k].update({action: n, "total": n})
-    hidden = hidden_reviews(user)
-    if since is not None:
-        hidden = hidden.filter(created_at__gte=timezone.make_aware(datetime.combine(since, time.min)))
-    grouped = hidden.annotate(day=TruncDate("created_at")) if key == "day" else hidden
-    for k, action, n in grouped.values_list(key, "action").annotate(n=Count("id")).order_by():
-        found[k].subtract({action: n, "total": n})
     return {k: counts for k, counts in found.items() if counts["total"] > 0}
 
 
@@ -287,83 +281,57 @@ def curator_labels_per_chain() -> dict[int, dict[str, str]]:
     review overlap, the newest of the same curator's); each curator's label is their newest review left standing,
     if it accepts or rejects. The blind streams of datasets with review overlap are what feed this; chains that
     two curators happened to decide one after the other count too, but a question still open (a chain waiting
-    for its N decisions) does not. The dashboard counts the same labels in SQL (`curator_agreement`); this
-    per-chain form is for looking at a few chains.
+    for its N decisions) does not. The dashboard reads the same labels as the review triggers keep them
+    (`curator_agreement`); this replay is for looking at a few chains, and the tests' reference.
     """
     return _replayed_labels(_overlap_reviews())
 
 
-_LABELS_SQL = """
-WITH r AS ({reviews}),
-latest AS (SELECT r_chain AS chain, r_curator AS curator, r_label AS label, r_dataset AS dataset,
-                  ROW_NUMBER() OVER (PARTITION BY r_chain, r_curator ORDER BY r_version DESC) AS newest FROM r),
-labels AS (SELECT chain, curator, label, dataset FROM latest WHERE newest = 1 AND label IN (%s, %s))
-"""
-
-
-def _sql_agreement(reviews: QuerySet[Review], private: list[int]) -> tuple[Counter[tuple[int, ...]],
-                                                                           dict[tuple[int, int, str, str], int]]:
-    """Over chains without an undo, where each curator's label is simply their newest review: the rows of
-    accepted/rejected counts per chain (grouped, with how many chains have each) and the pair table cells
-    (curator a < b by id, a's label, b's label → chains).
-
-    The database picks each curator's label on the shared chains (a few per cent of them, tallies.SharedChain);
-    those labels are paired here. Paired in SQL, PostgreSQL estimated them at one row and joined them to themselves
-    in nested loops: 22 s for 7,200 labels at 400k chains."""
-    sql, params = reviews.order_by().values(
-        r_chain=F("chain_id"), r_curator=F("curator_id"), r_version=F("chain_version"), r_label=F("to_decision"),
-        r_dataset=F("chain__question__dataset_id")).query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(_LABELS_SQL.format(reviews=sql) + "SELECT chain, curator, label, dataset FROM labels "
-                       "ORDER BY chain, curator", [*params, *CURATOR_LABELS])
-        rows = cursor.fetchall()
-    patterns: Counter[tuple[int, ...]] = Counter()
-    cells: Counter[tuple[int, int, str, str]] = Counter()
-    skip = set(private)
-    for _, group in groupby(rows, key=itemgetter(0)):
-        labels = [(curator, label, dataset) for _, curator, label, dataset in group]
-        if len(labels) < 2:  # one curator's label is no agreement
-            continue
-        patterns[tuple(sum(1 for _, label, _ in labels if label == c) for c in CURATOR_LABELS)] += 1
-        if labels[0][2] in skip:
-            continue
-        for i, (a, label_a, _) in enumerate(labels):
-            for b, label_b, _ in labels[i + 1:]:
-                cells[a, b, label_a, label_b] += 1
-    return patterns, dict(cells)
+def _open_labels() -> dict[int, tuple[int, list[tuple[int, str]]]]:
+    """chain → (dataset, [(curator, label) by curator id]) for the kept labelled chains of open questions: counted in
+    the tallies, left out of agreement until settled. Among the few overlap datasets' chains."""
+    chains = study_chains().filter(kept=True, question_id__in=open_questions().values("pk")).values("pk")
+    rows = (CuratorLabel.objects.filter(chain_id__in=chains).order_by("chain_id", "curator_id")
+            .values_list("chain_id", "curator_id", "label"))
+    found: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for chain_id, curator_id, label in rows:
+        found[chain_id].append((curator_id, label))
+    datasets = dict(Chain.objects.filter(pk__in=list(found)).values_list("pk", "question__dataset_id"))
+    return {chain_id: (datasets[chain_id], labels) for chain_id, labels in found.items() if len(labels) >= 2}
 
 
 def curator_agreement(user: AbstractBaseUser | None = None) -> CuratorAgreement:
     """Pairwise Cohen's kappa for every two curators with chains in common, and Fleiss' kappa over all raters.
 
-    Counted in SQL: a few grouped queries, whatever the number of chains or reviews. Only chains with an undo in
-    their history are replayed in Python (an undo takes back the newest review in force, which a query cannot
-    say simply), and those are few. A curator's pairs leave out the studies under way (a per-curator figure of a
-    blind study); Fleiss' kappa, one number over every settled chain, stays."""
-    reviews = _overlap_reviews()
+    Read from the tallies the review triggers keep (agreement_tallies.py: each curator's label in force on each
+    shared chain, replays of undos included), less the open questions' chains, counted live from their labels. A
+    curator's pairs leave out the studies under way (a per-curator figure of a blind study); Fleiss' kappa, one
+    number over every settled chain, stays."""
     private = [] if sees_everything(user) else studies_under_way()
-    undone = Review.objects.filter(action=Review.Action.UNDO, chain_id__in=_shared()).values("chain_id")
-    patterns, cells = _sql_agreement(reviews.exclude(chain_id__in=undone), private)
+    patterns: Counter[tuple[int, ...]] = Counter()
+    for accepted, rejected, n in (LabelPatternTally.objects.values_list("accepted", "rejected")
+                                  .annotate(total=Sum("n")).order_by().values_list("accepted", "rejected", "total")):
+        patterns[accepted, rejected] += n
+    cells: Counter[tuple[int, int, str, str]] = Counter()
+    keys = ("curator_a", "curator_b", "label_a", "label_b")
+    pair_rows = PairTally.objects.exclude(dataset_id__in=private).values_list(*keys).annotate(total=Sum("n"))
+    for a, b, label_a, label_b, n in pair_rows.order_by():
+        cells[a, b, label_a, label_b] += n
+    for dataset_id, labels in _open_labels().values():
+        patterns[tuple(sum(1 for _, label in labels if label == c) for c in CURATOR_LABELS)] -= 1
+        if dataset_id in private:
+            continue
+        for i, (a, label_a) in enumerate(labels):
+            for b, label_b in labels[i + 1:]:
+                cells[a, b, label_a, label_b] -= 1
+    patterns = +patterns  # counts left at zero (or below, which would be a bug) are no rows
     names = dict(User.objects.filter(pk__in={c for a, b, _, _ in cells for c in (a, b)}).values_list("pk", "username"))
     tables: dict[tuple[str, str], list[list[int]]] = {}
     for (a, b, label_a, label_b), n in cells.items():
+        if n <= 0:
+            continue
         (first, l1), (second, l2) = sorted([(names[a], label_a), (names[b], label_b)])
         tables.setdefault((first, second), [[0, 0], [0, 0]])[CURATOR_LABELS.index(l1)][CURATOR_LABELS.index(l2)] += n
-    replayed = _replayed_labels(reviews.filter(chain_id__in=undone))
-    if replayed and private:
-        private_chains = set(Chain.objects.filter(pk__in=list(replayed), question__dataset_id__in=private)
-                             .values_list("pk", flat=True))
-    else:
-        private_chains = set()
-    for chain_id, decided in replayed.items():
-        patterns[tuple(sum(1 for d in decided.values() if d == label) for label in CURATOR_LABELS)] += 1
-        if chain_id in private_chains:
-            continue
-        names_sorted = sorted(decided)
-        for i, a in enumerate(names_sorted):
-            for b in names_sorted[i + 1:]:
-                table = tables.setdefault((a, b), [[0, 0], [0, 0]])
-                table[CURATOR_LABELS.index(decided[a])][CURATOR_LABELS.index(decided[b])] += 1
     pairs = [PairAgreement(a, b, sum(map(sum, t)), cohen_kappa(t)) for (a, b), t in sorted(tables.items())]
     adjudicated = Chain.objects.filter(kept=True, pk__in=ruled_chains()).count()
     return CuratorAgreement(items=sum(patterns.values()), pairs=pairs, fleiss=weighted_fleiss_kappa(patterns),

@@ -52,16 +52,22 @@ class ChainState:
 def effective_stack(reviews: list[Review]) -> list[Review]:
     """Replay the history: an undo removes the newest review still in force. With review overlap each curator
     has their own stream (the undo carries a curator_version): it removes that curator's newest one only."""
+    return replay(reviews)[0]
+
+
+def replay(reviews: list[Review]) -> tuple[list[Review], list[Review]]:
+    """The reviews still in force and those the undos took back (review/tallies.py keeps the latter)."""
     stack: list[Review] = []
+    taken_back: list[Review] = []
     for review in reviews:
         if review.action != Action.UNDO:
             stack.append(review)
             continue
         for i in range(len(stack) - 1, -1, -1):
             if review.curator_version is None or stack[i].curator_id == review.curator_id:
-                del stack[i]
+                taken_back.append(stack.pop(i))
                 break
-    return stack
+    return stack, taken_back
 
 
 def standing_decisions(stack: list[Review]) -> dict[int, str]:

@@ -5,10 +5,11 @@ small tallies (models.ChainTally, VerdictTally, ReviewTally) and the set of chai
 (models.SharedChain), which triggers on `curation_chain` and `curation_review` keep:
 
 - kept chains per (run, decision); kept chains with a verdict of record per (validator, version, label, decision);
-- reviews per (curator, day, action), the day in settings.TIME_ZONE as the triggers were made (`rebuild` remakes
-  them after a change of zone);
+- reviews per (curator, day, action, dataset), the day in settings.TIME_ZONE as the triggers were made (`rebuild`
+  remakes them after a change of zone);
 - a chain enters SharedChain when a curator's review (rulings aside) finds another curator's already there. Writes
-  on one chain lock its row first (decisions.py, adjudication.py, bulk.py), so the second review sees the first.
+  on one chain lock its row first (decisions.py, adjudication.py, bulk.py), so the second review sees the first;
+- on shared chains, each curator's label in force and the agreement tables counted from them (agreement_tallies.py).
 
 Triggers rather than calls in the app's write paths: decisions, undo, bulk, adjudication, a validation run becoming
 the record, chain import, teacher runs, run deletion and `.update()`s yet to be written all reach the tables, and
@@ -24,13 +25,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count
+from django.db.models import Count, F
 from django.db.models.functions import TruncDate
 
-from webapp.curation.models import Chain, ChainTally, Review, ReviewTally, SharedChain, VerdictTally
+from webapp.curation.models import (
+    Chain,
+    ChainTally,
+    CuratorLabel,
+    LabelPatternTally,
+    PairTally,
+    Review,
+    ReviewTally,
+    SharedChain,
+    UndoneReview,
+    VerdictTally,
+)
+from webapp.curation.review import agreement_tallies as agreement
+from webapp.curation.review.history import replay
 
 ADJUDICATE = Review.Action.ADJUDICATE.value
-TRIGGERS = ["chain_insert", "chain_update", "chain_delete", "review_insert", "review_delete"]
+TRIGGERS = ["chain_insert", "chain_update", "chain_delete", "review_insert", "review_delete", "review_undo"]
+COUNTED = (ChainTally, VerdictTally, ReviewTally, SharedChain, UndoneReview, CuratorLabel, PairTally,
+           LabelPatternTally)
 
 
 def _zone() -> str:
@@ -54,10 +70,11 @@ ON CONFLICT (validator, validator_version, label, decision) DO UPDATE SET n = t.
 """
 
 _PG_REVIEW = """
-INSERT INTO curation_reviewtally AS t (curator_id, day, action, n)
-SELECT curator_id, (created_at AT TIME ZONE '{zone}')::date, action, SUM(d) FROM ({src}) r
-GROUP BY 1, 2, 3 HAVING SUM(d) <> 0 ORDER BY 1, 2, 3
-ON CONFLICT (curator_id, day, action) DO UPDATE SET n = t.n + EXCLUDED.n;
+INSERT INTO curation_reviewtally AS t (curator_id, day, action, dataset_id, n)
+SELECT r.curator_id, (r.created_at AT TIME ZONE '{zone}')::date, r.action, q.dataset_id, SUM(r.d) FROM ({src}) r
+JOIN curation_chain c ON c.id = r.chain_id JOIN catalog_question q ON q.id = c.question_id
+GROUP BY 1, 2, 3, 4 HAVING SUM(r.d) <> 0 ORDER BY 1, 2, 3, 4
+ON CONFLICT (curator_id, day, action, dataset_id) DO UPDATE SET n = t.n + EXCLUDED.n;
 """
 
 _PG_SHARED = f"""
@@ -77,19 +94,41 @@ def _pg_function(name: str, body: str) -> str:
             f"BEGIN\n{body}\nRETURN NULL;\nEND $$;")
 
 
+def _only_if(test: str, body: str) -> str:
+    """A PL/pgSQL block run only when `test` holds: a statement is planned when first run in a session (Django opens
+    one per request), and planning the agreement statements cost 15-30 ms where a shared chain is not involved."""
+    return f"\nIF {test} THEN {body}\nEND IF;"
+
+
+def _shared(chains: str) -> str:
+    return f"EXISTS (SELECT 1 FROM curation_sharedchain WHERE {chains.format(col='chain_id')})"
+
+
 def _postgresql() -> list[str]:
     zone = _zone()
     row = " UNION ALL ".join(f"SELECT {', '.join(f'{r}.{c}' for c in _CHAIN_COLUMNS.split(', '))}, {d} AS d"
                              for r, d in (("OLD", -1), ("NEW", 1)))
+    deleted = "{col} IN (SELECT chain_id FROM old_rows)"
+    reviewed = f"{{col}} IN (SELECT chain_id FROM new_rows WHERE action <> '{ADJUDICATE}')"
+    labelled = "EXISTS (SELECT 1 FROM curation_curatorlabel WHERE {col})"
     return [
         _pg_function("chain_insert", _PG_CHAIN.format(src=f"SELECT {_CHAIN_COLUMNS}, 1 AS d FROM new_rows")),
-        _pg_function("chain_delete", _PG_CHAIN.format(src=f"SELECT {_CHAIN_COLUMNS}, -1 AS d FROM old_rows")),
-        _pg_function("chain_update", _PG_CHAIN.format(src=row)),
+        _pg_function("chain_delete", _PG_CHAIN.format(src=f"SELECT {_CHAIN_COLUMNS}, -1 AS d FROM old_rows")
+                     + _only_if(labelled.format(col="chain_id IN (SELECT id FROM old_rows)"),
+                                agreement.forget_chains("{col} IN (SELECT id FROM old_rows)", rows="old_rows"))),
+        _pg_function("chain_update", _PG_CHAIN.format(src=row)
+                     + _only_if("OLD.kept IS DISTINCT FROM NEW.kept AND " + labelled.format(col="chain_id = NEW.id"),
+                                agreement.kept_changed("NEW", "true"))),
         _pg_function("review_insert", _PG_REVIEW.format(
-            zone=zone, src="SELECT curator_id, created_at, action, 1 AS d FROM new_rows")
-            + _PG_SHARED),
+            zone=zone, src="SELECT curator_id, created_at, action, chain_id, 1 AS d FROM new_rows")
+            + _PG_SHARED + _only_if(_shared(reviewed), agreement.refresh(reviewed))),
         _pg_function("review_delete", _PG_REVIEW.format(
-            zone=zone, src="SELECT curator_id, created_at, action, -1 AS d FROM old_rows")),
+            zone=zone, src="SELECT curator_id, created_at, action, chain_id, -1 AS d FROM old_rows")
+            + "\nDELETE FROM curation_undonereview WHERE review_id IN (SELECT id FROM old_rows);"
+            + _only_if(f"{_shared(deleted)} OR {labelled.format(col=deleted.format(col='chain_id'))}",
+                       agreement.refresh(deleted))),
+        # Row by row, before the statement's refresh: each undo takes back what the ones before it left standing.
+        _pg_function("review_undo", agreement.undo_marker("NEW")),
         "CREATE TRIGGER curation_tally_chain_insert AFTER INSERT ON curation_chain REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION curation_tally_chain_insert()",
         "CREATE TRIGGER curation_tally_chain_delete AFTER DELETE ON curation_chain REFERENCING OLD TABLE AS old_rows "
@@ -100,6 +139,8 @@ def _postgresql() -> list[str]:
         "new_rows FOR EACH STATEMENT EXECUTE FUNCTION curation_tally_review_insert()",
         "CREATE TRIGGER curation_tally_review_delete AFTER DELETE ON curation_review REFERENCING OLD TABLE AS "
         "old_rows FOR EACH STATEMENT EXECUTE FUNCTION curation_tally_review_delete()",
+        "CREATE TRIGGER curation_tally_review_undo AFTER INSERT ON curation_review FOR EACH ROW "
+        "WHEN (NEW.action = 'undo') EXECUTE FUNCTION curation_tally_review_undo()",
     ]
 
 
@@ -125,8 +166,10 @@ def _sqlite_review(row: str, d: int, zone: str) -> str:
     day = (f"date({row}.created_at)" if zone == "UTC"  # Django's function needs a Django connection: only if used
            else f"django_datetime_cast_date({row}.created_at, '{zone}', NULL)")
     return f"""
-INSERT INTO curation_reviewtally (curator_id, day, action, n) SELECT {row}.curator_id, {day}, {row}.action, {d}
-WHERE true ON CONFLICT (curator_id, day, action) DO UPDATE SET n = n + excluded.n;"""
+INSERT INTO curation_reviewtally (curator_id, day, action, dataset_id, n)
+SELECT {row}.curator_id, {day}, {row}.action, q.dataset_id, {d} FROM curation_chain c
+JOIN catalog_question q ON q.id = c.question_id WHERE c.id = {row}.chain_id
+ON CONFLICT (curator_id, day, action, dataset_id) DO UPDATE SET n = n + excluded.n;"""
 
 
 def _sqlite() -> list[str]:
@@ -137,22 +180,26 @@ INSERT INTO curation_sharedchain (chain_id) SELECT NEW.chain_id WHERE NEW.action
     WHERE r.chain_id = NEW.chain_id AND r.curator_id <> NEW.curator_id AND r.action <> '{ADJUDICATE}')
 ON CONFLICT (chain_id) DO NOTHING;"""
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _CHAIN_COLUMNS.split(", "))
+    old_chain = "(SELECT OLD.id AS id, OLD.question_id AS question_id, OLD.kept AS kept)"
     return [
         f"CREATE TRIGGER curation_tally_chain_insert AFTER INSERT ON curation_chain BEGIN {_sqlite_chain('NEW', 1)} "
         "END",
         f"CREATE TRIGGER curation_tally_chain_delete AFTER DELETE ON curation_chain BEGIN {_sqlite_chain('OLD', -1)} "
-        "END",
+        f"{agreement.forget_chains('{col} = OLD.id', rows=old_chain)} END",
         f"CREATE TRIGGER curation_tally_chain_update AFTER UPDATE OF {_CHAIN_COLUMNS} ON curation_chain "
-        f"WHEN {changed} BEGIN {_sqlite_chain('OLD', -1)} {_sqlite_chain('NEW', 1)} END",
+        f"WHEN {changed} BEGIN {_sqlite_chain('OLD', -1)} {_sqlite_chain('NEW', 1)} "
+        f"{agreement.kept_changed('NEW', 'OLD.kept IS NOT NEW.kept')} END",
         f"CREATE TRIGGER curation_tally_review_insert AFTER INSERT ON curation_review BEGIN "
-        f"{_sqlite_review('NEW', 1, zone)} {shared} END",
+        f"{_sqlite_review('NEW', 1, zone)} {shared} {agreement.undo_marker('NEW')} "
+        f"{agreement.refresh(f'{{col}} = NEW.chain_id AND NEW.action <> {chr(39)}{ADJUDICATE}{chr(39)}')} END",
         f"CREATE TRIGGER curation_tally_review_delete AFTER DELETE ON curation_review BEGIN "
-        f"{_sqlite_review('OLD', -1, zone)} END",
+        f"{_sqlite_review('OLD', -1, zone)} DELETE FROM curation_undonereview WHERE review_id = OLD.id; "
+        f"{agreement.refresh('{col} = OLD.chain_id')} END",
     ]
 
 
 def _sqlite_drop() -> list[str]:
-    return [f"DROP TRIGGER IF EXISTS curation_tally_{t}" for t in TRIGGERS]
+    return [f"DROP TRIGGER IF EXISTS curation_tally_{t}" for t in TRIGGERS]  # review_undo: PostgreSQL only
 
 
 # --- installing, rebuilding ----------------------------------------------------------------------------------------
@@ -189,7 +236,7 @@ def rebuild() -> dict[str, int]:
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE curation_chain, curation_review, curation_verdict IN SHARE MODE")
         install_triggers()
-        for model in (ChainTally, VerdictTally, ReviewTally, SharedChain):
+        for model in COUNTED:
             model.objects.all().delete()
         kept = Chain.objects.filter(kept=True).order_by()
         ChainTally.objects.bulk_create(
@@ -201,11 +248,35 @@ def rebuild() -> dict[str, int]:
             .annotate(n=Count("id")))
         ReviewTally.objects.bulk_create(
             ReviewTally(**r) for r in Review.objects.order_by()
-            .values("curator_id", "action", day=TruncDate("created_at", tzinfo=ZoneInfo(_zone())))
+            .values("curator_id", "action", day=TruncDate("created_at", tzinfo=ZoneInfo(_zone())),
+                    dataset_id=F("chain__question__dataset_id"))
             .annotate(n=Count("id")))
         shared = (Review.objects.exclude(action=ADJUDICATE).order_by().values("chain_id")
                   .annotate(raters=Count("curator", distinct=True)).filter(raters__gte=2)
                   .values_list("chain_id", flat=True))
         SharedChain.objects.bulk_create((SharedChain(chain_id=pk) for pk in shared.iterator()), batch_size=5000)
-        return {m.__name__: m.objects.count() for m in (ChainTally, VerdictTally, ReviewTally, SharedChain)}
+        _rebuild_agreement()
+        return {m.__name__: m.objects.count() for m in COUNTED}
+
+
+def _rebuild_agreement() -> None:
+    """The undos' marks replayed in Python (history.replay, rulings aside: few chains have an undo), then the
+    labels and agreement tables by the triggers' own statements over every chain."""
+    undone = Review.objects.filter(action=Review.Action.UNDO).values("chain_id")
+    history = (Review.objects.filter(chain_id__in=undone).exclude(action=ADJUDICATE)
+               .only("id", "chain_id", "curator_id", "action", "curator_version").order_by("chain_id", "chain_version"))
+    marks: list[UndoneReview] = []
+    stream: list[Review] = []
+    for review in [*history.iterator(), None]:
+        if stream and (review is None or review.chain_id != stream[0].chain_id):
+            marks.extend(UndoneReview(review_id=r.pk, chain_id=r.chain_id) for r in replay(stream)[1])
+            stream = []
+        if review is not None:
+            stream.append(review)
+    UndoneReview.objects.bulk_create(marks, batch_size=5000)
+    with connection.cursor() as cursor:
+        for statement in (agreement.labels("{col} IS NOT NULL") + agreement.contribution("{col} IS NOT NULL", "1")
+                          ).split(";"):
+            if statement.strip():
+                cursor.execute(statement)
 
