@@ -40,7 +40,7 @@ from pipeline.scoring import (
     summarise,
 )
 
-__all__ = ["EvalConfig", "EvalStageResult", "main", "run"]
+__all__ = ["EvalConfig", "EvalStageResult", "main", "merge", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,28 @@ def run(cfg: EvalConfig, on_progress: Any = None) -> EvalStageResult:
             if on_progress is not None and on_progress(len(rows), len(items), {"accuracy": accuracy}) is False:
                 stopped = True
                 break
+    return _scored(rows, cfg.slice_keys, path, generation, stopped=stopped)
+
+
+def _scored(rows: list[dict[str, Any]], slice_keys: list[str], path: Path, generation: dict[str, Any],
+            stopped: bool = False) -> EvalStageResult:
+    """Every figure of a result from its prediction rows, in item order (the bootstrap resamples by position)."""
     summary = summarise(rows)
     return EvalStageResult(accuracy=summary["accuracy"] if rows else 0.0, n=len(rows),
-                           per_slice=slice_accuracy(rows, cfg.slice_keys), predictions_path=str(path),
+                           per_slice=slice_accuracy(rows, slice_keys), predictions_path=str(path),
                            stopped_early=stopped, summary=summary, generation=generation)
+
+
+def merge(parts: list[str | Path], path: Path, slice_keys: list[str], generation: dict[str, Any]) -> EvalStageResult:
+    """One result from the predictions of an evaluation split into parts (webapp/core/shards.py), given in item
+    order: their rows are joined into `path` and scored as one run over the same items would score them, so the
+    accuracy and its confidence interval are over every item, equal to an unsplit run's."""
+    from pipeline.jsonl import read_jsonl, write_jsonl
+
+    rows = [row for part in parts for row in read_jsonl(part)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(path, rows)
+    return _scored(rows, slice_keys, path, generation)
 
 
 # ------------------------------------------------------------------------------------------------ command line

@@ -156,8 +156,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # second is refused before any row lands (AVQA, the largest, has ~57k).
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 500_000, minimum=1)
-# A teacher or validation run over more questions than this is split into shard jobs of this many questions, which
-# any number of workers take at once (webapp/core/shards.py); a smaller run is one job.
+# A teacher, validation or evaluation run over more questions than this is split into shard jobs of this many
+# questions, which any number of workers take at once (webapp/core/shards.py); a smaller run is one job.
 RUN_SHARD_QUESTIONS = env_int("RUN_SHARD_QUESTIONS", 2_000, minimum=1)
 
 # Extracted tagger model and label embeddings (pipeline.validate.sound_events / claims) are cached here.

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import django_rq
+import psutil
 import pytest
 from django.test import Client
+from rq.registry import StartedJobRegistry
 
 from tests.webapp.test_teacher_runs import _launch, _no_duplicates, avqa, tiny_models  # noqa: F401
+from tests.webapp.workers import start_worker, wait_for
 from webapp.catalog.models import Dataset
+from webapp.core.failpoints import ENV, FILE_ENV
 from webapp.core.models import Superseded
 from webapp.core.recovery import recover
 from webapp.core.shards import plan_ranges, roll_up
@@ -80,10 +86,10 @@ def test_a_run_of_three_shards_ends_succeeded_with_every_chain_once_and_validati
     assert 'id="shards"' in page and page.count('<tr id="shard-') == 3
 
 
-def test_a_killed_shard_resumes_alone_and_a_stale_attempt_cannot_write(three_shards: GenerationRun,
-                                                                         admin_client: Client, run_worker) -> None:
-    run = three_shards
-    killed = _shards(run)[1]
+def kill_shard_1_then_resume(run: Any, resume: Callable[[], object], run_worker: Callable[..., None]) -> None:
+    """Shard 1's worker dies with its job while the others finish: recovery fails the run, and `resume` (the page's
+    button) queues shard 1 alone, as a new attempt; the dead attempt's writes are refused. Any kind of sharded run."""
+    killed = run.shard_set().get(index=1)
     django_rq.get_queue("gpu").fetch_job(killed.rq_job_id).delete()  # its worker died with it: the job is gone
     run_worker("gpu")
     run.refresh_from_db()
@@ -91,12 +97,19 @@ def test_a_killed_shard_resumes_alone_and_a_stale_attempt_cannot_write(three_sha
     assert recover().runs_failed == 1
     run.refresh_from_db()
     assert run.status == "failed" and "shard 1" in run.error
+    resume()
+    assert [(s.status, s.attempt) for s in run.shard_set().order_by("index")] == [
+        ("succeeded", 1), ("queued", 2), ("succeeded", 1)]
+    with pytest.raises(Superseded), killed.fence():
+        pass
+
+
+def test_a_killed_shard_resumes_alone_and_a_stale_attempt_cannot_write(three_shards: GenerationRun,
+                                                                         admin_client: Client, run_worker) -> None:
+    run = three_shards
+    kill_shard_1_then_resume(run, lambda: admin_client.post(f"/runs/{run.pk}/resume/"), run_worker)
     before = dict(Chain.objects.filter(run=run).values_list("pk", "created_at"))
     assert len(before) == 4 * 3 and not GenerationRun.objects.filter(source_run=run).exists()
-    assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302
-    assert [(s.status, s.attempt) for s in _shards(run)] == [("succeeded", 1), ("queued", 2), ("succeeded", 1)]
-    with pytest.raises(Superseded), killed.fence():  # the dead attempt's writes are refused
-        pass
     run_worker("gpu")
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
@@ -147,3 +160,80 @@ def test_the_runs_progress_is_the_sum_of_its_shards(three_shards: GenerationRun)
     metrics = three_shards.progress_metrics
     assert metrics["chains"] == 9 and metrics["chains_per_s"] == 1.0 and metrics["verdicts"] == {"pass": 3, "fail": 1}
     assert metrics["shards"] == 3 and c.progress_done == 0
+
+
+def _fail_shard_0_then_hold_shard_1(run: GenerationRun, latch: Path) -> tuple[object, list[str]]:
+    """A real worker: shard 0 fails on a clip whose frames are gone (so the run fails), then shard 1 holds after
+    its first stored question. Returns the worker and the clip's frames, to put back before a resume."""
+    first = run.teacher_questions().filter(**_shards(run)[0].in_range("pk")).first()
+    frames = first.clip.frame_paths
+    first.clip.frame_paths = ["missing/frame.jpg"]
+    first.clip.save(update_fields=["frame_paths"])
+    worker = start_worker("gpu", capture=True, **{ENV: "teacher.batch:1", FILE_ENV: str(latch)})
+    wait_for(lambda: latch.exists() and bool(latch.read_text()), worker, "held shard 1 after a question")
+    run.refresh_from_db()
+    assert run.status == "failed" and [s.status for s in _shards(run)] == ["failed", "running", "queued"]
+    first.clip.frame_paths = frames
+    first.clip.save(update_fields=["frame_paths"])
+    return worker, frames
+
+
+def test_resume_leaves_a_shard_whose_job_is_at_work_to_it(three_shards: GenerationRun, admin_client: Client,
+                                                           tmp_path: Path) -> None:
+    run, latch = three_shards, tmp_path / "latch"
+    worker, _ = _fail_shard_0_then_hold_shard_1(run, latch)
+    try:
+        before = dict(Chain.objects.filter(run=run).values_list("pk", "created_at"))  # shard 1's first question
+        assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302
+        # Only the failed shard is a new attempt; the running one and the queued one keep their live jobs.
+        assert [(s.status, s.attempt) for s in _shards(run)] == [("queued", 2), ("running", 1), ("queued", 1)]
+        run.refresh_from_db()
+        assert run.status == "running"
+        latch.unlink()
+        out, _ = worker.communicate(timeout=300)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.error, out.decode()[-3000:])
+    assert [(s.status, s.attempt) for s in _shards(run)] == [("succeeded", 2), ("succeeded", 1), ("succeeded", 1)]
+    after = dict(Chain.objects.filter(run=run).values_list("pk", "created_at"))
+    assert before and len(after) == 6 * 3 and all(after[pk] == at for pk, at in before.items())
+    _no_duplicates(run)
+    assert GenerationRun.objects.filter(source_run=run).count() == 1
+
+
+def test_resume_queues_again_a_running_shard_whose_worker_stopped_sending_heartbeats(
+        three_shards: GenerationRun, admin_client: Client, tmp_path: Path, run_worker) -> None:
+    run, latch = three_shards, tmp_path / "latch"
+    worker, _ = _fail_shard_0_then_hold_shard_1(run, latch)
+    for process in [*psutil.Process(worker.pid).children(recursive=True), psutil.Process(worker.pid)]:
+        process.kill()  # the machine died: nobody marks the job failed, its heartbeat just stops
+    worker.wait(timeout=60)
+    queue = django_rq.get_queue("gpu")
+    held = _shards(run)[1]
+    assert queue.fetch_job(held.rq_job_id).get_status() == "started"
+    registry = StartedJobRegistry(queue=queue)
+    # What RQ sees once the heartbeat's time to live (about 90 s) has passed: the entry's expiry is behind us.
+    queue.connection.zadd(registry.key, {entry: 1 for entry in queue.connection.zrange(registry.key, 0, -1)})
+    assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302
+    assert [(s.status, s.attempt) for s in _shards(run)] == [("queued", 2), ("queued", 2), ("queued", 1)]
+    latch.unlink()
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert Chain.objects.filter(run=run).count() == 6 * 3
+    _no_duplicates(run)
+
+
+def test_a_shard_left_at_work_by_a_resume_still_fails_its_run(three_shards: GenerationRun,
+                                                              admin_client: Client) -> None:
+    run = three_shards
+    failed, left = _shards(run)[:2]  # `left` was loaded by its job before the resume: its run at attempt 1
+    assert left.run.attempt == 1  # as its job's frame (Shard.carry_out) holds it
+    assert failed.mark_running("job", attempt=1) and failed.mark_failed("boom")
+    assert admin_client.post(f"/runs/{run.pk}/resume/").status_code == 302
+    assert [(s.status, s.attempt) for s in _shards(run)][:2] == [("queued", 2), ("queued", 1)]  # its job is alive
+    assert left.mark_running(left.rq_job_id, attempt=1) and left.mark_failed("out of memory")
+    run.refresh_from_db()
+    assert run.status == "failed" and "shard 1" in run.error

@@ -16,6 +16,9 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +79,31 @@ def enqueue_or_fail(run: _Failable, queue: Queue, func: str, args: Sequence[Any]
     except REDIS_DOWN:
         logger.warning("queue unreachable when queuing %s; marked failed", run)
         run.mark_failed(LOST_AT_COMMIT)
+
+
+_DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def job_is_alive(job_id: str) -> bool:
+    """Whether RQ still holds the job, not dead; raises QueueUnreachable when Redis cannot be asked (a job
+    that cannot be seen is not known to be dead)."""
+    queue = django_rq.get_queue("default")
+    try:  # read with the queues' serializer (JSON): a planted pickle must never be unpickled here either
+        status = queue.job_class.fetch(job_id, connection=queue.connection, serializer=queue.serializer).get_status()
+    except NoSuchJobError:
+        return False
+    except REDIS_DOWN as exc:
+        raise QueueUnreachable(f"queue unreachable: could not ask Redis about job {job_id}") from exc
+    return status not in _DEAD
+
+
+def live_jobs(queue_name: str, job_ids: list[str]) -> set[str]:
+    """Of these jobs, those still at work or waiting: first the queue's started jobs whose worker stopped sending
+    heartbeats are failed (as `recover` does), then each job is asked about (`job_is_alive`)."""
+    if not job_ids:
+        return set()
+    try:
+        StartedJobRegistry(queue=django_rq.get_queue(queue_name)).cleanup()
+    except REDIS_DOWN as exc:
+        raise QueueUnreachable(f"queue unreachable: could not ask Redis about queue {queue_name}") from exc
+    return {job_id for job_id in job_ids if job_is_alive(job_id)}

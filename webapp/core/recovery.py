@@ -13,17 +13,14 @@ from dataclasses import dataclass
 
 import django_rq
 from django.apps import apps
-from rq.exceptions import NoSuchJobError
-from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
 from webapp.core import shards
 from webapp.core.models import ACTIVE_STATUSES, Run, Tracked
-from webapp.core.queueing import REDIS_DOWN, QueueUnreachable
+from webapp.core.queueing import REDIS_DOWN, QueueUnreachable, job_is_alive
 
 logger = logging.getLogger(__name__)
 
-_DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 DEAD_WORKER_MESSAGE = (
     "the worker running this stopped (killed, or Redis restarted); resume it — work already stored is kept"
 )
@@ -33,19 +30,6 @@ DEAD_WORKER_MESSAGE = (
 class RecoveryReport:
     clips_requeued: int = 0
     runs_failed: int = 0
-
-
-def job_is_alive(job_id: str) -> bool:
-    """Whether RQ still holds the job, not dead; raises QueueUnreachable when Redis cannot be asked (a job
-    that cannot be seen is not known to be dead)."""
-    queue = django_rq.get_queue("default")
-    try:  # read with the queues' serializer (JSON): a planted pickle must never be unpickled here either
-        status = queue.job_class.fetch(job_id, connection=queue.connection, serializer=queue.serializer).get_status()
-    except NoSuchJobError:
-        return False
-    except REDIS_DOWN as exc:
-        raise QueueUnreachable(f"queue unreachable: could not ask Redis about job {job_id}") from exc
-    return status not in _DEAD
 
 
 def fail_if_orphaned(run: Tracked) -> bool:

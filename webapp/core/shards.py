@@ -7,8 +7,9 @@ progress and attempt number, which fences its writes as `Run.attempt` fences a w
 
 - progress: the run's is the sum of its shards' (rolled up from ~30 rows, not counted from the chains);
 - cancel: the run and its unfinished shards are cancelled; a running shard stops at its next progress report;
-- a failed or killed shard fails the run while the others may finish; resume queues only the unfinished shards, each
-  as a new attempt (a stale job's writes are refused), and each skips what is stored in its own range;
+- a failed or killed shard fails the run while the others may finish; resume queues only the shards not succeeded
+  whose job is not alive (failed, cancelled, or its job dead or gone), each as a new attempt (a stale job's writes
+  are refused) that skips what is stored in its own range; a shard whose job is still at work is left to it;
 - the last shard to succeed closes the run with one conditional UPDATE (still running, no shard unfinished), so what
   follows a run's success (chained validation, verdicts of record) happens exactly once.
 
@@ -31,6 +32,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from webapp.core.models import ACTIVE_STATUSES, Run, RunStatus, Superseded, Tracked
+from webapp.core.queueing import live_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class Shard(Tracked):
         text = exc if isinstance(exc, str) else "".join(traceback.format_exception(exc))
         failed = super().mark_failed(text)
         if failed:
+            # The run at its current attempt: a resume that left this shard's live job at work raised it since.
+            self.run.refresh_from_db(fields=["attempt"])
             self.run.mark_failed(f"shard {self.index} (questions {self.lo}–{self.hi - 1}) failed: {text}")
             roll_up(self.run)
         return failed
@@ -178,13 +182,20 @@ class Sharded:
             logger.info("%s split into %s shards", self, len(ranges))
         type(run).objects.filter(pk=run.pk).update(rq_job_id="")  # recovery asks about each shard's job instead
         run.rq_job_id = ""
-        for shard in shards.exclude(status=RunStatus.SUCCEEDED).order_by("index"):
+        pending = list(shards.exclude(status=RunStatus.SUCCEEDED).order_by("index"))
+        at_work = _at_work(run.job_queue(), pending)
+        for shard in pending:
+            if shard.pk in at_work:
+                continue  # its job is alive: a new attempt would supersede it and redo what it has done
             shard.attempt += 1
             type(shard).objects.filter(pk=shard.pk).update(
                 attempt=shard.attempt, status=RunStatus.QUEUED, error="", started_at=None, finished_at=None)
             shard.status, shard.run = RunStatus.QUEUED, run
             run.submit(shard, shard.job_path, f"{run.job_id()}-s{shard.index}-a{shard.attempt}",
                        f"{run.job_description() or run} shard {shard.index}")
+        if any(s.status == RunStatus.RUNNING for s in pending if s.pk in at_work):
+            type(run).objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING)
+            run.status = RunStatus.RUNNING  # a shard is at work: the run is running, and its last shard closes it
 
     def mark_cancelled(self) -> bool:
         """Cancel the run and its unfinished shards; a running shard's job stops at its next progress report."""
@@ -193,6 +204,14 @@ class Sharded:
             self.shard_set().filter(status__in=ACTIVE_STATUSES).update(
                 status=RunStatus.CANCELLED, finished_at=timezone.now())
         return cancelled
+
+
+def _at_work(queue_name: str, pending: list[Shard]) -> set[int]:
+    """The ids of the queued or running shards whose job is alive (webapp/core/queueing.py, live_jobs): a resume
+    leaves them to it. A dead one (its worker killed, its heartbeat expired, its job gone) is queued again."""
+    active = [s for s in pending if s.status in ACTIVE_STATUSES and s.rq_job_id]
+    alive = live_jobs(queue_name, [s.rq_job_id for s in active])
+    return {s.pk for s in active if s.rq_job_id in alive}
 
 
 def close(run: Any, settle: Callable[[], object] | None = None) -> bool:

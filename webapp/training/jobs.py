@@ -20,11 +20,11 @@ from typing import Any
 from django.conf import settings
 
 from webapp.catalog.models import Dataset, ImportRun
-from webapp.core import storage
+from webapp.core import shards, storage
 from webapp.core.failpoints import failpoint
-from webapp.core.models import Superseded
+from webapp.core.models import RunStatus, Superseded
 from webapp.training import runs, snapshots
-from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
+from webapp.training.models import DatasetSnapshot, EvaluationShard, MetricPoint, TrainingRun, playable_questions
 
 logger = logging.getLogger(__name__)
 
@@ -137,19 +137,17 @@ def _eval_row(rec: dict[str, Any], prompt: str, benchmark: str) -> dict[str, Any
     return row
 
 
-def _eval_items(run: TrainingRun, path: Path) -> int:
-    """The items JSONL of an eval run: an imported split's questions (held out, checked at launch), else, only when
-    the run was launched in-sample, the snapshot's own GRPO rows."""
+def _eval_items(run: TrainingRun, path: Path, shard: EvaluationShard | None = None) -> int:
+    """The items JSONL of an eval run (or of one shard: its question range): an imported split's questions (held
+    out, checked at launch), else, only when the run was launched in-sample, the snapshot's own GRPO rows."""
     import json
 
     spec = run.config.get("_eval") or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     if spec.get("dataset"):
-        qs = snapshots.playable_questions(spec["dataset"])
-        if spec.get("split"):
-            qs = qs.filter(split=spec["split"])
-        if spec.get("limit"):
-            qs = qs[: spec["limit"]]
+        qs = run.eval_questions()
+        if shard is not None:
+            qs = qs.filter(**shard.in_range("pk"))
         benchmark = "mmau" if Dataset.objects.filter(pk=spec["dataset"], source_format="mmau").exists() else ""
         prompt = eval_prompt(run)
         n = 0
@@ -174,7 +172,7 @@ def _validation_items(run: TrainingRun, path: Path) -> int:
         "label_only" if run.config.get("_targets") == "label_only" else "student")
     n = 0
     with path.open("w", encoding="utf-8") as fh:
-        questions = snapshots.playable_questions(spec["dataset"]).filter(split=spec["split"])
+        questions = playable_questions(spec["dataset"]).filter(split=spec["split"])
         for rec in snapshots.question_records(questions):
             fh.write(json.dumps(_eval_row(rec, prompt, ""), ensure_ascii=False) + "\n")
             n += 1
@@ -282,6 +280,67 @@ def _train(run: TrainingRun) -> str:
         return "cancelled"
     run.mark_succeeded()
     return "succeeded"
+
+
+def evaluation_shard_job(shard_id: int, attempt: int) -> str:
+    """One question range of an evaluation run (webapp/core/shards.py); the last shard to succeed scores the run."""
+    from rq import get_current_job
+
+    shard = EvaluationShard.objects.select_related("run__parent", "run__snapshot").get(pk=shard_id)
+    job = get_current_job()
+    return shard.carry_out(attempt, lambda: _evaluate_shard(shard.run, shard), job.id if job else "")
+
+
+def _evaluate_shard(run: TrainingRun, shard: EvaluationShard) -> str:
+    """Score the shard's items into its own folder (per attempt: a superseded job never writes into the file its
+    successor writes); the shard that finds every other one succeeded joins them and scores the whole run."""
+    import dataclasses
+
+    try:
+        out = storage.resolve(shard.output_dir)
+        cfg = dataclasses.replace(runs.stage_config(run), items_file=str(out / "items.jsonl"), output_dir=str(out),
+                                  limit=None)  # the run's limit is in its ranges (TrainingRun.eval_questions)
+        n = _eval_items(run, Path(cfg.items_file), shard)
+        shard.report_progress(0, n)
+
+        def _progress(done: int, total: int, metrics: dict[str, float]) -> bool:
+            shard.report_progress(done, total, {"correct": round(metrics["accuracy"] * done)})
+            return not shard.should_stop()
+
+        generation: dict[str, Any] = {}
+        if n:  # a range whose questions all went (deleted, unplayable) since launch scores nothing
+            result = _stage_runner(run.stage)(cfg, on_progress=_progress)
+            generation = result.generation
+            if result.stopped_early:
+                return "cancelled"
+        else:
+            (out / "predictions.jsonl").write_text("")
+        if shard.should_stop():
+            return "cancelled"
+        if not shard.mark_succeeded():
+            return "superseded"
+        if run.shard_set().exclude(status=RunStatus.SUCCEEDED).exists():
+            return "succeeded"  # another shard is still at work: the last one scores the run
+        result = _merged(run, cfg, generation)
+        env = {**runs.environment(), "stage_config": runs.stage_config(run).to_dict(),
+               "resumed": bool(run.config.get("_resume")), "launcher": {"kind": "inprocess"},
+               "shards": run.shard_set().count()}
+    except Superseded:
+        raise
+    except Exception as exc:
+        shard.mark_failed(exc)
+        raise
+    shards.close(run, lambda: TrainingRun.objects.filter(pk=run.pk).update(**_results(run, result), environment=env))
+    return "succeeded"
+
+
+def _merged(run: TrainingRun, cfg: Any, generation: dict[str, Any]) -> Any:
+    """The run's result from every shard's predictions, in question order: the figures an unsharded run over the
+    same items gives (pipeline/evaluate.py, merge)."""
+    from pipeline.evaluate import merge
+
+    parts = [storage.resolve(s.output_dir) / "predictions.jsonl" for s in run.shard_set().order_by("index")]
+    return merge(parts, storage.resolve(run.output_dir) / "predictions.jsonl", cfg.slice_keys, generation)
 
 
 def _results(run: TrainingRun, result: Any) -> dict[str, Any]:

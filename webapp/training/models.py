@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from webapp.catalog.models import Dataset
+from webapp.catalog.models import Clip, Dataset, Question
 from webapp.core.models import Run
+from webapp.core.shards import Shard, Sharded
 from webapp.core.text import model_name
 from webapp.curation.models import Chain
 
@@ -81,7 +82,13 @@ class SnapshotQuestion(models.Model):
         return f"{self.snapshot} / question {self.question_id}"
 
 
-class TrainingRun(Run):
+def playable_questions(dataset_id: int) -> QuerySet[Question]:
+    """Questions a student can be trained or scored on: the clip is processed and has audio."""
+    return (Question.objects.filter(dataset_id=dataset_id, clip__status=Clip.Status.READY)
+            .exclude(clip__audio_path="").select_related("clip").order_by("id"))
+
+
+class TrainingRun(Sharded, Run):
     class Stage(models.TextChoices):
         SFT = "sft", "SFT"
         GRPO = "grpo", "GRPO"
@@ -146,6 +153,48 @@ class TrainingRun(Run):
     def output_dir(self) -> str:
         """Checkpoints, the adapter and predictions, relative to the storage root every worker sees."""
         return f"runs/training/{self.pk}"
+
+    # --- shards (webapp/core/shards.py): an evaluation of an imported split splits by question ranges; training
+    # stages (one model, one optimizer) and in-sample evaluations (a snapshot's file, not questions) never do.
+    def shard_units(self) -> list[tuple[int, int]] | None:
+        if self.stage != self.Stage.EVAL or not (self.config.get("_eval") or {}).get("dataset"):
+            return None
+        return [(pk, 1) for pk in self.eval_questions().values_list("pk", flat=True)]
+
+    def eval_questions(self) -> QuerySet[Question]:
+        """The questions an evaluation of an imported split scores, in id order: the split's playable ones, perhaps
+        only the first N (the launch's limit, or the stage's own `limit` override, which a shard then leaves unset).
+        A query, not a slice, so a shard can narrow it to its question range."""
+        spec = self.config["_eval"]
+        qs = playable_questions(spec["dataset"])
+        if spec.get("split"):
+            qs = qs.filter(split=spec["split"])
+        if limits := [n for n in (spec.get("limit"), self.config.get("limit")) if n]:
+            qs = qs.filter(pk__in=qs.values("pk")[: min(limits)])
+        return qs
+
+    def shard_set(self) -> QuerySet[EvaluationShard]:
+        return self.shards.all()
+
+    def new_shard(self, index: int, lo: int, hi: int, units: int) -> EvaluationShard:
+        return EvaluationShard(run=self, index=index, lo=lo, hi=hi, progress_total=units)
+
+
+class EvaluationShard(Shard):
+    """One question range of an evaluation run, scored by its own job; the last to finish scores the whole run."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="shards")
+    job_path = "webapp.training.jobs.evaluation_shard_job"
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="evaluation_shard_unique_index")]
+
+    @property
+    def output_dir(self) -> str:
+        """Its items and predictions, beside the run's (whose predictions.jsonl joins them at the end); one folder
+        per attempt, so a superseded job still writing never shares a file with its successor."""
+        return f"{self.run.output_dir}/shards/{self.index}/a{self.attempt}"
 
 
 class MetricPoint(models.Model):

@@ -283,12 +283,6 @@ def question_records(questions: QuerySet[Question]) -> Iterator[dict[str, Any]]:
         yield dict(zip(fields, row, strict=True))
 
 
-def playable_questions(dataset_id: int) -> QuerySet[Question]:
-    """Questions a student can be trained or scored on: the clip is processed and has audio."""
-    return (Question.objects.filter(dataset_id=dataset_id, clip__status=Clip.Status.READY)
-            .exclude(clip__audio_path="").select_related("clip").order_by("id"))
-
-
 def label_only_questions(snapshot: DatasetSnapshot) -> QuerySet[Question]:
     """Every labelled question the snapshot's question filters select, accepted chain or not.
 

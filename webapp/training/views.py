@@ -141,6 +141,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     answered = queue_answers_for(run)  # a killed work-horse shows up as failed (and resumable) on the next look
     template = page_or_partial(request, "training/run_detail.html", "run-status")
     return render(request, template, {"run": run, "lineage": lineage(run)[1:], "queue_unreachable": not answered,
+                                      "shards": list(run.shards.all()),
                                       "hard_items_refusal": hard_items.refusal(run),
                                       "names": MetricPoint.objects.filter(run=run).values_list("name", flat=True)
                                       .distinct().order_by("name")})
