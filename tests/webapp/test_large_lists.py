@@ -119,3 +119,42 @@ def test_it_counts_a_runs_chains_without_joining_them(users) -> None:
     assert response.status_code == 200 and response.context["selection"].chains == 6
     counts = [q["sql"] for q in ctx.captured_queries if 'FROM "curation_chain"' in q["sql"] and "COUNT(" in q["sql"]]
     assert counts and all("JOIN" not in sql for sql in counts)  # each of the run's chains read once, alone
+
+
+def test_the_bulk_confirmation_estimates_a_large_set_and_an_estimate_confirms_it(users, monkeypatch) -> None:
+    from webapp.curation.models import BulkAction
+
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    dataset = make_dataset()
+    for n in range(10):
+        make_question(dataset, n, chains=2)
+    _analyze()
+    client = client_for(users["admin"])
+    query = {"action": "accept", "queue": "decision=any"}
+    with CaptureQueriesContext(connection) as ctx:
+        confirm = client.get("/review/bulk/", query)
+    assert confirm.status_code == 200
+    if connection.vendor != "postgresql":  # SQLite: exact, as small deployments always were
+        assert confirm.context["count"] == 20 and "about" not in confirm.content.decode()
+        return
+    shown = confirm.context["shown"]
+    assert shown.estimated and f"Accept about {shown.n} chains?" in confirm.content.decode()
+    assert _full_counts(ctx.captured_queries) == []
+    client.post("/review/bulk/", {**query, "confirm": shown.n})
+    assert BulkAction.objects.get().expected_count == 20  # the action records the exact number it confirmed
+
+
+def test_the_bulk_confirmation_counts_a_small_set_exactly_and_asks_again_when_it_changed(users) -> None:
+    from webapp.curation.models import BulkAction
+
+    dataset = make_dataset()
+    for n in range(3):
+        make_question(dataset, n, chains=2)
+    _analyze()
+    client = client_for(users["admin"])
+    query = {"action": "accept", "queue": "decision=any"}
+    confirm = client.get("/review/bulk/", query)
+    assert confirm.context["count"] == 6 and "Accept 6 chains?" in confirm.content.decode()
+    assert client.post("/review/bulk/", {**query, "confirm": 7}).status_code == 409
+    client.post("/review/bulk/", {**query, "confirm": 6})
+    assert BulkAction.objects.get().expected_count == 6

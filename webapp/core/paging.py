@@ -9,6 +9,7 @@ page says "about N". SQLite has no such estimate and serves small deployments: i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cached_property
 
 from django.core.paginator import Paginator
@@ -36,6 +37,30 @@ def bounded_count(qs: QuerySet, limit: int) -> int:
     return qs.order_by()[: limit + 1].count()
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A count as a page shows it: exact, or the planner's estimate ("about N")."""
+
+    n: int
+    estimated: bool = False
+
+    def __str__(self) -> str:
+        return f"about {self.n}" if self.estimated else str(self.n)
+
+
+def count_or_estimate(qs: QuerySet) -> Tally:
+    """How many rows `qs` has: exact up to EXACT_COUNT_UP_TO, PostgreSQL's estimate above it (never below the
+    threshold, so an estimate is always a large number); exact on SQLite."""
+    guess = planner_rows(qs)
+    if guess is None:
+        return Tally(qs.count())
+    if guess <= EXACT_COUNT_UP_TO:  # the estimate may be low: count, but never past the threshold
+        exact = bounded_count(qs, EXACT_COUNT_UP_TO)
+        if exact <= EXACT_COUNT_UP_TO:
+            return Tally(exact)
+    return Tally(max(guess, EXACT_COUNT_UP_TO + 1), estimated=True)
+
+
 class EstimatedCountPaginator(Paginator):
     """A paginator whose count is exact up to EXACT_COUNT_UP_TO rows and the planner's estimate above it."""
 
@@ -46,15 +71,9 @@ class EstimatedCountPaginator(Paginator):
         qs = self.object_list.qs if isinstance(self.object_list, IdsFirst) else self.object_list
         if not isinstance(qs, QuerySet):
             return super().count
-        guess = planner_rows(qs)
-        if guess is None:
-            return qs.count()
-        if guess <= EXACT_COUNT_UP_TO:  # the estimate may be low: count, but never past the threshold
-            exact = bounded_count(qs, EXACT_COUNT_UP_TO)
-            if exact <= EXACT_COUNT_UP_TO:
-                return exact
-        self.estimated = True
-        return max(guess, EXACT_COUNT_UP_TO + 1)
+        tally = count_or_estimate(qs)
+        self.estimated = tally.estimated
+        return tally.n
 
 
 class IdsFirst:
