@@ -20,6 +20,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.deletion import get_candidate_relations_to_delete
 
+from webapp.core.paging import Tally, count_or_estimate
+
 REFUSING = (models.PROTECT, models.RESTRICT)
 
 
@@ -97,6 +99,12 @@ class Cascade:
     def counts(self) -> Counter[str]:
         """{model label: rows removed}, as `QuerySet.delete()` reports them."""
         return Counter({model._meta.label: self.rows(model).count() for model in self.order})
+
+    def tallies(self) -> dict[str, Tally]:
+        """{model label: rows removed} for a preview: exact up to paging.EXACT_COUNT_UP_TO rows a table, the
+        planner's estimate above it (a dataset at 500k questions reaches 4M chains and 8M verdicts, whose exact
+        counts through these subqueries took minutes)."""
+        return {model._meta.label: count_or_estimate(self.rows(model)) for model in self.order}
 
     def refused_by(self, limit: int = 10) -> list[Any]:
         """Up to `limit` rows per relation that stay and PROTECT (or RESTRICT) a row the deletion removes."""

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -24,7 +25,10 @@ def planner_rows(qs: QuerySet) -> int | None:
     connection = connections[qs.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = qs.order_by().query.sql_with_params()
+    try:
+        sql, params = qs.order_by().query.sql_with_params()
+    except EmptyResultSet:  # a filter Django knows matches nothing (`pk__in=[]`) compiles to no SQL at all
+        return 0
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
