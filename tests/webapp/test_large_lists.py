@@ -158,3 +158,51 @@ def test_the_bulk_confirmation_counts_a_small_set_exactly_and_asks_again_when_it
     assert client.post("/review/bulk/", {**query, "confirm": 7}).status_code == 409
     client.post("/review/bulk/", {**query, "confirm": 6})
     assert BulkAction.objects.get().expected_count == 6
+
+
+def _full_counts_of(table: str, queries: list[dict]) -> list[str]:
+    return [sql for sql in _full_counts(queries) if f'FROM "{table}"' in sql]
+
+
+def _judged_run(questions: int, dropped: int | None = None) -> tuple:
+    """A succeeded teacher run of 2 chains a question (sample `dropped` dropped as a wrong answer), and the
+    validation run whose verdicts (pass, fail) judge them."""
+    from webapp.curation.models import Chain, GenerationRun, Verdict
+
+    dataset = make_dataset()
+    for n in range(questions):
+        make_question(dataset, n, chains=2)
+    teacher = GenerationRun.objects.get()
+    GenerationRun.objects.update(status="succeeded", kind="teacher")
+    if dropped is not None:
+        Chain.objects.filter(sample_index=dropped).update(kept=False, drop_reason="wrong_answer")
+    validation = GenerationRun.objects.create(dataset=dataset, kind="validation", source_run=teacher,
+                                              status="succeeded", config={"validators": "lalm"})
+    Verdict.objects.update(run=validation)
+    _analyze()
+    return teacher, validation
+
+
+def test_a_large_runs_page_estimates_its_counts_per_drop_reason_and_label(users, monkeypatch) -> None:
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    teacher, validation = _judged_run(10)
+    client = client_for(users["admin"])
+    with CaptureQueriesContext(connection) as ctx:
+        run_page = client.get(f"/runs/{teacher.pk}/").content.decode()
+        validation_page = client.get(f"/runs/{validation.pk}/").content.decode()
+    if connection.vendor != "postgresql":  # exact, as small deployments always were
+        assert "20 of 20 kept" in run_page and "10 pass, 10 fail" in validation_page
+        return
+    assert "about " in run_page.split('id="selection-summary"')[1].split("</p>")[0]  # 20 kept: above 5
+    assert "about " in validation_page.split('id="verdict-counts"')[1].split("</p>")[0]
+    assert _full_counts_of("curation_chain", ctx.captured_queries) == []
+    assert _full_counts_of("curation_verdict", ctx.captured_queries) == []
+
+
+def test_a_small_runs_page_counts_exactly(users) -> None:
+    teacher, validation = _judged_run(3, dropped=1)
+    client = client_for(users["admin"])
+    run_page = client.get(f"/runs/{teacher.pk}/")
+    assert "3 of 6 kept: 3 wrong answers" in run_page.content.decode()
+    assert dict(run_page.context["selection"].dropped)["wrong_answer"] == 3
+    assert "3 pass, 3 fail" in client.get(f"/runs/{validation.pk}/").content.decode()

@@ -51,6 +51,14 @@ class Tally:
     def __str__(self) -> str:
         return f"about {self.n}" if self.estimated else str(self.n)
 
+    def __bool__(self) -> bool:
+        return bool(self.n)
+
+    @property
+    def shown(self) -> int | Tally:
+        """An exact count as the plain int it always was; an estimate as itself ("about N" in a template)."""
+        return self if self.estimated else self.n
+
 
 def count_or_estimate(qs: QuerySet) -> Tally:
     """How many rows `qs` has: exact up to EXACT_COUNT_UP_TO, PostgreSQL's estimate above it (never below the

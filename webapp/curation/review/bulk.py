@@ -15,9 +15,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from webapp.core import paging
 from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
-from webapp.core import paging
 from webapp.core.roles import is_admin
 from webapp.curation.models import BulkAction, Chain, Lease, Review
 from webapp.curation.review.decisions import TO_DECISION
