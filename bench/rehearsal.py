@@ -308,14 +308,14 @@ def report_load(sizes: list[int], results: dict[int, dict[str, Any]], curators: 
 IMPORT_TARGET_ROWS_PER_S = 5000.0
 
 
-def imports(args: argparse.Namespace) -> bool:
+def imports(args: argparse.Namespace, prefix: str = "sightsound_rehearsal") -> bool:
     """Annotation import (bench.import_speed's measurement) at N/10 and N rows and its plain-COPY baseline, each in
     a fresh process on a fresh copy of one migrated database; then the clip-job enqueue's Redis bytes per job."""
     from bench.import_speed import measure_baseline, measure_import
 
     print(f"\n== Annotation import: synthetic AVQA rows, media missing allowed (target >= "
           f"{IMPORT_TARGET_ROWS_PER_S:,.0f} rows/s, memory flat) ==")
-    template, scratch = "sightsound_rehearsal_import_template", "sightsound_rehearsal_import"
+    template, scratch = f"{prefix}_import_template", f"{prefix}_import"  # prefix: a copy's own, beside the copy
 
     def fresh() -> str:
         with psycopg.connect(args.pg + "/postgres", autocommit=True) as conn:
@@ -440,7 +440,7 @@ def main() -> int:
         load = {n: review_load(args, names[n]) for n in sizes}
         ok = report_load(sizes, load, args.curators) and ok
     if not args.skip_import:
-        ok = imports(args) and ok
+        ok = imports(args, names[sizes[0]] if args.database else "sightsound_rehearsal") and ok
         enqueue()
     if not args.skip_freeze:
         ok = freeze(args) and ok
