@@ -206,3 +206,17 @@ def test_a_small_runs_page_counts_exactly(users) -> None:
     assert "3 of 6 kept: 3 wrong answers" in run_page.content.decode()
     assert dict(run_page.context["selection"].dropped)["wrong_answer"] == 3
     assert "3 pass, 3 fail" in client.get(f"/runs/{validation.pk}/").content.decode()
+
+
+def test_a_verified_count_never_says_about_for_a_few_rows_the_planner_guessed_many(monkeypatch) -> None:
+    """A deletion's nested subqueries made PostgreSQL guess 27,000 shared chains where there were none."""
+    from webapp.catalog.models import Question
+
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    monkeypatch.setattr(paging, "planner_rows", lambda qs: 27_000)  # the planner's guess, far too high
+    dataset = make_dataset()
+    for n in range(3):
+        make_question(dataset, n, chains=0)
+    questions = Question.objects.filter(dataset=dataset)
+    assert paging.count_or_estimate(questions, verify=True) == paging.Tally(3)
+    assert paging.count_or_estimate(questions) == paging.Tally(27_000, estimated=True)  # lists keep the guess
