@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from bench.rehearsal_db import PY, ROOT, Table, _defer_indexes, fingerprint, server_env
+from bench.rehearsal_db import PY, ROOT, Table, _defer_indexes, _migrate_forward, fingerprint, server_env
 
 logger = logging.getLogger("bench.freeze")
 
@@ -55,12 +55,13 @@ def _fingerprint(n: int) -> str:
 
 
 def ensure(pg: str, n: int, rebuild: bool = False) -> str:
-    """The URL of a database holding about n accepted chains, built now if missing or stale."""
+    """The URL of a database holding about n accepted chains, built now if missing or stale (new migrations are
+    applied to a cached one)."""
     name, url = db_name(n), f"{pg}/{db_name(n)}"
     with psycopg.connect(pg + "/postgres", autocommit=True) as conn:
         row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                            (name,)).fetchone()
-        if not rebuild and row is not None and row[0] == _fingerprint(n):
+        if not rebuild and row is not None and row[0] == _fingerprint(n) and _migrate_forward(url):
             return url
         t0 = time.perf_counter()
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -246,18 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         sys.stdout.write(json.dumps(_child(args.child)) + "\n")
         return 0
-    rows = {}
-    for n in args.sizes:
-        url = ensure(args.pg, n, args.rebuild)
-        rows[n] = {mode: _run(mode, url) for mode in ("copy", "snapshot")}
-    lines = [f"{'chains':>8} {'mode':9} {'frozen':>8} {'seconds':>8} {'cpu s':>7} {'vs copy':>8} {'peak MB':>8} "
-             f"{'MB out':>7}"]
-    for n, modes in rows.items():
-        base = modes["copy"]["seconds"]
-        for mode, r in modes.items():
-            lines.append(f"{n:8d} {mode:9} {r['chains']:8d} {r['seconds']:8.1f} {r['cpu']:7.1f} "
-                         f"{r['seconds'] / base:7.2f}x {r['peak_rss_mb']:8.0f} {r['bytes'] / 1e6:7.0f}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    rows = measure(args.pg, args.sizes, args.rebuild)
+    sys.stdout.write("\n".join(table(rows)) + "\n")
     small, big = rows[min(rows)], rows[max(rows)]
     sys.stdout.write(
         f"SUMMARY freeze+export {max(rows)} chains {big['snapshot']['seconds']:.0f} s "
@@ -266,6 +257,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{max(rows)} (COPY baseline {small['copy']['peak_rss_mb']:.0f} vs {big['copy']['peak_rss_mb']:.0f}); "
         f"load {os.getloadavg()[0]:.1f} (shared)\n")
     return 0
+
+
+def measure(pg: str, sizes: list[int], rebuild: bool = False) -> dict[int, dict[str, dict[str, Any]]]:
+    """{accepted chains: {"copy" | "snapshot": figures}}, each size's database built first if missing."""
+    rows = {}
+    for n in sizes:
+        url = ensure(pg, n, rebuild)
+        rows[n] = {mode: _run(mode, url) for mode in ("copy", "snapshot")}
+    return rows
+
+
+def table(rows: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
+    lines = [f"{'chains':>8} {'mode':9} {'frozen':>8} {'seconds':>8} {'cpu s':>7} {'vs copy':>8} {'peak MB':>8} "
+             f"{'MB out':>7}"]
+    for n, modes in rows.items():
+        base = modes["copy"]["seconds"]
+        for mode, r in modes.items():
+            lines.append(f"{n:8d} {mode:9} {r['chains']:8d} {r['seconds']:8.1f} {r['cpu']:7.1f} "
+                         f"{r['seconds'] / base:7.2f}x {r['peak_rss_mb']:8.0f} {r['bytes'] / 1e6:7.0f}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -119,3 +119,105 @@ def test_it_counts_a_runs_chains_without_joining_them(users) -> None:
     assert response.status_code == 200 and response.context["selection"].chains == 6
     counts = [q["sql"] for q in ctx.captured_queries if 'FROM "curation_chain"' in q["sql"] and "COUNT(" in q["sql"]]
     assert counts and all("JOIN" not in sql for sql in counts)  # each of the run's chains read once, alone
+
+
+def test_the_bulk_confirmation_estimates_a_large_set_and_an_estimate_confirms_it(users, monkeypatch) -> None:
+    from webapp.curation.models import BulkAction
+
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    dataset = make_dataset()
+    for n in range(10):
+        make_question(dataset, n, chains=2)
+    _analyze()
+    client = client_for(users["admin"])
+    query = {"action": "accept", "queue": "decision=any"}
+    with CaptureQueriesContext(connection) as ctx:
+        confirm = client.get("/review/bulk/", query)
+    assert confirm.status_code == 200
+    if connection.vendor != "postgresql":  # SQLite: exact, as small deployments always were
+        assert confirm.context["count"] == 20 and "about" not in confirm.content.decode()
+        return
+    shown = confirm.context["shown"]
+    assert shown.estimated and f"Accept about {shown.n} chains?" in confirm.content.decode()
+    assert _full_counts(ctx.captured_queries) == []
+    client.post("/review/bulk/", {**query, "confirm": shown.n})
+    assert BulkAction.objects.get().expected_count == 20  # the action records the exact number it confirmed
+
+
+def test_the_bulk_confirmation_counts_a_small_set_exactly_and_asks_again_when_it_changed(users) -> None:
+    from webapp.curation.models import BulkAction
+
+    dataset = make_dataset()
+    for n in range(3):
+        make_question(dataset, n, chains=2)
+    _analyze()
+    client = client_for(users["admin"])
+    query = {"action": "accept", "queue": "decision=any"}
+    confirm = client.get("/review/bulk/", query)
+    assert confirm.context["count"] == 6 and "Accept 6 chains?" in confirm.content.decode()
+    assert client.post("/review/bulk/", {**query, "confirm": 7}).status_code == 409
+    client.post("/review/bulk/", {**query, "confirm": 6})
+    assert BulkAction.objects.get().expected_count == 6
+
+
+def _full_counts_of(table: str, queries: list[dict]) -> list[str]:
+    return [sql for sql in _full_counts(queries) if f'FROM "{table}"' in sql]
+
+
+def _judged_run(questions: int, dropped: int | None = None) -> tuple:
+    """A succeeded teacher run of 2 chains a question (sample `dropped` dropped as a wrong answer), and the
+    validation run whose verdicts (pass, fail) judge them."""
+    from webapp.curation.models import Chain, GenerationRun, Verdict
+
+    dataset = make_dataset()
+    for n in range(questions):
+        make_question(dataset, n, chains=2)
+    teacher = GenerationRun.objects.get()
+    GenerationRun.objects.update(status="succeeded", kind="teacher")
+    if dropped is not None:
+        Chain.objects.filter(sample_index=dropped).update(kept=False, drop_reason="wrong_answer")
+    validation = GenerationRun.objects.create(dataset=dataset, kind="validation", source_run=teacher,
+                                              status="succeeded", config={"validators": "lalm"})
+    Verdict.objects.update(run=validation)
+    _analyze()
+    return teacher, validation
+
+
+def test_a_large_runs_page_estimates_its_counts_per_drop_reason_and_label(users, monkeypatch) -> None:
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    teacher, validation = _judged_run(10)
+    client = client_for(users["admin"])
+    with CaptureQueriesContext(connection) as ctx:
+        run_page = client.get(f"/runs/{teacher.pk}/").content.decode()
+        validation_page = client.get(f"/runs/{validation.pk}/").content.decode()
+    if connection.vendor != "postgresql":  # exact, as small deployments always were
+        assert "20 of 20 kept" in run_page and "10 pass, 10 fail" in validation_page
+        return
+    assert "about " in run_page.split('id="selection-summary"')[1].split("</p>")[0]  # 20 kept: above 5
+    assert "about " in validation_page.split('id="verdict-counts"')[1].split("</p>")[0]
+    assert _full_counts_of("curation_chain", ctx.captured_queries) == []
+    assert _full_counts_of("curation_verdict", ctx.captured_queries) == []
+
+
+def test_a_small_runs_page_counts_exactly(users) -> None:
+    teacher, validation = _judged_run(3, dropped=1)
+    client = client_for(users["admin"])
+    run_page = client.get(f"/runs/{teacher.pk}/")
+    assert "3 of 6 kept: 3 wrong answers" in run_page.content.decode()
+    assert dict(run_page.context["selection"].dropped)["wrong_answer"] == 3
+    assert "3 pass, 3 fail" in client.get(f"/runs/{validation.pk}/").content.decode()
+
+
+def test_a_verified_count_never_says_about_for_a_few_rows_the_planner_guessed_many(monkeypatch) -> None:
+    """A deletion's nested subqueries made PostgreSQL guess 27,000 shared chains where there were none."""
+    from webapp.catalog.models import Question
+
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 5)
+    guess = 5 * paging.VERIFY_UP_TO  # the planner's, far too high (a larger one is not checked: too costly)
+    monkeypatch.setattr(paging, "planner_rows", lambda qs: guess)
+    dataset = make_dataset()
+    for n in range(3):
+        make_question(dataset, n, chains=0)
+    questions = Question.objects.filter(dataset=dataset)
+    assert paging.count_or_estimate(questions, verify=True) == paging.Tally(3)
+    assert paging.count_or_estimate(questions) == paging.Tally(guess, estimated=True)  # lists keep the guess

@@ -85,3 +85,24 @@ def test_the_evaluation_refusal_uses_the_same_check(users) -> None:  # type: ign
     (row,) = dataset_leaks(ds)
     with pytest.raises(LaunchError, match=rf"shares {row.found.questions} question\(s\) and {row.found.clips} clip"):
         runs.held_out_check({"eval_dataset": ds, "eval_split": "test"}, sft)
+
+
+def test_the_leak_reports_cache_key_reads_tallies_and_indexes_not_every_row(curator_client: Client) -> None:
+    """Counting every question and clip for the key took about a second at 500k questions; the key still changes
+    when a clip is processed (its sha256 arrives then)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    ds = _leaky()
+    report = f"/datasets/{ds.slug}/leaks/"
+    curator_client.get(report, HTTP_HX_REQUEST="true")  # computed and cached
+    with CaptureQueriesContext(connection) as ctx:
+        assert '<span class="tag bad">2</span>' in curator_client.get(report, HTTP_HX_REQUEST="true").content.decode()
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()
+              and ('FROM "catalog_question"' in q["sql"] or 'FROM "catalog_clip"' in q["sql"])]
+    assert counts == []
+    clean = ds.questions.get(external_id="6").clip  # processed again: it turns out to hold q1's clip's bytes
+    Clip.objects.filter(pk=ds.questions.get(external_id="1").clip_id).update(media_sha256="cd" * 32)
+    Clip.objects.filter(pk=clean.pk).update(media_sha256="cd" * 32, processed_at=timezone.now())
+    assert '<span class="tag bad">3</span>' in curator_client.get(report, HTTP_HX_REQUEST="true").content.decode()

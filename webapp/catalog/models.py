@@ -106,7 +106,9 @@ class Clip(models.Model):
                 condition=Q(status="missing") | ~Q(media_path=""), name="clip_has_media_unless_missing"
             ),
         ]
-        indexes = [models.Index(fields=["dataset", "status"], name="clip_dataset_status")]
+        indexes = [models.Index(fields=["dataset", "status"], name="clip_dataset_status"),
+                   # the split-leakage report's cache key reads the newest processing time (catalog/leakage.py)
+                   models.Index(fields=["processed_at"], name="clip_processed_at")]
 
     def __str__(self) -> str:
         return f"{self.dataset.slug}/{self.name}"
@@ -167,6 +169,7 @@ class Question(models.Model):
         indexes = [
             # the question list's pages, in id order within a dataset: an index-only scan past the OFFSET
             models.Index(fields=["dataset", "id"], name="question_dataset_id"),
+            models.Index(fields=["created_at"], name="question_created_at"),  # the leakage report's cache key
             models.Index(fields=["dataset", "split"], name="question_dataset_split"),
             models.Index(fields=["dataset", "question_type"], name="question_dataset_type"),
             models.Index(fields=["dataset", "question_relation"], name="question_dataset_relation"),

@@ -6,7 +6,8 @@ snapshot froze) refuses the deletion there. Small ones (a snapshot, a training r
 deletion counted in a transaction rolled back (`plan_deletion`): the preview is exactly what the delete does, at one
 delete's work. Datasets and generation runs reach millions of chains, which Django's collector would load into
 Python (minutes): they are followed in SQL by `webapp.core.cascade` (`plan_cascade`), one count per table for the
-preview and one DELETE per table for the deletion, which removes the same rows. Files go once the rows are gone, so
+preview (the planner's estimate, "about N", above `webapp.core.paging`'s threshold) and one DELETE per table for the
+deletion, which removes the same rows. Files go once the rows are gone, so
 a refused or failed delete leaves every file in place.
 
 Core owns only the mechanics: each app says what its deletion is (`delete_rows`), which files it frees and what
@@ -19,7 +20,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 
 from webapp.core.cascade import Cascade
+from webapp.core.paging import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ RowDeleter = Callable[[], Counter[str]]
 @dataclass
 class DeletionPlan:
     subject: Any
-    rows: list[tuple[str, int]] = field(default_factory=list)  # (what, how many) the deletion removes
+    rows: list[tuple[str, Tally]] = field(default_factory=list)  # (what, how many) the deletion removes
     blocked_by: list[str] = field(default_factory=list)  # what must stay (or finish first), which needs the subject
     paths: list[Path] = field(default_factory=list)
     bytes_freed: int = 0
@@ -96,13 +98,15 @@ def plan_cascade(subject: Any, cascade: Cascade, paths: Iterable[Path], blocked_
     plan = DeletionPlan(subject, blocked_by=list(blocked_by))
     if refused := cascade.refused_by():
         plan.blocked_by += sorted({describe(obj) for obj in refused})
+    if not plan.allowed:  # the page lists what keeps it, not what it would remove
         return plan
-    return _counted(plan, cascade.counts(), paths)
+    return _counted(plan, cascade.tallies(), paths)
 
 
-def _counted(plan: DeletionPlan, removed: Counter[str], paths: Iterable[Path]) -> DeletionPlan:
+def _counted(plan: DeletionPlan, removed: Mapping[str, int | Tally], paths: Iterable[Path]) -> DeletionPlan:
     names = {m._meta.label: str(m._meta.verbose_name_plural) for m in apps.get_models()}
-    plan.rows = sorted(((names.get(label, label), n) for label, n in removed.items() if n), key=lambda r: -r[1])
+    tallies = {label: n if isinstance(n, Tally) else Tally(n) for label, n in removed.items()}
+    plan.rows = sorted(((names.get(label, label), n) for label, n in tallies.items() if n.n), key=lambda r: -r[1].n)
     plan.paths = [p for p in paths if p.exists()]
     plan.bytes_freed = sum(size(p) for p in plan.paths)
     return plan

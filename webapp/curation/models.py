@@ -180,6 +180,9 @@ class Chain(models.Model):
             models.Index(models.F("queue_priority").desc(), "question",
                          condition=models.Q(decision="pending", kept=True), name="chain_pending_priority"),
             models.Index(fields=["flags"], condition=models.Q(flags__gt=0), name="chain_flagged"),
+            # A run page counts its chains per drop reason, exactly up to a threshold (curation/selection.py): a
+            # reason that dropped none is then an empty index range, not a walk over the run's millions of chains.
+            models.Index(fields=["run", "drop_reason"], name="chain_run_drop_reason"),
         ]
 
     def __str__(self) -> str:
@@ -289,6 +292,8 @@ class Verdict(models.Model):
                 fields=["chain", "run", "validator", "validator_version"], name="verdict_unique_run_validator"
             ),
         ]
+        # A validation run's page counts its verdicts per label the same way (curation/record.py).
+        indexes = [models.Index(fields=["run", "validator", "label"], name="verdict_run_validator_label")]
 
     def __str__(self) -> str:
         return f"{self.validator}@{self.validator_version}: {self.label}"

@@ -16,6 +16,7 @@ from django.http import QueryDict
 
 from pipeline.answers import answer_letter
 from webapp.catalog.models import Question
+from webapp.core.paging import Tally
 from webapp.curation.models import Chain, GenerationRun, Verdict
 
 # Without a verdict of record: a combined verdict first; then the LALM judge; then the sound-event grounding.
@@ -75,8 +76,9 @@ def highlight(text: str, claims: list[dict[str, Any]]) -> list[Segment]:
 VERDICT_COUNT_WORDS = (("pass", "pass"), ("fail", "fail"), ("uncertain", "unsure"))
 
 
-def verdict_counts_in_words(counts: dict[str, int]) -> str:
-    """'27 pass, 4 fail, 1 unsure': a validation run's outcome as a sentence, not a dict.
+def verdict_counts_in_words(counts: dict[str, int] | dict[str, int | Tally]) -> str:
+    """'27 pass, 4 fail, 1 unsure': a validation run's outcome as a sentence, not a dict (a count may be an
+    estimate, "about N").
 
     >>> verdict_counts_in_words({"fail": 4, "pass": 27, "uncertain": 1})
     '27 pass, 4 fail, 1 unsure'

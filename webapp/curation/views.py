@@ -27,7 +27,7 @@ from webapp.curation.forms import ChainImportForm, GenerationRunForm, Validation
 from webapp.curation.housekeeping import delete_run, plan_run_deletion
 from webapp.curation.models import GenerationRun
 from webapp.curation.presenters import progress_in_words, verdict_counts_in_words
-from webapp.curation.record import verdict_counts
+from webapp.curation.record import shown_verdict_counts
 from webapp.curation.runs import launch_generation, launch_validation, policy_in_force
 from webapp.curation.selection import selection
 
@@ -146,7 +146,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
                    "policy": policy_in_force(run), "selection": selection(run), "notice": run_notice(run),
                    "row_errors": run.progress_metrics.get("errors") if run.kind == run.Kind.IMPORTED else None,
                    "progress_label": progress_in_words(run),
-                   "verdicts_in_words": verdict_counts_in_words(verdict_counts(run)) if validation else ""})
+                   "verdicts_in_words": verdict_counts_in_words(shown_verdict_counts(run)) if validation else ""})
 
 
 @require_http_methods(["GET", "POST"])

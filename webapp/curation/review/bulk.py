@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from webapp.core import paging
 from webapp.core.failpoints import failpoint
 from webapp.core.models import Superseded
 from webapp.core.roles import is_admin
@@ -26,6 +27,15 @@ logger = logging.getLogger(__name__)
 
 BULK_BATCH = 500
 BULK_INLINE_MAX = 200  # chains applied in the request; more go to a worker
+
+
+def still_confirmed(confirmed: int | None, shown: paging.Tally) -> bool:
+    """Whether the count the curator confirmed still stands: an exact count must be the same; an estimate (a set
+    above EXACT_COUNT_UP_TO chains, "about N") stands while the set is still that large, since the planner's figure
+    moves with each ANALYZE and the job re-runs the filter when it executes anyway."""
+    if confirmed is None:
+        return False
+    return confirmed > paging.EXACT_COUNT_UP_TO if shown.estimated else confirmed == shown.n
 
 
 def start(data: dict[str, Any], filters: ReviewFilterForm, count: int, user: AbstractBaseUser, *,

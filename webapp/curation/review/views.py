@@ -20,7 +20,7 @@ from webapp.catalog.models import Dataset, Question
 from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
-from webapp.core.paging import EstimatedCountPaginator, IdsFirst
+from webapp.core.paging import EstimatedCountPaginator, IdsFirst, count_or_estimate
 from webapp.core.queueing import REDIS_DOWN
 from webapp.curation import review
 from webapp.curation.empty_states import why_queue_empty
@@ -262,12 +262,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if not filters.is_valid():
         return _bad_filter(filters)
     data, chains = form.cleaned_data, filters.chains()
-    count = chains.count()
-    if request.method == "GET" or data["confirm"] != count:  # show the count first; a changed count asks again
-        changed = request.method == "POST" and data["confirm"] is not None
+    shown = count_or_estimate(chains)  # over 4M chains an exact count takes seconds: "about N" above the threshold
+    if request.method == "GET" or not bulk_actions.still_confirmed(data["confirm"], shown):  # a changed count asks
+        changed = request.method == "POST" and data["confirm"] is not None  # again
         return render(request, "curation/review_bulk_confirm.html",
-                      {"form": form, "count": count, "query": filters.query(), "changed": changed,
+                      {"form": form, "count": shown.n, "shown": shown, "query": filters.query(), "changed": changed,
                        "data": data}, status=409 if changed else 200)
+    count = chains.count() if shown.estimated else shown.n  # the exact number, counted once, when it starts
     run = bulk_actions.start(data, filters, count, request.user)
     return redirect("review:bulk_detail", pk=run.pk)
 
