@@ -1,0 +1,87 @@
+"""A chain card's repeated pieces as HTML built in Python: the text with its claim highlights, the verdict chips and
+the flag chips; and the item page's history rows.
+
+An item page shows eight cards, and rendering these three as included templates (a context pushed per include, a
+template lookup per variable) was about a fifth of the item page's CPU (bench/review_cpu.py). Every value goes
+through format_html, so it is escaped exactly as the templates' `{{ }}` escaped it; the templates
+`curation/_chain_text.html`, `_verdict_chips.html` and `_flag_chips.html` call these, so each piece of markup lives
+once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.template.defaultfilters import date, floatformat
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime
+
+from webapp.curation.flags import flag_labels
+from webapp.curation.models import Chain, Review, Verdict
+from webapp.curation.presenters import Segment
+
+
+def chain_text(segments: Iterable[Segment]) -> SafeString:
+    """The chain text cut into segments (presenters.highlight): claims are <mark>s that play their evidence span."""
+    parts = []
+    for seg in segments:
+        claim = seg.claim
+        if not claim:
+            parts.append(format_html("{}", seg.text))
+            continue
+        verdict = claim.get("verdict", "")
+        parts.append(format_html('<mark class="claim {}" tabindex="0" data-spans="{}" title="{}{}">{}</mark>',
+                                 verdict, seg.spans_json, verdict,
+                                 " — click to hear it" if claim.get("spans") else "", seg.text))
+        judge = claim.get("judge")
+        if judge:
+            parts.append(format_html('<span class="judge-opinion {0}" title="the LALM judge on this claim">'
+                                     "judge: {0}</span>", judge))
+    return mark_safe('<div class="text">' + "".join(parts) + "</div>")  # noqa: S308 - every part is format_html's
+
+
+def verdict_chips(verdicts: Iterable[Verdict], chain: Chain, edited: object = None) -> SafeString:
+    """A chain's verdict chips, the verdict of record first (presenters.ordered_verdicts). `edited`: an edit is in
+    force, so every verdict judged the text before it (validation reads the teacher's text): each chip says so,
+    rather than vouching for the edited text shown beside it."""
+    record = chain.verdict_id
+    parts = []
+    for v in verdicts:
+        history = bool(record) and v.pk != record
+        lead = ("judged the text before the edit · " if edited else "") + (
+            "verdict of record · " if v.pk == record else "history · " if record else "")
+        score = format_html(" · score {}", floatformat(v.score, 2)) if v.score is not None else ""
+        parts.append(format_html('<span class="verdict {}{}{}" title="{}{} {}{}">{}: {}{}{}</span>',
+                                 v.label, " history" if history else "", " stale" if edited else "",
+                                 lead, v.validator, v.validator_version, score,
+                                 v.validator, v.label, " (history)" if history else "",
+                                 " · not validated since edit" if edited else ""))
+    return mark_safe("".join(parts))  # noqa: S308 - every part is format_html's
+
+
+def flag_chips(bits: int | None) -> SafeString:
+    """A chip per flag a chain carries (flags.FLAGS)."""
+    return mark_safe("".join(  # noqa: S308 - every part is format_html's
+        format_html('<span class="tag warn chain-flag flag-{}" title="Flagged: {} (left out of snapshots unless '
+                    'chosen; docs/curation.md)">⚑ {}</span>', name, label, label)
+        for name, label in flag_labels(bits or 0)))
+
+
+def history_rows(history: Iterable[Review]) -> SafeString:
+    """The item page's history table rows, newest first as given: up to fifty rows of seven cells each, the largest
+    loop of the page after the cards."""
+    rows = []
+    for r in history:
+        when = date(template_localtime(r.created_at), "Y-m-d H:i:s")
+        card = format_html("#{}", r.card) if getattr(r, "card", None) else "—"
+        note = format_html(" {}", r.note) if r.note else ""
+        edited = format_html('<details><summary>edited text</summary><pre class="edited">{}</pre></details>',
+                             r.edited_text) if r.edited_text else ""
+        version = r.curator_version if r.curator_version is not None else r.chain_version
+        rows.append(format_html("<tr>\n          <td>{}</td><td>{}</td><td>{}</td>"
+                                "\n          <td>{}</td><td>{} → {}</td>"
+                                "\n          <td>{}{}{}</td>\n          <td>v{}</td></tr>",
+                                when, r.curator.get_username(), card, r.get_action_display(), r.from_decision,
+                                r.to_decision, r.reason, note, edited, version))
+    return mark_safe("".join(rows))  # noqa: S308 - every part is format_html's
