@@ -11,7 +11,7 @@ import json
 import wave
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,6 +38,7 @@ from webapp.curation.review.forms import (
     ReviewOrderForm,
     UndoForm,
     filter_form_from_query,
+    queue_filter,
 )
 from webapp.curation.review.panel import (
     Refused,
@@ -92,7 +93,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 @curator_required
 def next_item(request: HttpRequest) -> HttpResponse:
-    form, step = ReviewFilterForm(request.GET, user=request.user), NextForm(request.GET)
+    form, step = queue_filter(request.GET, request.user), NextForm(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
     if not step.is_valid():
@@ -110,7 +111,7 @@ def next_item(request: HttpRequest) -> HttpResponse:
 @curator_required
 def item(request: HttpRequest, pk: int) -> HttpResponse:
     question = _get_question_for_user(request, pk)
-    form = ReviewFilterForm(request.GET)
+    form = queue_filter(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
     # Opening a free question (or a free overlap slot of it) takes it; a held one is read-only.
@@ -193,7 +194,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, chain, query, review.ReviewError(form.errors.as_text()))
     data, overlap = form.cleaned_data, chain.question.dataset.review_overlap
-    query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
+    query = queue_filter(QueryDict(data["queue"])).query()  # re-encoded from validated fields only
     try:
         written = review.decide(request.user, chain.pk, data["version"], data["action"], reason=data["reason"],
                                 note=data["note"], edited_text=data["text"], question_id=chain.question_id,
@@ -232,7 +233,7 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
     form = UndoForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(f"Invalid undo: {form.errors.as_text()}")
-    query = filter_form_from_query(form.cleaned_data["queue"]).query()
+    query = queue_filter(QueryDict(form.cleaned_data["queue"])).query()
     try:
         written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id,
                               overlap=chain.question.dataset.review_overlap)
