@@ -3,6 +3,8 @@ built in Python (webapp/curation/fragments.py) where included templates drew the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -50,4 +52,9 @@ def test_it_marks_every_chip_stale_once_an_edit_is_in_force(curator_client: Clie
     assert ('<span class="verdict pass stale" title="judged the text before the edit · verdict of record · lalm v1 · '
             'score 0.90">lalm: pass · not validated since edit</span>') in page
     assert f'<div class="text">{edit.replace("<", "&lt;").replace(">", "&gt;")}</div>' in page  # no claim marks
+    header = re.sub(r"\s+", " ", page[page.index("<header>\n          <b>1</b>"):])
+    assert header.startswith('<header> <b>1</b> <span class="decision accepted">Accepted</span> <span>answer '
+                             '<b>B</b></span> <span class="tag ok">correct</span> <span class="tag warn">edited</span> '
+                             '<span class="verdict pass stale"')
+    assert '</span> <span class="muted small">v1</span> </header>' in header
 

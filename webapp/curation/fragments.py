@@ -1,5 +1,5 @@
 """A chain card's repeated pieces as HTML built in Python: the text with its claim highlights, the verdict chips and
-the flag chips; and the item page's history rows.
+the flag chips, a card's header; and the item page's history rows.
 
 An item page shows eight cards, and rendering these three as included templates (a context pushed per include, a
 template lookup per variable) was about a fifth of the item page's CPU (bench/review_cpu.py). Every value goes
@@ -11,6 +11,7 @@ once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.template.defaultfilters import date, floatformat
 from django.utils.html import format_html
@@ -20,6 +21,9 @@ from django.utils.timezone import template_localtime
 from webapp.curation.flags import flag_labels
 from webapp.curation.models import Chain, Review, Verdict
 from webapp.curation.presenters import Segment
+
+if TYPE_CHECKING:
+    from webapp.curation.review.panel import ItemChain
 
 
 def chain_text(segments: Iterable[Segment]) -> SafeString:
@@ -85,3 +89,29 @@ def history_rows(history: Iterable[Review]) -> SafeString:
                                 when, r.curator.get_username(), card, r.get_action_display(), r.from_decision,
                                 r.to_decision, r.reason, note, edited, version))
     return mark_safe("".join(rows))  # noqa: S308 - every part is format_html's
+
+
+_CORRECT = {True: mark_safe('<span class="tag ok">correct</span>'),
+            False: mark_safe('<span class="tag bad">wrong</span>'),
+            None: mark_safe('<span class="tag">no answer</span>')}
+_YOURS = mark_safe(' <small class="muted">(yours)</small>')
+_HEADER = ("<header>\n          <b>{}</b>\n          <span class=\"decision {}\">{}{}</span>"
+           + "\n          {}" * 5 + "\n          <span class=\"muted small\">v{}</span>\n        </header>")
+
+
+def card_header(card: ItemChain, blind: bool) -> SafeString:
+    """A chain card's header: its number, the decision (the curator's own in a blind study), the answer and whether
+    it is right, an edit in force, the chips, the version the decision forms send."""
+    revision = card.state.revision
+    if card.answer_letter:
+        answer = format_html("<span>answer <b>{}</b></span>", card.answer_letter)
+    elif revision is not None and revision.open_answer:
+        answer = format_html("<span>answer <b>{}</b></span>", revision.open_answer)
+    else:
+        answer = ""
+    edited = ""
+    if revision:
+        edited = format_html('<span class="tag warn">edited{}</span>', "" if revision.format_ok else " · format off")
+    return format_html(_HEADER, card.index, card.decision, card.decision_display, _YOURS if blind else "", answer,
+                       _CORRECT.get(card.is_correct, _CORRECT[None]), edited,
+                       verdict_chips(card.verdicts, card.chain, revision), flag_chips(card.chain.flags), card.version)
