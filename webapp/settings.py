@@ -219,6 +219,8 @@ RQ = {"COMMIT_MODE": "on_db_commit", "JOB_CLASS": "webapp.core.job_policy.AppJob
 BEHIND_TLS_PROXY = env_optional_bool("BEHIND_TLS_PROXY")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Database sessions whose per-request read is one prepared statement (webapp/core/sessions.py).
+SESSION_ENGINE = "webapp.core.sessions"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
