@@ -36,7 +36,8 @@ def test_it_draws_a_claim_its_judge_and_the_chips_escaped(curator_client: Client
             " &amp; rain.&lt;/think&gt;&lt;answer&gt;B&lt;/answer&gt;</div>") in page
     assert ('<span class="verdict pass" title="verdict of record · policy p&lt;1&gt; · score 0.88">policy: pass'
             '</span><span class="verdict fail history" title="history · lalm v2">lalm: fail (history)</span>'
-            '<span class="verdict pass history" title="history · lalm v1 · score 0.90">lalm: pass (history)</span>') in page
+            '<span class="verdict pass history" title="history · lalm v1 · score 0.90">lalm: pass (history)'
+            '</span>') in page
     assert ('<span class="tag warn chain-flag flag-visual_only" title="Flagged: visual-only reasoning (left out of '
             'snapshots unless chosen; docs/curation.md)">⚑ visual-only reasoning</span><span class="tag warn '
             'chain-flag flag-lucky_guess" title="Flagged: lucky guess (left out of snapshots unless chosen; '
