@@ -117,7 +117,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from one address, logins
 # for that pair are refused for LOGIN_LOCKOUT_MINUTES (a success before the limit resets the count). Axes needs the
 # request at authenticate(): the login form passes it; tests log in with force_login.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# UserBackend: ModelBackend with the per-request user read prepared (webapp/core/auth_backend.py). Sessions store
+# the backend's path, so one opened under ModelBackend before this setting changed logs in again once.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "webapp.core.auth_backend.UserBackend"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

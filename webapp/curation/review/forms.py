@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -14,13 +15,14 @@ from django.forms.models import ModelChoiceIterator
 from django.http import QueryDict
 
 from webapp.catalog.models import Dataset, Question
+from webapp.core.prepared import Prepared
 from webapp.curation.flags import CHOICES as FLAG_CHOICES
 from webapp.curation.flags import with_flag
 from webapp.curation.models import BulkAction, Chain, Review, StudentMiss, Verdict
 from webapp.curation.record import disagrees, with_verdict
 from webapp.curation.review.blind import hide_open_consensus, visible_reviews
 from webapp.curation.review.decisions import REJECT_REASONS
-from webapp.curation.review.queue import pending_chains
+from webapp.curation.review.queue import held_question, pending_chains
 
 FILTER_FIELDS = ("dataset", "split", "question_type", "question_relation", "verdict", "validator_version",
                  "decision", "correct", "flag", "curator", "q", "disagree", "hard")
@@ -130,6 +132,9 @@ class ReviewFilterForm(forms.Form):
                                                              evaluation_id=data["hard"])))
         return qs
 
+    def is_unfiltered(self) -> bool:
+        return not any(self.data.get(name) not in (None, "") for name in self.base_fields)
+
     def query(self) -> str:
         """The filter as a query string (page dropped), carried from page to page and through every POST."""
         data = QueryDict(mutable=True)
@@ -168,6 +173,18 @@ def queue_filter(data: QueryDict, user: AbstractBaseUser | None = None) -> Revie
     form = copy.copy(_unfiltered)
     form.user = user
     return form
+
+
+def _held_in_whole_queue(user_id: int, now: datetime) -> QuerySet[Question]:
+    return held_question(user_id, now, queue_filter(QueryDict()).chains())
+
+
+HELD_IN_WHOLE_QUEUE = Prepared[Question](_held_in_whole_queue, "int", "time")
+
+
+def held_lookup(form: ReviewFilterForm) -> Prepared[Question] | None:
+    """The prepared held-question lookup (queue.held_question) for an unfiltered queue, else None (built anew)."""
+    return HELD_IN_WHOLE_QUEUE if form.is_unfiltered() else None
 
 
 def _check_reason_and_text(form: forms.Form, data: dict[str, Any]) -> None:
