@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.template.defaultfilters import date, floatformat
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
@@ -94,6 +94,7 @@ def history_rows(history: Iterable[Review]) -> SafeString:
 _CORRECT = {True: mark_safe('<span class="tag ok">correct</span>'),
             False: mark_safe('<span class="tag bad">wrong</span>'),
             None: mark_safe('<span class="tag">no answer</span>')}
+_CHECKED = mark_safe(" checked")
 _YOURS = mark_safe(' <small class="muted">(yours)</small>')
 _HEADER = ("<header>\n          <b>{}</b>\n          <span class=\"decision {}\">{}{}</span>"
            + "\n          {}" * 5 + "\n          <span class=\"muted small\">v{}</span>\n        </header>")
@@ -115,3 +116,42 @@ def card_header(card: ItemChain, blind: bool) -> SafeString:
     return format_html(_HEADER, card.index, card.decision, card.decision_display, _YOURS if blind else "", answer,
                        _CORRECT.get(card.is_correct, _CORRECT[None]), edited,
                        verdict_chips(card.verdicts, card.chain, revision), flag_chips(card.chain.flags), card.version)
+
+
+_ACTIONS = (
+    '<div class="actions">\n          <form method="post" {attrs} class="inline act-accept">{hidden}\n'
+    '            <input type="hidden" name="action" value="accept"><button type="submit">Accept (a)</button>\n'
+    '          </form>\n          <form method="post" {attrs} class="inline act-flag">{hidden}\n'
+    '            <input type="hidden" name="action" value="flag"><button type="submit">Flag (f)</button>\n'
+    '          </form>\n          <details class="act-reject"{reject_open}><summary>Reject (x)</summary>\n'
+    '            <form method="post" {attrs}>{hidden}<input type="hidden" name="action" value="reject">\n'
+    '              <fieldset class="reasons"><legend>Reason: press its number, then Enter</legend>'
+    '{reasons}</fieldset>\n'
+    '              <label>Note <input type="text" name="note" maxlength="2000" value="{note}"></label>\n'
+    '              <button type="submit">Reject</button>\n            </form>\n          </details>\n'
+    '          <details class="act-edit"{edit_open}><summary>Edit (e)</summary>\n'
+    '            <form method="post" {attrs}>{hidden}<input type="hidden" name="action" value="edit">\n'
+    '              <textarea name="text" rows="8" '
+    'aria-label="Edited chain (must end in &lt;answer&gt;…&lt;/answer&gt;)">'
+    '{text}</textarea>\n              <button type="submit">Save edit and accept (Ctrl+Enter)</button>\n'
+    '            </form>\n          </details>\n        </div>'
+)
+_OPEN = mark_safe(" open")
+
+
+def card_actions(card: ItemChain, reason_choices: str) -> SafeString:
+    """A chain card's four decision forms (accept, flag, reject, edit), a refused one reopened with what was typed
+    in it: the largest part of the item page's render as a template, byte-identical to it."""
+    refused = card.refused
+    rejected = refused is not None and refused.action == "reject"
+    reasons = reason_choices
+    if rejected:
+        reasons = format_html_join("", '<label><input type="radio" name="reason" value="{}" required{}> '
+                                   "<kbd>{}</kbd> {}</label>",
+                                   ((value, _CHECKED if checked else "", n, label)
+                                    for n, value, label, checked in refused.reasons()))
+    return format_html(_ACTIONS, attrs=card.form_attrs, hidden=card.hidden_inputs,
+                       reject_open=_OPEN if rejected else "", reasons=reasons,
+                       note=(refused.note if refused is not None else "") or "",
+                       edit_open=_OPEN if card.draft is not None else "",
+                       text=card.draft if card.draft is not None else card.state.text)
