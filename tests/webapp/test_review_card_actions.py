@@ -1,5 +1,5 @@
-"""A chain card's decision forms built in Python (fragments.card_actions) are byte-identical to the template they
-replace, refused forms and escaping included."""
+"""A chain card and its decision forms built in Python (fragments.review_card, card_actions) are byte-identical to
+the template they replace, refused forms, read-only cards and escaping included."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.template import Context, Template
 from django.test import Client
 
 from tests.webapp.review_factories import make_dataset, make_question
-from webapp.curation.fragments import card_actions
+from webapp.curation.fragments import card_actions, review_card
 from webapp.curation.review.panel import Refused
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,24 @@ OLD_TEMPLATE = (
     '        </div>'
 )
 
+# templates/curation/review_item.html's card before fragments.review_card took it over.
+OLD_CARD = (
+    '{% load chain_html %}'
+    '<article class="chain review-chain decision-{{ ic.decision }}{% if ic.chain.pk == selected %} select'
+    'ed{% endif %}" id="chain-{{ ic.chain.pk }}" data-index="{{ ic.index }}" data-decision="{{ ic.decisio'
+    'n }}" tabindex="-1">\n'
+    '        {% card_header ic blind %}\n'
+    '        {% if ic.refused %}<p class="messages error chain-error" role="alert">{{ ic.refused.message '
+    '}}</p>{% endif %}\n'
+    '        {% chain_text ic.segments %}\n'
+    '        {% if ic.verdicts.0.rationale %}<p class="muted small">{{ ic.verdicts.0.rationale }}</p>{% e'
+    'ndif %}\n'
+    '        {% if read_only %}<p class="muted small read-only">Read-only while {{ lease.curator.get_user'
+    'name }} reviews it.</p>{% else %}\n'
+    '        {% card_actions ic reason_choices %}{% endif %}\n'
+    '      </article>'
+)
+
 NASTY = 'a <b>"quoted" & \'single\'</b> {} %s'
 
 
@@ -65,3 +83,23 @@ def test_the_card_forms_are_byte_identical_to_the_template_they_replace(curator_
             card.refused, card.draft = refused, draft
             expected = old.render(Context({"ic": card, "reason_choices": context["reason_choices"]}))
             assert card_actions(card, context["reason_choices"]) == expected
+
+
+def test_a_whole_card_is_byte_identical_to_the_template_it_replaces(curator_client: Client, users) -> None:  # type: ignore[no-untyped-def]
+    question = make_question(make_dataset(), 1, chains=3)
+    response = curator_client.get(f"/review/q/{question.pk}/")
+    context = response.context
+    lease = context["lease"]
+    lease.curator.username = NASTY  # shown on a read-only card, escaped
+    old = Template(OLD_CARD)
+    first = context["chains"][0]
+    first.verdicts[0].rationale = NASTY
+    first.refused = Refused(first.chain.pk, NASTY, "reject", "", "other", "")
+    for card in context["chains"]:
+        for selected in (card.chain.pk, None):
+            for blind in (True, False):
+                for read_only in (True, False):
+                    values = {"ic": card, "selected": selected, "blind": blind, "read_only": read_only,
+                              "lease": lease, "reason_choices": context["reason_choices"]}
+                    expected = old.render(Context(values))
+                    assert review_card(card, selected, blind, read_only, lease, context["reason_choices"]) == expected

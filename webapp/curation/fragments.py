@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
 from webapp.curation.flags import flag_labels
-from webapp.curation.models import Chain, Review, Verdict
+from webapp.curation.models import Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment
 
 if TYPE_CHECKING:
@@ -155,3 +155,26 @@ def card_actions(card: ItemChain, reason_choices: str) -> SafeString:
                        note=(refused.note if refused is not None else "") or "",
                        edit_open=_OPEN if card.draft is not None else "",
                        text=card.draft if card.draft is not None else card.state.text)
+
+
+_CARD = ('<article class="chain review-chain decision-{}{}" id="chain-{}" data-index="{}" data-decision="{}" '
+         'tabindex="-1">\n        {}\n        {}\n        {}\n        {}\n        {}\n      </article>')
+_SELECTED = mark_safe(" selected")
+
+
+def review_card(card: ItemChain, selected: int | None, blind: bool, read_only: bool, lease: Lease | None,
+                reason_choices: str) -> SafeString:
+    """A whole chain card of the item page (header, refusal, text, rationale, forms or the read-only note, `lease`
+    being another curator's), byte-identical to the template it replaces."""
+    chain = card.chain
+    refused = format_html('<p class="messages error chain-error" role="alert">{}</p>', card.refused.message) \
+        if card.refused else ""
+    rationale = card.verdicts[0].rationale if card.verdicts else ""
+    note = format_html('<p class="muted small">{}</p>', rationale) if rationale else ""
+    if read_only:
+        holder = lease.curator.get_username() if lease is not None else ""
+        actions = format_html('<p class="muted small read-only">Read-only while {} reviews it.</p>', holder)
+    else:
+        actions = mark_safe("\n        " + card_actions(card, reason_choices))  # noqa: S308 - format_html's
+    return format_html(_CARD, card.decision, _SELECTED if chain.pk == selected else "", chain.pk, card.index,
+                       card.decision, card_header(card, blind), refused, chain_text(card.segments), note, actions)
