@@ -133,7 +133,7 @@ class ReviewFilterForm(forms.Form):
         return qs
 
     def is_unfiltered(self) -> bool:
-        return not any(self.data.get(name) not in (None, "") for name in self.base_fields)
+        return not _has_filter(self.data)
 
     def query(self) -> str:
         """The filter as a query string (page dropped), carried from page to page and through every POST."""
@@ -155,6 +155,10 @@ def filter_form_from_query(query: str, user: AbstractBaseUser | None = None) -> 
 _unfiltered: ReviewFilterForm | None = None
 
 
+def _has_filter(data: QueryDict) -> bool:
+    return any(data.get(name) not in (None, "") for name in ReviewFilterForm.base_fields)
+
+
 def queue_filter(data: QueryDict, user: AbstractBaseUser | None = None) -> ReviewFilterForm:
     """The filter of a page that reads it but never shows it (next item, item page, decisions): with no filter
     given, the usual case, a copy of one validated empty form, not a new one. Building the form (a deep copy of
@@ -164,7 +168,7 @@ def queue_filter(data: QueryDict, user: AbstractBaseUser | None = None) -> Revie
     not be rendered (its curator choices were built for no user). Any filter value takes the full form, so bad
     input is refused exactly as before."""
     global _unfiltered
-    if any(data.get(name) not in (None, "") for name in ReviewFilterForm.base_fields):
+    if _has_filter(data):
         return ReviewFilterForm(data, user=user)
     if _unfiltered is None:
         empty = ReviewFilterForm(QueryDict())
