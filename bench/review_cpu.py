@@ -10,8 +10,11 @@ parsing). `--profile` prints a cProfile top list per endpoint instead of timings
 `--code DIR1,DIR2` measures each checkout in turn (alternating, `--repeats` times, against the same database) so
 a change is compared with main on the same machine in the same minutes: a shared box's load moves both alike.
 
-    python -m bench.review_cpu --pg postgres://postgres@127.0.0.1:5432 [--questions 3000] [--rounds 200]
-        [--code /work/main,.] [--repeats 3] [--profile]
+`--database NAME` measures against an existing database instead, e.g. a copy of `sightsound_rehearsal_500k`
+(bench/rehearsal_db.py: its users are review_load's), to compare sizes; the run decides chains in it.
+
+    python -m bench.review_cpu --pg postgres://postgres@127.0.0.1:5432 [--questions 3000 | --database NAME]
+        [--rounds 200] [--code /work/main,.] [--repeats 3] [--profile]
 """
 
 from __future__ import annotations
@@ -181,6 +184,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
     parser.add_argument("--questions", type=int, default=3000)
+    parser.add_argument("--database", help="measure against this existing database (a copy of a rehearsal one: "
+                                           "it is written to) instead of building sightsound_reviewcpu_<n>")
     parser.add_argument("--rounds", type=int, default=200, help="next → item → accept rounds per measurement")
     parser.add_argument("--code", default=".", help="checkouts to compare, comma-separated (the first is the baseline)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each checkout")
@@ -190,7 +195,7 @@ def main() -> int:
     if args.measure:
         print(json.dumps(measure(args.measure, args.profile)))  # noqa: T201 - read by the parent process
         return 0
-    url = ensure_database(args.pg, args.questions)
+    url = f"{args.pg}/{args.database}" if args.database else ensure_database(args.pg, args.questions)
     codes = [Path(c).resolve() for c in args.code.split(",")]
     runs: dict[Path, list[dict[str, Any]]] = {c: [] for c in codes}
     for repeat in range(args.repeats):

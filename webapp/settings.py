@@ -117,7 +117,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from one address, logins
 # for that pair are refused for LOGIN_LOCKOUT_MINUTES (a success before the limit resets the count). Axes needs the
 # request at authenticate(): the login form passes it; tests log in with force_login.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# UserBackend: ModelBackend with the per-request user read prepared (webapp/core/auth_backend.py). Sessions store
+# the backend's path, so one opened under ModelBackend before this setting changed logs in again once.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "webapp.core.auth_backend.UserBackend"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -138,7 +140,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "webapp.core.static_storage.CachedUrlStaticFilesStorage"},  # URLs kept per name
 }
 WHITENOISE_USE_FINDERS = True
 
@@ -219,6 +221,8 @@ RQ = {"COMMIT_MODE": "on_db_commit", "JOB_CLASS": "webapp.core.job_policy.AppJob
 BEHIND_TLS_PROXY = env_optional_bool("BEHIND_TLS_PROXY")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Database sessions whose per-request read is one prepared statement (webapp/core/sessions.py).
+SESSION_ENGINE = "webapp.core.sessions"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)

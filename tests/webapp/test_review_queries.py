@@ -120,3 +120,22 @@ def test_it_serves_next_without_building_the_curator_filter(curator_client: Clie
         response = curator_client.get("/review/next/")
     assert response.status_code == 302
     assert not [q for q in ctx.captured_queries if q["sql"].startswith('SELECT "catalog_dataset"."id"')]
+
+
+def test_it_decides_in_the_same_queries_for_more_chains_questions_and_history(curator_client: Client,
+                                                                            users) -> None:  # type: ignore[no-untyped-def]
+    """A decision's queries do not grow with the question's chains, the dataset's questions or the curator's
+    history (bench/review_cpu.py counts 11 on PostgreSQL at 3k, 50k and 500k questions)."""
+    bob = users["curator"]
+    ds = make_dataset()
+    small = make_question(ds, 1, chains=2)
+    counts = []
+    for question in (small, make_question(ds, 2, chains=8)):
+        for n in range(3, 3 + 6 * len(counts)):  # more questions and more of bob's history the second time
+            _decide_all(bob, make_question(ds, n * 10, chains=2))
+        curator_client.get(f"/review/q/{question.pk}/")  # takes the lease, as the curator's page did
+        first, second = question.chains.order_by("sample_index")[:2]
+        review.decide(bob, first.pk, first.version, "flag")
+        counts.append(_queries(lambda c=second: curator_client.post(f"/review/chains/{c.pk}/decide/",
+                                                                     {"action": "accept", "version": c.version})))
+    assert counts[0] == counts[1]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.http import QueryDict
 from django.test import Client
 
 from tests.webapp.review_factories import make_dataset, make_question
 from webapp.curation.models import BulkAction, Chain, Lease, Review
+from webapp.curation.review.forms import ReviewFilterForm, queue_filter
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -116,6 +118,20 @@ def test_it_shows_history_on_the_item_page(curator_client: Client, questions) ->
 def test_it_answers_bad_filters_with_400(curator_client: Client, questions, query: str) -> None:  # type: ignore[no-untyped-def]
     url = "/review/next/" if query.startswith("after") else "/review/"
     assert curator_client.get(f"{url}?{query}").status_code == 400
+
+
+def test_an_unfiltered_page_reads_the_queue_as_the_full_form_does(users) -> None:  # type: ignore[no-untyped-def]
+    """Next item, item page and decisions take a copy of one validated empty filter (forms.queue_filter): the same
+    queue, its own curator, and any filter given still validated by a form of its own."""
+    bob, alice = users["curator"], users["admin"]
+    full = ReviewFilterForm(QueryDict(), user=bob)
+    assert full.is_valid()
+    mine, theirs = queue_filter(QueryDict("after=3"), bob), queue_filter(QueryDict(), alice)
+    assert mine.is_valid() and theirs.is_valid() and (mine.user, theirs.user) == (bob, alice)
+    assert str(mine.chains().query) == str(full.chains().query) and mine.query() == ""
+    bad = queue_filter(QueryDict("decision=bogus"), bob)
+    assert not bad.is_valid() and "decision" in bad.errors
+    assert queue_filter(QueryDict("split=train&page=2"), bob).query() == "split=train"
 
 
 def test_it_filters_the_queue(curator_client: Client, questions, users) -> None:  # type: ignore[no-untyped-def]

@@ -14,11 +14,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from webapp.catalog.models import Question
 from webapp.core.failpoints import failpoint
+from webapp.core.prepared import Prepared
 from webapp.curation.models import Chain, Lease, Review
 from webapp.curation.review.edits import parse_edit, store_revision
 from webapp.curation.review.errors import ReviewError, Ruled, StaleWrite
@@ -68,13 +69,28 @@ def card_number_and_done(chain: Chain, user: AbstractBaseUser | None = None, ove
     if overlap > 1 and user is not None:
         done = Lease.objects.filter(question_id=chain.question_id, curator=user, completed_at__isnull=False).exists()
         return card_number(chain), done
-    counts = Chain.objects.filter(question_id=chain.question_id, kept=True).aggregate(
-        before=Count("id", filter=_before(chain)), pending=Count("id", filter=Q(decision=Decision.PENDING)))
-    return counts["before"] + 1, not counts["pending"]
+    counts = _CARD_AND_PENDING.first(chain.question_id, chain.run_id, chain.sample_index)
+    before, pending = counts if counts is not None else (0, 0)  # no kept chain: the aggregate's zeros
+    return before + 1, not pending
+
+
+def _card_and_pending(question_id: int, run_id: int, sample_index: int) -> QuerySet[Chain]:
+    """The kept chains before (run_id, sample_index) and the pending ones, as one row for the question."""
+    before = Q(run_id__lt=run_id) | Q(run_id=run_id, sample_index__lt=sample_index)
+    return (Chain.objects.filter(question_id=question_id, kept=True).order_by().values("question_id")
+            .annotate(before=Count("id", filter=before), pending=Count("id", filter=Q(decision=Decision.PENDING)))
+            .values_list("before", "pending"))
+
+
+_CARD_AND_PENDING = Prepared[tuple[int, int]](_card_and_pending, "int", "int", "int")
+_LOCKED = Prepared[Chain](lambda pk: Chain.objects.select_for_update(of=("self",)).select_related("question")
+                          .filter(pk=pk), "int")
 
 
 def _lock_row(chain_id: int, question_id: int) -> Chain:
-    chain = Chain.objects.select_for_update(of=("self",)).select_related("question").get(pk=chain_id)
+    chain = _LOCKED.first(chain_id)
+    if chain is None:
+        raise Chain.DoesNotExist("Chain matching query does not exist.")
     if chain.question_id != question_id:  # the lease checked must be this chain's question's
         raise ReviewError("This chain does not belong to that question.")
     return chain

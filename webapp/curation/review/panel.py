@@ -9,13 +9,14 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.backends.base import SessionBase
-from django.db.models import Prefetch
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from webapp.catalog.models import Question
+from webapp.core.prepared import Prepared
 from webapp.curation.models import Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment, answer_letter, highlight, ordered_verdicts, shown_claims
 from webapp.curation.review.decisions import REJECT_REASONS, undoable
@@ -115,6 +116,35 @@ class ItemChain:
         return revision.is_correct if revision is not None else self.chain.is_correct
 
 
+def _verdicts_by_chain(question_id: int, chains: list[Chain]) -> dict[int, list[Verdict]]:
+    """The kept chains' verdicts (their raw output left in the database), in one query: read and grouped here, as
+    prefetch_related("verdicts") would, without its machinery, which cost as much CPU as the query itself. Read
+    by question, not by a list of chain ids, so that the statement is prepared once (presenters sort them)."""
+    by_chain: dict[int, list[Verdict]] = {c.pk: [] for c in chains}
+    if by_chain:
+        for verdict in _KEPT_VERDICTS.all(question_id):
+            by_chain[verdict.chain_id].append(verdict)
+    return by_chain
+
+
+def _history(question_id: int) -> QuerySet[Review]:
+    return Review.objects.filter(chain__question_id=question_id).select_related("revision", "curator").order_by(
+        "created_at", "id")
+
+
+# The item page's reads, prepared once (webapp/core/prepared.py): building their SQL cost more than running it.
+_KEPT_CHAINS = Prepared[Chain](lambda question_id: Chain.objects.filter(question_id=question_id, kept=True)
+                               .order_by("run_id", "sample_index"), "int")
+_KEPT_VERDICTS = Prepared[Verdict](lambda question_id: Verdict.objects.filter(
+    chain__question_id=question_id, chain__kept=True).defer("raw_output"), "int")
+_HISTORY = Prepared[Review](_history, "int")
+_MY_HISTORY = Prepared[Review](lambda question_id, user_id: _history(question_id).filter(curator_id=user_id),
+                               "int", "int")
+_LATEST_UNDOABLE = Prepared[Review](lambda user_id: Review.objects.filter(curator_id=user_id)
+                                    .exclude(action=Review.Action.UNDO).select_related("chain__question__dataset")
+                                    .order_by("-created_at", "-id")[:1], "int")
+
+
 def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemChain], list[Review], bool]:
     """The question's kept chains with their state, its history (oldest first), and whether the page is blind:
     three queries.
@@ -123,15 +153,14 @@ def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemC
     review overlap, while any chain still waits for its curators, the page is blind: each curator sees only
     their own decisions, edits and history, so no one is swayed by another's call.
     """
-    verdicts = Prefetch("verdicts", Verdict.objects.defer("raw_output"))
-    chains = list(question.chains.filter(kept=True).prefetch_related(verdicts).order_by("run_id", "sample_index"))
+    chains = _KEPT_CHAINS.all(question.pk)
+    for chain in chains:
+        chain.question = question  # as question.chains would: the presenters read it
+    verdicts = _verdicts_by_chain(question.pk, chains)
     overlap = question.dataset.review_overlap
     blind = overlap > 1 and any(c.decision == Chain.Decision.PENDING for c in chains)
     by_id = {c.pk: c for c in chains}
-    history_qs = Review.objects.filter(chain__question=question)
-    if blind:
-        history_qs = history_qs.filter(curator=user)
-    history = list(history_qs.select_related("revision", "curator").order_by("created_at", "id"))
+    history = _MY_HISTORY.all(question.pk, user.pk) if blind else _HISTORY.all(question.pk)
     reviews: dict[int, list[Review]] = {c.pk: [] for c in chains}
     cards = {c.pk: i for i, c in enumerate(chains, start=1)}
     for r in history:
@@ -141,7 +170,7 @@ def _item_chains(question: Question, user: AbstractBaseUser) -> tuple[list[ItemC
             reviews[r.chain_id].append(r)
     items = []
     for i, chain in enumerate(chains, start=1):
-        verdicts_ = ordered_verdicts(chain, list(chain.verdicts.all()))
+        verdicts_ = ordered_verdicts(chain, verdicts[chain.pk])
         ordered = sorted(reviews[chain.pk], key=lambda r: r.chain_version)
         state = ChainState(chain=chain, stack=effective_stack(ordered))
         decision, version = chain.decision, chain.version
@@ -169,8 +198,7 @@ def _undo_target(request: HttpRequest, question: Question, chains: list[ItemChai
         card = cards[mine[-1].chain_id]
         if own_stack(request.user.pk, card.state.stack) if overlap > 1 else card.state.stack:
             return mine[-1].chain, card.version
-    latest = (Review.objects.filter(curator=request.user).exclude(action=Review.Action.UNDO)
-              .select_related("chain__question__dataset").order_by("-created_at", "-id").first())
+    latest = _LATEST_UNDOABLE.first(request.user.pk)
     if latest is None or (mine and latest.pk == mine[-1].pk):
         return None, 0
     chain, overlap = latest.chain, latest.chain.question.dataset.review_overlap

@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from webapp.catalog.models import Question
+from webapp.core.prepared import Prepared
 from webapp.curation.models import Chain, Lease, Review
 from webapp.curation.review.leases import release_others, try_claim
 
@@ -47,15 +48,24 @@ def _open_to(user: AbstractBaseUser, chains: QuerySet[Chain], now: datetime) -> 
             .filter(~Exists(held_by_others) | Q(taken__lt=F("overlap"))).exclude(Exists(done_by_me)))
 
 
+def held_question(user_id: int, now: datetime, chains: QuerySet[Chain]) -> QuerySet[Question]:
+    """The question this curator holds an open lease on, if it has a chain in the queue."""
+    return (Question.objects.filter(leases__curator_id=user_id, leases__expires_at__gt=now,
+                                    leases__completed_at__isnull=True)
+            .filter(Exists(chains.filter(question=OuterRef("pk")))).select_related("dataset").order_by("id")[:1])
+
+
 def claim_next(
-    user: AbstractBaseUser, queue_chains: QuerySet[Chain] | None = None, after: int | None = None
+    user: AbstractBaseUser, queue_chains: QuerySet[Chain] | None = None, after: int | None = None,
+    held: Prepared[Question] | None = None,
 ) -> Question | None:
     """The next question of the queue for this curator, leased to them; None when the queue is empty.
 
     Queue order is the chains' `queue_priority` (highest first; review/priority.py writes it in an active-queue
     dataset, FIFO datasets keep 0), then question order.
 
-    Without `after` a curator first gets back the question they already hold (a reload resumes). With it (j,
+    Without `after` a curator first gets back the question they already hold (a reload resumes): `held`, when
+    given, is that lookup for `queue_chains` prepared once (held_question with user id and time). With it (j,
     auto-advance) the queue continues after that question and wraps round.
 
     The candidates are read from the chain side: pending chains in question order, which the partial index
@@ -67,10 +77,7 @@ def claim_next(
     chains = queue_chains if queue_chains is not None else pending_chains()
     now = timezone.now()
     if after is None:
-        mine = (Question.objects.filter(leases__curator=user, leases__expires_at__gt=now,
-                                        leases__completed_at__isnull=True)
-                .filter(Exists(chains.filter(question=OuterRef("pk")))).select_related("dataset")
-                .order_by("id").first())
+        mine = held.first(user.pk, now) if held is not None else held_question(user.pk, now, chains).first()
         if mine is not None and try_claim(user, mine.pk, mine.dataset.review_overlap):
             return mine
     free = _open_to(user, chains, now)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import wave
+from typing import TypeVar
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.catalog.models import Dataset, Question
@@ -21,6 +23,7 @@ from webapp.core import storage
 from webapp.core.decorators import admin_required, curator_required
 from webapp.core.htmx import page_or_partial
 from webapp.core.paging import EstimatedCountPaginator, IdsFirst, count_or_estimate
+from webapp.core.prepared import Prepared
 from webapp.core.queueing import REDIS_DOWN
 from webapp.curation import review
 from webapp.curation.empty_states import why_queue_empty
@@ -38,6 +41,8 @@ from webapp.curation.review.forms import (
     ReviewOrderForm,
     UndoForm,
     filter_form_from_query,
+    held_lookup,
+    queue_filter,
 )
 from webapp.curation.review.panel import (
     Refused,
@@ -49,15 +54,28 @@ from webapp.curation.review.panel import (
 )
 
 PAGE_SIZE = 50
+_T = TypeVar("_T")
+
+
+_QUESTION = Prepared[Question](lambda pk: Question.objects.select_related("dataset", "clip").filter(pk=pk), "int")
+_MISSES = Prepared[StudentMiss](lambda question_id: StudentMiss.objects.filter(question_id=question_id)
+                                .order_by("-id")[:3], "int")
+_CHAIN = Prepared[Chain](lambda pk: Chain.objects.select_related("question__dataset").filter(pk=pk), "int")
 
 
 def _get_question_for_user(request: HttpRequest, pk: int) -> Question:
     # Every curator sees every dataset today; this is the one place to narrow it (per-team datasets).
-    return get_object_or_404(Question.objects.select_related("dataset", "clip"), pk=pk)
+    return _found(_QUESTION.first(pk))
 
 
 def _get_chain_for_user(request: HttpRequest, pk: int) -> Chain:
-    return get_object_or_404(Chain.objects.select_related("question__dataset"), pk=pk)
+    return _found(_CHAIN.first(pk))
+
+
+def _found(obj: _T | None) -> _T:
+    if obj is None:
+        raise Http404("No such object.")
+    return obj
 
 
 def _bad_filter(form: ReviewFilterForm) -> HttpResponse:
@@ -67,7 +85,7 @@ def _bad_filter(form: ReviewFilterForm) -> HttpResponse:
 def _render_item(request: HttpRequest, question: Question, query: str, status: int = 200,
                  **extra: object) -> HttpResponse:
     template = page_or_partial(request, "curation/review_item.html", "review-panel")
-    misses = StudentMiss.objects.filter(question=question).order_by("-id")[:3]  # lazy: the full page reads it
+    misses = SimpleLazyObject(lambda: _MISSES.all(question.pk))  # lazy: the full page reads it, a swap does not
     return render(request, template, panel_context(request, question, query, student_misses=misses, **extra),
                   status=status)
 
@@ -92,12 +110,13 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 @curator_required
 def next_item(request: HttpRequest) -> HttpResponse:
-    form, step = ReviewFilterForm(request.GET, user=request.user), NextForm(request.GET)
+    form, step = queue_filter(request.GET, request.user), NextForm(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
     if not step.is_valid():
         return HttpResponseBadRequest(f"Invalid request: {step.errors.as_text()}")
-    question = review.claim_next(request.user, form.chains(), after=step.cleaned_data["after"])
+    question = review.claim_next(request.user, form.chains(), after=step.cleaned_data["after"],
+                                 held=held_lookup(form))
     if question is None:
         dataset = form.cleaned_data.get("dataset")
         filtered = any(form.cleaned_data.get(name) for name in FILTER_FIELDS if name != "dataset")
@@ -110,7 +129,7 @@ def next_item(request: HttpRequest) -> HttpResponse:
 @curator_required
 def item(request: HttpRequest, pk: int) -> HttpResponse:
     question = _get_question_for_user(request, pk)
-    form = ReviewFilterForm(request.GET)
+    form = queue_filter(request.GET)
     if not form.is_valid():
         return _bad_filter(form)
     # Opening a free question (or a free overlap slot of it) takes it; a held one is read-only.
@@ -193,7 +212,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, chain, query, review.ReviewError(form.errors.as_text()))
     data, overlap = form.cleaned_data, chain.question.dataset.review_overlap
-    query = filter_form_from_query(data["queue"]).query()  # re-encoded from validated fields only
+    query = queue_filter(QueryDict(data["queue"])).query()  # re-encoded from validated fields only
     try:
         written = review.decide(request.user, chain.pk, data["version"], data["action"], reason=data["reason"],
                                 note=data["note"], edited_text=data["text"], question_id=chain.question_id,
@@ -232,7 +251,7 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
     form = UndoForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(f"Invalid undo: {form.errors.as_text()}")
-    query = filter_form_from_query(form.cleaned_data["queue"]).query()
+    query = queue_filter(QueryDict(form.cleaned_data["queue"])).query()
     try:
         written = review.undo(request.user, chain.pk, form.cleaned_data["version"], question_id=chain.question_id,
                               overlap=chain.question.dataset.review_overlap)
