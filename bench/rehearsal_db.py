@@ -64,10 +64,14 @@ def fingerprint(n: int) -> str:
 
 
 def server_env(url: str) -> dict[str, str]:
-    """The environment of a process serving (or building) the rehearsal database, as in production."""
+    """The environment of a process serving (or building) the rehearsal database, as in production: with a
+    reachable Redis (each decision counts itself there; without one every decision took the "queue unreachable"
+    path), on a database index of its own ($REHEARSAL_REDIS_URL, default db 15) so the priority refreshes it queues
+    reach no real worker."""
     return {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-only", "DEBUG": "0", "SECURE_SSL_REDIRECT": "0",
             "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0", "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "webapp.settings", "PYTHONPATH": str(ROOT), "MEDIA_ROOT": str(MEDIA_ROOT)}
+            "DJANGO_SETTINGS_MODULE": "webapp.settings", "PYTHONPATH": str(ROOT), "MEDIA_ROOT": str(MEDIA_ROOT),
+            "REDIS_URL": os.environ.get("REHEARSAL_REDIS_URL", "redis://127.0.0.1:6379/15")}
 
 
 def _admin(pg: str) -> psycopg.Connection[Any]:
