@@ -106,3 +106,19 @@ def test_the_leak_reports_cache_key_reads_tallies_and_indexes_not_every_row(cura
     Clip.objects.filter(pk=ds.questions.get(external_id="1").clip_id).update(media_sha256="cd" * 32)
     Clip.objects.filter(pk=clean.pk).update(media_sha256="cd" * 32, processed_at=timezone.now())
     assert '<span class="tag bad">3</span>' in curator_client.get(report, HTTP_HX_REQUEST="true").content.decode()
+
+
+@pytest.mark.postgres  # the setting exists on PostgreSQL only; the SQLite tier deselects this
+def test_the_leak_check_gives_postgresql_room_to_hash_its_clip_subqueries() -> None:
+    """Within the default 4 MB work_mem PostgreSQL re-scanned the trained clips for every evaluated question (past
+    the 60 s timeout at 500k questions): the check's queries run after `SET LOCAL work_mem`, in its transaction."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ds = _leaky()
+    with CaptureQueriesContext(connection) as ctx:
+        (row,) = dataset_leaks(ds)
+    sql = [q["sql"] for q in ctx.captured_queries]
+    first_read = next(i for i, s in enumerate(sql) if "catalog_clip" in s)
+    assert any("SET LOCAL work_mem" in s for s in sql[:first_read])
+    assert (row.found.questions, row.found.clips, row.found.texts) == (0, 2, 1)

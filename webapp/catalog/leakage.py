@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import F, Max, Q, QuerySet
 
 from webapp.catalog.models import Clip, ClipTally, Dataset, Question, QuestionTally
+from webapp.core.work_mem import room_to_hash
 
 EXAMPLES = 5
 
@@ -47,7 +48,16 @@ def _text_key(text: str, choices: list[str]) -> str:
 
 
 def overlap(trained: QuerySet[Question], evaluated: QuerySet[Question], *, texts: bool = True) -> Overlap:
-    """What `evaluated` shares with `trained` (see the module docstring); `texts=False` skips the text count."""
+    """What `evaluated` shares with `trained` (see the module docstring); `texts=False` skips the text count.
+
+    Run with room to hash (`core/work_mem.py`): the shared-clip test ORs three subqueries over the trained clips;
+    within PostgreSQL's default work_mem they were re-scanned for every evaluated question, and the report at
+    500k questions ran past the 60 s statement timeout (7 s with room, docs/benchmarks.md)."""
+    with room_to_hash(trained.db):
+        return _overlap(trained, evaluated, texts=texts)
+
+
+def _overlap(trained: QuerySet[Question], evaluated: QuerySet[Question], *, texts: bool) -> Overlap:
     clips = Clip.objects.filter(questions__in=trained.values("pk"))
     shas = clips.exclude(media_sha256="").values("media_sha256")
     # ordered by `pk + 0`, not `pk`: with the primary key's order PostgreSQL walks its index under the LIMIT and runs

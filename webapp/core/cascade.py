@@ -12,20 +12,18 @@ first, inside the caller's transaction.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db import connections, models, transaction
+from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.deletion import get_candidate_relations_to_delete
 
 from webapp.core.paging import Tally, count_or_estimate
+from webapp.core.work_mem import room_to_hash
 
 REFUSING = (models.PROTECT, models.RESTRICT)
-PREVIEW_WORK_MEM = "64MB"
 
 
 class Cascade:
@@ -108,24 +106,13 @@ class Cascade:
         """{model label: rows removed} for a preview: exact up to paging.EXACT_COUNT_UP_TO rows a table, the
         planner's estimate above it (a dataset at 500k questions reaches 4M chains and 8M verdicts, whose exact
         counts through these subqueries took minutes)."""
-        with self._hashable():
+        with room_to_hash(self.using):
             return {model._meta.label: count_or_estimate(self.rows(model), verify=True) for model in self.order}
-
-    @contextmanager
-    def _hashable(self) -> Iterator[None]:
-        """Room for PostgreSQL to hash the deletion's subqueries (500k question ids): within the default work_mem it
-        scans them again for every row instead, and the refusal check at 500k questions ran past a minute."""
-        connection = connections[self.using]
-        with transaction.atomic(using=self.using):
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL work_mem = '{PREVIEW_WORK_MEM}'")
-            yield
 
     def refused_by(self, limit: int = 10) -> list[Any]:
         """Up to `limit` rows per relation that stay and PROTECT (or RESTRICT) a row the deletion removes."""
         found: list[Any] = []
-        with self._hashable():
+        with room_to_hash(self.using):
             for model, name, target in self.refusing:
                 found += list(self._pointing(model, name, target)[:limit])
         return found
