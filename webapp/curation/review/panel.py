@@ -13,9 +13,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 
 from webapp.catalog.models import Question
+from webapp.core.fast_html import format_html, format_html_join
 from webapp.core.prepared import Prepared
 from webapp.curation.models import Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment, answer_letter, highlight, ordered_verdicts, shown_claims
