@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from webapp.catalog.models import Question
 from webapp.core.fast_html import format_html, format_html_join
+from webapp.core.fixed_urls import fixed_url
 from webapp.core.prepared import Prepared
 from webapp.curation.models import Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment, answer_letter, highlight, ordered_verdicts, shown_claims
@@ -38,7 +39,7 @@ def item_url(question_id: int, query: str) -> str:
 
 def next_url(query: str, after: int | None = None) -> str:
     params = query + (("&" if query else "") + urlencode({"after": after}) if after else "")
-    return reverse("review:next") + (f"?{params}" if params else "")
+    return fixed_url("review:next") + (f"?{params}" if params else "")
 
 
 TRAIL_KEY = "review_trail"  # session key: the questions this session opened, in the order first opened

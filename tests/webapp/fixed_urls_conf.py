@@ -1,0 +1,7 @@
+"""A URLconf whose 'review:queue' lies elsewhere, for tests/webapp/test_fixed_urls.py."""
+
+from django.http import HttpResponse
+from django.urls import include, path
+
+queue_patterns = ([path("elsewhere/", lambda request: HttpResponse(), name="queue")], "review")
+urlpatterns = [path("moved/", include(queue_patterns))]
