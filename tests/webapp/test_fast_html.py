@@ -19,7 +19,7 @@ class _Html:
 
 _lazy_text = lazy(lambda: "<lazy & 'text'>", str)()
 _lazy_safe = lazy(lambda: mark_safe("<i>lazy safe</i>"), SafeString)()
-ARGUMENTS = ["plain", "<script>alert('x') & \"y\"</script>", mark_safe("<em>safe</em>"), 3, 2.50, None, "",
+ARGUMENTS = ["plain", -7, True, "<script>alert('x') & \"y\"</script>", mark_safe("<em>safe</em>"), 3, 2.50, None, "",
              _Html(), _lazy_text, _lazy_safe, gettext_lazy("Review"), SafeString("a & b")]
 
 

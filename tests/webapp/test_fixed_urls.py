@@ -7,7 +7,7 @@ from django.template import Context, Template
 from django.test import override_settings
 from django.urls import clear_url_caches, get_script_prefix, reverse, set_script_prefix, set_urlconf
 
-from webapp.core.fixed_urls import fixed_url
+from webapp.core.fixed_urls import fixed_url, id_url
 
 
 def test_fixed_url_is_reverse() -> None:
@@ -31,6 +31,24 @@ def test_fixed_url_follows_a_request_urlconf_and_cleared_url_caches() -> None:
         set_urlconf(None)
     clear_url_caches()
     assert fixed_url("review:queue") == before
+
+
+def test_id_url_is_reverse_for_any_id() -> None:
+    for pk in (0, 1, 7, 42, 7_391_046_285, 10**12):
+        assert id_url("review:decide", pk) == reverse("review:decide", args=[pk])
+        assert id_url("review:item", pk) == reverse("review:item", args=[pk])
+
+
+def test_id_url_follows_the_urlconf_and_script_prefix() -> None:
+    before, prefix = id_url("review:item", 5), get_script_prefix()
+    set_script_prefix("/studio/")
+    try:
+        assert id_url("review:item", 5) == "/studio" + before
+    finally:
+        set_script_prefix(prefix)
+    with override_settings(ROOT_URLCONF="tests.webapp.fixed_urls_conf"):
+        assert id_url("review:item", 5) == "/moved/item/5/"
+    assert id_url("review:item", 5) == before
 
 
 def test_fixed_url_follows_the_script_prefix() -> None:

@@ -18,7 +18,15 @@ from django.utils.safestring import SafeString
 
 
 def _escape(value: Any) -> str:
-    """Django's conditional_escape: what says it is HTML already is kept, anything else is escaped."""
+    """Django's conditional_escape: what says it is HTML already is kept, anything else is escaped. The exact
+    types the fragments pass most (a str, an int, a SafeString) are answered first, without the generic checks."""
+    kind = type(value)
+    if kind is str:
+        return html.escape(value)
+    if kind is int:
+        return str(value)  # digits and a sign: nothing to escape
+    if kind is SafeString:
+        return value
     if isinstance(value, Promise):
         value = str(value)
     if hasattr(value, "__html__"):
