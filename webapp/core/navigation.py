@@ -11,8 +11,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.shortcuts import resolve_url
-from django.urls import ResolverMatch, reverse
+from django.urls import ResolverMatch
 
+from webapp.core.fixed_urls import fixed_url
 from webapp.core.roles import is_admin, is_curator
 
 IMPORT_PAGES = {"import_new", "import"}
@@ -21,8 +22,8 @@ IMPORT_PAGES = {"import_new", "import"}
 def landing_url(user: AbstractBaseUser | AnonymousUser) -> str:
     """A curator's queue, or the datasets for admins (and for users without a role, who are told why there)."""
     if is_curator(user) and not is_admin(user):
-        return reverse("review:queue")
-    return reverse("catalog:datasets")
+        return fixed_url("review:queue")
+    return fixed_url("catalog:datasets")
 
 
 def section(match: ResolverMatch | None) -> str:

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.template.defaultfilters import date, floatformat
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
+from webapp.core.fast_html import format_html, format_html_join
 from webapp.curation.flags import flag_labels
 from webapp.curation.models import Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from webapp.core.fast_html import format_html, format_html_join
 
 _TOKENS = re.compile(r"\s+|[^\s<>]+|[<>]")
 

@@ -12,10 +12,10 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 
 from webapp.catalog.models import Question
+from webapp.core.fast_html import format_html, format_html_join
+from webapp.core.fixed_urls import fixed_url, id_url
 from webapp.core.prepared import Prepared
 from webapp.curation.models import Chain, Lease, Review, Verdict
 from webapp.curation.presenters import Segment, answer_letter, highlight, ordered_verdicts, shown_claims
@@ -32,13 +32,13 @@ REASON_CHOICES = format_html_join(
 )
 
 def item_url(question_id: int, query: str) -> str:
-    url = reverse("review:item", args=[question_id])
+    url = id_url("review:item", question_id)
     return f"{url}?{query}" if query else url
 
 
 def next_url(query: str, after: int | None = None) -> str:
     params = query + (("&" if query else "") + urlencode({"after": after}) if after else "")
-    return reverse("review:next") + (f"?{params}" if params else "")
+    return fixed_url("review:next") + (f"?{params}" if params else "")
 
 
 TRAIL_KEY = "review_trail"  # session key: the questions this session opened, in the order first opened
@@ -218,7 +218,7 @@ def set_card_forms(chains: list[ItemChain], csrf_input: str, query: str) -> None
     """A card's four decision forms share their target and hidden inputs: each built once per card here rather than
     from twenty template variables per card, the largest part of the item page's render."""
     for ic in chains:
-        url = reverse("review:decide", args=[ic.chain.pk])
+        url = id_url("review:decide", ic.chain.pk)
         ic.form_attrs = format_html('action="{0}" hx-post="{0}" hx-target="#review-panel" hx-swap="outerHTML"', url)
         ic.hidden_inputs = format_html('{}<input type="hidden" name="version" value="{}"><input type="hidden" '
                                        'name="queue" value="{}">', csrf_input, ic.version, query)

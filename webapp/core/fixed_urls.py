@@ -1,0 +1,42 @@
+"""Reversals of argument-free URL names, and of names whose one argument is an `<int:...>` id, cached: every
+page's navigation reverses ten of them (templates/base.html) and the item page one per chain card; each reverse()
+walks the resolver's lookup tables and quotes the result again, ~0.3 ms of the review item page's 8 ms CPU for
+strings that never change while the URLconf and script prefix stay the same.
+
+The cache is keyed by the resolver object itself (django.urls.clear_url_caches, which tests and override_settings
+of ROOT_URLCONF call, makes a new one) and by the script prefix, so it answers what reverse() would. An id's URL is
+its name's URL reversed once with a marker id, the marker then replaced by the id.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.urls import URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
+
+
+@lru_cache(maxsize=512)
+def _reversed(name: str, resolver: URLResolver, prefix: str) -> str:
+    return reverse(name, urlconf=resolver.urlconf_name)
+
+
+def fixed_url(name: str) -> str:
+    """reverse(name) for a URL name that takes no arguments."""
+    return _reversed(name, get_resolver(get_urlconf()), get_script_prefix())
+
+
+_MARKER = 7_391_046_285  # an id no test or table reaches; it must occur once in the reversed URL
+
+
+@lru_cache(maxsize=512)
+def _around_id(name: str, resolver: URLResolver, prefix: str) -> tuple[str, str] | None:
+    parts = reverse(name, urlconf=resolver.urlconf_name, args=[_MARKER]).split(str(_MARKER))
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+def id_url(name: str, pk: int) -> str:
+    """reverse(name, args=[pk]) for a URL name whose one argument is an `<int:...>` id."""
+    around = _around_id(name, get_resolver(get_urlconf()), get_script_prefix())
+    if around is None or type(pk) is not int or pk < 0:
+        return reverse(name, args=[pk])
+    return f"{around[0]}{pk}{around[1]}"
