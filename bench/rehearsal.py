@@ -219,7 +219,17 @@ def time_pages() -> dict[str, Any]:
                     break
                 pages.append({"name": name + label, "who": who, "url": url, "status": status,
                               "ms": round(statistics.median(times), 1), "queries": queries})
-    return {"pages": pages, "skipped": skipped}
+    return {"pages": pages, "skipped": skipped, "jobs": _time_jobs(ids) if only.search("catalog:leaks") else {}}
+
+
+def _time_jobs(ids: dict[str, Any]) -> dict[str, float]:
+    """Seconds of the work a page hands to a background job: the split-leakage check (catalog/leakage.py)."""
+    from webapp.catalog.leakage import compute_report
+    from webapp.catalog.models import Dataset
+
+    t0 = time.perf_counter()
+    compute_report(Dataset.objects.get(slug=ids["slug"]))
+    return {"split-leakage check (catalog:leaks' job)": round(time.perf_counter() - t0, 2)}
 
 
 # --- the rehearsal ------------------------------------------------------------------------------------------------
@@ -252,6 +262,11 @@ def report_pages(sizes: list[int], results: dict[int, dict[str, Any]]) -> bool:
         status = {r["status"] for r in row if r} - {200, 0}
         print(f"{key[0]:42} {key[1]:8}{cells}  < {PAGE_TARGET_MS:.0f}   {_verdict(good)}"
               + (f"  (HTTP {sorted(status)})" if status else ""))
+    jobs = [n for n in sizes if results[n].get("jobs")]
+    if jobs:
+        print("\nBackground jobs of pages (the page answers at once and shows the job's result when it is done):")
+        for what in results[jobs[0]]["jobs"]:
+            print(f"  {what:60}" + "".join(f" {n // 1000}k {results[n]['jobs'].get(what, '-')} s" for n in jobs))
     print("\nSkipped routes:")
     for s in sorted({(s["name"], s["why"]) for s in results[sizes[0]]["skipped"]}):
         print(f"  {s[0]:45} {s[1]}")

@@ -161,6 +161,13 @@ IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 500_000, minimum=1)
 # A teacher, validation or evaluation run over more questions than this is split into shard jobs of this many
 # questions, which any number of workers take at once (webapp/core/shards.py); a smaller run is one job.
 RUN_SHARD_QUESTIONS = env_int("RUN_SHARD_QUESTIONS", 2_000, minimum=1)
+# The dataset page's split-leakage check runs in the request while every live dataset's questions together are at
+# most this many (about 0.2 s here); above, a background job computes it and the page shows the newest report
+# (catalog/leakage.py): at AVQA size it takes about half a minute.
+LEAK_REPORT_INLINE_QUESTIONS = env_int("LEAK_REPORT_INLINE_QUESTIONS", 10_000, minimum=0)
+# Seconds a web request's SQL statement may run on PostgreSQL before the server stops it (0: no limit); workers
+# have none (webapp/core/statement_timeout.py).
+WEB_STATEMENT_TIMEOUT_S = env_int("WEB_STATEMENT_TIMEOUT_S", 60, minimum=0)
 
 # Extracted tagger model and label embeddings (pipeline.validate.sound_events / claims) are cached here.
 os.environ.setdefault("SIGHTSOUND_CACHE", str(VAR_DIR / "cache"))

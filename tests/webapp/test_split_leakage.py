@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django_rq
 import pytest
 from django.test import Client
 
@@ -106,6 +107,75 @@ def test_the_leak_reports_cache_key_reads_tallies_and_indexes_not_every_row(cura
     Clip.objects.filter(pk=ds.questions.get(external_id="1").clip_id).update(media_sha256="cd" * 32)
     Clip.objects.filter(pk=clean.pk).update(media_sha256="cd" * 32, processed_at=timezone.now())
     assert '<span class="tag bad">3</span>' in curator_client.get(report, HTTP_HX_REQUEST="true").content.decode()
+
+
+def _fragment(client: Client, ds: Dataset) -> str:
+    return client.get(f"/datasets/{ds.slug}/leaks/", HTTP_HX_REQUEST="true").content.decode()
+
+
+def _checks_leaks(queries: list[dict[str, str]]) -> bool:
+    """Whether the split-leakage check itself ran (its shared-clip test compares media sha256s; its key does not)."""
+    return any("media_sha256" in q["sql"] for q in queries)
+
+
+def test_at_size_a_background_job_checks_the_splits_and_the_fragment_asks_until_it_is_done(
+        settings, curator_client: Client, run_worker) -> None:
+    """At AVQA size the check takes about half a minute (26.7 s at 500k questions): no request waits for it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.LEAK_REPORT_INLINE_QUESTIONS = 5  # this dataset's 6 questions count as large
+    ds = _leaky()
+    with CaptureQueriesContext(connection) as ctx:
+        html = _fragment(curator_client, ds)
+    assert not _checks_leaks(ctx.captured_queries)
+    assert "a background job is checking the splits" in html and 'hx-trigger="load delay:3s"' in html
+    assert '<span class="tag bad">' not in html
+    _fragment(curator_client, ds)  # asked again while the job waits: not queued twice
+    assert django_rq.get_queue("default").count == 1
+    run_worker()
+    html = _fragment(curator_client, ds)
+    assert '<span class="tag bad">2</span>' in html and "hx-get" not in html and "changed since" not in html
+
+
+def test_a_changed_dataset_shows_its_last_report_marked_as_such_while_the_job_checks_again(
+        settings, curator_client: Client, run_worker) -> None:
+    settings.LEAK_REPORT_INLINE_QUESTIONS = 5
+    ds = _leaky()
+    _fragment(curator_client, ds)
+    run_worker()
+    make_question(ds, 8, chains=0, split="test", clip=ds.questions.get(external_id="2").clip)
+    html = _fragment(curator_client, ds)
+    assert '<span class="tag bad">2</span>' in html and "the data has changed since" in html and "hx-get" in html
+    run_worker()
+    html = _fragment(curator_client, ds)
+    assert '<span class="tag bad">3</span>' in html and "changed since" not in html
+
+
+def test_a_report_one_web_process_computed_is_read_by_the_others(curator_client: Client) -> None:
+    """Kept in the database, not in a process's memory: with gunicorn's several workers, each computed its own."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ds = _leaky()
+    _fragment(curator_client, ds)
+    cache.clear()  # what another process has: nothing of this one's memory
+    with CaptureQueriesContext(connection) as ctx:
+        html = _fragment(curator_client, ds)
+    assert '<span class="tag bad">2</span>' in html and not _checks_leaks(ctx.captured_queries)
+
+
+def test_with_the_queue_down_the_fragment_says_the_check_is_not_queued(settings, curator_client: Client) -> None:
+    from tests.webapp.test_queue_unreachable import _point_queues_at
+    from webapp.core import embedded_redis
+
+    settings.LEAK_REPORT_INLINE_QUESTIONS = 5
+    _point_queues_at(settings, f"redis://127.0.0.1:{embedded_redis.free_port()}/0")
+    ds = _leaky()
+    response = curator_client.get(f"/datasets/{ds.slug}/leaks/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and "Redis" in html and "not queued" in html and "hx-get" not in html
 
 
 @pytest.mark.postgres  # the setting exists on PostgreSQL only; the SQLite tier deselects this

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pipeline.datasets import AnnotationFileError
 from webapp.catalog.imports import run_import
 from webapp.catalog.ingest import enqueue_clip_processing, ingest_clip
-from webapp.catalog.models import ImportRun
+from webapp.catalog.leakage import compute_report
+from webapp.catalog.models import Dataset, ImportRun
 from webapp.core import storage
 from webapp.core.models import Superseded
 
@@ -28,3 +29,12 @@ def import_job(import_run_id: int, attempt: int) -> dict[str, int] | str:
         return f"superseded: {exc}"
     enqueue_clip_processing(report.clips_to_process)
     return {"created": report.created, "errors": len(report.errors)}
+
+
+def leak_report_job(dataset_id: int) -> str:
+    """Compute a dataset's split-leakage report for the dataset page (catalog/leakage.py, shown_report)."""
+    dataset = Dataset.objects.filter(pk=dataset_id).first()
+    if dataset is None:
+        return "dataset deleted"
+    report = compute_report(dataset)
+    return f"{len(report.rows)} rows in {report.seconds:.1f} s"

@@ -14,15 +14,23 @@ Shared, counted on the evaluated side:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.core.cache import cache
-from django.db.models import F, Max, Q, QuerySet
+import django_rq
+from django.conf import settings
+from django.db.models import F, Max, Q, QuerySet, Sum
+from django.utils import timezone
 
-from webapp.catalog.models import Clip, ClipTally, Dataset, Question, QuestionTally
+from webapp.catalog.models import Clip, ClipTally, Dataset, LeakReport, Question, QuestionTally
+from webapp.core.queueing import REDIS_DOWN, QueueUnreachable, job_is_alive, job_ttls
 from webapp.core.work_mem import room_to_hash
+
+JOB = "webapp.catalog.jobs.leak_report_job"
 
 EXAMPLES = 5
 
@@ -103,24 +111,79 @@ def dataset_leaks(dataset: Dataset) -> list[LeakRow]:
     return rows
 
 
-CACHE_SECONDS = 600
-
-
-def cached_dataset_leaks(dataset: Dataset) -> list[LeakRow]:
-    """`dataset_leaks`, kept in Django's cache until any question or clip changes: at AVQA size (40k train, 17k
-    test questions) the report takes about 1.6 s on the shared 2-core box, and the dataset page is visited often.
-    The key counts questions and clips and takes the newest of each (id, creation or processing time), so an
-    import, a deletion or a processed clip (its sha256 arrives then) makes a new one. The counts are the tallies
-    the Datasets page reads (catalog/tallies.py) and the newest values come from indexes: counting every row, the
-    key alone took about a second at 500k questions."""
+def data_key(dataset: Dataset) -> str:
+    """The state of the data a report of `dataset` depends on: any import, deletion, archiving or processed clip (its
+    sha256 arrives then) changes it. It counts questions and clips and takes the newest of each (id, creation or
+    processing time); the counts are the tallies the Datasets page reads (catalog/tallies.py) and the newest values
+    come from indexes: counting every row, the key alone took about a second at 500k questions."""
     questions = (list(QuestionTally.objects.order_by("dataset_id").values_list("dataset_id", "n")),
                  Question.objects.aggregate(last=Max("pk"), newest=Max("created_at")))
     clips = (list(ClipTally.objects.order_by("dataset_id", "status").values_list("dataset_id", "status", "n")),
              Clip.objects.aggregate(last=Max("pk"), processed=Max("processed_at")))
     archived = list(Dataset.objects.filter(archived=True).values_list("pk", flat=True))
-    key = "leaks:" + hashlib.sha1(repr((dataset.pk, questions, clips, archived)).encode()).hexdigest()
-    rows = cache.get(key)
-    if rows is None:
-        rows = dataset_leaks(dataset)
-        cache.set(key, rows, CACHE_SECONDS)
-    return rows
+    return hashlib.sha1(repr((dataset.pk, questions, clips, archived)).encode()).hexdigest()
+
+
+def compute_report(dataset: Dataset) -> LeakReport:
+    """Check `dataset` and keep the result for every web process (the background job's work). The key is taken
+    before the check, so data that changes during it makes the stored report stale, never wrongly current."""
+    key = data_key(dataset)
+    started = time.monotonic()
+    rows = dataset_leaks(dataset)
+    report, _ = LeakReport.objects.update_or_create(dataset=dataset, defaults={
+        "key": key, "rows": [dataclasses.asdict(row) for row in rows], "computed_at": timezone.now(),
+        "seconds": round(time.monotonic() - started, 3)})
+    return report
+
+
+@dataclass
+class ShownReport:
+    """What the dataset page shows: the newest report (None: none yet) and whether it is the data's current one."""
+
+    rows: list[LeakRow] | None
+    current: bool
+    computed_at: datetime | None = None
+    seconds: float = 0.0
+    checking: bool = False  # a job is computing the current report; the fragment asks again
+    queue_error: str = ""  # the job could not be queued (Redis down)
+
+
+def _rows(report: LeakReport) -> list[LeakRow]:
+    return [LeakRow(r["trained"], r["evaluated"], Overlap(**r["found"])) for r in report.rows]
+
+
+def _small() -> bool:
+    """Whether the check is quick enough to run in the request: every live dataset's questions together are few
+    (`LEAK_REPORT_INLINE_QUESTIONS`, a few hundred ms at the default on this project's 2-core box)."""
+    live = Dataset.objects.filter(archived=False).values("pk")
+    total = QuestionTally.objects.filter(dataset_id__in=live).aggregate(n=Sum("n"))["n"] or 0
+    return total <= settings.LEAK_REPORT_INLINE_QUESTIONS
+
+
+def shown_report(dataset: Dataset) -> ShownReport:
+    """The report for the dataset page: the stored one when the data has not changed since it was computed;
+    otherwise computed now when the data is small, or by a background job (queued once per state of the data)
+    while the page shows the previous report, marked as such."""
+    key = data_key(dataset)
+    report = LeakReport.objects.filter(dataset=dataset).first()
+    if report is None or report.key != key:
+        if _small():
+            report = compute_report(dataset)
+        else:
+            return _checking(dataset, key, report)
+    return ShownReport(_rows(report), current=True, computed_at=report.computed_at, seconds=report.seconds)
+
+
+def _checking(dataset: Dataset, key: str, report: LeakReport | None) -> ShownReport:
+    done = report if report is not None and report.computed_at is not None else None  # not just a queued job's row
+    shown = ShownReport(_rows(done) if done else None, current=False, checking=True,
+                        computed_at=done.computed_at if done else None, seconds=done.seconds if done else 0.0)
+    try:
+        if not (report and report.pending_key == key and report.rq_job_id and job_is_alive(report.rq_job_id)):
+            job_id = f"leaks-{dataset.pk}-{key[:16]}"
+            django_rq.get_queue("default").enqueue(JOB, dataset.pk, job_id=job_id, job_timeout=3600,
+                                                   description=f"split-leakage report of {dataset}", **job_ttls())
+            LeakReport.objects.update_or_create(dataset=dataset, defaults={"pending_key": key, "rq_job_id": job_id})
+    except (QueueUnreachable, *REDIS_DOWN):
+        shown.checking, shown.queue_error = False, "the job queue (Redis) is not answering, so the check is not queued"
+    return shown

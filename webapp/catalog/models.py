@@ -262,3 +262,20 @@ class QuestionTally(models.Model):
 
     def __str__(self) -> str:
         return f"dataset {self.dataset_id}: {self.n} questions"
+
+
+class LeakReport(models.Model):
+    """A dataset's split-leakage report (catalog/leakage.py), kept for every web process to read: at AVQA size the
+    check takes about half a minute, too long for a request, so a job computes it once per state of the data (`key`)
+    and the page shows the newest one, saying when the data has changed since."""
+
+    dataset = models.OneToOneField(Dataset, on_delete=models.CASCADE, primary_key=True, related_name="leak_report")
+    key = models.CharField(max_length=40, blank=True, help_text="The state of the data the rows describe.")
+    rows = models.JSONField(default=list)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0.0, help_text="How long the check took.")
+    pending_key = models.CharField(max_length=40, blank=True, help_text="The state a queued job is checking.")
+    rq_job_id = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"leak report of dataset {self.dataset_id}"

@@ -18,7 +18,7 @@ from webapp.catalog.forms import ImportForm, QuestionFilterForm, ReviewOverlapFo
 from webapp.catalog.housekeeping import delete_dataset, plan_dataset_deletion
 from webapp.catalog.imports import DatasetFormatMismatch, get_or_create_dataset, queue_upload
 from webapp.catalog.ingest import reprocess
-from webapp.catalog.leakage import cached_dataset_leaks
+from webapp.catalog.leakage import shown_report
 from webapp.catalog.models import Clip, Dataset, ImportRun, Question
 from webapp.catalog.uploads import UploadLimit, upload_form_view
 from webapp.core.decorators import admin_required, curator_required
@@ -76,13 +76,14 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @curator_required
 def leaks(request: HttpRequest, slug: str) -> HttpResponse:
-    """The dataset page's split-leakage report, fetched by the page once it has loaded: computed uncached it can take
-    longer than the page may (minutes at AVQA size), and the question list must not wait for it."""
+    """The dataset page's split-leakage report, fetched by the page once it has loaded so the question list never
+    waits for it; at size a background job computes it, and this fragment asks again until the job is done."""
     dataset = _get_dataset_for_user(request, slug)
     if not getattr(request, "htmx", False):  # a fragment: opened on its own, it is the dataset page's
         return redirect(dataset.get_absolute_url())
+    report = shown_report(dataset)
     return render(request, "catalog/questions.html#split-leakage",
-                  {"dataset": dataset, "leaks": cached_dataset_leaks(dataset)})
+                  {"dataset": dataset, "report": report, "leaks": report.rows if report.rows is not None else ()})
 
 
 @require_POST
