@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from webapp.core.queueing import REDIS_DOWN, WHAT_TO_DO, QueueUnreachable
+from webapp.core.statement_timeout import timed_out
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ DATABASE_LOST = (
 )
 
 
+def _too_slow() -> str:
+    from django.conf import settings
+
+    return (f"This page's database query ran longer than {settings.WEB_STATEMENT_TIMEOUT_S} s "
+            "(WEB_STATEMENT_TIMEOUT_S) and the database stopped it, so nothing this request asked for was saved. "
+            "Try again; if it keeps happening, the page is too slow for this much data: tell an admin which page.")
+
+
 class DatabaseUnavailableMiddleware:
     """A request whose connection died mid-way gets a 503 saying its writes were rolled back; Django closes the
     broken connection at the end of the request, so the retry gets a fresh one."""
@@ -55,5 +64,9 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
+        if timed_out(exception):
+            logger.error("%s %s: stopped by the statement timeout: %s", request.method, request.path, exception)
+            return HttpResponse(render_to_string("database_unavailable.html", {"message": _too_slow(),
+                                                                             "title": "Page too slow"}), status=503)
         logger.error("%s %s: database unavailable: %s", request.method, request.path, exception)
         return HttpResponse(render_to_string("database_unavailable.html", {"message": DATABASE_LOST}), status=503)

@@ -106,6 +106,18 @@ class Shard(Tracked):
             roll_up(self.run)
         return failed
 
+    def mark_unjoined(self, exc: BaseException, what: str) -> None:
+        """The shard that found every other one done failed to join their results into the run's: it goes back from
+        succeeded to failed, and its run fails, so a resume queues this shard again and it joins them once more
+        (without this the run stayed `running`, every shard succeeded, nothing left for a resume to queue)."""
+        text = f"{what}: " + "".join(traceback.format_exception(exc))
+        if type(self).objects.filter(pk=self.pk, attempt=self.attempt, status=RunStatus.SUCCEEDED).update(
+                status=RunStatus.FAILED, error=text, finished_at=timezone.now()):
+            self.status = RunStatus.FAILED
+            self.run.refresh_from_db(fields=["attempt"])
+            self.run.mark_failed(f"shard {self.index} (questions {self.lo}–{self.hi - 1}): {text}")
+            roll_up(self.run)
+
     def should_stop(self) -> bool:
         """Polled between batches: True once the run was cancelled or this shard left `running` (recovery failed
         it); raises `Superseded` once a newer attempt owns the shard. A failed run's shards go on."""
