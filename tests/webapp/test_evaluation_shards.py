@@ -93,3 +93,28 @@ def test_cancel_stops_every_evaluation_shard(three_shards: TrainingRun, admin_cl
     run_worker("gpu")
     run.refresh_from_db()
     assert run.status == "cancelled" and not run.results
+
+
+def test_a_failed_join_of_the_shards_fails_the_run_and_a_resume_joins_them_again(
+        three_shards: TrainingRun, admin_client: Client, run_worker) -> None:
+    """The last shard scores the run from every shard's predictions; when that fails (a shard's file unreadable),
+    the run used to stay `running` for ever, its shards all succeeded, nothing left for a resume to queue."""
+    import django_rq
+
+    from webapp.core.job_policy import JSONSimpleWorker
+
+    run = three_shards
+    django_rq.get_worker("gpu", worker_class=JSONSimpleWorker).work(burst=True, max_jobs=2)
+    first = storage.resolve(_shards(run)[0].output_dir) / "predictions.jsonl"
+    kept = first.read_text()
+    first.write_text("{not json\n")
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "failed" and "joining the shards' predictions failed" in run.error
+    assert [s.status for s in _shards(run)] == ["succeeded", "succeeded", "failed"]
+    first.write_text(kept)
+    assert admin_client.post(f"/training/{run.pk}/resume/").status_code == 302
+    run_worker("gpu")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.results["n"] == 6 and len(_predictions(run)) == 6
