@@ -91,8 +91,21 @@ class Cascade:
         self._rows[model] = qs
         return qs
 
+    def probe(self, model: type[models.Model]) -> QuerySet:
+        """The same rows as `rows(model)`, written for reading few of them: each row looks up its parent by primary
+        key (correlated EXISTS down to the roots) instead of testing membership in the parent's whole row set. A
+        preview counts small tables this way: `rows` made PostgreSQL hash every chain of the dataset (4M at 500k
+        questions, 3.5 s) to find that none of 36k shared chains was among them; the deletion keeps `rows`."""
+        if any(parent is model for parent, _name in self.parents.get(model, [])):
+            return self.rows(model)  # one that cascades to itself is followed by id in `rows`
+        manager = model._base_manager.using(self.using)
+        terms = [Exists(qs.filter(pk=OuterRef("pk"))) for qs in self.roots.get(model, [])]
+        terms += [Exists(self.probe(parent).filter(pk=OuterRef(name))) for parent, name in self.parents.get(model, [])]
+        return manager.filter(reduce(or_, terms))
+
     def _pointing(self, model: type[models.Model], name: str, target: type[models.Model]) -> QuerySet:
-        """Rows of `model` that stay while their `name` points at a row of `target` that goes."""
+        """Rows of `model` that stay while their `name` points at a row of `target` that goes. Not `probe`'s form:
+        a dataset's questions all point at its clips, and checking them one by one took 3.3 s at 500k, hashed 1 s."""
         qs = (model._base_manager.using(self.using).order_by()  # a default ordering would sort every row first
               .filter(**{f"{name}__in": self.rows(target).values("pk")}))
         # NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN whose subquery outgrows work_mem row by row
@@ -107,7 +120,8 @@ class Cascade:
         planner's estimate above it (a dataset at 500k questions reaches 4M chains and 8M verdicts, whose exact
         counts through these subqueries took minutes)."""
         with room_to_hash(self.using):
-            return {model._meta.label: count_or_estimate(self.rows(model), verify=True) for model in self.order}
+            return {model._meta.label: count_or_estimate(self.rows(model), verify=True, counted=self.probe(model))
+                    for model in self.order}
 
     def refused_by(self, limit: int = 10) -> list[Any]:
         """Up to `limit` rows per relation that stay and PROTECT (or RESTRICT) a row the deletion removes."""
