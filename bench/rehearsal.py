@@ -401,6 +401,14 @@ def freeze(args: argparse.Namespace) -> bool:
 WALL_TARGET_S = 30 * 60
 
 
+def machine_speed_ms() -> float:
+    """A fixed pure-Python workload's time on this machine: the same code's CPU per request doubled between two
+    sessions' machines of the same kind (2026-12-03: 21.6 ms here, where the item page took 12–13 ms a request)."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(10**6))", number=1, repeat=5)) * 1000
+
+
 def _databases(args: argparse.Namespace, sizes: list[int]) -> dict[int, str]:
     """{size: database name}: the cached one (built if missing), or the one `--database` names, migrated forward."""
     given = dict(item.split("=", 1) for item in args.database)
@@ -460,6 +468,8 @@ def main() -> int:
     if not args.skip_freeze:
         ok = freeze(args) and ok
     took = time.perf_counter() - t0
+    print(f"\nthis machine's speed: {machine_speed_ms():.1f} ms for sum(range(10**6)), best of 5 (CPU figures above "
+          "scale with it: compare it when comparing runs on different machines)")
     in_time = took <= WALL_TARGET_S
     print(f"\nrehearsal took {took:.0f} s (databases cached; building excluded): target <= {WALL_TARGET_S} s "
           f"{_verdict(in_time)}; load average {os.getloadavg()[0]:.1f}")
