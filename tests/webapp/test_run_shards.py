@@ -237,3 +237,32 @@ def test_a_shard_left_at_work_by_a_resume_still_fails_its_run(three_shards: Gene
     assert left.mark_running(left.rq_job_id, attempt=1) and left.mark_failed("out of memory")
     run.refresh_from_db()
     assert run.status == "failed" and "shard 1" in run.error
+
+
+def test_a_sharded_validation_that_fails_to_close_fails_and_a_resume_closes_it(
+        three_shards: GenerationRun, admin_client: Client, run_worker, monkeypatch) -> None:
+    """The last shard makes the run's verdicts the chains' of record as it closes the run; when that failed (here
+    the database dropping the connection) the run stayed running, every shard succeeded, nothing to resume."""
+    from django.db import OperationalError
+
+    from webapp.curation import jobs
+
+    run = three_shards
+    run_worker("gpu")
+    validation = launch_validation(run, "sound-events", "", include_dropped=True, user=None)
+    assert validation.shards.count() == 3
+
+    def dropped(_run: GenerationRun) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(jobs, "keep_verdicts_of_record", dropped)
+    run_worker("default")
+    validation.refresh_from_db()
+    assert validation.status == "failed" and "closing the run failed" in validation.error
+    assert sorted(s.status for s in validation.shards.all()) == ["failed", "succeeded", "succeeded"]
+    monkeypatch.undo()
+    assert admin_client.post(f"/runs/{validation.pk}/resume/").status_code == 302
+    run_worker("default")
+    validation.refresh_from_db()
+    assert validation.status == "succeeded", validation.error
+    assert Chain.objects.filter(run=run, verdict__run=validation).count() == 18

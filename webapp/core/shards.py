@@ -107,9 +107,10 @@ class Shard(Tracked):
         return failed
 
     def mark_unjoined(self, exc: BaseException, what: str) -> None:
-        """The shard that found every other one done failed to join their results into the run's: it goes back from
-        succeeded to failed, and its run fails, so a resume queues this shard again and it joins them once more
-        (without this the run stayed `running`, every shard succeeded, nothing left for a resume to queue)."""
+        """The shard that found every other one done failed to close the run (join the shards' results, or settle
+        the run's record): it goes back from succeeded to failed, and its run fails, so a resume queues this shard
+        again and it closes the run once more (the run used to stay `running`, every shard succeeded, nothing left
+        for a resume to queue)."""
         text = f"{what}: " + "".join(traceback.format_exception(exc))
         if type(self).objects.filter(pk=self.pk, attempt=self.attempt, status=RunStatus.SUCCEEDED).update(
                 status=RunStatus.FAILED, error=text, finished_at=timezone.now()):

@@ -60,7 +60,13 @@ def _succeed(run: GenerationRun, part: Part, settle: Callable[[], object] | None
     """Mark the part succeeded and, for a shard, close the run if it was the last; `settle` (database writes only)
     runs in the transaction that marks the run succeeded, once. True when the run succeeded."""
     if isinstance(part, GenerationShard):
-        return part.mark_succeeded() and shards.close(run, settle)
+        if not part.mark_succeeded():
+            return False
+        try:
+            return shards.close(run, settle)
+        except Exception as exc:  # the run would stay running, every shard succeeded, nothing left to resume
+            part.mark_unjoined(exc, "closing the run failed")
+            raise
     if settle is None:
         return run.mark_succeeded()
     with run.fence():
