@@ -67,7 +67,7 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
         "overlap_form": ReviewOverlapForm(instance=dataset),
         "types": dataset.questions.order_by().values_list("question_type", flat=True).distinct(),
         "relations": dataset.questions.order_by().values_list("question_relation", flat=True).distinct(),
-        "leaks": None,  # the report loads after the page (`leaks` below): at 500k questions it takes minutes uncached
+        "leak_report": None,  # the report loads after the page (`leaks` below): at 500k questions it takes minutes
     }
     template = page_or_partial(request, "catalog/questions.html", "question-table")
     return render(request, template, context)
@@ -81,9 +81,8 @@ def leaks(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = _get_dataset_for_user(request, slug)
     if not getattr(request, "htmx", False):  # a fragment: opened on its own, it is the dataset page's
         return redirect(dataset.get_absolute_url())
-    report = shown_report(dataset)
     return render(request, "catalog/questions.html#split-leakage",
-                  {"dataset": dataset, "report": report, "leaks": report.rows if report.rows is not None else ()})
+                  {"dataset": dataset, "leak_report": shown_report(dataset)})
 
 
 @require_POST

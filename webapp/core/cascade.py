@@ -39,6 +39,7 @@ class Cascade:
         self.refusing: list[tuple[type[models.Model], str, type[models.Model]]] = []  # PROTECT, RESTRICT
         self.order: list[type[models.Model]] = []  # the rows that point at others first
         self._rows: dict[type[models.Model], QuerySet] = {}
+        self._probes: dict[type[models.Model], QuerySet] = {}
         self._building: set[type[models.Model]] = set()
         seen: set[type[models.Model]] = set()
         for model in list(self.roots):
@@ -96,12 +97,15 @@ class Cascade:
         key (correlated EXISTS down to the roots) instead of testing membership in the parent's whole row set. A
         preview counts small tables this way: `rows` made PostgreSQL hash every chain of the dataset (4M at 500k
         questions, 3.5 s) to find that none of 36k shared chains was among them; the deletion keeps `rows`."""
-        if any(parent is model for parent, _name in self.parents.get(model, [])):
-            return self.rows(model)  # one that cascades to itself is followed by id in `rows`
-        manager = model._base_manager.using(self.using)
-        terms = [Exists(qs.filter(pk=OuterRef("pk"))) for qs in self.roots.get(model, [])]
-        terms += [Exists(self.probe(parent).filter(pk=OuterRef(name))) for parent, name in self.parents.get(model, [])]
-        return manager.filter(reduce(or_, terms))
+        if model not in self._probes:
+            if any(parent is model for parent, _name in self.parents.get(model, [])):
+                self._probes[model] = self.rows(model)  # one that cascades to itself is followed by id in `rows`
+            else:
+                terms = [Exists(qs.filter(pk=OuterRef("pk"))) for qs in self.roots.get(model, [])]
+                terms += [Exists(self.probe(parent).filter(pk=OuterRef(name)))
+                          for parent, name in self.parents.get(model, [])]
+                self._probes[model] = model._base_manager.using(self.using).filter(reduce(or_, terms))
+        return self._probes[model]
 
     def _pointing(self, model: type[models.Model], name: str, target: type[models.Model]) -> QuerySet:
         """Rows of `model` that stay while their `name` points at a row of `target` that goes. Not `probe`'s form:

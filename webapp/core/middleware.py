@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -44,8 +45,6 @@ DATABASE_LOST = (
 
 
 def _too_slow() -> str:
-    from django.conf import settings
-
     return (f"This page's database query ran longer than {settings.WEB_STATEMENT_TIMEOUT_S} s "
             "(WEB_STATEMENT_TIMEOUT_S) and the database stopped it, so nothing this request asked for was saved. "
             "Try again; if it keeps happening, the page is too slow for this much data: tell an admin which page.")

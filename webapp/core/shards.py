@@ -23,7 +23,8 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -106,18 +107,25 @@ class Shard(Tracked):
             roll_up(self.run)
         return failed
 
-    def mark_unjoined(self, exc: BaseException, what: str) -> None:
-        """The shard that found every other one done failed to close the run (join the shards' results, or settle
-        the run's record): it goes back from succeeded to failed, and its run fails, so a resume queues this shard
-        again and it closes the run once more (the run used to stay `running`, every shard succeeded, nothing left
-        for a resume to queue)."""
-        text = f"{what}: " + "".join(traceback.format_exception(exc))
-        if type(self).objects.filter(pk=self.pk, attempt=self.attempt, status=RunStatus.SUCCEEDED).update(
-                status=RunStatus.FAILED, error=text, finished_at=timezone.now()):
-            self.status = RunStatus.FAILED
-            self.run.refresh_from_db(fields=["attempt"])
-            self.run.mark_failed(f"shard {self.index} (questions {self.lo}–{self.hi - 1}): {text}")
-            roll_up(self.run)
+    @contextmanager
+    def closing_run(self, what: str) -> Iterator[None]:
+        """Around the work of the shard that found every other one done and closes the run (joins the shards'
+        results, settles the run's record). If that fails, this shard goes back from succeeded to failed and its
+        run fails, so a resume queues this shard again and it closes the run once more (the run used to stay
+        `running`, every shard succeeded, nothing left for a resume to queue)."""
+        try:
+            yield
+        except Superseded:
+            raise
+        except Exception as exc:
+            text = f"{what}: " + "".join(traceback.format_exception(exc))
+            if type(self).objects.filter(pk=self.pk, attempt=self.attempt, status=RunStatus.SUCCEEDED).update(
+                    status=RunStatus.FAILED, error=text, finished_at=timezone.now()):
+                self.status = RunStatus.FAILED
+                self.run.refresh_from_db(fields=["attempt"])
+                self.run.mark_failed(f"shard {self.index} (questions {self.lo}–{self.hi - 1}): {text}")
+                roll_up(self.run)
+            raise
 
     def should_stop(self) -> bool:
         """Polled between batches: True once the run was cancelled or this shard left `running` (recovery failed

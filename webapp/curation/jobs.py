@@ -62,11 +62,8 @@ def _succeed(run: GenerationRun, part: Part, settle: Callable[[], object] | None
     if isinstance(part, GenerationShard):
         if not part.mark_succeeded():
             return False
-        try:
+        with part.closing_run("closing the run failed"):
             return shards.close(run, settle)
-        except Exception as exc:  # the run would stay running, every shard succeeded, nothing left to resume
-            part.mark_unjoined(exc, "closing the run failed")
-            raise
     if settle is None:
         return run.mark_succeeded()
     with run.fence():

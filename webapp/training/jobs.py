@@ -326,18 +326,13 @@ def _evaluate_shard(run: TrainingRun, shard: EvaluationShard) -> str:
     except Exception as exc:
         shard.mark_failed(exc)
         raise
-    try:
+    with shard.closing_run("joining the shards' predictions failed"):
         result = _merged(run, cfg, generation)
         env = {**runs.environment(), "stage_config": runs.stage_config(run).to_dict(),
                "resumed": bool(run.config.get("_resume")), "launcher": {"kind": "inprocess"},
                "shards": run.shard_set().count()}
         shards.close(run, lambda: TrainingRun.objects.filter(pk=run.pk).update(**_results(run, result),
                                                                                 environment=env))
-    except Superseded:
-        raise
-    except Exception as exc:
-        shard.mark_unjoined(exc, "joining the shards' predictions failed")
-        raise
     return "succeeded"
 
 
