@@ -52,6 +52,19 @@ def test_a_7b_teacher_is_estimated_on_gpus_not_seen_yet_from_the_documented_figu
     assert "docs/gpu.md" not in tiny.content.decode()
 
 
+def test_only_the_model_name_says_7b_not_the_folder_it_lies_in(admin_client: Client) -> None:
+    # CI once failed when the suite's random temporary folder (which holds the tiny models) was named "...a7bq...":
+    # the tiny teacher under it was taken for a 7B model and estimated from the documented H200 figures
+    dataset = make_dataset()
+    make_question(dataset, 1, chains=0)
+    for model in ("/tmp/sightsound-tests-a7bq2x/models/tiny-qwen2_5-vl", "/srv/7b/tiny-vl", "/models/tiny-vl-17b"):
+        page = admin_client.get("/runs/new/", {"estimate": "1", "dataset": dataset.pk, "model": model})
+        assert "No earlier run to estimate from" in page.content.decode(), model
+    local = admin_client.get("/runs/new/", {"estimate": "1", "dataset": dataset.pk,
+                                            "model": "/checkpoints/Qwen2.5-VL-7B-Instruct/"})
+    assert "docs/gpu.md" in local.content.decode()
+
+
 def test_a_launch_keeps_its_estimate_and_the_run_page_sets_it_beside_what_it_took(admin_client: Client) -> None:
     dataset = make_dataset()
     for n in range(30):
