@@ -22,8 +22,9 @@ for tier in "${tiers[@]}"; do
       "${PYTEST[@]}" tests/webapp -m "learning and not gpu and not torchvision" ;;
     database)
       # Tests marked `postgres` race several processes on one database: selected only when it is PostgreSQL.
+      # Tests marked `one_database` spend their minutes in models, not SQL: run once, on SQLite.
       case "${DATABASE_URL:-}" in
-        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not faults and not learning" ;;
+        postgres*) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not faults and not learning and not one_database" ;;
         *) "${PYTEST[@]}" tests/webapp -m "not gpu and not torchvision and not postgres and not faults and not learning" ;;
       esac ;;
     faults)

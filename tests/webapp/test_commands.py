@@ -32,6 +32,7 @@ def _authenticate(**credentials: str):  # type: ignore[no-untyped-def]
     return authenticate(RequestFactory().post("/login/"), **credentials)  # login throttling needs the request
 
 
+@pytest.mark.one_database  # the demo's media and models, not SQL
 def test_it_bootstraps_the_demo_with_users_and_playable_clips(settings, tmp_path: Path) -> None:
     settings.VAR_DIR = tmp_path
     out = io.StringIO()

@@ -19,7 +19,7 @@ from webapp.curation.models import Chain, GenerationRun
 from webapp.training import comparison, runs
 from webapp.training.models import DatasetSnapshot, MetricPoint, TrainingRun
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]  # minutes of training, not SQL
 
 
 @pytest.fixture(scope="session")
