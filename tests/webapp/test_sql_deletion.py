@@ -194,3 +194,14 @@ def test_a_large_deletion_preview_estimates_from_the_datasets_own_share_of_the_r
         assert f"<td>{table}</td>" in page, page[page.find("<table"):page.find("</table>")]
         shown = page.split(f"<td>{table}</td><td class=\"num\">about ", 1)[1].split("<", 1)[0]
         assert 80 <= int(shown.replace(",", "")) <= 100, (table, shown)
+
+
+def test_a_question_of_another_dataset_on_one_of_its_clips_keeps_a_dataset(users) -> None:  # type: ignore[no-untyped-def]
+    kept, other = make_dataset("kept"), make_dataset("other")
+    shared = make_question(kept, 1, chains=0).clip
+    make_question(kept, 2, chains=0)
+    borrower = make_question(other, 3, chains=0, clip=shared)
+    assert Cascade(Dataset.objects.filter(slug="kept")).refused_by() == [borrower]
+    borrower.delete()
+    assert Cascade(Dataset.objects.filter(slug="kept")).refused_by() == []
+    assert Cascade(Dataset.objects.filter(slug="other")).refused_by() == []

@@ -144,11 +144,13 @@ class Cascade:
 
     def _pointing(self, model: type[models.Model], name: str, target: type[models.Model]) -> QuerySet:
         """Rows of `model` that stay while their `name` points at a row of `target` that goes. Not `probe`'s form:
-        a dataset's questions all point at its clips, and checking them one by one took 3.3 s at 500k, hashed 1 s."""
+        a dataset's questions all point at its clips, and checking them one by one took 3.3 s at 500k, hashed 1 s.
+        Written with the roots' ids as literals (`estimable`), PostgreSQL plans it for that dataset's share of the
+        rows: 0.34 → 0.05 s at 50k questions."""
         qs = (model._base_manager.using(self.using).order_by()  # a default ordering would sort every row first
-              .filter(**{f"{name}__in": self.rows(target).values("pk")}))
+              .filter(**{f"{name}__in": self.estimable(target).values("pk")}))
         # NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN whose subquery outgrows work_mem row by row
-        return qs.exclude(Exists(self.rows(model).filter(pk=OuterRef("pk")))) if model in self.order else qs
+        return qs.exclude(Exists(self.estimable(model).filter(pk=OuterRef("pk")))) if model in self.order else qs
 
     def counts(self) -> Counter[str]:
         """{model label: rows removed}, as `QuerySet.delete()` reports them."""
