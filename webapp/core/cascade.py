@@ -111,10 +111,10 @@ class Cascade:
         return self._probes[model]
 
     def estimable(self, model: type[models.Model]) -> QuerySet:
-        """The same rows as `rows(model)`, written for the planner's estimate: the ids of the roots (a dataset, a
-        run: few) as literals, so that PostgreSQL reads its statistics for them. Estimating `dataset_id IN (SELECT id
-        FROM dataset WHERE slug = …)` it knows no dataset and takes the average one's share: at 500k questions in
-        the dataset the preview said "about 382,500"."""
+        """The same rows as `rows(model)`, written for the planner (the preview's estimates, the refusal check): the
+        ids of the roots (a dataset, a run: few) as literals, so that PostgreSQL reads its statistics for them.
+        Estimating `dataset_id IN (SELECT id FROM dataset WHERE slug = …)` it knows no dataset and takes the average
+        one's share: at 500k questions in the dataset the preview said "about 382,500"."""
         if model not in self._estimables:
             ids = self.few_root_ids(model)
             if ids is not None:

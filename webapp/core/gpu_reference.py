@@ -15,20 +15,12 @@ import re
 from collections.abc import Iterable
 
 from webapp.core.estimates import Reference
+from webapp.core.text import model_name
 
 H200_RATES = {"teacher": 1.43, "sft": 1 / 0.73, "grpo": 1 / 20.5}  # chains/s, steps/s, steps/s (docs/gpu.md)
 DECODE_BOUND = {"teacher", "grpo"}
 BANDWIDTH_TB_S = {"NVIDIA H200": 4.8, "NVIDIA H100": 3.35}
 SEVEN_B = re.compile(r"(?<![0-9a-z.])7b(?![0-9a-z])", re.IGNORECASE)  # "…-VL-7B-Instruct", not "17b" or "a7bq"
-
-
-def model_name(model: str) -> str:
-    """The checkpoint's own name, without the folders a local path puts it in (a folder may say anything).
-
-    >>> model_name("/tmp/run-a7bq/models/tiny-vl/"), model_name("Qwen/Qwen2.5-VL-7B-Instruct")
-    ('tiny-vl', 'Qwen2.5-VL-7B-Instruct')
-    """
-    return (model or "").rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def documented(kind: str, model: str, seen: Iterable[str]) -> list[Reference]:
@@ -42,7 +34,7 @@ def documented(kind: str, model: str, seen: Iterable[str]) -> list[Reference]:
     >>> documented("teacher", "tiny-qwen2.5-vl", [])
     []
     """
-    if kind not in H200_RATES or not SEVEN_B.search(model_name(model)):
+    if kind not in H200_RATES or not SEVEN_B.search(model_name(model or "")):  # its own name: a folder may say anything
         return []
     seen = list(seen)
     out = []
