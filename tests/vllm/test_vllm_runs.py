@@ -14,6 +14,7 @@ from django.test import Client
 from tests.vllm.test_vllm_serving import start_server, wait_healthy
 from tests.webapp.conftest import (  # noqa: F401 - fixtures
     admin_client,
+    decode_cache,
     empty_queues,
     media_root,
     real_videos,

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.real_fixtures import AVQA_VIDEO_DIR as REAL_CLIPS  # noqa: E402
+from tests.webapp.decoded_once import DecodeCache
 from webapp.core.job_policy import JSONSimpleWorker
 from webapp.core.roles import ensure_groups
 
@@ -83,6 +84,12 @@ def real_videos(tmp_path: Path) -> Path:
     target = tmp_path / "videos"
     shutil.copytree(REAL_CLIPS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def decode_cache(tmp_path_factory: pytest.TempPathFactory) -> DecodeCache:
+    """Real clips decoded once per session, for tests whose subject comes after ingest (decoded_once.py)."""
+    return DecodeCache(tmp_path_factory.mktemp("decoded"))
 
 
 @pytest.fixture

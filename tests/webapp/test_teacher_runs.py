@@ -14,6 +14,7 @@ from django.test import Client
 
 from pipeline.tiny import build_all
 from tests.webapp.conftest import ANNOTATIONS
+from tests.webapp.decoded_once import DecodeCache
 from tests.webapp.workers import start_worker, wait_for
 from webapp.catalog.models import Dataset
 from webapp.curation.models import Chain, GenerationRun, Verdict
@@ -27,9 +28,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def avqa(real_videos: Path) -> Dataset:
-    call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(real_videos), dataset="AVQA sample",
-                 process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
+def avqa(real_videos: Path, decode_cache: DecodeCache, monkeypatch: pytest.MonkeyPatch) -> Dataset:
+    """The 10 real clips imported and ingested; their decoding is done once per session (decoded_once.py)."""
+    with decode_cache.active(monkeypatch):
+        call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(real_videos),
+                     dataset="AVQA sample", process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
     return Dataset.objects.get()
 
 

@@ -20,6 +20,7 @@ from pipeline.tiny import build_model
 from pipeline.validate import tag_store
 from pipeline.validate.sound_events import default_tagger
 from tests.webapp.conftest import ANNOTATIONS
+from tests.webapp.decoded_once import DecodeCache
 from webapp.catalog.models import Dataset, Question
 from webapp.core import storage
 from webapp.curation.models import Chain, GenerationRun, Verdict
@@ -40,9 +41,10 @@ STRICT = "any contradicted sound claim fails the chain"
 
 
 @pytest.fixture
-def chains(real_videos: Path) -> dict[str, Chain]:
-    call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(real_videos), dataset="AVQA sample",
-                 process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
+def chains(real_videos: Path, decode_cache: DecodeCache, monkeypatch: pytest.MonkeyPatch) -> dict[str, Chain]:
+    with decode_cache.active(monkeypatch):  # ingest is not the subject: each clip decoded once per session
+        call_command("import_avqa", str(ANNOTATIONS / "avqa_real.json"), videos=str(real_videos),
+                     dataset="AVQA sample", process_now=True, stdout=io.StringIO(), stderr=io.StringIO())
     question = Question.objects.filter(clip__name=TALK_SHOW).first()
     teacher = GenerationRun.objects.create(dataset=Dataset.objects.get(), kind=GenerationRun.Kind.TEACHER,
                                            status="succeeded", model="teacher")
