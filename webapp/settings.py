@@ -61,7 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "webapp.core.csp.CSPMiddleware",  # django-csp's, the header built once (webapp/core/csp.py)
     "webapp.core.middleware.QueueUnreachableMiddleware",
     "webapp.core.middleware.DatabaseUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires: it turns a lockout into its response

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.template.defaultfilters import floatformat
 from django.test import Client
 
 from pipeline.flags import FLAGS
 from tests.webapp.review_factories import make_dataset, make_question
+from webapp.curation.fragments import two_places
 from webapp.curation.models import Chain, Verdict
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +61,22 @@ def test_it_marks_every_chip_stale_once_an_edit_is_in_force(curator_client: Clie
                              '<span class="verdict pass stale"')
     assert '</span> <span class="muted small">v1</span> </header>' in header
 
+
+
+@pytest.mark.parametrize("score", [0.0, -0.0, 0.125, 0.005, 0.015, 0.875, 0.999, 0.995, 1.0, -0.001, -0.125, 2.5,
+                                   1e-9, 0.1 + 0.2, 12345.675, 1e20, -3.14159, float("nan"), float("inf")])
+def test_a_chips_score_reads_as_django_floatformat_wrote_it(score: float) -> None:
+    assert two_places(score) == floatformat(score, 2)
+
+
+def test_an_item_page_masks_its_csrf_token_once_for_the_header_and_every_form(users) -> None:  # noqa: ANN001
+    question = make_question(make_dataset(), 1, chains=2)
+    curator_client = Client(enforce_csrf_checks=True)
+    curator_client.force_login(users["curator"])
+    page = curator_client.get(f"/review/q/{question.pk}/").content.decode()
+    header = re.search(r'hx-headers=\'\{"X-CSRFToken": "(\w+)"\}\'', page)
+    forms = set(re.findall(r'name="csrfmiddlewaretoken" value="(\w+)"', page))
+    assert header and len(forms) == 1 and forms == {header[1]}
+    r = curator_client.post(f"/review/chains/{question.chains.first().pk}/decide/", {"action": "accept", "version": 0},
+                            HTTP_X_CSRFTOKEN=header[1])
+    assert r.status_code == 302, r.status_code  # the one token passes the CSRF check

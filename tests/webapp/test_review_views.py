@@ -9,7 +9,7 @@ from django.test import Client
 
 from tests.webapp.review_factories import make_dataset, make_question
 from webapp.curation.models import BulkAction, Chain, Lease, Review
-from webapp.curation.review.forms import ReviewFilterForm, queue_filter
+from webapp.curation.review.forms import DecisionForm, ReviewFilterForm, queue_filter
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -356,3 +356,15 @@ def test_the_run_page_presenters_pass_their_doctests() -> None:
     from webapp.curation import presenters
 
     assert doctest.testmod(presenters).failed == 0
+
+
+def test_decision_forms_share_their_fields_and_nothing_else() -> None:
+    """The fields are not copied per form (forms.SharedFields); errors and cleaned data stay each form's own."""
+    refused = DecisionForm(QueryDict("action=reject&version=1"))
+    assert not refused.is_valid() and "Choose a reason to reject." in refused.errors["reason"]
+    accepted = DecisionForm(QueryDict("action=accept&version=2&note=fine"))
+    assert accepted.is_valid(), accepted.errors
+    assert accepted.cleaned_data["version"] == 2 and not accepted.errors and "reason" in refused.errors
+    assert accepted.fields is refused.fields is DecisionForm.base_fields
+    bad = DecisionForm(QueryDict("action=burn&version=-1"))
+    assert not bad.is_valid() and set(bad.errors) == {"action", "version"}
