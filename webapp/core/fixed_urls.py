@@ -11,8 +11,10 @@ its name's URL reversed once with a marker id, the marker then replaced by the i
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import quote
 
 from django.urls import URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
+from django.utils.http import RFC3986_SUBDELIMS
 
 
 @lru_cache(maxsize=512)
@@ -40,3 +42,23 @@ def id_url(name: str, pk: int) -> str:
     if around is None or type(pk) is not int or pk < 0:
         return reverse(name, args=[pk])
     return f"{around[0]}{pk}{around[1]}"
+
+
+_PATH_MARKER = "sightsound-path-marker"
+_PATH_SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted in a URL
+
+
+@lru_cache(maxsize=64)
+def _around_path(name: str, resolver: URLResolver, prefix: str) -> tuple[str, str] | None:
+    parts = reverse(name, urlconf=resolver.urlconf_name, args=[_PATH_MARKER]).split(_PATH_MARKER)
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+def path_url(name: str, path: str) -> str:
+    """reverse(name, args=[path]) for a URL name whose one argument matches any path (`(?P<path>.+)`): the media
+    files of the player, three reversals per item page. Quoted as reverse() quotes; anything its pattern might
+    refuse (empty, a newline, not a str) goes to reverse() itself."""
+    around = _around_path(name, get_resolver(get_urlconf()), get_script_prefix())
+    if around is None or type(path) is not str or not path or "\n" in path:
+        return reverse(name, args=[path])
+    return around[0] + quote(path, safe=_PATH_SAFE) + around[1]  # around the marker: reverse()'s own, quoted
