@@ -205,3 +205,18 @@ def test_a_question_of_another_dataset_on_one_of_its_clips_keeps_a_dataset(users
     borrower.delete()
     assert Cascade(Dataset.objects.filter(slug="kept")).refused_by() == []
     assert Cascade(Dataset.objects.filter(slug="other")).refused_by() == []
+
+
+def test_the_refusal_check_finds_the_borrowers_whichever_way_the_dataset_is_named(users) -> None:  # type: ignore[no-untyped-def]
+    """As the dataset delete page names it (its questions and itself) or by itself alone: the rows of the dataset
+    are filtered out on the row and the rest looked up one by one (Cascade._pointing); both must find the same."""
+    kept, other = make_dataset("kept"), make_dataset("other")
+    clips = [make_question(kept, i, chains=0).clip for i in range(3)]
+    borrowers = {make_question(other, 10 + i, chains=0, clip=clip).pk for i, clip in enumerate(clips)}
+    make_question(other, 20, chains=0)  # on a clip of its own: keeps nothing
+    for roots in ([Question.objects.filter(dataset=kept), Dataset.objects.filter(pk=kept.pk)],
+                  [Dataset.objects.filter(pk=kept.pk)]):
+        assert {q.pk for q in Cascade(*roots).refused_by()} == borrowers
+        found = Cascade(*roots).refused_by(limit=2)
+        assert len(found) == 2 and {q.pk for q in found} <= borrowers
+    assert Cascade(Question.objects.filter(dataset=other), Dataset.objects.filter(pk=other.pk)).refused_by() == []

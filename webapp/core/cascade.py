@@ -25,6 +25,7 @@ from webapp.core.work_mem import room_to_hash
 
 REFUSING = (models.PROTECT, models.RESTRICT)
 LITERAL_IDS = 100  # roots up to this many are written into the query a preview estimates, as literal ids
+ALL_ROWS = 2**62  # a LIMIT that limits nothing: it keeps a subquery planned on its own
 
 
 class Cascade:
@@ -149,8 +150,23 @@ class Cascade:
         rows: 0.34 → 0.05 s at 50k questions."""
         qs = (model._base_manager.using(self.using).order_by()  # a default ordering would sort every row first
               .filter(**{f"{name}__in": self.estimable(target).values("pk")}))
+        if model not in self.order:
+            return qs
+        own_ids = self.few_root_ids(model)
+        if own_ids is not None:
+            return qs.exclude(pk__in=own_ids)
+        # A row whose parent is a literal root (the dataset) goes: tested on the row itself, a filter that leaves
+        # the few rows of other datasets, which are then looked up one by one (`probe`) rather than against all
+        # the rows that go, hashed (0.5 s of the 0.6 s check at 500k questions). Redundant with the lookup, not
+        # instead of it: the roots need not be the literal parent's rows.
+        literal = False
+        for parent, field in self.parents.get(model, []):
+            parent_ids = self.few_root_ids(parent)
+            if parent is not model and parent_ids is not None:
+                qs, literal = qs.exclude(**{f"{field}__in": parent_ids}), True
         # NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN whose subquery outgrows work_mem row by row
-        return qs.exclude(Exists(self.estimable(model).filter(pk=OuterRef("pk")))) if model in self.order else qs
+        going = self.probe(model) if literal else self.estimable(model)
+        return qs.exclude(Exists(going.filter(pk=OuterRef("pk"))))
 
     def counts(self) -> Counter[str]:
         """{model label: rows removed}, as `QuerySet.delete()` reports them."""
@@ -169,7 +185,11 @@ class Cascade:
         found: list[Any] = []
         with room_to_hash(self.using):
             for model, name, target in self.refusing:
-                found += list(self._pointing(model, name, target)[:limit])
+                # The rows found first, then `limit` of them: under a LIMIT of ten PostgreSQL walked all 500k clips
+                # of a dataset expecting an early match, and the usual answer is none. A LIMIT inside the
+                # subquery keeps it from being merged into that plan (it is planned for all its rows).
+                pointing = self._pointing(model, name, target).values("pk")[:ALL_ROWS]
+                found += list(model._base_manager.using(self.using).filter(pk__in=pointing).order_by()[:limit])
         return found
 
     def delete(self) -> Counter[str]:
