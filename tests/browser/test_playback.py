@@ -25,7 +25,8 @@ def test_it_plays_and_seeks_the_clip(page, question: Question) -> None:  # type:
     page.click("nav >> text=Datasets")  # a curator lands on the review queue
     page.click("text=browser")
     page.click(f"text={question.text}")
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    # `?.`: the player is null until the click's navigation lands (a throwing predicate fails at once)
+    page.wait_for_function("document.getElementById('player')?.readyState >= 1")
     duration = page.evaluate("document.getElementById('player').duration")
     assert abs(duration - question.clip.duration) < 0.2
 
@@ -63,7 +64,7 @@ def test_it_plays_a_claims_evidence_span_when_clicked(page, question: Question) 
                                     "char_end": start + 12, "spans": [[3.0, 4.0]]}])
     _login(page, "bob", "pw-bob")
     page.goto(f"/questions/{question.pk}/")
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    page.wait_for_function("document.getElementById('player')?.readyState >= 1")
     page.evaluate("document.getElementById('player').muted = true")
     page.click(".chain mark.claim.supported")  # a claim in a chain, not the legend's sample
     page.wait_for_function("!document.getElementById('player').paused")

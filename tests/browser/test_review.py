@@ -48,7 +48,7 @@ def test_it_reviews_a_queue_from_the_keyboard(page, two_questions: list[Question
     _login(page, "bob", "pw-bob")
     page.goto("/review/next/")
     page.wait_for_url(f"**/review/q/{first.pk}/")
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    page.wait_for_function("document.getElementById('player')?.readyState >= 1")
     page.wait_for_function("document.getElementById('review-root').dataset.waveReady === '1'")
     assert page.locator("#wave canvas, #wave div").count() > 0  # wavesurfer drew the server peaks
 
