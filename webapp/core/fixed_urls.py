@@ -31,14 +31,15 @@ _MARKER = 7_391_046_285  # an id no test or table reaches; it must occur once in
 
 
 @lru_cache(maxsize=512)
-def _around_id(name: str, resolver: URLResolver, prefix: str) -> tuple[str, str] | None:
-    parts = reverse(name, urlconf=resolver.urlconf_name, args=[_MARKER]).split(str(_MARKER))
+def _around(name: str, resolver: URLResolver, prefix: str, marker: str) -> tuple[str, str] | None:
+    """reverse(name) with `marker` as its one argument, split around it: (before, after), or None."""
+    parts = reverse(name, urlconf=resolver.urlconf_name, args=[marker]).split(marker)
     return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def id_url(name: str, pk: int) -> str:
     """reverse(name, args=[pk]) for a URL name whose one argument is an `<int:...>` id."""
-    around = _around_id(name, get_resolver(get_urlconf()), get_script_prefix())
+    around = _around(name, get_resolver(get_urlconf()), get_script_prefix(), str(_MARKER))
     if around is None or type(pk) is not int or pk < 0:
         return reverse(name, args=[pk])
     return f"{around[0]}{pk}{around[1]}"
@@ -48,17 +49,11 @@ _PATH_MARKER = "sightsound-path-marker"
 _PATH_SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted in a URL
 
 
-@lru_cache(maxsize=64)
-def _around_path(name: str, resolver: URLResolver, prefix: str) -> tuple[str, str] | None:
-    parts = reverse(name, urlconf=resolver.urlconf_name, args=[_PATH_MARKER]).split(_PATH_MARKER)
-    return (parts[0], parts[1]) if len(parts) == 2 else None
-
-
 def path_url(name: str, path: str) -> str:
     """reverse(name, args=[path]) for a URL name whose one argument matches any path (`(?P<path>.+)`): the media
     files of the player, three reversals per item page. Quoted as reverse() quotes; anything its pattern might
     refuse (empty, a newline, not a str) goes to reverse() itself."""
-    around = _around_path(name, get_resolver(get_urlconf()), get_script_prefix())
+    around = _around(name, get_resolver(get_urlconf()), get_script_prefix(), _PATH_MARKER)
     if around is None or type(path) is not str or not path or "\n" in path:
         return reverse(name, args=[path])
     return around[0] + quote(path, safe=_PATH_SAFE) + around[1]  # around the marker: reverse()'s own, quoted
