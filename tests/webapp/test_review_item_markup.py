@@ -1,18 +1,23 @@
 """What an item page's chain card shows, to the byte: the claim highlights, the verdict chips and the flag chips are
-built in Python (webapp/curation/fragments.py) where included templates drew them, and must read as before."""
+built in Python (webapp/curation/fragments.py) where included templates drew them, and must read as before; so
+must the panel around them (webapp/curation/panel_html.py) and its times."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
-from django.template.defaultfilters import floatformat
+from django.template.defaultfilters import date, floatformat, time
 from django.test import Client
+from django.utils import timezone
+from django.utils.timezone import template_localtime
 
 from pipeline.flags import FLAGS
 from tests.webapp.review_factories import make_dataset, make_question
-from webapp.curation.fragments import two_places
+from webapp.curation.fragments import _when, two_places
 from webapp.curation.models import Chain, Verdict
+from webapp.curation.panel_html import hour_minute
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +85,38 @@ def test_an_item_page_masks_its_csrf_token_once_for_the_header_and_every_form(us
     r = curator_client.post(f"/review/chains/{question.chains.first().pk}/decide/", {"action": "accept", "version": 0},
                             HTTP_X_CSRFTOKEN=header[1])
     assert r.status_code == 302, r.status_code  # the one token passes the CSRF check
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kathmandu"])
+@pytest.mark.parametrize("moment", [datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC),  # either side of a DST change
+                                    datetime(2026, 3, 29, 1, 0, 1, tzinfo=UTC),
+                                    datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                                    datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)])
+def test_history_and_lease_times_read_as_djangos_date_filters_wrote_them(zone: str, moment: datetime) -> None:
+    with timezone.override(zone):
+        assert _when(moment) == date(template_localtime(moment), "Y-m-d H:i:s")
+        assert hour_minute(moment) == time(template_localtime(moment), "H:i")
+
+
+def test_the_panel_escapes_what_curators_wrote_and_offers_undo_where_the_template_did(users) -> None:  # noqa: ANN001
+    """The panel built in Python (webapp/curation/panel_html.py): a lease holder's name and a refused note are text, and
+    `u` is offered on a question another curator holds only for a decision on the previous question."""
+    users["curator"].username = "<b>cur</b>"
+    users["curator"].save()
+    first, second = make_question(make_dataset("a"), 1, chains=2), make_question(make_dataset("b"), 2, chains=2)
+    mine, other = Client(), Client()
+    mine.force_login(users["curator"])
+    other.force_login(users["admin"])
+    chain = first.chains.order_by("sample_index").first()
+    assert mine.get(f"/review/q/{first.pk}/").status_code == 200  # the lease is mine
+    mine.post(f"/review/chains/{chain.pk}/decide/", {"action": "accept", "version": 0})
+    held = other.get(f"/review/q/{first.pk}/").content.decode()
+    assert "&lt;b&gt;cur&lt;/b&gt; is reviewing this question until" in held and "<b>cur</b>" not in held
+    assert 'id="undo-form"' not in held  # the admin decided nothing: nothing to take back
+    other.get(f"/review/q/{second.pk}/")  # the admin now holds the second question
+    page = mine.get(f"/review/q/{second.pk}/").content.decode()
+    assert "Read-only while alice reviews it." in page
+    assert "Undo (u) my last decision on the previous question" in page  # read-only here, undo is of the first
+    refused = mine.post(f"/review/chains/{chain.pk}/decide/", {"action": "reject", "version": 0, "reason": "other",
+                                                               "note": "<i>n</i>"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 409 and 'value="&lt;i&gt;n&lt;/i&gt;"' in refused.content.decode()
