@@ -52,7 +52,7 @@ class Cascade:
         self._rows: dict[type[models.Model], QuerySet] = {}
         self._probes: dict[type[models.Model], QuerySet] = {}
         self._estimables: dict[type[models.Model], QuerySet] = {}
-        self._guesses: dict[type[models.Model], QuerySet] = {}
+        self._guesses: dict[type[models.Model], tuple[QuerySet, int | None]] = {}  # and its estimate, once asked
         self._followed: dict[type[models.Model], set[Any]] = {}  # ids of a model that cascades to itself (`rows`)
         self._root_ids: dict[type[models.Model], list[Any] | None] = {}
         self._building: set[type[models.Model]] = set()
@@ -151,12 +151,23 @@ class Cascade:
         two are the same chains), and one alone is a subquery the planner joins and estimates from statistics."""
         if model not in self._guesses:
             if self.few_root_ids(model) is not None or any(p is model for p, _n in self.parents.get(model, [])):
-                qs = self.estimable(model)  # literal ids, or followed by id in `rows`: no OR to split
+                self._guesses[model] = (self.estimable(model), None)  # literal ids, or followed by id: no OR
             else:
                 arms = self._arms(model, self.guessed, self._known_ids)
-                qs = arms[0] if len(arms) == 1 else max(arms, key=lambda arm: planner_rows(arm) or 0)
-            self._guesses[model] = qs
-        return self._guesses[model]
+                if len(arms) == 1:
+                    self._guesses[model] = (arms[0], None)
+                else:
+                    self._guesses[model] = max(((arm, planner_rows(arm)) for arm in arms),
+                                               key=lambda found: found[1] or 0)
+        return self._guesses[model][0]
+
+    def guessed_rows(self, model: type[models.Model]) -> int | None:
+        """The planner's estimate of `guessed(model)` (None off PostgreSQL), asked once."""
+        qs, rows = self._guesses.get(model) or (self.guessed(model), None)
+        if rows is None:
+            rows = planner_rows(qs)
+            self._guesses[model] = (qs, rows)
+        return rows
 
     def _arms(self, model: type[models.Model], parent_rows: Callable[[type[models.Model]], QuerySet],
               parent_ids: Callable[[type[models.Model]], list[Any] | None]) -> list[QuerySet]:
@@ -175,7 +186,7 @@ class Cascade:
         (a study's 80,000 chains of 4M), where `run_id IN (SELECT … WHERE id IN (3, 4))` read as half the table."""
         ids = self.few_root_ids(model)
         if ids is None and any(parent is model for parent, _name in self.parents.get(model, [])):
-            self.rows(model)
+            self.rows(model)  # follows the ids into self._followed
             followed = self._followed.get(model)
             ids = sorted(followed) if followed is not None and len(followed) <= LITERAL_IDS else None
         return ids
@@ -226,7 +237,7 @@ class Cascade:
         counts through these subqueries took minutes)."""
         with room_to_hash(self.using):
             return {model._meta.label: count_or_estimate(self.estimable(model), verify=True, counted=self.probe(model),
-                                                         estimated=self.guessed(model))
+                                                         estimate=lambda m=model: self.guessed_rows(m))
                     for model in self.order}
 
     def refused_by(self, limit: int = 10) -> list[Any]:

@@ -9,6 +9,7 @@ page says "about N". SQLite has no such estimate and serves small deployments: i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -62,15 +63,16 @@ class Tally:
 
 
 def count_or_estimate(qs: QuerySet, *, verify: bool = False, counted: QuerySet | None = None,
-                      estimated: QuerySet | None = None) -> Tally:
+                      estimate: Callable[[], int | None] | None = None) -> Tally:
     """How many rows `qs` has: exact up to EXACT_COUNT_UP_TO, PostgreSQL's estimate above it (never below the
     threshold, so an estimate is always a large number); exact on SQLite. `verify`: check an estimate of up to
     VERIFY_UP_TO times the threshold too (a bounded count), for queries whose estimate can be far too high (a
     deletion's nested subqueries guessed 27,000 shared chains where there were none); a larger one stands, since
     the bounded count of a query that large took seconds (its subqueries hashed before the first row). `counted`:
-    the same rows written to be counted when few (cascade.Cascade.probe); `estimated`: the rows the shown estimate
-    is of (cascade.Cascade.guessed: `qs` is an OR the planner overestimates), while whether to count still follows
-    the planner's view of `qs`, the query the bounded count runs and whose cost that view predicts."""
+    the same rows written to be counted when few (cascade.Cascade.probe); `estimate`: the shown estimate, asked
+    only when one is shown (cascade.Cascade.guessed_rows: `qs` is an OR the planner overestimates), while whether
+    to count still follows the planner's view of `qs`, the query the bounded count runs and whose cost that view
+    predicts."""
     guess = planner_rows(qs)
     if guess is None:
         return Tally(qs.count())
@@ -79,8 +81,8 @@ def count_or_estimate(qs: QuerySet, *, verify: bool = False, counted: QuerySet |
         exact = bounded_count(qs if counted is None else counted, EXACT_COUNT_UP_TO)
         if exact <= EXACT_COUNT_UP_TO:
             return Tally(exact)
-    if estimated is not None:
-        guess = planner_rows(estimated) or guess
+    if estimate is not None:
+        guess = estimate() or guess
     return Tally(max(guess, EXACT_COUNT_UP_TO + 1), estimated=True)
 
 

@@ -95,6 +95,12 @@ def _when(moment: datetime) -> str:
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
+def hour_minute(moment: datetime) -> str:
+    """`{{ moment|time:"H:i" }}`: the hour and minute in the current time zone."""
+    local = template_localtime(moment)
+    return f"{local.hour:02d}:{local.minute:02d}"
+
+
 def history_rows(history: Iterable[Review]) -> SafeString:
     """The item page's history table rows, newest first as given: up to fifty rows of seven cells each, the largest
     loop of the page after the cards."""

@@ -9,17 +9,15 @@ through format_html, so it is escaped exactly as `{{ }}` escaped it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime
 
 from webapp.core.fast_html import format_html
 from webapp.core.fixed_urls import id_url
-from webapp.curation.fragments import history_rows, review_card
+from webapp.curation.fragments import history_rows, hour_minute, review_card
 
 _NO_CHAINS = mark_safe('\n      <p class="muted">This question has no chains to review.</p>\n    ')
 _HISTORY_HEAD = ('\n    <section id="review-history" class="history card">\n      <h2>History <small class="muted">'
@@ -33,12 +31,6 @@ _HISTORY_TABLE = ('<table class="table small">\n        <thead><tr><th>When</th>
 def _legend() -> str:
     """curation/_claim_legend.html (what the claim colours mean), the same on every page: rendered once."""
     return render_to_string("curation/_claim_legend.html").strip() + "\n"
-
-
-def hour_minute(moment: datetime) -> str:
-    """`{{ moment|time:"H:i" }}`: the hour and minute in the current time zone."""
-    local = template_localtime(moment)
-    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _banners(c: Mapping[str, Any]) -> list[str]:
